@@ -1,0 +1,105 @@
+import { networkInterfaces } from "node:os";
+import { type AdminServer, startAdminServer } from "./admin/server.ts";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { createRegistry, snapshotMetrics } from "./metrics.ts";
+import { SnapshotPipeline } from "./pipeline.ts";
+import type { PlaneContext } from "./planes/context.ts";
+import { PLANE_FACTORIES } from "./planes/index.ts";
+import { createSource } from "./source/index.ts";
+import type { Source } from "./source/source.ts";
+import { MemoryStatusWriter, type StatusWriter } from "./status/writer.ts";
+import { Store } from "./store/store.ts";
+import { Translator } from "./translate/index.ts";
+import type { TranslateOptions } from "./translate/options.ts";
+
+export interface RunningApp {
+  store: Store;
+  pipeline: SnapshotPipeline;
+  source: Source;
+  admin: AdminServer;
+  status: StatusWriter;
+  stop(): Promise<void>;
+}
+
+export interface AppOverrides {
+  source?: Source;
+  status?: StatusWriter;
+  withProcessMetrics?: boolean;
+}
+
+/** Wires design §1: source → store → translate → snapshot → planes, plus the admin server. */
+export async function startApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<RunningApp> {
+  const registry = createRegistry(overrides.withProcessMetrics ?? true);
+  const store = new Store();
+  const source = overrides.source ?? (await createSource(config, logger));
+  const status = overrides.status ?? new MemoryStatusWriter();
+  const translator = new Translator(translateOptions(config));
+  const pipeline = new SnapshotPipeline(store, translator, {
+    maxDelayMs: config.syncDelayMs,
+    logger,
+    metrics: snapshotMetrics(registry),
+  });
+  let ready = false;
+  const admin = await startAdminServer({
+    address: config.adminAddress,
+    pipeline,
+    registry,
+    source,
+    status,
+    logger,
+    ready: () => ready && source.healthy(),
+  });
+  const context: PlaneContext = { config, logger, registry, store, status };
+  try {
+    for (const factory of PLANE_FACTORIES) {
+      const plane = await factory(context);
+      if (plane) pipeline.register(plane);
+    }
+    await source.start(store);
+    await pipeline.start();
+  } catch (err) {
+    await pipeline.stop();
+    await source.stop();
+    await admin.close();
+    throw err;
+  }
+  ready = true;
+  logger.info(
+    { source: source.name, admin: `${config.adminAddress.host}:${config.adminAddress.port}` },
+    "nodeplane ready",
+  );
+  return {
+    store,
+    pipeline,
+    source,
+    admin,
+    status,
+    async stop() {
+      ready = false;
+      await source.stop();
+      await pipeline.stop();
+      await admin.close();
+    },
+  };
+}
+
+export function translateOptions(config: Config): TranslateOptions {
+  return {
+    nodeName: config.nodeName,
+    localAddresses: localAddresses(),
+    nodePortCIDRs: config.nodePortAddresses,
+    clusterDomain: config.clusterDomain,
+    ingressClass: config.ingressClass,
+    ingressController: config.ingressController,
+    publishAddresses: config.publishAddresses,
+    dnsPods: config.dnsPods,
+  };
+}
+
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((a) => !(a.family === "IPv6" && a.scopeid))
+    .map((a) => a.address);
+}

@@ -1,0 +1,3 @@
+import { cli } from "./main.ts";
+
+await cli(process.argv.slice(2));

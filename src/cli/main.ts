@@ -1,0 +1,76 @@
+import { formatHostPort } from "../config.ts";
+import { createLogger } from "../log.ts";
+import { FlagError, flagsHelp, parseFlags } from "./flags.ts";
+
+const USAGE = `nodeplane: a node-level Kubernetes data plane (service proxy, ingress, cluster DNS)
+
+usage:
+  nodeplane [flags]                     run (cluster mode, or standalone with --manifests DIR)
+  nodeplane demo [flags]                the networking lab standalone: examples/lab, no root needed
+  nodeplane get KIND [-n NS|-A] [-o wide|json|yaml] [--admin-address ADDR]
+                                        list what a running nodeplane serves (services, endpointslices, ingresses)
+  nodeplane describe KIND NAME [-n NS]  details of one object as nodeplane sees it
+  nodeplane --help | --version
+
+flags:
+${flagsHelp()}
+`;
+
+/** Subcommands beyond `run`; each module exports `main(argv): Promise<number>` returning the exit code. */
+const SUBCOMMANDS: Record<string, () => Promise<{ main: (argv: string[]) => Promise<number> }>> = {
+  demo: () => import("./demo.ts"),
+  get: () => import("./get.ts"),
+  describe: () => import("./get.ts").then((m) => ({ main: (argv: string[]) => m.describeMain(argv) })),
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === "--help" || first === "-h" || first === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (first === "--version" || first === "version") {
+    const pkg = await import("../../package.json", { with: { type: "json" } });
+    process.stdout.write(`nodeplane ${pkg.default.version}\n`);
+    return 0;
+  }
+  const sub = first ? SUBCOMMANDS[first] : undefined;
+  if (sub) return (await sub()).main(rest);
+  return run(first === "run" ? rest : argv);
+}
+
+/** Runs nodeplane until SIGINT/SIGTERM. */
+export async function run(argv: string[], extra?: { onReady?: () => Promise<void> | void }): Promise<number> {
+  const config = parseFlags(argv);
+  const logger = createLogger(config);
+  const { startApp } = await import("../app.ts");
+  const app = await startApp(config, logger);
+  await extra?.onReady?.();
+  logger.info({ admin: formatHostPort(config.adminAddress) }, "serving; Ctrl-C to stop");
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, "stopping");
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await app.stop();
+  logger.flush();
+  return 0;
+}
+
+/** Entry point: exit 2 with one line for bad flags, 1 for a failed start. */
+export async function cli(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`nodeplane: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`nodeplane: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

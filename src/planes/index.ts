@@ -1,0 +1,7 @@
+import type { PlaneFactory } from "./context.ts";
+
+/**
+ * The planes nodeplane runs, in apply order. Each plane issue adds its factory here;
+ * a factory returns undefined when its flags turn it off.
+ */
+export const PLANE_FACTORIES: readonly PlaneFactory[] = [];

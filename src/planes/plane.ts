@@ -1,0 +1,14 @@
+import type { Snapshot } from "../translate/snapshot.ts";
+
+/**
+ * A data plane reconciles its running state (listeners, routes, zone) to each new snapshot.
+ * `apply` gets the snapshot it runs now (undefined the first time) and the next one, and must change
+ * only what differs; it must not drop an established connection whose endpoint still exists.
+ * An error thrown from one plane is logged and never stops the others.
+ */
+export interface Plane {
+  readonly name: string;
+  apply(previous: Snapshot | undefined, next: Snapshot): Promise<void>;
+  /** Stop listening and release what the plane added (addresses, sockets). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,11 @@
+import type { Store } from "../store/store.ts";
+
+/** Feeds the store from the Kubernetes API or a manifests folder. */
+export interface Source {
+  readonly name: string;
+  /** Fills the store; resolves once the first full sync is done (then /readyz turns 200). */
+  start(store: Store): Promise<void>;
+  stop(): Promise<void>;
+  /** true while the source is in sync with its origin (false e.g. while the API server is unreachable) */
+  healthy(): boolean;
+}

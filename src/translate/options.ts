@@ -1,0 +1,15 @@
+/** Inputs of the translators besides the store: settings and facts gathered (by I/O) before translation. */
+export interface TranslateOptions {
+  nodeName: string;
+  /** addresses found on this host's interfaces (gathered by the caller, so translation stays pure) */
+  localAddresses: readonly string[];
+  /** --node-port-addresses CIDRs; empty = every node address */
+  nodePortCIDRs: readonly string[];
+  clusterDomain: string;
+  ingressClass: string;
+  ingressController: string;
+  publishAddresses: readonly string[];
+  dnsPods: "insecure" | "verified" | "disabled";
+  /** Services labelled service.kubernetes.io/service-proxy-name with another value are left alone */
+  serviceProxyName?: string;
+}

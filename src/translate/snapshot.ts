@@ -1,0 +1,90 @@
+import type { Service } from "../model/k8s.ts";
+import type { Problem } from "../model/problems.ts";
+import type { DnsSnapshot } from "./dns/model.ts";
+import type { IngressSnapshot } from "./ingress/model.ts";
+
+export type L4Protocol = "TCP" | "UDP";
+
+/** One backend address for one Service port, with its EndpointSlice conditions. */
+export interface Endpoint {
+  ip: string;
+  port: number;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  nodeName?: string;
+  zone?: string;
+  hostname?: string;
+  /** `namespace/name` of the Pod behind it, when the slice says */
+  targetRef?: string;
+}
+
+export type FrontendKind = "clusterIP" | "nodePort" | "externalIP" | "loadBalancer";
+
+/**
+ * One (ip, port, protocol) the service proxy answers on.
+ * - `forward`: listen and balance over the port's endpoints for this frontend.
+ * - `reject`: no usable endpoint: do not listen, so clients get "connection refused" (kube-proxy's REJECT).
+ * - `drop`: a Local traffic policy with no local endpoint: listen and reset (kube-proxy drops).
+ */
+export interface Frontend {
+  kind: FrontendKind;
+  ip: string;
+  port: number;
+  protocol: L4Protocol;
+  action: "forward" | "reject" | "drop";
+  /** which endpoint list serves this frontend: `cluster` (clusterIP) or `external` (nodePort, externalIP, LB) */
+  endpoints: "cluster" | "external";
+  /** loadBalancerSourceRanges, on loadBalancer frontends only; empty = any source */
+  sourceRanges?: readonly string[];
+}
+
+export type SessionAffinity = { type: "None" } | { type: "ClientIP"; timeoutSeconds: number };
+
+/** Everything the service proxy needs for one port of one Service. */
+export interface ServicePortSnapshot {
+  /** stable identity across snapshots: `namespace/name:portName` (portName may be empty) */
+  id: string;
+  namespace: string;
+  name: string;
+  portName: string;
+  protocol: L4Protocol;
+  port: number;
+  nodePort?: number;
+  frontends: readonly Frontend[];
+  /** for clusterIP frontends: usable endpoints after ready/serving fallback, internalTrafficPolicy and topology */
+  clusterEndpoints: readonly Endpoint[];
+  /** for nodePort/externalIP/LB frontends: usable endpoints after externalTrafficPolicy */
+  externalEndpoints: readonly Endpoint[];
+  sessionAffinity: SessionAffinity;
+}
+
+/** kube-proxy's per-Service health check for `externalTrafficPolicy: Local` LoadBalancers. */
+export interface HealthCheckSnapshot {
+  namespace: string;
+  name: string;
+  port: number;
+  localEndpoints: number;
+}
+
+export interface NodeSnapshot {
+  name: string;
+  /** addresses NodePorts listen on (after --node-port-addresses) */
+  nodePortAddresses: readonly string[];
+  /** all addresses of this node (InternalIP/ExternalIP), for status writes */
+  addresses: readonly string[];
+  zone?: string;
+}
+
+export interface Snapshot {
+  /** increases by one per build */
+  generation: number;
+  node: NodeSnapshot;
+  /** the Services as nodeplane sees them (allocated clusterIPs and nodePorts filled in), sorted by ns/name */
+  services: readonly Service[];
+  servicePorts: readonly ServicePortSnapshot[];
+  healthChecks: readonly HealthCheckSnapshot[];
+  ingress: IngressSnapshot;
+  dns: DnsSnapshot;
+  problems: readonly Problem[];
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { FlagError, parseFlags } from "../src/cli/flags.ts";
+
+describe("parseFlags", () => {
+  it.each([
+    [
+      ["--manifests", "dir"],
+      { manifests: "dir", serviceCIDRs: ["127.96.0.0/16"], httpAddress: { host: "127.0.0.1", port: 8080 } },
+    ],
+    [[], { serviceCIDRs: ["10.96.0.0/12"], httpAddress: { host: "0.0.0.0", port: 80 }, leaderElect: true }],
+    [["--service-cidr=10.0.0.0/16,fd00::/108"], { serviceCIDRs: ["10.0.0.0/16", "fd00::/108"] }],
+    [["--node-port-range", "31000-31010"], { nodePortRange: { min: 31000, max: 31010 } }],
+    [["--sync-delay", "250ms", "--udp-idle-timeout", "2m"], { syncDelayMs: 250, udpIdleTimeoutMs: 120_000 }],
+    [
+      ["--dns-upstream", "127.0.0.1:5300,::1"],
+      {
+        dnsUpstream: [
+          { host: "127.0.0.1", port: 5300 },
+          { host: "::1", port: 53 },
+        ],
+      },
+    ],
+    [["--admin-address", "[::1]:9000"], { adminAddress: { host: "::1", port: 9000 } }],
+    [["--manifests", "d", "--http-address", ""], { httpAddress: undefined }],
+    [["--leader-elect=false"], { leaderElect: false }],
+  ])("%j", (argv, expected) => {
+    expect(parseFlags(argv, {})).toMatchObject(expected);
+  });
+
+  it.each([
+    [["--bogus"], "unknown flag --bogus"],
+    [["--workers", "0"], "--workers"],
+    [["--service-cidr", "10.0.0.0/33"], "--service-cidr"],
+    [["--node-port-range", "5-1"], "--node-port-range"],
+    [["--log-level", "loud"], "--log-level"],
+    [["--admin-address", "nope:port"], "--admin-address"],
+    [["--manifests"], "needs a value"],
+    [["stray"], "unexpected argument"],
+  ])("%j is rejected", (argv, message) => {
+    expect(() => parseFlags(argv, {})).toThrow(FlagError);
+    expect(() => parseFlags(argv, {})).toThrow(message);
+  });
+});
