@@ -1,12 +1,368 @@
+import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
 import type { Store } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
-import { type DnsSnapshot, EMPTY_DNS } from "./model.ts";
+import { canonicalIp, dashedIp, type IpFamily, reverseName } from "./ip.ts";
+import { DNS_SCHEMA_VERSION, type DnsRecords, type DnsSnapshot, EMPTY_DNS, type SrvRecord } from "./model.ts";
 
-/** Services/slices/pods → DNS answer index. The DNS issue replaces this with the real translator. */
-export function translateDns(
-  _store: Store,
-  _options: TranslateOptions,
-): { snapshot: DnsSnapshot; problems: Problem[] } {
-  return { snapshot: EMPTY_DNS, problems: [] };
+export { EMPTY_DNS };
+
+/** Annotation older clusters use instead of `publishNotReadyAddresses` (named in the DNS specification). */
+const TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
+
+/** What one Service (with its slices) contributes to the index. Memoised on object identity. */
+interface Fragment {
+  entries: readonly (readonly [string, DnsRecords])[];
+  problems: readonly Problem[];
+}
+
+interface ServiceMemo {
+  domain: string;
+  slices: readonly EndpointSlice[];
+  fragment: Fragment;
+}
+
+const serviceMemo = new WeakMap<Service, ServiceMemo>();
+const podMemo = new WeakMap<Pod, { domain: string; fragment: Fragment }>();
+
+/** The last result, reused when every fragment is the same object as last time (nothing DNS-relevant moved). */
+let last:
+  | { domain: string; pods: string; fragments: Fragment[]; namespaces: string[]; result: DnsSnapshot }
+  | undefined;
+
+/**
+ * Services, EndpointSlices and Pods → the DNS answer index (Kubernetes DNS specification 1.1.0,
+ * with CoreDNS's choices where the specification leaves room). Pure: the memo only reuses results
+ * for inputs that are the very same (immutable) objects.
+ */
+export function translateDns(store: Store, options: TranslateOptions): { snapshot: DnsSnapshot; problems: Problem[] } {
+  const domain = normaliseName(options.clusterDomain);
+  const fragments: Fragment[] = [];
+  const namespaces = new Set<string>(["default"]);
+
+  const services = [...store.list("Service")].sort(byKey);
+  for (const service of services) {
+    const namespace = service.metadata?.namespace ?? "default";
+    namespaces.add(namespace.toLowerCase());
+    const slices = store.slicesFor(`${namespace}/${service.metadata?.name ?? ""}`);
+    const memo = serviceMemo.get(service);
+    if (memo && memo.domain === domain && sameItems(memo.slices, slices)) {
+      fragments.push(memo.fragment);
+      continue;
+    }
+    const fragment = serviceFragment(service, [...slices].sort(byKey), domain);
+    serviceMemo.set(service, { domain, slices, fragment });
+    fragments.push(fragment);
+  }
+  for (const slice of store.list("EndpointSlice"))
+    namespaces.add((slice.metadata?.namespace ?? "default").toLowerCase());
+  for (const pod of store.list("Pod")) namespaces.add((pod.metadata?.namespace ?? "default").toLowerCase());
+
+  if (options.dnsPods === "verified") {
+    for (const pod of [...store.list("Pod")].sort(byKey)) {
+      const memo = podMemo.get(pod);
+      if (memo && memo.domain === domain) {
+        fragments.push(memo.fragment);
+        continue;
+      }
+      const fragment = podFragment(pod, domain);
+      podMemo.set(pod, { domain, fragment });
+      fragments.push(fragment);
+    }
+  }
+
+  const namespaceList = [...namespaces].sort();
+  if (
+    last &&
+    last.domain === domain &&
+    last.pods === options.dnsPods &&
+    sameItems(last.fragments, fragments) &&
+    sameItems(last.namespaces, namespaceList)
+  ) {
+    return { snapshot: last.result, problems: last.fragments.flatMap((f) => f.problems) };
+  }
+
+  const records = new Map<string, DnsRecords>();
+  const add = (name: string, value: DnsRecords) => {
+    const existing = records.get(name);
+    records.set(name, existing ? mergeRecords(existing, value) : value);
+  };
+  const EXISTS: DnsRecords = {};
+  add(domain, EXISTS);
+  add(`svc.${domain}`, EXISTS);
+  add(`pod.${domain}`, EXISTS);
+  add(`dns-version.${domain}`, { txt: [DNS_SCHEMA_VERSION] });
+  for (const ns of namespaceList) {
+    add(`${ns}.svc.${domain}`, EXISTS);
+    add(`${ns}.pod.${domain}`, EXISTS);
+  }
+  for (const fragment of fragments) for (const [name, value] of fragment.entries) add(name, value);
+
+  const snapshot: DnsSnapshot = {
+    domain,
+    records,
+    soa: {
+      mname: `ns.dns.${domain}`,
+      rname: `hostmaster.${domain}`,
+      // Increases whenever the zone content changes (the store revision that produced it).
+      serial: store.revision >>> 0,
+      refresh: 7200,
+      retry: 1800,
+      expire: 86400,
+    },
+    pods: options.dnsPods,
+    namespaces: new Set(namespaceList),
+  };
+  last = { domain, pods: options.dnsPods, fragments, namespaces: namespaceList, result: snapshot };
+  return { snapshot, problems: fragments.flatMap((f) => f.problems) };
+}
+
+function serviceFragment(service: Service, slices: readonly EndpointSlice[], domain: string): Fragment {
+  const problems: Problem[] = [];
+  const namespace = service.metadata?.namespace ?? "default";
+  const name = service.metadata?.name ?? "";
+  const problem = (field: string, message: string) =>
+    problems.push({ kind: "Service", namespace, name, field, message });
+  if (!isLabel(name.toLowerCase()) || !isLabel(namespace.toLowerCase())) {
+    problem("metadata.name", "not a DNS label: no DNS records for this Service");
+    return { entries: [], problems };
+  }
+  const base = `${name}.${namespace}.svc.${domain}`.toLowerCase();
+  const entries: [string, DnsRecords][] = [];
+  const spec = service.spec ?? {};
+
+  if (spec.type === "ExternalName") {
+    const target = normaliseName(spec.externalName ?? "");
+    if (!target) problem("spec.externalName", "missing: no DNS record for this ExternalName Service");
+    else if (canonicalIp(target)) problem("spec.externalName", `"${target}" is an IP address, not a DNS name`);
+    else if (!isDomainName(target)) problem("spec.externalName", `"${spec.externalName}" is not a DNS name`);
+    else entries.push([base, { cname: target }]);
+    return { entries, problems };
+  }
+
+  const headless = spec.clusterIP === "None";
+  const endpoints = readyEndpoints(service, slices, problems);
+
+  if (!headless) {
+    const clusterIPs = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter(
+      (ip) => ip !== "None",
+    );
+    const v4: string[] = [];
+    const v6: string[] = [];
+    clusterIPs.forEach((text, i) => {
+      const ip = canonicalIp(text);
+      if (!ip) {
+        problem(spec.clusterIPs?.length ? `spec.clusterIPs[${i}]` : "spec.clusterIP", `"${text}" is not an IP address`);
+        return;
+      }
+      (ip.family === 4 ? v4 : v6).push(ip.ip);
+      entries.push([reverseName(ip.ip)!, { ptr: [base] }]);
+    });
+    entries.push([base, addressRecords(v4, v6)]);
+    const srvByName = new Map<string, SrvRecord[]>();
+    for (const port of spec.ports ?? []) {
+      if (!port.name) continue;
+      const srvName = `_${port.name}._${(port.protocol ?? "TCP").toLowerCase()}.${base}`.toLowerCase();
+      const list = srvByName.get(srvName) ?? [];
+      list.push({ priority: 0, weight: 0, port: port.port, target: base });
+      srvByName.set(srvName, list);
+    }
+    pushSrv(entries, srvByName);
+  } else {
+    // Headless: the name answers with the ready endpoints, and does not exist without them.
+    if (endpoints.length === 0) return { entries, problems };
+    const v4: string[] = [];
+    const v6: string[] = [];
+    for (const ep of endpoints) (ep.family === 4 ? v4 : v6).push(ep.ip);
+    entries.push([base, addressRecords(unique(v4), unique(v6))]);
+    const srvByName = new Map<string, SrvRecord[]>();
+    for (const ep of endpoints) {
+      for (const port of ep.ports) {
+        if (!port.name || port.port === undefined) continue;
+        const srvName = `_${port.name}._${(port.protocol ?? "TCP").toLowerCase()}.${base}`.toLowerCase();
+        const list = srvByName.get(srvName) ?? [];
+        const target = `${ep.hostname}.${base}`;
+        if (!list.some((s) => s.target === target && s.port === port.port))
+          list.push({ priority: 0, weight: 0, port: port.port, target });
+        srvByName.set(srvName, list);
+      }
+    }
+    pushSrv(entries, srvByName);
+  }
+
+  // Per-endpoint names and their reverse records (CoreDNS answers these for every Service with endpoints).
+  const byHost = new Map<string, { v4: string[]; v6: string[] }>();
+  for (const ep of endpoints) {
+    const host = byHost.get(ep.hostname) ?? { v4: [], v6: [] };
+    const list = ep.family === 4 ? host.v4 : host.v6;
+    if (!list.includes(ep.ip)) list.push(ep.ip);
+    byHost.set(ep.hostname, host);
+  }
+  for (const [hostname, ips] of byHost) {
+    const fqdn = `${hostname}.${base}`;
+    entries.push([fqdn, addressRecords(ips.v4, ips.v6)]);
+    for (const ip of [...ips.v4, ...ips.v6]) entries.push([reverseName(ip)!, { ptr: [fqdn] }]);
+  }
+  return { entries, problems };
+}
+
+/** SRV weights as CoreDNS computes them: each of N records gets floor(100/N) (all share priority 0). */
+function pushSrv(entries: [string, DnsRecords][], srvByName: Map<string, SrvRecord[]>): void {
+  for (const [srvName, list] of srvByName) {
+    const weight = Math.floor((100 / (100 * list.length)) * 100);
+    entries.push([srvName, { srv: list.map((s) => ({ ...s, weight })) }]);
+    // `_tcp.<svc>…` exists as an empty non-terminal: NODATA, not NXDOMAIN.
+    entries.push([srvName.slice(srvName.indexOf(".") + 1), {}]);
+  }
+}
+
+interface ReadyEndpoint {
+  ip: string;
+  family: IpFamily;
+  hostname: string;
+  ports: readonly { name?: string; port?: number; protocol?: string }[];
+}
+
+/**
+ * The specification's _ready_ endpoints: ready (unset counts as ready, per the EndpointSlice API),
+ * or any endpoint when the Service publishes not-ready addresses.
+ */
+function readyEndpoints(service: Service, slices: readonly EndpointSlice[], problems: Problem[]): ReadyEndpoint[] {
+  const publishAll =
+    service.spec?.publishNotReadyAddresses === true || service.metadata?.annotations?.[TOLERATE_UNREADY] === "true";
+  const out: ReadyEndpoint[] = [];
+  for (const slice of slices) {
+    if (slice.addressType !== "IPv4" && slice.addressType !== "IPv6") continue;
+    const ports = slice.ports ?? [];
+    (slice.endpoints ?? []).forEach((ep, i) => {
+      if (!publishAll && ep.conditions?.ready === false) return;
+      let hostname: string | undefined;
+      if (ep.hostname !== undefined) {
+        const lower = ep.hostname.toLowerCase();
+        if (isLabel(lower)) hostname = lower;
+        else
+          problems.push({
+            kind: "EndpointSlice",
+            namespace: slice.metadata?.namespace,
+            name: slice.metadata?.name,
+            field: `endpoints[${i}].hostname`,
+            message: `"${ep.hostname}" is not a DNS label; the endpoint is named by its address instead`,
+          });
+      }
+      ep.addresses.forEach((text, j) => {
+        const ip = canonicalIp(text);
+        if (!ip) {
+          problems.push({
+            kind: "EndpointSlice",
+            namespace: slice.metadata?.namespace,
+            name: slice.metadata?.name,
+            field: `endpoints[${i}].addresses[${j}]`,
+            message: `"${text}" is not an IP address`,
+          });
+          return;
+        }
+        out.push({ ip: ip.ip, family: ip.family, hostname: hostname ?? dashedIp(ip.ip), ports });
+      });
+    });
+  }
+  return out;
+}
+
+function podFragment(pod: Pod, domain: string): Fragment {
+  const namespace = (pod.metadata?.namespace ?? "default").toLowerCase();
+  const phase = pod.status?.phase;
+  // Finished pods give their addresses back; they must not keep answering for them.
+  if (phase === "Succeeded" || phase === "Failed") return { entries: [], problems: [] };
+  const texts = pod.status?.podIPs?.length
+    ? pod.status.podIPs.map((p) => p.ip)
+    : pod.status?.podIP
+      ? [pod.status.podIP]
+      : [];
+  const entries: [string, DnsRecords][] = [];
+  for (const text of texts) {
+    const ip = canonicalIp(text);
+    if (!ip) continue;
+    const name = `${dashedIp(ip.ip)}.${namespace}.pod.${domain}`;
+    entries.push([name, ip.family === 4 ? { a: [ip.ip] } : { aaaa: [ip.ip] }]);
+  }
+  return { entries, problems: [] };
+}
+
+function addressRecords(v4: readonly string[], v6: readonly string[]): DnsRecords {
+  const records: { a?: readonly string[]; aaaa?: readonly string[] } = {};
+  if (v4.length) records.a = v4;
+  if (v6.length) records.aaaa = v6;
+  return records;
+}
+
+/** Two fragments naming the same owner (a shared address's PTR, a shared empty non-terminal): union of both. */
+function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
+  if (isEmpty(b)) return a;
+  if (isEmpty(a)) return b;
+  const out: {
+    a?: readonly string[];
+    aaaa?: readonly string[];
+    cname?: string;
+    srv?: readonly SrvRecord[];
+    txt?: readonly string[];
+    ptr?: readonly string[];
+  } = {};
+  const a4 = union(a.a, b.a);
+  if (a4) out.a = a4;
+  const a6 = union(a.aaaa, b.aaaa);
+  if (a6) out.aaaa = a6;
+  const cname = a.cname ?? b.cname;
+  if (cname) out.cname = cname;
+  const srv = a.srv || b.srv ? [...(a.srv ?? []), ...(b.srv ?? [])] : undefined;
+  if (srv) out.srv = srv;
+  const txt = union(a.txt, b.txt);
+  if (txt) out.txt = txt;
+  const ptr = union(a.ptr, b.ptr);
+  if (ptr) out.ptr = ptr;
+  return out;
+}
+
+function isEmpty(r: DnsRecords): boolean {
+  return !r.a && !r.aaaa && !r.cname && !r.srv && !r.txt && !r.ptr;
+}
+
+function union(a: readonly string[] | undefined, b: readonly string[] | undefined): readonly string[] | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return unique([...a, ...b]);
+}
+
+function unique(list: readonly string[]): string[] {
+  return [...new Set(list)];
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function byKey(
+  a: { metadata?: { namespace?: string; name?: string } },
+  b: { metadata?: { namespace?: string; name?: string } },
+): number {
+  const ka = `${a.metadata?.namespace ?? ""}/${a.metadata?.name ?? ""}`;
+  const kb = `${b.metadata?.namespace ?? ""}/${b.metadata?.name ?? ""}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Lowercase, without the trailing dot. */
+export function normaliseName(name: string): string {
+  const lower = name.trim().toLowerCase();
+  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
+}
+
+const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+function isLabel(label: string): boolean {
+  return LABEL.test(label);
+}
+
+function isDomainName(name: string): boolean {
+  return name.length <= 253 && name.split(".").every((l) => isLabel(l));
 }
