@@ -1,0 +1,87 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { HostPort } from "../../config.ts";
+import { rcodeNameOf, typeNameOf } from "./names.ts";
+
+type Child = { inc(value?: number): void };
+
+/**
+ * CoreDNS-compatible metrics (same names and meanings, a subset of the labels), so existing
+ * dashboards and alerts work. Label children are cached: the hot path does no label hashing.
+ */
+export class DnsMetrics {
+  private readonly requests: Counter<"server" | "zone" | "proto" | "family" | "type">;
+  private readonly responses: Counter<"server" | "zone" | "rcode">;
+  private readonly cacheHits: Counter<"server" | "type">;
+  private readonly cacheMisses: Counter<"server">;
+  private readonly forwardSeconds: Histogram<"to" | "rcode">;
+  private readonly server: string;
+  private readonly children = new Map<string, Child>();
+
+  constructor(registry: Registry, server: string) {
+    this.server = server;
+    this.requests = counter(
+      registry,
+      "coredns_dns_requests_total",
+      "Counter of DNS requests made per zone, protocol and family.",
+      ["server", "zone", "proto", "family", "type"],
+    );
+    this.responses = counter(registry, "coredns_dns_responses_total", "Counter of response status codes.", [
+      "server",
+      "zone",
+      "rcode",
+    ]);
+    this.cacheHits = counter(registry, "coredns_cache_hits_total", "The count of cache hits.", ["server", "type"]);
+    this.cacheMisses = counter(registry, "coredns_cache_misses_total", "The count of cache misses.", ["server"]);
+    const existing = registry.getSingleMetric("coredns_forward_request_duration_seconds");
+    this.forwardSeconds =
+      (existing as Histogram<"to" | "rcode"> | undefined) ??
+      new Histogram({
+        name: "coredns_forward_request_duration_seconds",
+        help: "Histogram of the time each request took.",
+        labelNames: ["to", "rcode"],
+        buckets: [
+          0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096,
+          8.192,
+        ],
+        registers: [registry],
+      });
+  }
+
+  request(zone: string, proto: "udp" | "tcp", family: 4 | 6, type: number): void {
+    const key = `q|${zone}|${proto}|${family}|${type}`;
+    let child = this.children.get(key);
+    if (!child) {
+      child = this.requests.labels(this.server, zone, proto, String(family), typeNameOf(type));
+      this.children.set(key, child);
+    }
+    child.inc();
+  }
+
+  response(zone: string, rcode: number): void {
+    const key = `r|${zone}|${rcode}`;
+    let child = this.children.get(key);
+    if (!child) {
+      child = this.responses.labels(this.server, zone, rcodeNameOf(rcode));
+      this.children.set(key, child);
+    }
+    child.inc();
+  }
+
+  cacheHit(negative: boolean): void {
+    this.cacheHits.labels(this.server, negative ? "denial" : "success").inc();
+  }
+
+  cacheMiss(): void {
+    this.cacheMisses.labels(this.server).inc();
+  }
+
+  forwardDone(to: HostPort, rcode: string, seconds: number): void {
+    this.forwardSeconds.labels(`${to.host}:${to.port}`, rcode).observe(seconds);
+  }
+}
+
+function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
