@@ -15,7 +15,8 @@ export class DnsMetrics {
   private readonly cacheMisses: Counter<"server">;
   private readonly forwardSeconds: Histogram<"to" | "rcode">;
   private readonly server: string;
-  private readonly children = new Map<string, Child>();
+  private readonly children = new Map<number, Child>();
+  private readonly zones = new Map<string, number>();
 
   constructor(registry: Registry, server: string) {
     this.server = server;
@@ -48,7 +49,8 @@ export class DnsMetrics {
   }
 
   request(zone: string, proto: "udp" | "tcp", family: 4 | 6, type: number): void {
-    const key = `q|${zone}|${proto}|${family}|${type}`;
+    // a numeric key: no string building per query
+    const key = ((type * 2 + (proto === "udp" ? 0 : 1)) * 2 + (family === 4 ? 0 : 1)) * 64 + this.zoneIndex(zone);
     let child = this.children.get(key);
     if (!child) {
       child = this.requests.labels(this.server, zone, proto, String(family), typeNameOf(type));
@@ -58,13 +60,22 @@ export class DnsMetrics {
   }
 
   response(zone: string, rcode: number): void {
-    const key = `r|${zone}|${rcode}`;
+    const key = -((rcode + 1) * 64 + this.zoneIndex(zone));
     let child = this.children.get(key);
     if (!child) {
       child = this.responses.labels(this.server, zone, rcodeNameOf(rcode));
       this.children.set(key, child);
     }
     child.inc();
+  }
+
+  private zoneIndex(zone: string): number {
+    let index = this.zones.get(zone);
+    if (index === undefined) {
+      index = this.zones.size % 64;
+      this.zones.set(zone, index);
+    }
+    return index;
   }
 
   cacheHit(negative: boolean): void {

@@ -17,6 +17,7 @@ import {
   parseQuery,
   type Query,
   RCODE_BADVERS,
+  RCODE_NOTIMP,
   RCODE_NXDOMAIN,
   RCODE_REFUSED,
   RCODE_SERVFAIL,
@@ -41,6 +42,9 @@ type Proto = "udp" | "tcp";
 
 const REFUSED = rcodeTemplate(RCODE_REFUSED);
 const BADVERS = rcodeTemplate(RCODE_BADVERS);
+const NOTIMP = rcodeTemplate(RCODE_NOTIMP);
+const TYPE_IXFR = 251;
+const TYPE_AXFR = 252;
 const SERVFAIL_AUTHORITATIVE = rcodeTemplate(RCODE_SERVFAIL, true);
 const TCP_LIMIT = 65535;
 const MAX_TCP_CONNECTIONS = 1024;
@@ -180,6 +184,9 @@ export class DnsServer {
     let template: Template | undefined;
     if (query.edns && query.ednsVersion > 0) template = BADVERS;
     else if (query.qclass !== CLASS_IN && query.qclass !== CLASS_ANY) template = REFUSED;
+    // Zone transfers are not offered (CoreDNS's kubernetes plugin needs `transfer` for that).
+    else if (query.type === TYPE_AXFR || query.type === TYPE_IXFR)
+      template = answer.kind === "forward" ? REFUSED : NOTIMP;
     else if (answer.kind === "answer") template = answer.template;
     else if (answer.kind === "chase") {
       this.chase(answer, query).then((t) => reply(zone, t), ignore);

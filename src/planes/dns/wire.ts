@@ -71,9 +71,11 @@ export function parseQuery(msg: Buffer): ParsedQuery {
   if (opcode !== 0) return { ok: false, drop: false, id, flags, rcode: RCODE_NOTIMP };
   const formerr = { ok: false as const, drop: false as const, id, flags, rcode: RCODE_FORMERR };
   if (msg.readUInt16BE(4) !== 1) return formerr;
-  // qname: plain labels only (a compression pointer cannot be valid in the first name of a message)
+  // qname: plain labels only (a compression pointer cannot be valid in the first name of a message).
+  // The presentation form is built in a scratch buffer and turned into one string: this is the hot path.
   let offset = 12;
-  let name = "";
+  let length = 0;
+  let escaped = false;
   for (;;) {
     if (offset >= msg.length) return formerr;
     const len = msg[offset]!;
@@ -81,15 +83,19 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     if (len === 0) break;
     if (len > 63) return formerr;
     if (offset + len > msg.length || offset - 12 + len > 254) return formerr;
-    if (name.length > 0) name += ".";
+    if (length > 0) scratch[length++] = 0x2e;
     for (let i = offset; i < offset + len; i++) {
       let c = msg[i]!;
       if (c >= 0x41 && c <= 0x5a) c += 0x20;
-      if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) name += String.fromCharCode(c);
-      else name += `\\${c.toString().padStart(3, "0")}`;
+      if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) scratch[length++] = c;
+      else {
+        escaped = true;
+        break;
+      }
     }
     offset += len;
   }
+  const name = escaped ? escapedName(msg) : scratch.toString("latin1", 0, length);
   if (offset + 4 > msg.length) return formerr;
   const type = msg.readUInt16BE(offset);
   const qclass = msg.readUInt16BE(offset + 2);
@@ -116,6 +122,27 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     offset = rdEnd;
   }
   return { ok: true, query: { id, flags, name, questionEnd, type, qclass, edns, udpSize, ednsVersion } };
+}
+
+/** Room for the longest name in presentation form with every byte escaped (255 × 4). */
+const scratch = Buffer.alloc(1024);
+
+/** The rare slow path: a qname with dots, backslashes or unprintable bytes inside labels, as \DDD escapes. */
+function escapedName(msg: Buffer): string {
+  let offset = 12;
+  let name = "";
+  for (let len = msg[offset]!; len !== 0; len = msg[offset]!) {
+    offset++;
+    if (name.length > 0) name += ".";
+    for (let i = offset; i < offset + len; i++) {
+      let c = msg[i]!;
+      if (c >= 0x41 && c <= 0x5a) c += 0x20;
+      if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) name += String.fromCharCode(c);
+      else name += `\\${c.toString().padStart(3, "0")}`;
+    }
+    offset += len;
+  }
+  return name;
 }
 
 /** Offset just past a (possibly compressed) name, or -1 when it runs off the end or is malformed. */

@@ -40,7 +40,7 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
   const fragments: Fragment[] = [];
   const namespaces = new Set<string>(["default"]);
 
-  const services = [...store.list("Service")].sort(byKey);
+  const services = sortByKey(store.list("Service"));
   for (const service of services) {
     const namespace = service.metadata?.namespace ?? "default";
     namespaces.add(namespace.toLowerCase());
@@ -50,7 +50,7 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
       fragments.push(memo.fragment);
       continue;
     }
-    const fragment = serviceFragment(service, [...slices].sort(byKey), domain);
+    const fragment = serviceFragment(service, slices.length > 1 ? sortByKey(slices) : slices, domain);
     serviceMemo.set(service, { domain, slices, fragment });
     fragments.push(fragment);
   }
@@ -59,7 +59,7 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
   for (const pod of store.list("Pod")) namespaces.add((pod.metadata?.namespace ?? "default").toLowerCase());
 
   if (options.dnsPods === "verified") {
-    for (const pod of [...store.list("Pod")].sort(byKey)) {
+    for (const pod of sortByKey(store.list("Pod"))) {
       const memo = podMemo.get(pod);
       if (memo && memo.domain === domain) {
         fragments.push(memo.fragment);
@@ -342,13 +342,14 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return true;
 }
 
-function byKey(
-  a: { metadata?: { namespace?: string; name?: string } },
-  b: { metadata?: { namespace?: string; name?: string } },
-): number {
-  const ka = `${a.metadata?.namespace ?? ""}/${a.metadata?.name ?? ""}`;
-  const kb = `${b.metadata?.namespace ?? ""}/${b.metadata?.name ?? ""}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+/** Objects ordered by `namespace/name` (keys computed once, not per comparison). */
+function sortByKey<T extends { metadata?: { namespace?: string; name?: string } }>(items: Iterable<T>): T[] {
+  const keyed = Array.from(items, (item) => ({
+    key: `${item.metadata?.namespace ?? ""}/${item.metadata?.name ?? ""}`,
+    item,
+  }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.item);
 }
 
 /** Lowercase, without the trailing dot. */

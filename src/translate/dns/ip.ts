@@ -6,16 +6,27 @@ export type IpFamily = 4 | 6;
 
 /** The four octets of a dotted IPv4 address, or undefined when `text` is not one. */
 export function parseIPv4(text: string): number[] | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
+  // Hand-rolled (no regex, no split): this runs once per endpoint address on every rebuild.
   const octets: number[] = [];
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) return undefined;
-    const n = Number(part);
-    if (n > 255 || (part.length > 1 && part[0] === "0")) return undefined;
-    octets.push(n);
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || octets.length === 4) return undefined;
+      octets.push(value);
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 0x30 || c > 0x39) return undefined;
+    // no leading zeros (ambiguous octal) and at most 255
+    if (digits > 0 && value === 0) return undefined;
+    value = value * 10 + (c - 0x30);
+    digits++;
+    if (value > 255) return undefined;
   }
-  return octets;
+  return octets.length === 4 ? octets : undefined;
 }
 
 /** The eight 16-bit groups of an IPv6 address (IPv4-mapped tails allowed), or undefined. */
@@ -118,5 +129,5 @@ export function ipFromDashed(label: string): { ip: string; family: IpFamily } | 
 
 /** The label form of an address: dots or colons become dashes (CoreDNS's endpoint and pod names). */
 export function dashedIp(ip: string): string {
-  return ip.replaceAll(".", "-").replaceAll(":", "-");
+  return ip.replace(/[.:]/g, "-");
 }
