@@ -96,6 +96,10 @@ for (const [name, r] of snapshot.dns.records) {
   for (const t of r.txt ?? []) zone.push(`${name}. IN TXT "${t}"`);
   for (const s of r.srv ?? []) zone.push(`${name}. IN SRV ${s.priority} ${s.weight} ${s.port} ${s.target}.`);
   if (r.cname) zone.push(`${name}. IN CNAME ${r.cname}.`);
+  for (const [host, e] of r.endpoints ?? []) {
+    for (const ip of e.a ?? []) zone.push(`${host}.${name}. IN A ${ip}`);
+    for (const ip of e.aaaa ?? []) zone.push(`${host}.${name}. IN AAAA ${ip}`);
+  }
   // The query mix: service names (A), a few SRV and NODATA (AAAA) questions.
   if (/^svc\d+\.ns\d+\.svc\.cluster\.local$/.test(name)) {
     queries.push(`${name} A`);

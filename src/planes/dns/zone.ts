@@ -61,7 +61,7 @@ export class Zone {
     if (result.kind === "nxdomain") return { kind: "answer", template: this.nxdomain };
     const answer = this.build(name, type, result.records);
     // Only names of the index are cached: synthesized (insecure pod) names are unbounded.
-    if (this.snapshot.records.has(name)) {
+    if (!result.synthesized) {
       if (this.cached >= MAX_CACHED) {
         this.byType.clear();
         this.cached = 0;

@@ -25,10 +25,22 @@ interface ServiceMemo {
 const serviceMemo = new WeakMap<Service, ServiceMemo>();
 const podMemo = new WeakMap<Pod, { domain: string; fragment: Fragment }>();
 
-/** The last result, reused when every fragment is the same object as last time (nothing DNS-relevant moved). */
-let last:
-  | { domain: string; pods: string; fragments: Fragment[]; namespaces: string[]; result: DnsSnapshot }
-  | undefined;
+/**
+ * The last build: its index, which names more than one fragment contributes to, and the fragments.
+ * A rebuild where few fragments changed copies the index and applies just those changes.
+ */
+interface LastBuild {
+  domain: string;
+  pods: string;
+  fragments: readonly Fragment[];
+  fragmentSet: ReadonlySet<Fragment>;
+  shared: ReadonlyMap<string, readonly DnsRecords[]>;
+  result: DnsSnapshot;
+}
+
+/** Per store, so two stores in one process (tests, embedders) never patch each other's index. */
+const lastBuilds = new WeakMap<Store, LastBuild>();
+let baseMemo: { key: string; fragment: Fragment } | undefined;
 
 /**
  * Services, EndpointSlices and Pods → the DNS answer index (Kubernetes DNS specification 1.1.0,
@@ -72,31 +84,13 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
   }
 
   const namespaceList = [...namespaces].sort();
-  if (
-    last &&
-    last.domain === domain &&
-    last.pods === options.dnsPods &&
-    sameItems(last.fragments, fragments) &&
-    sameItems(last.namespaces, namespaceList)
-  ) {
-    return { snapshot: last.result, problems: last.fragments.flatMap((f) => f.problems) };
+  fragments.push(baseFragment(domain, namespaceList));
+  const last = lastBuilds.get(store);
+  const previous = last && last.domain === domain && last.pods === options.dnsPods ? last : undefined;
+  if (previous && sameItems(previous.fragments, fragments)) {
+    return { snapshot: previous.result, problems: fragments.flatMap((f) => f.problems) };
   }
-
-  const records = new Map<string, DnsRecords>();
-  const add = (name: string, value: DnsRecords) => {
-    const existing = records.get(name);
-    records.set(name, existing ? mergeRecords(existing, value) : value);
-  };
-  const EXISTS: DnsRecords = {};
-  add(domain, EXISTS);
-  add(`svc.${domain}`, EXISTS);
-  add(`pod.${domain}`, EXISTS);
-  add(`dns-version.${domain}`, { txt: [DNS_SCHEMA_VERSION] });
-  for (const ns of namespaceList) {
-    add(`${ns}.svc.${domain}`, EXISTS);
-    add(`${ns}.pod.${domain}`, EXISTS);
-  }
-  for (const fragment of fragments) for (const [name, value] of fragment.entries) add(name, value);
+  const { records, shared } = previous ? applyChanges(previous, fragments) : buildIndex(fragments);
 
   const snapshot: DnsSnapshot = {
     domain,
@@ -113,8 +107,94 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
     pods: options.dnsPods,
     namespaces: new Set(namespaceList),
   };
-  last = { domain, pods: options.dnsPods, fragments, namespaces: namespaceList, result: snapshot };
+  lastBuilds.set(store, {
+    domain,
+    pods: options.dnsPods,
+    fragments,
+    fragmentSet: new Set(fragments),
+    shared,
+    result: snapshot,
+  });
   return { snapshot, problems: fragments.flatMap((f) => f.problems) };
+}
+
+/** The names every zone has: the apex, `svc`, `pod`, the schema version, and each namespace's subtrees. */
+function baseFragment(domain: string, namespaces: readonly string[]): Fragment {
+  const key = `${domain}|${namespaces.join(",")}`;
+  if (baseMemo?.key === key) return baseMemo.fragment;
+  const entries: [string, DnsRecords][] = [
+    [domain, {}],
+    [`svc.${domain}`, {}],
+    [`pod.${domain}`, {}],
+    [`dns-version.${domain}`, { txt: [DNS_SCHEMA_VERSION] }],
+  ];
+  for (const ns of namespaces) entries.push([`${ns}.svc.${domain}`, {}], [`${ns}.pod.${domain}`, {}]);
+  baseMemo = { key, fragment: { entries, problems: [] } };
+  return baseMemo.fragment;
+}
+
+/**
+ * The index as a mutable pair: `records` (name → merged records) and `shared` (the contributions of
+ * names that more than one fragment provides, so one can be taken out again). Contributions are
+ * matched by identity.
+ */
+class IndexBuilder {
+  readonly records: Map<string, DnsRecords>;
+  readonly shared: Map<string, readonly DnsRecords[]>;
+
+  constructor(records = new Map<string, DnsRecords>(), shared = new Map<string, readonly DnsRecords[]>()) {
+    this.records = records;
+    this.shared = shared;
+  }
+
+  add(name: string, value: DnsRecords): void {
+    const existing = this.records.get(name);
+    if (!existing) {
+      this.records.set(name, value);
+      return;
+    }
+    const list = [...(this.shared.get(name) ?? [existing]), value];
+    this.shared.set(name, list);
+    this.records.set(name, list.reduce(mergeRecords));
+  }
+
+  remove(name: string, value: DnsRecords): void {
+    const list = this.shared.get(name);
+    if (!list) {
+      if (this.records.get(name) === value) this.records.delete(name);
+      return;
+    }
+    const at = list.indexOf(value);
+    if (at < 0) return;
+    const rest = [...list.slice(0, at), ...list.slice(at + 1)];
+    if (rest.length === 1) {
+      this.shared.delete(name);
+      this.records.set(name, rest[0]!);
+    } else {
+      this.shared.set(name, rest);
+      this.records.set(name, rest.reduce(mergeRecords));
+    }
+  }
+}
+
+function buildIndex(fragments: readonly Fragment[]): IndexBuilder {
+  const index = new IndexBuilder();
+  for (const fragment of fragments) for (const [name, value] of fragment.entries) index.add(name, value);
+  return index;
+}
+
+/** The previous index (copied: it is still being served) with the removed and added fragments applied. */
+function applyChanges(previous: LastBuild, fragments: readonly Fragment[]): IndexBuilder {
+  const now = new Set(fragments);
+  const removed = previous.fragments.filter((f) => !now.has(f));
+  const added = fragments.filter((f) => !previous.fragmentSet.has(f));
+  const changed = removed.length + added.length;
+  // When most of the zone changed, building afresh is cheaper than copying and patching.
+  if (changed * 2 > fragments.length) return buildIndex(fragments);
+  const index = new IndexBuilder(new Map(previous.result.records), new Map(previous.shared));
+  for (const fragment of removed) for (const [name, value] of fragment.entries) index.remove(name, value);
+  for (const fragment of added) for (const [name, value] of fragment.entries) index.add(name, value);
+  return index;
 }
 
 function serviceFragment(service: Service, slices: readonly EndpointSlice[], domain: string): Fragment {
@@ -142,6 +222,21 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
 
   const headless = spec.clusterIP === "None";
   const endpoints = readyEndpoints(service, slices, problems);
+  // Endpoint names (CoreDNS answers them for every Service with endpoints; the spec asks it of headless ones).
+  const byHost = new Map<string, { v4: string[]; v6: string[] }>();
+  for (const ep of endpoints) {
+    let host = byHost.get(ep.hostname);
+    if (!host) {
+      host = { v4: [], v6: [] };
+      byHost.set(ep.hostname, host);
+    }
+    const list = ep.family === 4 ? host.v4 : host.v6;
+    if (!list.includes(ep.ip)) list.push(ep.ip);
+  }
+  const hostRecords = new Map<string, DnsRecords>();
+  for (const [hostname, ips] of byHost) hostRecords.set(hostname, addressRecords(ips.v4, ips.v6));
+  const withEndpoints = (records: DnsRecords): DnsRecords =>
+    hostRecords.size ? { ...records, endpoints: hostRecords } : records;
 
   if (!headless) {
     const clusterIPs = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter(
@@ -158,7 +253,7 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
       (ip.family === 4 ? v4 : v6).push(ip.ip);
       entries.push([reverseName(ip.ip)!, { ptr: [base] }]);
     });
-    entries.push([base, addressRecords(v4, v6)]);
+    entries.push([base, withEndpoints(addressRecords(v4, v6))]);
     const srvByName = new Map<string, SrvRecord[]>();
     for (const port of spec.ports ?? []) {
       if (!port.name) continue;
@@ -174,7 +269,11 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     const v4: string[] = [];
     const v6: string[] = [];
     for (const ep of endpoints) (ep.family === 4 ? v4 : v6).push(ep.ip);
-    entries.push([base, addressRecords(unique(v4), unique(v6))]);
+    entries.push([base, withEndpoints(addressRecords(unique(v4), unique(v6)))]);
+    // PTR records for the ready endpoints (spec 2.4.3); a ClusterIP Service's endpoints get none:
+    // their reverse names are forwarded, as CoreDNS does with `fallthrough in-addr.arpa ip6.arpa`.
+    for (const [hostname, ips] of byHost)
+      for (const ip of [...ips.v4, ...ips.v6]) entries.push([reverseName(ip)!, { ptr: [`${hostname}.${base}`] }]);
     const srvByName = new Map<string, SrvRecord[]>();
     for (const ep of endpoints) {
       for (const port of ep.ports) {
@@ -190,19 +289,6 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     pushSrv(entries, srvByName);
   }
 
-  // Per-endpoint names and their reverse records (CoreDNS answers these for every Service with endpoints).
-  const byHost = new Map<string, { v4: string[]; v6: string[] }>();
-  for (const ep of endpoints) {
-    const host = byHost.get(ep.hostname) ?? { v4: [], v6: [] };
-    const list = ep.family === 4 ? host.v4 : host.v6;
-    if (!list.includes(ep.ip)) list.push(ep.ip);
-    byHost.set(ep.hostname, host);
-  }
-  for (const [hostname, ips] of byHost) {
-    const fqdn = `${hostname}.${base}`;
-    entries.push([fqdn, addressRecords(ips.v4, ips.v6)]);
-    for (const ip of [...ips.v4, ...ips.v6]) entries.push([reverseName(ip)!, { ptr: [fqdn] }]);
-  }
   return { entries, problems };
 }
 
@@ -306,6 +392,7 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
     srv?: readonly SrvRecord[];
     txt?: readonly string[];
     ptr?: readonly string[];
+    endpoints?: ReadonlyMap<string, DnsRecords>;
   } = {};
   const a4 = union(a.a, b.a);
   if (a4) out.a = a4;
@@ -313,6 +400,8 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
   if (a6) out.aaaa = a6;
   const cname = a.cname ?? b.cname;
   if (cname) out.cname = cname;
+  const endpoints = a.endpoints ?? b.endpoints;
+  if (endpoints) out.endpoints = endpoints;
   const srv = a.srv || b.srv ? [...(a.srv ?? []), ...(b.srv ?? [])] : undefined;
   if (srv) out.srv = srv;
   const txt = union(a.txt, b.txt);
@@ -323,7 +412,7 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
 }
 
 function isEmpty(r: DnsRecords): boolean {
-  return !r.a && !r.aaaa && !r.cname && !r.srv && !r.txt && !r.ptr;
+  return !r.a && !r.aaaa && !r.cname && !r.srv && !r.txt && !r.ptr && !r.endpoints;
 }
 
 function union(a: readonly string[] | undefined, b: readonly string[] | undefined): readonly string[] | undefined {

@@ -65,7 +65,7 @@ export function parseIPv6(text: string): number[] | undefined {
 }
 
 export function ipFamily(text: string): IpFamily | undefined {
-  if (parseIPv4(text)) return 4;
+  if (isIPv4(text)) return 4;
   if (parseIPv6(text)) return 6;
   return undefined;
 }
@@ -92,10 +92,31 @@ export function formatIPv6(groups: readonly number[]): string {
   return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
 
+/** A dotted IPv4 address as the API writes it (no leading zeros): checked without allocating. */
+export function isIPv4(text: string): boolean {
+  let octets = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || ++octets > 4) return false;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 0x30 || c > 0x39 || (digits > 0 && value === 0)) return false;
+    value = value * 10 + (c - 0x30);
+    digits++;
+    if (value > 255) return false;
+  }
+  return octets === 4;
+}
+
 /** Canonical text of an address (IPv6 normalised), or undefined when it is not an IP. */
 export function canonicalIp(text: string): { ip: string; family: IpFamily } | undefined {
-  const v4 = parseIPv4(text);
-  if (v4) return { ip: v4.join("."), family: 4 };
+  // a valid IPv4 text is already canonical (leading zeros are refused)
+  if (isIPv4(text)) return { ip: text, family: 4 };
   const v6 = parseIPv6(text);
   if (v6) return { ip: formatIPv6(v6), family: 6 };
   return undefined;
@@ -103,8 +124,12 @@ export function canonicalIp(text: string): { ip: string; family: IpFamily } | un
 
 /** `d.c.b.a.in-addr.arpa` or the nibble form under `ip6.arpa`, lowercase, no trailing dot. */
 export function reverseName(text: string): string | undefined {
-  const v4 = parseIPv4(text);
-  if (v4) return `${v4[3]}.${v4[2]}.${v4[1]}.${v4[0]}.in-addr.arpa`;
+  if (isIPv4(text)) {
+    const a = text.indexOf(".");
+    const b = text.indexOf(".", a + 1);
+    const c = text.indexOf(".", b + 1);
+    return `${text.slice(c + 1)}.${text.slice(b + 1, c)}.${text.slice(a + 1, b)}.${text.slice(0, a)}.in-addr.arpa`;
+  }
   const v6 = parseIPv6(text);
   if (!v6) return undefined;
   const nibbles: string[] = [];

@@ -7,7 +7,9 @@ import type { DnsRecords, DnsSnapshot } from "./model.ts";
  * - `nxdomain`: the name is under the cluster domain and does not exist
  * - `outside`: not ours (another domain, or a reverse name we do not know): forward it
  */
-export type LookupResult = { kind: "records"; records: DnsRecords } | { kind: "nxdomain" } | { kind: "outside" };
+export type LookupResult =
+  /** `synthesized`: computed from the name (insecure pod records), so not worth caching per name */
+  { kind: "records"; records: DnsRecords; synthesized?: boolean } | { kind: "nxdomain" } | { kind: "outside" };
 
 const NXDOMAIN: LookupResult = { kind: "nxdomain" };
 const OUTSIDE: LookupResult = { kind: "outside" };
@@ -16,10 +18,16 @@ const OUTSIDE: LookupResult = { kind: "outside" };
 export function lookupName(zone: DnsSnapshot, name: string): LookupResult {
   const records = zone.records.get(name);
   if (records) return { kind: "records", records };
+  // `<hostname>.<service>.<ns>.svc.<domain>`: an endpoint name, held under its Service's entry.
+  const dot = name.indexOf(".");
+  if (dot > 0) {
+    const endpoint = zone.records.get(name.slice(dot + 1))?.endpoints?.get(name.slice(0, dot));
+    if (endpoint) return { kind: "records", records: endpoint };
+  }
   if (!zone.domain || !inDomain(name, zone.domain)) return OUTSIDE;
   if (zone.pods === "insecure") {
     const pod = insecurePodRecords(zone, name);
-    if (pod) return { kind: "records", records: pod };
+    if (pod) return { kind: "records", records: pod, synthesized: true };
   }
   return NXDOMAIN;
 }

@@ -20,6 +20,11 @@ export interface DnsRecords {
   srv?: readonly SrvRecord[];
   txt?: readonly string[];
   ptr?: readonly string[];
+  /**
+   * On a Service name: its endpoints' names (`<hostname>` label → addresses). Kept under the Service
+   * instead of in the top-level map so a rebuild does not insert one global entry per endpoint.
+   */
+  endpoints?: ReadonlyMap<string, DnsRecords>;
 }
 
 export interface DnsSoa {
