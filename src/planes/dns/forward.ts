@@ -34,6 +34,8 @@ export interface ForwarderOptions {
   maxTtl?: number;
   /** longest a negative answer is cached (seconds) */
   maxNegativeTtl?: number;
+  /** distinct questions in flight upstream at most (CoreDNS's `max_concurrent`); beyond it: REFUSED */
+  maxConcurrent?: number;
   metrics?: DnsMetrics;
   logger: Logger;
   now?: () => number;
@@ -45,6 +47,7 @@ interface CacheEntry extends Template {
 }
 
 export const SERVFAIL: Template = rcodeTemplate(RCODE_SERVFAIL);
+const OVERLOADED: Template = rcodeTemplate(RCODE_REFUSED);
 
 /**
  * Forwards questions outside the cluster domain upstream (UDP, TCP when the answer is truncated),
@@ -88,6 +91,8 @@ export class Forwarder {
     this.options.metrics?.cacheMiss();
     const running = this.inflight.get(key);
     if (running) return running;
+    // A flood of distinct names must not pile up timers, IDs and memory without bound.
+    if (this.inflight.size >= (this.options.maxConcurrent ?? 1000)) return OVERLOADED;
     const started = this.exchange(key, question).finally(() => this.inflight.delete(key));
     this.inflight.set(key, started);
     return started;
