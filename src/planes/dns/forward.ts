@@ -145,7 +145,7 @@ export class Forwarder {
     const spans = walkRecords(reply, bodyStart, an + ns + ar);
     if (!spans) return undefined;
     const rcode = reply.readUInt16BE(2) & 0xf;
-    let bodyEnd = reply.length;
+    let bodyEnd = spans.at(-1)?.end ?? bodyStart;
     let kept = spans.length;
     const ttlOffsets: number[] = [];
     let minTtl = Number.POSITIVE_INFINITY;
@@ -165,7 +165,6 @@ export class Forwarder {
         negativeTtl = Math.min(ttl, reply.readUInt32BE(span.end - 4));
       }
     }
-    bodyEnd = kept === spans.length ? (spans.at(-1)?.end ?? bodyStart) : bodyEnd;
     const negative = rcode === RCODE_NXDOMAIN || (rcode === RCODE_NOERROR && an === 0);
     const ttl = negative
       ? Math.min(negativeTtl ?? 0, this.options.maxNegativeTtl ?? 1800)

@@ -13,6 +13,9 @@ import {
   CLASS_ANY,
   CLASS_IN,
   encodeQuestion,
+  FLAG_AA,
+  FLAG_QR,
+  FLAG_RA,
   headerOnly,
   parseQuery,
   type Query,
@@ -46,6 +49,7 @@ const NOTIMP = rcodeTemplate(RCODE_NOTIMP);
 const TYPE_IXFR = 251;
 const TYPE_AXFR = 252;
 const SERVFAIL_AUTHORITATIVE = rcodeTemplate(RCODE_SERVFAIL, true);
+const AUTHORITATIVE = FLAG_QR | FLAG_AA | FLAG_RA;
 const TCP_LIMIT = 65535;
 const MAX_TCP_CONNECTIONS = 1024;
 
@@ -217,7 +221,7 @@ export class DnsServer {
 
   /** An ExternalName answer: the CNAME, then the target's records as the upstream resolver has them. */
   private async chase(answer: { cname: dnsPacket.Answer; target: string }, query: Query): Promise<Template> {
-    const cnameOnly = () => encodeTemplate(SERVFAIL_AUTHORITATIVE.flags & ~0xf, [answer.cname], [], []);
+    const cnameOnly = () => encodeTemplate(AUTHORITATIVE, [answer.cname], [], []);
     const { forwarder } = this.options;
     if (forwarder.upstreams.length === 0) return cnameOnly();
     const question = encodeQuestion(answer.target, query.type);
@@ -225,18 +229,13 @@ export class DnsServer {
     const rcode = upstream.flags & 0xf;
     if (rcode !== 0 && rcode !== RCODE_NXDOMAIN) return cnameOnly();
     const header = Buffer.alloc(12);
-    header.writeUInt16BE(0x8000 | rcode, 2);
+    header.writeUInt16BE(FLAG_QR | rcode, 2);
     header.writeUInt16BE(1, 4);
     header.writeUInt16BE(upstream.an, 6);
     header.writeUInt16BE(upstream.ns, 8);
     header.writeUInt16BE(upstream.ar, 10);
     const decoded = dnsPacket.decode(Buffer.concat([header, question, upstream.body]));
-    return encodeTemplate(
-      (SERVFAIL_AUTHORITATIVE.flags & ~0xf) | rcode,
-      [answer.cname, ...(decoded.answers ?? [])],
-      [],
-      [],
-    );
+    return encodeTemplate(AUTHORITATIVE | rcode, [answer.cname, ...(decoded.answers ?? [])], [], []);
   }
 }
 

@@ -183,7 +183,7 @@ export class Zone {
     };
   }
 
-  encode(rcode: number, answers: Answer[], authorities: Answer[], additionals: Answer[]): Template {
+  private encode(rcode: number, answers: Answer[], authorities: Answer[], additionals: Answer[]): Template {
     return encodeTemplate(FLAG_QR | FLAG_AA | FLAG_RA | rcode, answers, authorities, additionals);
   }
 }

@@ -70,15 +70,24 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-describe("before the first snapshot", () => {
-  it("answers SERVFAIL for cluster names", async () => {
-    const early = await startDns(store(), upstream.port);
+describe("snapshots", () => {
+  it("answers SERVFAIL for cluster names before the first, then follows each new one", async () => {
+    const objects = store();
+    const early = await startDns(objects, upstream.port);
     try {
       const r = await dig(early.port, ["my-nginx.default.svc.cluster.local"]);
       expect(r.status).toBe("SERVFAIL");
       await early.sync();
       const after = await dig(early.port, ["my-nginx.default.svc.cluster.local"]);
       expect(after.status).toBe("NOERROR");
+      // the next snapshot replaces the zone: a changed clusterIP and a deleted Service show at once
+      objects.upsert("Service", service("default", "my-nginx", { clusterIP: "10.96.0.77", ports: [{ port: 80 }] }));
+      objects.delete("Service", "default/kubernetes");
+      await early.sync();
+      expect((await dig(early.port, ["my-nginx.default.svc.cluster.local"])).answers.map((a) => a[4])).toEqual([
+        "10.96.0.77",
+      ]);
+      expect((await dig(early.port, ["kubernetes.default.svc.cluster.local"])).status).toBe("NXDOMAIN");
     } finally {
       await early.close();
     }
