@@ -195,9 +195,9 @@ export interface DigResult {
 }
 
 /** Runs the real `dig` against the server and splits its output into sections of whitespace-separated fields. */
-export function dig(port: number, args: string[]): Promise<DigResult> {
+export function dig(port: number, args: string[], server = "127.0.0.1"): Promise<DigResult> {
   return new Promise((resolve, reject) => {
-    execFile("dig", ["@127.0.0.1", "-p", String(port), "+time=3", "+tries=1", ...args], (err, stdout) => {
+    execFile("dig", [`@${server}`, "-p", String(port), "+time=3", "+tries=1", ...args], (err, stdout) => {
       if (err && !stdout) return reject(err);
       resolve(parseDig(stdout));
     });

@@ -391,6 +391,23 @@ describe("hostile input", () => {
   });
 });
 
+describe("IPv6 listener", () => {
+  it("serves UDP and TCP on ::1", async () => {
+    const v6 = await startDns(store(), upstream.port, { dnsAddress: { host: "::1", port: 0 } });
+    try {
+      await v6.sync();
+      for (const extra of [[], ["+tcp"]]) {
+        const r = await dig(v6.port, [...extra, "AAAA", "dual.default.svc.cluster.local"], "::1");
+        expect(r.answers.map((a) => a[4])).toEqual(["fd00:96::20"]);
+      }
+      const text = await v6.registry.metrics();
+      expect(text).toMatch(/coredns_dns_requests_total\{[^}]*proto="tcp",family="6"/);
+    } finally {
+      await v6.close();
+    }
+  });
+});
+
 describe("metrics", () => {
   it("counts requests by type and responses by rcode with CoreDNS names", async () => {
     await dns.sync();
