@@ -11,6 +11,7 @@ seconds="${1:-10}"
 work="$(mktemp -d /tmp/nodeplane-dns-bench.XXXXXX)"
 np_port=$((20000 + RANDOM % 20000))
 bind_port=$((np_port + 1))
+dnsmasq_port=$((np_port + 2))
 node=./node_modules/.bin/node
 pin_server=()
 pin_client=()
@@ -49,6 +50,15 @@ EOF
 pids+=($!)
 for _ in $(seq 100); do dig @127.0.0.1 -p "$bind_port" +short +time=1 +tries=1 svc1.ns1.svc.cluster.local >/dev/null 2>&1 && break; sleep 0.1; done
 
+if command -v dnsmasq >/dev/null; then
+  # answers from its hosts/srv tables only (no upstream, no /etc/hosts); unknown cluster names are NXDOMAIN
+  "${pin_server[@]}" dnsmasq -k --conf-file="$work/dnsmasq.conf" --port="$dnsmasq_port" --listen-address=127.0.0.1 \
+    --bind-interfaces --no-resolv --no-hosts --addn-hosts="$work/dnsmasq.hosts" --local=/cluster.local/ --local-ttl=5 \
+    --pid-file="$work/dnsmasq.pid" --user="$(id -un)" >"$work/dnsmasq.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do dig @127.0.0.1 -p "$dnsmasq_port" +short +time=1 +tries=1 svc1.ns1.svc.cluster.local >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
 run() {
   local label="$1" port="$2"
   "${pin_client[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -l "$seconds" -c 8 -T 1 -q 200 -t 2 \
@@ -60,6 +70,11 @@ run() {
 
 echo "dnsperf, ${seconds}s each, $(wc -l <"$work/queries.txt") distinct questions, cluster names only"
 run nodeplane "$np_port"
-run "bind (named -n 1)" "$bind_port"
-awk -v a="$(cat "$work/nodeplane.qps")" -v b="$(cat "$work/bind (named -n 1).qps")" \
-  'BEGIN { if (b > 0) printf "nodeplane / BIND = %.2f\n", a / b }'
+run bind "$bind_port"
+command -v dnsmasq >/dev/null && run dnsmasq "$dnsmasq_port"
+awk -v a="$(cat "$work/nodeplane.qps")" -v b="$(cat "$work/bind.qps")" \
+  'BEGIN { if (b > 0) printf "nodeplane / BIND (named -n 1) = %.2f\n", a / b }'
+if [ -f "$work/dnsmasq.qps" ]; then
+  awk -v a="$(cat "$work/nodeplane.qps")" -v b="$(cat "$work/dnsmasq.qps")" \
+    'BEGIN { if (b > 0) printf "nodeplane / dnsmasq = %.2f\n", a / b }'
+fi

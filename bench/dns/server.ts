@@ -89,8 +89,13 @@ const zone: string[] = [
   "ns.dns.cluster.local. IN A 127.0.0.1",
 ];
 const queries: string[] = [];
+// …and for dnsmasq: a hosts file for addresses, srv-host lines for SRV.
+const hosts: string[] = [];
+const dnsmasq: string[] = [];
 for (const [name, r] of snapshot.dns.records) {
   if (!name.endsWith("cluster.local")) continue;
+  for (const ip of [...(r.a ?? []), ...(r.aaaa ?? [])]) hosts.push(`${ip} ${name}`);
+  for (const s of r.srv ?? []) dnsmasq.push(`srv-host=${name},${s.target},${s.port},${s.priority},${s.weight}`);
   for (const ip of r.a ?? []) zone.push(`${name}. IN A ${ip}`);
   for (const ip of r.aaaa ?? []) zone.push(`${name}. IN AAAA ${ip}`);
   for (const t of r.txt ?? []) zone.push(`${name}. IN TXT "${t}"`);
@@ -109,6 +114,8 @@ for (const [name, r] of snapshot.dns.records) {
 }
 writeFileSync(join(values.out, "cluster.local.zone"), `${zone.join("\n")}\n`);
 writeFileSync(join(values.out, "queries.txt"), `${queries.join("\n")}\n`);
+writeFileSync(join(values.out, "dnsmasq.hosts"), `${hosts.join("\n")}\n`);
+writeFileSync(join(values.out, "dnsmasq.conf"), `${dnsmasq.join("\n")}\n`);
 process.stdout.write(`ready ${plane.server.port} names=${snapshot.dns.records.size} queries=${queries.length}\n`);
 
 const stop = async () => {
