@@ -62,7 +62,9 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
       fragments.push(memo.fragment);
       continue;
     }
-    const fragment = serviceFragment(service, slices.length > 1 ? sortByKey(slices) : slices, domain);
+    const fragment = guarded(service, () =>
+      serviceFragment(service, slices.length > 1 ? sortByKey(slices) : slices, domain),
+    );
     serviceMemo.set(service, { domain, slices, fragment });
     fragments.push(fragment);
   }
@@ -77,7 +79,7 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
         fragments.push(memo.fragment);
         continue;
       }
-      const fragment = podFragment(pod, domain);
+      const fragment = guarded(pod, () => podFragment(pod, domain), "Pod");
       podMemo.set(pod, { domain, fragment });
       fragments.push(fragment);
     }
@@ -116,6 +118,32 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
     result: snapshot,
   });
   return { snapshot, problems: fragments.flatMap((f) => f.problems) };
+}
+
+/**
+ * An object whose shape the types did not foresee (a hand-written manifest, say) must cost only its
+ * own records, never the zone: the failure becomes a Problem on that object.
+ */
+function guarded(
+  obj: { metadata?: { namespace?: string; name?: string } },
+  build: () => Fragment,
+  kind = "Service",
+): Fragment {
+  try {
+    return build();
+  } catch (err) {
+    return {
+      entries: [],
+      problems: [
+        {
+          kind,
+          namespace: obj.metadata?.namespace,
+          name: obj.metadata?.name,
+          message: `no DNS records: ${err instanceof Error ? err.message : String(err)}`,
+        },
+      ],
+    };
+  }
 }
 
 /** The names every zone has: the apex, `svc`, `pod`, the schema version, and each namespace's subtrees. */
@@ -335,7 +363,7 @@ function readyEndpoints(service: Service, slices: readonly EndpointSlice[], prob
             message: `"${ep.hostname}" is not a DNS label; the endpoint is named by its address instead`,
           });
       }
-      ep.addresses.forEach((text, j) => {
+      (ep.addresses ?? []).forEach((text, j) => {
         const ip = canonicalIp(text);
         if (!ip) {
           problems.push({

@@ -97,6 +97,20 @@ describe("DNS zone translator", () => {
     expect(problems).toHaveLength(1);
   });
 
+  it("a malformed object costs only its own records", () => {
+    const store = labStore();
+    store.upsert("Service", service("default", "broken", { clusterIP: "10.96.0.99", ports: [null] as unknown as [] }));
+    store.upsert("Service", service("default", "broken-slice", { clusterIP: "None" }));
+    store.upsert(
+      "EndpointSlice",
+      slice("default", "broken-slice", "bs-1", [{ conditions: { ready: true } }] as never, []),
+    );
+    const result = translateDns(store, options());
+    expect(result.problems.map((p) => p.name)).toEqual(expect.arrayContaining(["broken"]));
+    expect(lookupName(result.snapshot, "my-nginx.default.svc.cluster.local").kind).toBe("records");
+    expect(lookupName(result.snapshot, "broken-slice.default.svc.cluster.local").kind).toBe("nxdomain");
+  });
+
   it("serves SOA facts for the domain", () => {
     expect(snapshot.soa).toMatchObject({ mname: "ns.dns.cluster.local", rname: "hostmaster.cluster.local" });
   });
