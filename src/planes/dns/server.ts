@@ -177,9 +177,14 @@ export class DnsServer {
     }
     const query = parsed.query;
     const limit = proto === "udp" ? query.udpSize : TCP_LIMIT;
+    // Also runs later for forwarded answers, possibly after close(): it must never throw.
     const reply = (zone: string, template: Template) => {
-      metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf);
-      send(assemble(msg, query, template, limit, template.storedAtMs === undefined ? 0 : Date.now()));
+      try {
+        metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf);
+        send(assemble(msg, query, template, limit, template.storedAtMs === undefined ? 0 : Date.now()));
+      } catch (err) {
+        this.options.logger.debug({ err }, "dns reply not sent");
+      }
     };
 
     const answer = this.route(query);

@@ -48,6 +48,8 @@ beforeAll(async () => {
         delayMs: 150,
         answers: [{ name: "slow-coalesce.example", type: "A", ttl: 300, data: "192.0.2.12" }],
       };
+    if (name === "slow-coalesce-close.example")
+      return { kind: "records", delayMs: 150, answers: [{ name, type: "A", ttl: 300, data: "192.0.2.13" }] };
     if (name === "big.example" && type === "TXT")
       return {
         kind: "tcp-only",
@@ -415,5 +417,18 @@ describe("metrics", () => {
     const text = await dns.registry.metrics();
     expect(text).toMatch(/coredns_dns_requests_total\{[^}]*zone="cluster.local\."[^}]*type="A"[^}]*\} [1-9]/);
     expect(text).toMatch(/coredns_dns_responses_total\{[^}]*rcode="NXDOMAIN"[^}]*\} [1-9]/);
+  });
+});
+
+describe("closing", () => {
+  it("a forward still in flight when the server closes is dropped quietly", async () => {
+    const closing = await startDns(store(), upstream.port);
+    await closing.sync();
+    const pending = rawUdp(closing.port, queryPacket("slow-coalesce-close.example", "A"), 400);
+    await new Promise((r) => setTimeout(r, 20));
+    await closing.close();
+    expect(await pending).toBeUndefined();
+    // the process is still here and other servers still answer
+    expect((await dig(dns.port, ["my-nginx.default.svc.cluster.local"])).status).toBe("NOERROR");
   });
 });
