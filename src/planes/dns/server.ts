@@ -66,6 +66,8 @@ export class DnsServer {
   private readonly options: DnsServerOptions;
   private readonly zoneLabel: string;
   port = 0;
+  /** round-robin position over answers with rotations */
+  private turn = 0;
 
   constructor(options: DnsServerOptions) {
     this.options = options;
@@ -196,7 +198,8 @@ export class DnsServer {
     // Zone transfers are not offered (CoreDNS's kubernetes plugin needs `transfer` for that).
     else if (query.type === TYPE_AXFR || query.type === TYPE_IXFR)
       template = answer.kind === "forward" ? REFUSED : NOTIMP;
-    else if (answer.kind === "answer") template = answer.template;
+    else if (answer.kind === "answer")
+      template = answer.rotations ? answer.rotations[this.turn++ % answer.rotations.length]! : answer.template;
     else if (answer.kind === "chase") {
       this.chase(answer, query).then((t) => reply(zone, t), ignore);
       return;
@@ -216,7 +219,7 @@ export class DnsServer {
     reply(zone, template);
   }
 
-  private route(query: Query): ZoneAnswer | { kind: "answer"; template: Template } {
+  private route(query: Query): ZoneAnswer {
     const zone = this.zone;
     if (zone) return zone.answer(query.name, query.type);
     // Before the first snapshot: our own names fail (the client retries), the rest can be forwarded.

@@ -22,7 +22,8 @@ type Answer = dnsPacket.Answer;
 
 /** How the server should answer a name under the zone. */
 export type ZoneAnswer =
-  | { kind: "answer"; template: Template }
+  /** `rotations`: the same answer with its addresses rotated; the server takes them in turn (round robin) */
+  | { kind: "answer"; template: Template; rotations?: readonly Template[] }
   /** an ExternalName CNAME: answer it, plus the target's records resolved upstream */
   | { kind: "chase"; cname: Answer; target: string }
   | { kind: "forward" };
@@ -32,6 +33,8 @@ const FORWARD: ZoneAnswer = { kind: "forward" };
 const MAX_CHAIN = 8;
 /** Encoded answers kept per zone; beyond this the cache restarts (a flood of distinct names cannot grow it). */
 const MAX_CACHED = 200_000;
+/** Distinct orders kept for an answer with many addresses (CoreDNS's `loadbalance` shuffles instead). */
+const MAX_ROTATIONS = 16;
 
 /**
  * One snapshot's zone, with its answers encoded lazily and kept until the next snapshot replaces the
@@ -127,7 +130,19 @@ export class Zone {
   }
 
   private positive(answers: Answer[], additionals: Answer[]): ZoneAnswer {
-    return { kind: "answer", template: this.encode(RCODE_NOERROR, answers, [], additionals) };
+    const template = this.encode(RCODE_NOERROR, answers, [], additionals);
+    // Clients mostly take the first address: rotate multi-address answers so load spreads over the endpoints.
+    const count = answers.length;
+    if (count < 2 || !answers.every((a) => a.type === "A" || a.type === "AAAA")) return { kind: "answer", template };
+    const turns = Math.min(count, MAX_ROTATIONS);
+    const rotations: Template[] = [template];
+    for (let turn = 1; turn < turns; turn++) {
+      const start = Math.floor((turn * count) / turns);
+      rotations.push(
+        this.encode(RCODE_NOERROR, [...answers.slice(start), ...answers.slice(0, start)], [], additionals),
+      );
+    }
+    return { kind: "answer", template, rotations };
   }
 
   private recordsOf(owner: string, type: number, r: DnsRecords): Answer[] {

@@ -144,6 +144,16 @@ describe("cluster names with dig", () => {
     expect(empty.status).toBe("NXDOMAIN");
   });
 
+  it("rotates the order of a multi-address answer (round robin)", async () => {
+    const firsts = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await dig(dns.port, ["headless.web.svc.cluster.local"]);
+      expect(r.answers).toHaveLength(3);
+      firsts.add(r.answers[0]![4]!);
+    }
+    expect(firsts.size).toBe(3);
+  });
+
   it("SRV of a headless Service: one per endpoint, targets' addresses in the additional section", async () => {
     const r = await dig(dns.port, ["SRV", "_http._tcp.headless.web.svc.cluster.local"]);
     expect(r.answers.map((a) => a.slice(4).join(" ")).sort()).toEqual([
