@@ -251,18 +251,18 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
   const headless = spec.clusterIP === "None";
   const endpoints = readyEndpoints(service, slices, problems);
   // Endpoint names (CoreDNS answers them for every Service with endpoints; the spec asks it of headless ones).
-  const byHost = new Map<string, { v4: string[]; v6: string[] }>();
+  // Built in one pass; the records are still private to this fragment, so they may grow in place.
+  const byHost = new Map<string, { a?: string[]; aaaa?: string[] }>();
   for (const ep of endpoints) {
     let host = byHost.get(ep.hostname);
     if (!host) {
-      host = { v4: [], v6: [] };
+      host = {};
       byHost.set(ep.hostname, host);
     }
-    const list = ep.family === 4 ? host.v4 : host.v6;
+    const list = ep.family === 4 ? (host.a ??= []) : (host.aaaa ??= []);
     if (!list.includes(ep.ip)) list.push(ep.ip);
   }
-  const hostRecords = new Map<string, DnsRecords>();
-  for (const [hostname, ips] of byHost) hostRecords.set(hostname, addressRecords(ips.v4, ips.v6));
+  const hostRecords: ReadonlyMap<string, DnsRecords> = byHost;
   const withEndpoints = (records: DnsRecords): DnsRecords =>
     hostRecords.size ? { ...records, endpoints: hostRecords } : records;
 
@@ -300,8 +300,11 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     entries.push([base, withEndpoints(addressRecords(unique(v4), unique(v6)))]);
     // PTR records for the ready endpoints (spec 2.4.3); a ClusterIP Service's endpoints get none:
     // their reverse names are forwarded, as CoreDNS does with `fallthrough in-addr.arpa ip6.arpa`.
-    for (const [hostname, ips] of byHost)
-      for (const ip of [...ips.v4, ...ips.v6]) entries.push([reverseName(ip)!, { ptr: [`${hostname}.${base}`] }]);
+    for (const [hostname, ips] of byHost) {
+      const ptr = { ptr: [`${hostname}.${base}`] };
+      for (const ip of ips.a ?? []) entries.push([reverseName(ip)!, ptr]);
+      for (const ip of ips.aaaa ?? []) entries.push([reverseName(ip)!, ptr]);
+    }
     const srvByName = new Map<string, SrvRecord[]>();
     for (const ep of endpoints) {
       for (const port of ep.ports) {

@@ -154,5 +154,5 @@ export function ipFromDashed(label: string): { ip: string; family: IpFamily } | 
 
 /** The label form of an address: dots or colons become dashes (CoreDNS's endpoint and pod names). */
 export function dashedIp(ip: string): string {
-  return ip.replace(/[.:]/g, "-");
+  return ip.includes(":") ? ip.replaceAll(":", "-") : ip.replaceAll(".", "-");
 }
