@@ -4,9 +4,13 @@ import { rcodeNameOf, typeNameOf } from "./names.ts";
 
 type Child = { inc(value?: number): void };
 
+/** Per counter, the functions that push pending counts into it; run when the registry is scraped. */
+const flushers = new WeakMap<object, Set<() => void>>();
+
 /**
  * CoreDNS-compatible metrics (same names and meanings, a subset of the labels), so existing
- * dashboards and alerts work. Label children are cached: the hot path does no label hashing.
+ * dashboards and alerts work. Per-query counts are plain numbers under a numeric key and reach
+ * prom-client only when the registry is scraped: the hot path does no label hashing.
  */
 export class DnsMetrics {
   private readonly requests: Counter<"server" | "zone" | "proto" | "family" | "type">;
@@ -15,7 +19,7 @@ export class DnsMetrics {
   private readonly cacheMisses: Counter<"server">;
   private readonly forwardSeconds: Histogram<"to" | "rcode">;
   private readonly server: string;
-  private readonly children = new Map<number, Child>();
+  private readonly pending = new Map<number, { child: Child; count: number }>();
   private readonly zones = new Map<string, number>();
 
   constructor(registry: Registry, server: string) {
@@ -46,27 +50,34 @@ export class DnsMetrics {
         ],
         registers: [registry],
       });
+    const flush = () => {
+      for (const entry of this.pending.values()) {
+        if (entry.count === 0) continue;
+        entry.child.inc(entry.count);
+        entry.count = 0;
+      }
+    };
+    flushers.get(this.requests)?.add(flush);
+    flushers.get(this.responses)?.add(flush);
   }
 
   request(zone: string, proto: "udp" | "tcp", family: 4 | 6, type: number): void {
     // a numeric key: no string building per query
     const key = ((type * 2 + (proto === "udp" ? 0 : 1)) * 2 + (family === 4 ? 0 : 1)) * 64 + this.zoneIndex(zone);
-    let child = this.children.get(key);
-    if (!child) {
-      child = this.requests.labels(this.server, zone, proto, String(family), typeNameOf(type));
-      this.children.set(key, child);
-    }
-    child.inc();
+    const entry = this.pending.get(key);
+    if (entry) entry.count++;
+    else
+      this.pending.set(key, {
+        child: this.requests.labels(this.server, zone, proto, String(family), typeNameOf(type)),
+        count: 1,
+      });
   }
 
   response(zone: string, rcode: number): void {
     const key = -((rcode + 1) * 64 + this.zoneIndex(zone));
-    let child = this.children.get(key);
-    if (!child) {
-      child = this.responses.labels(this.server, zone, rcodeNameOf(rcode));
-      this.children.set(key, child);
-    }
-    child.inc();
+    const entry = this.pending.get(key);
+    if (entry) entry.count++;
+    else this.pending.set(key, { child: this.responses.labels(this.server, zone, rcodeNameOf(rcode)), count: 1 });
   }
 
   private zoneIndex(zone: string): number {
@@ -94,5 +105,16 @@ export class DnsMetrics {
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
+  const flush = new Set<() => void>();
+  const created = new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      for (const f of flush) f();
+    },
+  });
+  flushers.set(created, flush);
+  return created;
 }

@@ -112,6 +112,8 @@ export class DnsServer {
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket({
         type: isIP(host) === 6 ? "udp6" : "udp4",
+        // Replies go to the address the query came from, always an IP: skip the per-send dns.lookup (a nextTick).
+        lookup: (address, _options, callback) => callback(null, address, isIP(address) === 6 ? 6 : 4),
         recvBufferSize: 4 * 1024 * 1024,
         sendBufferSize: 4 * 1024 * 1024,
       });
@@ -125,7 +127,9 @@ export class DnsServer {
         socket.on("error", (err) => this.options.logger.warn({ err }, "dns udp socket error"));
         socket.on("message", (msg, rinfo) => {
           const family = rinfo.family === "IPv6" ? 6 : 4;
-          this.handle(msg, "udp", family, (out) => socket.send(out, rinfo.port, rinfo.address, ignore));
+          // No send callback: Node then tries a synchronous send first (no request object per reply);
+          // failures surface as socket 'error' events, which are logged.
+          this.handle(msg, "udp", family, (out) => socket.send(out, rinfo.port, rinfo.address));
         });
         resolve(socket);
       });

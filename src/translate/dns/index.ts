@@ -259,8 +259,13 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
       host = {};
       byHost.set(ep.hostname, host);
     }
-    const list = ep.family === 4 ? (host.a ??= []) : (host.aaaa ??= []);
-    if (!list.includes(ep.ip)) list.push(ep.ip);
+    if (ep.family === 4) {
+      if (!host.a) host.a = [];
+      if (!host.a.includes(ep.ip)) host.a.push(ep.ip);
+    } else {
+      if (!host.aaaa) host.aaaa = [];
+      if (!host.aaaa.includes(ep.ip)) host.aaaa.push(ep.ip);
+    }
   }
   const hostRecords: ReadonlyMap<string, DnsRecords> = byHost;
   const withEndpoints = (records: DnsRecords): DnsRecords =>
