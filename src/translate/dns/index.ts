@@ -251,13 +251,20 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
   const headless = spec.clusterIP === "None";
   const endpoints = readyEndpoints(service, slices, problems);
   // Endpoint names (CoreDNS answers them for every Service with endpoints; the spec asks it of headless ones).
-  // Built in one pass; the records are still private to this fragment, so they may grow in place.
-  const byHost = new Map<string, { a?: string[]; aaaa?: string[] }>();
+  // Explicit hostnames get records here; the rest are named by their dashed address, which the lookup
+  // turns back into an address and checks against `endpointIps` (no string built per endpoint).
+  // The records are still private to this fragment, so they may grow in place.
+  const named = new Map<string, { a?: string[]; aaaa?: string[] }>();
+  const anonymous = new Set<string>();
   for (const ep of endpoints) {
-    let host = byHost.get(ep.hostname);
+    if (ep.hostname === undefined) {
+      anonymous.add(ep.ip);
+      continue;
+    }
+    let host = named.get(ep.hostname);
     if (!host) {
       host = {};
-      byHost.set(ep.hostname, host);
+      named.set(ep.hostname, host);
     }
     if (ep.family === 4) {
       if (!host.a) host.a = [];
@@ -267,9 +274,13 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
       if (!host.aaaa.includes(ep.ip)) host.aaaa.push(ep.ip);
     }
   }
-  const hostRecords: ReadonlyMap<string, DnsRecords> = byHost;
-  const withEndpoints = (records: DnsRecords): DnsRecords =>
-    hostRecords.size ? { ...records, endpoints: hostRecords } : records;
+  const withEndpoints = (records: DnsRecords): DnsRecords => {
+    if (!named.size && !anonymous.size) return records;
+    const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = { ...records };
+    if (named.size) out.endpoints = named;
+    if (anonymous.size) out.endpointIps = anonymous;
+    return out;
+  };
 
   if (!headless) {
     const clusterIPs = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter(
@@ -305,21 +316,28 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     entries.push([base, withEndpoints(addressRecords(unique(v4), unique(v6)))]);
     // PTR records for the ready endpoints (spec 2.4.3); a ClusterIP Service's endpoints get none:
     // their reverse names are forwarded, as CoreDNS does with `fallthrough in-addr.arpa ip6.arpa`.
-    for (const [hostname, ips] of byHost) {
+    for (const [hostname, ips] of named) {
       const ptr = { ptr: [`${hostname}.${base}`] };
       for (const ip of ips.a ?? []) entries.push([reverseName(ip)!, ptr]);
       for (const ip of ips.aaaa ?? []) entries.push([reverseName(ip)!, ptr]);
     }
+    for (const ip of anonymous) entries.push([reverseName(ip)!, { ptr: [`${dashedIp(ip)}.${base}`] }]);
     const srvByName = new Map<string, SrvRecord[]>();
+    const seen = new Set<string>();
     for (const ep of endpoints) {
       for (const port of ep.ports) {
         if (!port.name || port.port === undefined) continue;
         const srvName = `_${port.name}._${(port.protocol ?? "TCP").toLowerCase()}.${base}`.toLowerCase();
-        const list = srvByName.get(srvName) ?? [];
-        const target = `${ep.hostname}.${base}`;
-        if (!list.some((s) => s.target === target && s.port === port.port))
-          list.push({ priority: 0, weight: 0, port: port.port, target });
-        srvByName.set(srvName, list);
+        const target = `${ep.hostname ?? dashedIp(ep.ip)}.${base}`;
+        const key = `${srvName} ${target} ${port.port}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        let list = srvByName.get(srvName);
+        if (!list) {
+          list = [];
+          srvByName.set(srvName, list);
+        }
+        list.push({ priority: 0, weight: 0, port: port.port, target });
       }
     }
     pushSrv(entries, srvByName);
@@ -341,7 +359,8 @@ function pushSrv(entries: [string, DnsRecords][], srvByName: Map<string, SrvReco
 interface ReadyEndpoint {
   ip: string;
   family: IpFamily;
-  hostname: string;
+  /** the endpoint's own `hostname`, when it has a valid one */
+  hostname: string | undefined;
   ports: readonly { name?: string; port?: number; protocol?: string }[];
 }
 
@@ -383,7 +402,7 @@ function readyEndpoints(service: Service, slices: readonly EndpointSlice[], prob
           });
           return;
         }
-        out.push({ ip: ip.ip, family: ip.family, hostname: hostname ?? dashedIp(ip.ip), ports });
+        out.push({ ip: ip.ip, family: ip.family, hostname, ports });
       });
     });
   }
@@ -429,6 +448,7 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
     txt?: readonly string[];
     ptr?: readonly string[];
     endpoints?: ReadonlyMap<string, DnsRecords>;
+    endpointIps?: ReadonlySet<string>;
   } = {};
   const a4 = union(a.a, b.a);
   if (a4) out.a = a4;
@@ -438,6 +458,8 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
   if (cname) out.cname = cname;
   const endpoints = a.endpoints ?? b.endpoints;
   if (endpoints) out.endpoints = endpoints;
+  const endpointIps = a.endpointIps ?? b.endpointIps;
+  if (endpointIps) out.endpointIps = endpointIps;
   const srv = a.srv || b.srv ? [...(a.srv ?? []), ...(b.srv ?? [])] : undefined;
   if (srv) out.srv = srv;
   const txt = union(a.txt, b.txt);
@@ -448,7 +470,7 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
 }
 
 function isEmpty(r: DnsRecords): boolean {
-  return !r.a && !r.aaaa && !r.cname && !r.srv && !r.txt && !r.ptr && !r.endpoints;
+  return !r.a && !r.aaaa && !r.cname && !r.srv && !r.txt && !r.ptr && !r.endpoints && !r.endpointIps;
 }
 
 function union(a: readonly string[] | undefined, b: readonly string[] | undefined): readonly string[] | undefined {

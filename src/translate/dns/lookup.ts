@@ -21,8 +21,15 @@ export function lookupName(zone: DnsSnapshot, name: string): LookupResult {
   // `<hostname>.<service>.<ns>.svc.<domain>`: an endpoint name, held under its Service's entry.
   const dot = name.indexOf(".");
   if (dot > 0) {
-    const endpoint = zone.records.get(name.slice(dot + 1))?.endpoints?.get(name.slice(0, dot));
-    if (endpoint) return { kind: "records", records: endpoint };
+    const service = zone.records.get(name.slice(dot + 1));
+    if (service?.endpoints || service?.endpointIps) {
+      const label = name.slice(0, dot);
+      const endpoint = service.endpoints?.get(label);
+      if (endpoint) return { kind: "records", records: endpoint };
+      const ip = service.endpointIps ? ipFromDashed(label) : undefined;
+      if (ip && service.endpointIps!.has(ip.ip))
+        return { kind: "records", records: ip.family === 4 ? { a: [ip.ip] } : { aaaa: [ip.ip] } };
+    }
   }
   if (!zone.domain || !inDomain(name, zone.domain)) return OUTSIDE;
   if (zone.pods === "insecure") {

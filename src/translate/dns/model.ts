@@ -21,10 +21,15 @@ export interface DnsRecords {
   txt?: readonly string[];
   ptr?: readonly string[];
   /**
-   * On a Service name: its endpoints' names (`<hostname>` label → addresses). Kept under the Service
+   * On a Service name: its endpoints' own hostnames (`<hostname>` label → addresses). Kept under the Service
    * instead of in the top-level map so a rebuild does not insert one global entry per endpoint.
    */
   endpoints?: ReadonlyMap<string, DnsRecords>;
+  /**
+   * On a Service name: ready endpoint addresses without a hostname of their own. They are named by
+   * the address with dashes (`10-244-1-4`, `fd00--1`), as in CoreDNS.
+   */
+  endpointIps?: ReadonlySet<string>;
 }
 
 export interface DnsSoa {

@@ -43,6 +43,10 @@ const CASES: [string, Expect][] = [
   ["web-1.headless.web.svc.cluster.local", { a: ["10.244.1.2"] }],
   ["web-2.headless.web.svc.cluster.local", "NXDOMAIN"],
   ["10-244-1-4.headless.web.svc.cluster.local", { a: ["10.244.1.4"] }],
+  // an endpoint with its own hostname is named by it only (CoreDNS's endpointHostname)
+  ["10-244-1-1.headless.web.svc.cluster.local", "NXDOMAIN"],
+  ["10-244-1-04.headless.web.svc.cluster.local", "NXDOMAIN"],
+  ["4.1.244.10.in-addr.arpa", { ptr: ["10-244-1-4.headless.web.svc.cluster.local"] }],
   [
     "_http._tcp.headless.web.svc.cluster.local",
     {
@@ -267,7 +271,7 @@ describe("incremental rebuilds equal fresh builds (fast-check)", () => {
 /** Lookup results without the Service names' endpoint maps (checked through the endpoint names themselves). */
 function withoutEndpoints(result: ReturnType<typeof lookupName>): unknown {
   if (result.kind !== "records") return result;
-  const { endpoints: _endpoints, ...records } = result.records;
+  const { endpoints: _endpoints, endpointIps: _endpointIps, ...records } = result.records;
   return { kind: "records", records };
 }
 
@@ -278,9 +282,11 @@ function sorted(records: ReadonlyMap<string, DnsRecords>): [string, unknown][] {
         k,
         v instanceof Map
           ? JSON.stringify([...v.entries()].sort())
-          : Array.isArray(v)
-            ? [...v].map((x) => JSON.stringify(x)).sort()
-            : v,
+          : v instanceof Set
+            ? JSON.stringify([...v].sort())
+            : Array.isArray(v)
+              ? [...v].map((x) => JSON.stringify(x)).sort()
+              : v,
       ]),
     );
   return [...records.entries()]
