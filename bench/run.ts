@@ -372,6 +372,7 @@ async function main(): Promise<number> {
   chmodSync(runDir, 0o755);
   const pm = new ProcessManager(runDir, cpuCount);
   pm.installSignalHandlers((signal) => say(`${signal}: stopping every peer`));
+  process.once("exit", () => rmSync(runDir, { recursive: true, force: true }));
   // the harness itself stays off the CPU of the process under test
   if (pm.pinning) spawnSync("taskset", ["-pc", String(LOAD_CPU), String(process.pid)], { stdio: "ignore" });
   const env: Env = {
@@ -477,7 +478,6 @@ async function main(): Promise<number> {
   }
 
   report(env, date, started);
-  rmSync(runDir, { recursive: true, force: true });
   return 0;
 }
 
