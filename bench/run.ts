@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseAutocannonOutput } from "./lib/autocannon.ts";
 import { dnsperfArgs, dnsperfQueries, parseDnsperfOutput } from "./lib/dnsperf.ts";
 import { readBenchCluster } from "./lib/manifests.ts";
-import { type BenchOptions, OptionsError, parseBenchArgs, USAGE } from "./lib/options.ts";
+import { type BenchOptions, OptionsError, parseBenchArgs, SCENARIOS, USAGE } from "./lib/options.ts";
 import {
   LOAD_CPU,
   type NodeplanePeer,
@@ -220,14 +220,17 @@ async function runTraffic(env: Env, scenario: Scenario, targets: Target[]): Prom
     for (const t of targets)
       if (scenario.kind === "http") await measureHttp(env, scenario, t, generators[0] as "wrk", options.warmupS, -1);
       else await measureDns(env, t, options.warmupS, -1);
-  const duration = scenario.kind === "http" && scenario.latency ? options.latencyDurationS : options.durationS;
+  // wrk's keep-alive runs give the headline latency figures, so they run longer; autocannon's
+  // latency has 1 ms resolution and is not one of them
+  const duration = (g: string) =>
+    scenario.kind === "http" && scenario.latency && g === "wrk" ? options.latencyDurationS : options.durationS;
   for (let round = 0; round < options.rounds; round++)
     for (const t of rotated(targets, round))
       for (const g of generators) {
         const rec =
           scenario.kind === "http"
-            ? await measureHttp(env, scenario, t, g as "wrk" | "autocannon", duration, round)
-            : await measureDns(env, t, duration, round);
+            ? await measureHttp(env, scenario, t, g as "wrk" | "autocannon", duration(g), round)
+            : await measureDns(env, t, duration(g), round);
         if (!rec) continue;
         env.runs.push(rec);
         say(`  ${scenario.name} r${round + 1} ${describe(rec)}`);
@@ -505,8 +508,13 @@ function report(env: Env, date: Date, started: number): void {
   writeFileSync(join(out, "latest.json"), json);
   writeFileSync(join(out, "latest.txt"), text);
   const subtitle = `${date.toISOString().slice(0, 10)} · ${m.cpus} × ${m.model} · Node ${m.node} · ${mode} run, medians`;
-  for (const scenario of new Set(rows.map((r) => r.scenario)))
-    writeFileSync(join(out, `${scenario}.svg`), renderChart(scenarioChart(scenario, rows, subtitle)));
+  const measured = new Set(rows.map((r) => r.scenario));
+  for (const scenario of SCENARIOS) {
+    const file = join(out, `${scenario}.svg`);
+    // a chart left from an earlier run would disagree with latest.json
+    if (measured.has(scenario)) writeFileSync(file, renderChart(scenarioChart(scenario, rows, subtitle)));
+    else rmSync(file, { force: true });
+  }
   say(
     `results: ${join(env.options.outDir, `${fileStamp(date)}.json`)}, latest.json, latest.txt and one SVG per scenario`,
   );

@@ -37,7 +37,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --quick               short smoke run (1 round, short runs; under 2 minutes)
   --rounds N            measured rounds per scenario (default 3, quick 1)
   --duration S          seconds per throughput run (default 10, quick 2)
-  --latency-duration S  seconds per run reporting latency percentiles (default 30, quick 2)
+  --latency-duration S  seconds per wrk keep-alive run (the latency figures; default 30, quick 2)
   --warmup S            warm-up seconds per target and scenario (default 3, quick 0)
   --scenarios A,B       subset of: ${SCENARIOS.join(", ")}
   --targets A,B         subset of: direct, nodeplane, nodeplane-N, nginx, haproxy, http-proxy, bind, dnsmasq
