@@ -173,9 +173,8 @@ describe("ServiceAllocator", () => {
       if (ips === 0) expect(out.clusterIPs).toEqual(["None"]);
       else {
         expect(out.clusterIPs).toHaveLength(ips);
-        out.clusterIPs!.forEach((ip, i) =>
-          expect(cidrContains(parseCIDR(families[i] === "IPv4" ? "127.96.0.0/16" : "fd00:96::/112"), ip)).toBe(true),
-        );
+        for (const [i, ip] of out.clusterIPs!.entries())
+          expect(cidrContains(parseCIDR(families[i] === "IPv4" ? "127.96.0.0/16" : "fd00:96::/112"), ip)).toBe(true);
         expect(out.clusterIP).toBe(out.clusterIPs![0]);
       }
     },
