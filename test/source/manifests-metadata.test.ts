@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import type { Service } from "../../src/model/k8s.ts";
 import { MetadataTracker, uidFor } from "../../src/source/manifests/metadata.ts";
 
-const svc = (name: string, port: number) => ({
+const svc = (name: string, port: number): { kind: string; obj: Service } => ({
   kind: "Service",
   obj: { apiVersion: "v1", kind: "Service", metadata: { name, namespace: "default" }, spec: { ports: [{ port }] } },
 });
@@ -26,7 +27,7 @@ describe("MetadataTracker", () => {
 
   it("keeps a uid or creationTimestamp written in the manifest", () => {
     const entry = svc("a", 80);
-    entry.obj.metadata = { ...entry.obj.metadata, uid: "given", creationTimestamp: "2020-05-05T00:00:00Z" } as never;
+    entry.obj.metadata = { ...entry.obj.metadata, uid: "given", creationTimestamp: "2020-05-05T00:00:00Z" };
     const [out] = new MetadataTracker().stampAll([entry]);
     expect(out!.obj.metadata).toMatchObject({ uid: "given", creationTimestamp: "2020-05-05T00:00:00Z" });
   });
