@@ -129,6 +129,32 @@ describe("ManifestsSource", () => {
     });
   });
 
+  it("falls back to periodic re-scans, and survives the folder going away", async () => {
+    await writeFile(join(dir, "good.yaml"), GOOD);
+    const source = new ManifestsSource(parseFlags(["--manifests", dir], {}), pino({ level: "silent" }), {
+      watch: false,
+      rescanMs: 50,
+    });
+    sources.push(source);
+    const store = new Store();
+    await source.start(store);
+    await writeFile(join(dir, "good.yaml"), GOOD.replace("port: 80", "port: 8181"));
+    await vi.waitFor(() => expect(store.get("Service", "default/good")?.spec?.ports?.[0]?.port).toBe(8181), {
+      timeout: 2000,
+      interval: 25,
+    });
+    await rm(dir, { recursive: true });
+    await vi.waitFor(() => expect(source.healthy()).toBe(false), { timeout: 2000, interval: 25 });
+    expect(store.get("Service", "default/good")).toBeDefined(); // the last good objects stay
+    await mkdir(dir);
+    await writeFile(join(dir, "other.yaml"), GOOD.replace("name: good", "name: other"));
+    await vi.waitFor(() => expect(source.healthy()).toBe(true), { timeout: 2000, interval: 25 });
+    await vi.waitFor(() => expect([...store.list("Service")].map((s) => s.metadata?.name)).toEqual(["other"]), {
+      timeout: 2000,
+      interval: 25,
+    });
+  });
+
   it("gives the same clusterIP after a restart", async () => {
     await writeFile(join(dir, "good.yaml"), GOOD);
     const first = new Store();

@@ -256,6 +256,17 @@ describe("manifest parsing", () => {
     ]);
   });
 
+  it("accepts a byte-order mark and CRLF line ends", () => {
+    const text = `\uFEFF${svc("ports:\n- port: 80", "name: one")}`.replace(/\n/g, "\r\n");
+    const result = compileFiles({
+      "a.yaml": text,
+      "b.json": `\uFEFF{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}`,
+    });
+    expect(problemLines(result)).toEqual([]);
+    expect(result.objects.Service).toHaveLength(1);
+    expect(result.objects.Pod).toHaveLength(1);
+  });
+
   it("reports syntax errors per document and keeps the other documents", () => {
     const result = compileFiles({
       "a.yaml": `${svc("ports:\n- port: 80", "name: one")}---\nkind: Service\n  bad: indent: here\n---\n${svc("ports:\n- port: 80", "name: two")}`,

@@ -29,7 +29,9 @@ export interface ParsedFile {
 /** Lists deeper than this are refused, so a hostile file cannot recurse without bound. */
 const MAX_LIST_DEPTH = 4;
 
-export function parseManifestFile(file: ManifestFile): ParsedFile {
+export function parseManifestFile(input: ManifestFile): ParsedFile {
+  // Editors on some systems write a byte-order mark; JSON.parse would choke on it.
+  const file = { path: input.path, text: input.text.replace(/^\uFEFF/, "") };
   const out: ParsedFile = { documents: [], problems: [] };
   const broken = (origin: string, message: string) => out.problems.push({ kind: "Document", origin, message });
 

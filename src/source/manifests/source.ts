@@ -16,6 +16,8 @@ export interface ManifestsSourceOptions {
   debounceMs?: number;
   /** the folder is also re-scanned this often, in case file events were missed */
   rescanMs?: number;
+  /** false: rely on the periodic re-scan only (tests of the fallback) */
+  watch?: boolean;
   now?: () => Date;
 }
 
@@ -39,6 +41,7 @@ export class ManifestsSource implements Source {
   private readonly compiler: ManifestCompiler;
   private readonly debounceMs: number;
   private readonly rescanMs: number;
+  private readonly useWatch: boolean;
   private store: Store | undefined;
   private watcher: FSWatcher | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -67,6 +70,7 @@ export class ManifestsSource implements Source {
     });
     this.debounceMs = options.debounceMs ?? 200;
     this.rescanMs = options.rescanMs ?? 3000;
+    this.useWatch = options.watch ?? true;
   }
 
   async start(store: Store): Promise<void> {
@@ -113,7 +117,7 @@ export class ManifestsSource implements Source {
   }
 
   private watchFolder(): void {
-    if (this.watcher || this.stopped) return;
+    if (this.watcher || this.stopped || !this.useWatch) return;
     try {
       this.watcher = watch(this.dir, { recursive: true, persistent: false }, () => this.schedule());
       this.watcher.on("error", (err) => {
