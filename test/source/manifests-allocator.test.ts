@@ -196,6 +196,13 @@ describe("ServiceAllocator", () => {
     expect(result.problems.map((p) => `${p.name} ${p.field}`)).toEqual(["f spec.clusterIP"]);
   });
 
+  it("reports a service CIDR without allocatable addresses", () => {
+    const none: AllocatorConfig = { serviceCIDRs: ["127.96.0.7/32"], nodePortRange: V4.nodePortRange };
+    const result = new ServiceAllocator(none).allocate([input("kubernetes"), input("x", { clusterIP: "127.96.0.7" })]);
+    expect(result.services.map((s) => `${s.metadata!.name} ${s.spec!.clusterIP}`)).toEqual(["x 127.96.0.7"]);
+    expect(result.problems.map((p) => `${p.name} ${p.field}`)).toEqual(["kubernetes spec.clusterIP"]);
+  });
+
   it("leaves ExternalName Services alone", () => {
     const result = new ServiceAllocator(V4).allocate([input("ext", { type: "ExternalName", externalName: "x.y" })]);
     expect(result.services[0]!.spec!.clusterIP).toBeUndefined();

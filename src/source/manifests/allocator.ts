@@ -98,7 +98,8 @@ function ipPool(text: string): IpPool {
     family: cidr.family,
     cidr,
     text,
-    first: cidr.base + 1n,
+    // a /32 (/128) or IPv4 /31 has no allocatable address at all
+    first: last >= 1n ? cidr.base + 1n : -1n,
     // offset 1 is reserved, so dynamic values are offsets 2..last
     dynamic: new ValueRange(cidr.base + 2n, last - 1n, band),
   };
@@ -288,7 +289,7 @@ export class ServiceAllocator {
 
   private freeIP(pool: IpPool, owner: string, ips: Map<string, Holding>): string | undefined {
     // The API server gives the first address of the range to the `kubernetes` Service.
-    if (owner === "default/kubernetes") {
+    if (owner === "default/kubernetes" && pool.first >= 0n) {
       const first = bigIntToIp(pool.first, pool.family);
       if (!ips.has(first)) return first;
     }
@@ -443,5 +444,5 @@ function max(a: bigint, b: bigint): bigint {
 function inPool(pool: IpPool, ip: string): boolean {
   if (isIP(ip) !== pool.family) return false;
   const n = ipToBigInt(ip);
-  return n === pool.first || pool.dynamic.contains(n);
+  return (pool.first >= 0n && n === pool.first) || pool.dynamic.contains(n);
 }
