@@ -141,6 +141,13 @@ async function measureHttp(
       return null;
     }
   }
+  if (report.rps === 0) {
+    note(
+      env,
+      `${scenario.name} ${target.name} ${generator} round ${round}: no request answered (${report.errors} errors)`,
+    );
+    return null;
+  }
   const cpu = cpuOver(env, target.pid, before, report.durationS);
   const backendCpu = cpuOver(env, env.backendPid, backendBefore, report.durationS);
   const record: RunRecord = {

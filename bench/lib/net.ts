@@ -40,18 +40,19 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number):
   return false;
 }
 
-/** GET url (Connection: close): status and body length, or the error message. */
-export function httpProbe(
-  url: string,
-  timeoutMs = 2000,
-): Promise<{ status: number; bytes: number } | { error: string }> {
+export type ProbeResult = { status: number; bytes: number; head: string } | { error: string };
+
+/** GET url (Connection: close): status, body length and the body's first 200 bytes, or the error message. */
+export function httpProbe(url: string, timeoutMs = 2000): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const req = request(url, { headers: { connection: "close" }, timeout: timeoutMs }, (res) => {
       let bytes = 0;
+      let head = "";
       res.on("data", (d: Buffer) => {
+        if (head.length < 200) head += d.subarray(0, 200 - head.length).toString("latin1");
         bytes += d.length;
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes, head }));
       res.on("error", (err) => resolve({ error: err.message }));
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));

@@ -33,7 +33,8 @@ export interface Peer {
   dns?: { host: string; port: number };
 }
 
-const SMALL_BODY_MIN = 80;
+/** The backend's small body starts with this (bench/peers/backend.nginx.conf): proof a proxy reached it. */
+export const BACKEND_MARKER = "nodeplane bench backend";
 export const BULK_BYTES = 1024 * 1024;
 
 function peersDir(ctx: PeerContext): string {
@@ -92,7 +93,7 @@ export async function startBackend(ctx: PeerContext): Promise<Peer> {
   await ready(ctx, proc, [port]);
   const small = await httpProbe(`http://127.0.0.1:${port}/`);
   const bulk = await httpProbe(`http://127.0.0.1:${port}/1m`);
-  if ("error" in small || small.status !== 200 || small.bytes < SMALL_BODY_MIN)
+  if ("error" in small || small.status !== 200 || !small.head.startsWith(BACKEND_MARKER))
     throw new Error(`backend: GET / did not give the small 200 (${JSON.stringify(small)})`);
   if ("error" in bulk || bulk.status !== 200 || bulk.bytes !== BULK_BYTES)
     throw new Error(`backend: GET /1m did not give 1 MiB (${JSON.stringify(bulk)})`);
@@ -257,8 +258,8 @@ export async function startNodeplane(ctx: PeerContext, name: string, workers?: n
     let last = "";
     const ok = await waitFor(async () => {
       const r = await httpProbe(`${url}/`, 1000);
-      last = "error" in r ? r.error : `HTTP ${r.status}, ${r.bytes} bytes`;
-      return "status" in r && r.status === 200;
+      last = "error" in r ? r.error : `HTTP ${r.status}, ${r.bytes} bytes: ${JSON.stringify(r.head.slice(0, 60))}`;
+      return "status" in r && r.status === 200 && r.head.startsWith(BACKEND_MARKER);
     }, 3000);
     return ok ? undefined : last;
   };

@@ -60,12 +60,12 @@ describe("the bench manifests", () => {
     const cluster = readBenchCluster(text, "cluster.local");
     expect(cluster).toEqual({
       backendPort: 18081,
-      clusterIP: "127.96.0.10",
-      servicePort: 8080,
-      records: [{ name: "backend.bench.svc.cluster.local", ip: "127.96.0.10" }],
+      clusterIP: "127.96.200.10",
+      servicePort: 18080,
+      records: [{ name: "backend.bench.svc.cluster.local", ip: "127.96.200.10" }],
     });
-    expect(zoneRecords(cluster.records, "cluster.local")).toBe("backend.bench.svc IN A 127.96.0.10");
-    expect(dnsmasqHostRecords(cluster.records)).toBe("host-record=backend.bench.svc.cluster.local,127.96.0.10");
+    expect(zoneRecords(cluster.records, "cluster.local")).toBe("backend.bench.svc IN A 127.96.200.10");
+    expect(dnsmasqHostRecords(cluster.records)).toBe("host-record=backend.bench.svc.cluster.local,127.96.200.10");
   });
 
   it("say what is missing", () => {
