@@ -1,6 +1,6 @@
-import type { EndpointSlice, Service } from "../model/k8s.ts";
+import { type EndpointSlice, SERVICE_NAME_LABEL, type Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
-import type { Store } from "../store/store.ts";
+import type { Store, StoreChange } from "../store/store.ts";
 import type { TranslateOptions } from "./options.ts";
 import { type ServiceTranslation, translateService } from "./services/service.ts";
 import type { HealthCheckSnapshot, NodeSnapshot, ServicePortSnapshot } from "./snapshot.ts";
@@ -15,7 +15,6 @@ export interface ServicesResult {
 interface Memo {
   service: Service;
   slices: readonly EndpointSlice[];
-  context: string;
   result: ServiceTranslation;
 }
 
@@ -23,65 +22,97 @@ interface Memo {
  * Services + EndpointSlices → service proxy frontends and endpoints (design §2).
  *
  * Each Service is translated by the pure `translateService`; the result is remembered against the
- * identity of its inputs (the Service object, its slice objects, and the node facts it reads). The
- * store replaces objects rather than mutating them, so an unchanged Service yields the very same
- * ServicePortSnapshot objects on the next build: cheap for 10k Services, and planes can skip
- * anything identical by reference.
+ * identity of its inputs (the Service object and its slice objects; node facts and options apply
+ * to all). The store replaces objects rather than mutating them, so an unchanged Service yields the
+ * very same ServicePortSnapshot objects on the next build: planes can skip anything identical by
+ * reference.
+ *
+ * To keep a one-endpoint change cheap with 10k Services, the translator listens to the store's
+ * change batches and revisits only the Services named in them. It falls back to checking every
+ * Service (by identity) on the first build, when node facts or options change, or when the store
+ * has changes not yet delivered (a build inside `store.batch`).
  */
 export class ServiceTranslator {
   private memo = new Map<string, Memo>();
-  private sortedKeys: string[] = [];
+  /** Service keys in output order (namespace, then name) */
+  private order: string[] = [];
+  private context = "";
   private last: ServicesResult | undefined;
 
+  private store: Store | undefined;
+  private unsubscribe: (() => void) | undefined;
+  /** Service keys whose Service or slices changed since the last build */
+  private dirty = new Set<string>();
+  /** store.revision up to which `dirty` is complete */
+  private syncedRevision = -1;
+  /** slice key → owning Service key, to find the owner of a deleted slice */
+  private sliceOwners = new Map<string, string>();
+
   translate(store: Store, options: TranslateOptions, node: NodeSnapshot): ServicesResult {
+    this.follow(store);
     const context = contextKey(node, options);
-    const nextMemo = new Map<string, Memo>();
-    let changed = this.last === undefined;
-    const byKey = new Map<string, Service>();
-    for (const service of store.list("Service")) byKey.set(serviceKey(service), service);
-    let keys = this.sortedKeys;
-    if (byKey.size !== this.memo.size || keys.some((k) => !byKey.has(k))) {
-      keys = [...byKey.keys()].sort(compareServiceKeys);
-      changed = true;
-    }
+    const ctx = {
+      node,
+      ...(options.serviceProxyName !== undefined ? { serviceProxyName: options.serviceProxyName } : {}),
+    };
+    const previousContext = this.context;
+    const full = this.last === undefined || context !== previousContext || store.revision !== this.syncedRevision;
+    this.context = context;
+    let portsChanged = false;
+    let servicesChanged = false;
 
-    const services: Service[] = [];
-    for (const key of keys) {
-      const service = byKey.get(key)!;
-      const slices = store.slicesFor(key);
-      const previous = this.memo.get(key);
-      let entry: Memo;
-      if (
-        previous &&
-        previous.service === service &&
-        previous.context === context &&
-        sameList(previous.slices, slices)
-      ) {
-        entry = previous;
-      } else {
-        entry = {
-          service,
-          slices,
-          context,
-          result: translateService(service, slices, {
-            node,
-            ...(options.serviceProxyName !== undefined ? { serviceProxyName: options.serviceProxyName } : {}),
-          }),
-        };
-        changed = true;
+    if (full) {
+      const contextChanged = context !== previousContext;
+      const keys: string[] = [];
+      for (const service of store.list("Service")) keys.push(serviceKey(service));
+      if (keys.length !== this.order.length || keys.some((k) => !this.memo.has(k))) {
+        keys.sort(compareServiceKeys);
+        this.order = keys;
+        servicesChanged = true;
       }
-      nextMemo.set(key, entry);
-      services.push(service);
+      const next = new Map<string, Memo>();
+      for (const key of this.order) {
+        const service = store.get("Service", key)!;
+        const previous = this.memo.get(key);
+        const entry = this.revisit(key, service, previous, store, ctx, contextChanged);
+        if (entry !== previous) {
+          portsChanged = true;
+          if (entry.service !== previous?.service) servicesChanged = true;
+        }
+        next.set(key, entry);
+      }
+      this.memo = next;
+    } else {
+      for (const key of this.dirty) {
+        const service = store.get("Service", key);
+        const previous = this.memo.get(key);
+        if (!service) {
+          if (previous) {
+            this.memo.delete(key);
+            this.order.splice(findKey(this.order, key), 1);
+            portsChanged = servicesChanged = true;
+          }
+          continue;
+        }
+        const entry = this.revisit(key, service, previous, store, ctx, false);
+        if (entry === previous) continue;
+        if (!previous) this.order.splice(insertionPoint(this.order, key), 0, key);
+        this.memo.set(key, entry);
+        portsChanged = true;
+        if (entry.service !== previous?.service) servicesChanged = true;
+      }
     }
-    this.memo = nextMemo;
-    this.sortedKeys = keys;
-    if (!changed && this.last) return this.last;
+    this.dirty.clear();
+    this.syncedRevision = store.revision;
 
+    if (this.last && !portsChanged && !servicesChanged) return this.last;
     const servicePorts: ServicePortSnapshot[] = [];
     const healthChecks: HealthCheckSnapshot[] = [];
     const problems: Problem[] = [];
-    for (const key of keys) {
-      const { result } = nextMemo.get(key)!;
+    const services: Service[] = servicesChanged || !this.last ? [] : this.last.services;
+    for (const key of this.order) {
+      const { service, result } = this.memo.get(key)!;
+      if (services !== this.last?.services) services.push(service);
       for (const port of result.ports) servicePorts.push(port);
       if (result.healthCheck) healthChecks.push(result.healthCheck);
       for (const problem of result.problems) problems.push(problem);
@@ -89,23 +120,103 @@ export class ServiceTranslator {
     this.last = { services, servicePorts, healthChecks, problems };
     return this.last;
   }
+
+  /** Stops listening to the store. */
+  close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.store = undefined;
+  }
+
+  private revisit(
+    key: string,
+    service: Service,
+    previous: Memo | undefined,
+    store: Store,
+    ctx: Parameters<typeof translateService>[2],
+    force: boolean,
+  ): Memo {
+    const slices = store.slicesFor(key);
+    if (!force && previous && previous.service === service && sameList(previous.slices, slices)) return previous;
+    return { service, slices, result: translateService(service, slices, ctx) };
+  }
+
+  private follow(store: Store): void {
+    if (this.store === store) return;
+    this.close();
+    this.store = store;
+    this.last = undefined;
+    this.memo = new Map();
+    this.order = [];
+    this.sliceOwners.clear();
+    for (const slice of store.list("EndpointSlice")) {
+      const owner = sliceOwner(slice);
+      if (owner) this.sliceOwners.set(sliceKey(slice), owner);
+    }
+    this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
+    this.syncedRevision = store.revision;
+  }
+
+  private onChanges(store: Store, changes: readonly StoreChange[]): void {
+    for (const change of changes) {
+      if (change.kind === "Service") this.dirty.add(change.key);
+      else if (change.kind === "EndpointSlice") {
+        const before = this.sliceOwners.get(change.key);
+        if (before) this.dirty.add(before);
+        const slice = store.get("EndpointSlice", change.key);
+        const owner = slice ? sliceOwner(slice) : undefined;
+        if (owner) {
+          this.dirty.add(owner);
+          this.sliceOwners.set(change.key, owner);
+        } else this.sliceOwners.delete(change.key);
+      }
+    }
+    this.syncedRevision = store.revision;
+  }
 }
 
 function serviceKey(service: Service): string {
   return `${service.metadata?.namespace ?? "default"}/${service.metadata?.name ?? ""}`;
 }
 
+function sliceKey(slice: EndpointSlice): string {
+  return `${slice.metadata?.namespace ?? "default"}/${slice.metadata?.name ?? ""}`;
+}
+
+/** The Service a slice belongs to, as the store indexes it (`kubernetes.io/service-name`). */
+function sliceOwner(slice: EndpointSlice): string | undefined {
+  const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return name ? `${slice.metadata?.namespace ?? "default"}/${name}` : undefined;
+}
+
 /** namespace first, then name: plain string order of "ns/name" would put "a-b/x" before "a/x". */
 function compareServiceKeys(a: string, b: string): number {
-  const [an, aname] = splitKey(a);
-  const [bn, bname] = splitKey(b);
+  const as = a.indexOf("/");
+  const bs = b.indexOf("/");
+  const an = a.slice(0, as);
+  const bn = b.slice(0, bs);
   if (an !== bn) return an < bn ? -1 : 1;
+  const aname = a.slice(as + 1);
+  const bname = b.slice(bs + 1);
   return aname < bname ? -1 : aname > bname ? 1 : 0;
 }
 
-function splitKey(key: string): [string, string] {
-  const slash = key.indexOf("/");
-  return [key.slice(0, slash), key.slice(slash + 1)];
+/** Index of the first key not ordered before `key` (binary search over the sorted keys). */
+function insertionPoint(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareServiceKeys(keys[mid]!, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function findKey(keys: readonly string[], key: string): number {
+  const i = insertionPoint(keys, key);
+  if (keys[i] !== key) throw new Error(`service key ${key} missing from the order`);
+  return i;
 }
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cidrFamily, ipFamily, ipSortKey } from "../../src/translate/services/ip.ts";
+import { cidrFamily, compareIPKeys, ipFamily, ipSortKey } from "../../src/translate/services/ip.ts";
 
 describe("ipFamily", () => {
   const rows: [string, 4 | 6 | undefined][] = [
@@ -9,6 +9,11 @@ describe("ipFamily", () => {
     ["256.1.1.1", undefined],
     ["10.96.0", undefined],
     ["010.0.0.1", undefined],
+    ["1.2.3.4.5", undefined],
+    ["1..2.3", undefined],
+    [".1.2.3", undefined],
+    ["1.2.3.", undefined],
+    ["1.2.3.0", 4],
     ["10.0.0.1 ", undefined],
     ["::", 6],
     ["::1", 6],
@@ -46,7 +51,7 @@ describe("cidrFamily", () => {
 
 it("ipSortKey orders IPv4 numerically and before IPv6", () => {
   const ips = ["fd00::1", "10.0.0.10", "10.0.0.9", "9.0.0.1"];
-  expect([...ips].sort((a, b) => (ipSortKey(a) < ipSortKey(b) ? -1 : 1))).toEqual([
+  expect([...ips].sort((a, b) => compareIPKeys(ipSortKey(a), ipSortKey(b)))).toEqual([
     "9.0.0.1",
     "10.0.0.9",
     "10.0.0.10",

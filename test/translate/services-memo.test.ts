@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Service } from "../../src/model/k8s.ts";
 import { ServiceTranslator } from "../../src/translate/services.ts";
@@ -95,5 +96,90 @@ describe("service translator memoisation", () => {
     const translator = new ServiceTranslator();
     expect(translator.translate(store, OPTIONS, NODE).servicePorts).toHaveLength(0);
     expect(translator.translate(store, { ...OPTIONS, serviceProxyName: "np" }, NODE).servicePorts).toHaveLength(1);
+  });
+});
+
+describe("service translator incremental builds agree with fresh builds", () => {
+  type Op =
+    | { op: "service"; i: number; ip: number; local: boolean }
+    | { op: "deleteService"; i: number }
+    | { op: "slice"; s: number; owner: number; ips: number[] }
+    | { op: "deleteSlice"; s: number }
+    | { op: "batch"; ops: Op[]; translateInside: boolean };
+
+  const leaf: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ op: fc.constant("service" as const), i: fc.nat(5), ip: fc.nat(3), local: fc.boolean() }),
+    fc.record({ op: fc.constant("deleteService" as const), i: fc.nat(5) }),
+    fc.record({
+      op: fc.constant("slice" as const),
+      s: fc.nat(6),
+      owner: fc.nat(5),
+      ips: fc.array(fc.nat(4), { maxLength: 4 }),
+    }),
+    fc.record({ op: fc.constant("deleteSlice" as const), s: fc.nat(6) }),
+  );
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 4, arbitrary: leaf },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant("batch" as const),
+        ops: fc.array(leaf, { maxLength: 4 }),
+        translateInside: fc.boolean(),
+      }),
+    },
+  );
+
+  it("after every change (bounded random sequences)", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 15 }), (ops) => {
+        const store = storeOf();
+        const incremental = new ServiceTranslator();
+        const check = () => {
+          const got = incremental.translate(store, OPTIONS, NODE);
+          const fresh = new ServiceTranslator().translate(store, OPTIONS, NODE);
+          expect(got).toEqual(fresh);
+        };
+        const apply = (o: Op): void => {
+          switch (o.op) {
+            case "service": {
+              const s = svc(`s${o.i}`, `10.96.0.${o.ip + 1}`);
+              if (o.local) s.spec = { ...s.spec, internalTrafficPolicy: "Local" };
+              store.upsert("Service", s);
+              break;
+            }
+            case "deleteService":
+              store.delete("Service", `default/s${o.i}`);
+              break;
+            case "slice":
+              store.upsert(
+                "EndpointSlice",
+                slice(
+                  `s${o.owner}`,
+                  `slice${o.s}`,
+                  ports,
+                  o.ips.map((n) => ep(`10.244.0.${n + 1}`, { node: n % 2 === 0 ? "node-a" : "node-b" })),
+                ),
+              );
+              break;
+            case "deleteSlice":
+              store.delete("EndpointSlice", `default/slice${o.s}`);
+              break;
+            case "batch":
+              store.batch(() => {
+                for (const inner of o.ops) apply(inner);
+                if (o.translateInside) check();
+              });
+              break;
+          }
+        };
+        check();
+        for (const o of ops) {
+          apply(o);
+          check();
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 });

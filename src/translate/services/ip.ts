@@ -5,12 +5,34 @@
 
 export type Family = 4 | 6;
 
-const V4_OCTET = /^(0|[1-9]\d{0,2})$/;
 const V6_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
+/** The IPv4 address as a number (for ordering), or -1 when `text` is not dotted-quad IPv4. */
+export function parseIPv4(text: string): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || ++dots > 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      // no leading zeros: "010" is ambiguous (octal in some parsers), the API rejects it too
+      if (digits === 1 && octet === 0) return -1;
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return -1;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + octet;
+}
+
 function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => V4_OCTET.test(p) && Number(p) <= 255);
+  return parseIPv4(text) >= 0;
 }
 
 function isIPv6(text: string): boolean {
@@ -69,17 +91,20 @@ export function cidrFamily(text: string): Family | undefined {
 }
 
 /**
- * A key that sorts addresses naturally as strings: IPv4 before IPv6, IPv4 octets numerically.
- * (Plain string order would put 10.0.0.10 before 10.0.0.9.)
+ * A key that orders addresses naturally: IPv4 (as a number, so 10.0.0.9 < 10.0.0.10) before
+ * IPv6 (as text). Compare keys with `compareIPKeys`.
  */
-export function ipSortKey(ip: string): string {
-  if (!ip.includes(":")) {
-    return `4${ip
-      .split(".")
-      .map((o) => o.padStart(3, "0"))
-      .join(".")}`;
-  }
-  return `6${ip}`;
+export type IPSortKey = number | string;
+
+export function ipSortKey(ip: string): IPSortKey {
+  const v4 = parseIPv4(ip);
+  return v4 >= 0 ? v4 : ip;
+}
+
+export function compareIPKeys(a: IPSortKey, b: IPSortKey): number {
+  if (typeof a === "number") return typeof b === "number" ? a - b : -1;
+  if (typeof b === "number") return 1;
+  return compareStrings(a, b);
 }
 
 export function compareStrings(a: string, b: string): number {

@@ -11,7 +11,16 @@ import type {
   SessionAffinity,
 } from "../snapshot.ts";
 import { type Categorized, categorize } from "./categorize.ts";
-import { cidrFamily, compareStrings, type Family, familyName, ipFamily, ipSortKey, normaliseIP } from "./ip.ts";
+import {
+  cidrFamily,
+  compareIPKeys,
+  compareStrings,
+  type Family,
+  familyName,
+  ipFamily,
+  ipSortKey,
+  normaliseIP,
+} from "./ip.ts";
 import { type CandidateEndpoint, endpointsForPort, indexSlices, localReadyCount } from "./slices.ts";
 
 /** Label kube-proxy's informers exclude: Services (and their slices) of headless Services. */
@@ -143,8 +152,8 @@ export function translateService(
   const seenNames = new Set<string>();
   const seenPorts = new Set<string>();
   (spec.ports ?? []).forEach((p, i) => {
-    const field = `spec.ports[${i}]`;
     const protocol = p.protocol ?? "TCP";
+    const field = `spec.ports[${i}]`;
     if (protocol === "SCTP") {
       report(`${field}.protocol`, "SCTP is not served: Node.js has no SCTP sockets");
       return;
@@ -189,7 +198,7 @@ export function translateService(
       const familyExternalIPs = externalIPs.get(family) ?? [];
       const familyLbIPs = lbClosed ? [] : (lbIPs.get(family) ?? []);
       const categorized = categorize(
-        all.filter((c) => c.family === family),
+        families.length === 1 ? all : all.filter((c) => c.family === family),
         {
           internalLocal,
           externalLocal,
@@ -284,6 +293,7 @@ function familyIPs(
   fieldOf: (i: number) => string = (i) => `${base}[${i}]`,
 ): Map<Family, string[]> {
   const out = new Map<Family, string[]>();
+  if (list.length === 0) return out;
   list.forEach((ip, i) => {
     if (ip === undefined) return;
     const family = ipFamily(ip);
@@ -330,9 +340,10 @@ function affinity(service: Service, report: (field: string, message: string) => 
 
 /** One frontend per (ip, port): an externalIP equal to the clusterIP, say, is served once, by the first kind. */
 function uniqueSorted(frontends: Frontend[]): Frontend[] {
+  if (frontends.length < 2) return frontends;
   const sorted = frontends
     .map((f) => ({ f, key: ipSortKey(f.ip) }))
-    .sort((a, b) => KIND_ORDER[a.f.kind] - KIND_ORDER[b.f.kind] || compareStrings(a.key, b.key) || a.f.port - b.f.port);
+    .sort((a, b) => KIND_ORDER[a.f.kind] - KIND_ORDER[b.f.kind] || compareIPKeys(a.key, b.key) || a.f.port - b.f.port);
   const seen = new Set<string>();
   const out: Frontend[] = [];
   for (const { f } of sorted) {

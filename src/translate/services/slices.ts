@@ -1,7 +1,16 @@
 import type { EndpointSlice } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
 import type { Endpoint } from "../snapshot.ts";
-import { compareStrings, type Family, familyName, ipFamily, ipSortKey, normaliseIP } from "./ip.ts";
+import {
+  compareIPKeys,
+  compareStrings,
+  type Family,
+  familyName,
+  type IPSortKey,
+  ipFamily,
+  ipSortKey,
+  normaliseIP,
+} from "./ip.ts";
 
 /** An endpoint as the categoriser needs it: the snapshot value plus its topology hints. */
 export interface CandidateEndpoint {
@@ -11,7 +20,7 @@ export interface CandidateEndpoint {
   zoneHints?: ReadonlySet<string>;
   /** `hints.forNodes` names; undefined when the slice gives none */
   nodeHints?: ReadonlySet<string>;
-  sortKey: string;
+  sortKey: IPSortKey;
 }
 
 interface SliceEndpointInfo {
@@ -25,7 +34,7 @@ interface SliceEndpointInfo {
   targetRef?: string;
   zoneHints?: ReadonlySet<string>;
   nodeHints?: ReadonlySet<string>;
-  sortKey: string;
+  sortKey: IPSortKey;
 }
 
 interface SliceInfo {
@@ -145,16 +154,21 @@ function readEndpoints(slice: EndpointSlice, family: Family, problems: Problem[]
 export function endpointsForPort(index: SliceIndex, name: string, protocol: string): CandidateEndpoint[] {
   const sources = index.byPort.get(portKey(name, protocol));
   if (!sources) return [];
-  const byKey = new Map<string, CandidateEndpoint>();
-  for (const { port, slice } of sources) {
-    for (const ep of slice.endpoints) {
-      const key = `${ep.ip}|${port}`;
-      const existing = byKey.get(key);
-      if (existing && (existing.endpoint.ready || !ep.ready)) continue;
-      byKey.set(key, toCandidate(ep, port, slice.family));
+  const all: CandidateEndpoint[] = [];
+  for (const { port, slice } of sources)
+    for (const ep of slice.endpoints) all.push(toCandidate(ep, port, slice.family));
+  // Stable sort, so equal ip:port keep slice order; then keep one per ip:port, preferring a ready copy.
+  all.sort((a, b) => compareIPKeys(a.sortKey, b.sortKey) || a.endpoint.port - b.endpoint.port);
+  const out: CandidateEndpoint[] = [];
+  for (const c of all) {
+    const last = out[out.length - 1];
+    if (last && last.endpoint.ip === c.endpoint.ip && last.endpoint.port === c.endpoint.port) {
+      if (!last.endpoint.ready && c.endpoint.ready) out[out.length - 1] = c;
+      continue;
     }
+    out.push(c);
   }
-  return [...byKey.values()].sort((a, b) => compareStrings(a.sortKey, b.sortKey) || a.endpoint.port - b.endpoint.port);
+  return out;
 }
 
 function toCandidate(ep: SliceEndpointInfo, port: number, family: Family): CandidateEndpoint {
