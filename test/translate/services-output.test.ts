@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Service } from "../../src/model/k8s.ts";
-import type { HealthCheckSnapshot, ServicePortSnapshot } from "../../src/translate/snapshot.ts";
+import { endpointsFor, type HealthCheckSnapshot, type ServicePortSnapshot } from "../../src/translate/snapshot.ts";
 import { ep, NODE, problemTexts, slice, storeOf, translate } from "./service-fixtures.ts";
 
 describe("service translation: exact values", () => {
@@ -204,5 +204,33 @@ describe("service translation: health checks", () => {
       { ...NODE, name: "node-b" },
     );
     expect(result.healthChecks).toEqual([{ namespace: "default", name: "web", port: 32000, localEndpoints: 2 }]);
+  });
+});
+
+describe("endpointsFor", () => {
+  it("gives a dual-stack frontend the endpoints of its own family, and a single-stack one the list itself", () => {
+    const result = translate(
+      storeOf(
+        {
+          kind: "Service",
+          metadata: { name: "dual" },
+          spec: { clusterIPs: ["10.96.9.1", "fd00:96::91"], ports: [{ name: "http", port: 80 }] },
+        },
+        slice("dual", "dual-4", [{ name: "http", port: 8080 }], [ep("10.244.9.1")]),
+        slice("dual", "dual-6", [{ name: "http", port: 8080 }], [ep("fd00:244::91")], "IPv6"),
+        {
+          kind: "Service",
+          metadata: { name: "single" },
+          spec: { clusterIP: "10.96.9.2", ports: [{ name: "http", port: 80 }] },
+        },
+        slice("single", "single-4", [{ name: "http", port: 8080 }], [ep("10.244.9.2")]),
+      ),
+    );
+    const [dual, single] = result.servicePorts;
+    expect(dual!.frontends.map((f) => endpointsFor(dual!, f).map((e) => e.ip))).toEqual([
+      ["10.244.9.1"],
+      ["fd00:244::91"],
+    ]);
+    expect(endpointsFor(single!, single!.frontends[0]!)).toBe(single!.clusterEndpoints);
   });
 });
