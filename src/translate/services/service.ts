@@ -192,8 +192,8 @@ export function translateService(
 
     const all = endpointsForPort(index, portName, protocol);
     const frontends: Frontend[] = [];
-    const clusterEndpoints: Endpoint[] = [];
-    const externalEndpoints: Endpoint[] = [];
+    let clusterEndpoints: Endpoint[] = [];
+    let externalEndpoints: Endpoint[] = [];
     for (const family of families) {
       const familyExternalIPs = externalIPs.get(family) ?? [];
       const familyLbIPs = lbClosed ? [] : (lbIPs.get(family) ?? []);
@@ -206,8 +206,12 @@ export function translateService(
         },
         node,
       );
-      clusterEndpoints.push(...categorized.internal.map(toEndpoint));
-      externalEndpoints.push(...categorized.external.map(toEndpoint));
+      const internal = categorized.internal.map(toEndpoint);
+      // Without a Local policy both lists are the same: share one array (planes may compare by reference).
+      const externalList =
+        categorized.external === categorized.internal ? internal : categorized.external.map(toEndpoint);
+      clusterEndpoints = clusterEndpoints.length === 0 ? internal : [...clusterEndpoints, ...internal];
+      externalEndpoints = externalEndpoints.length === 0 ? externalList : [...externalEndpoints, ...externalList];
       const add = (kind: FrontendKind, ip: string, port: number) => {
         const external = kind !== "clusterIP";
         const frontend: Frontend = {
