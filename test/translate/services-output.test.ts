@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Service } from "../../src/model/k8s.ts";
+import { Translator } from "../../src/translate/index.ts";
 import { endpointsFor, type HealthCheckSnapshot, type ServicePortSnapshot } from "../../src/translate/snapshot.ts";
-import { ep, NODE, problemTexts, slice, storeOf, translate } from "./service-fixtures.ts";
+import { ep, NODE, OPTIONS, problemTexts, slice, storeOf, translate } from "./service-fixtures.ts";
 
 describe("service translation: exact values", () => {
   it("gives the full ServicePortSnapshot with endpoint details (node, zone, hostname, pod)", () => {
@@ -232,5 +233,39 @@ describe("endpointsFor", () => {
       ["fd00:244::91"],
     ]);
     expect(endpointsFor(single!, single!.frontends[0]!)).toBe(single!.clusterEndpoints);
+  });
+});
+
+describe("through the snapshot Translator", () => {
+  it("takes this node's zone and node-port addresses from its Node object", () => {
+    const store = storeOf(
+      {
+        kind: "Service",
+        metadata: { name: "web" },
+        spec: { type: "NodePort", clusterIP: "10.96.3.1", ports: [{ name: "http", port: 80, nodePort: 30301 }] },
+      },
+      slice(
+        "web",
+        "web-1",
+        [{ name: "http", port: 8080 }],
+        [ep("10.244.3.1", { forZones: ["east"] }), ep("10.244.3.2", { forZones: ["west"] })],
+      ),
+    );
+    store.upsert("Node", {
+      kind: "Node",
+      metadata: { name: "n1", labels: { "topology.kubernetes.io/zone": "west" } },
+      status: {
+        addresses: [
+          { type: "InternalIP", address: "192.168.7.1" },
+          { type: "Hostname", address: "n1" },
+        ],
+      },
+    });
+    const snapshot = new Translator({ ...OPTIONS, nodeName: "n1" }).build(store);
+    expect(snapshot.servicePorts.map((p) => p.frontends.map((f) => `${f.kind} ${f.ip}:${f.port} ${f.action}`))).toEqual(
+      [["clusterIP 10.96.3.1:80 forward", "nodePort 192.168.7.1:30301 forward"]],
+    );
+    expect(snapshot.servicePorts[0]!.clusterEndpoints.map((e) => e.ip)).toEqual(["10.244.3.2"]);
+    expect(snapshot.services.map((s) => s.metadata?.name)).toEqual(["web"]);
   });
 });
