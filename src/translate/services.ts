@@ -2,6 +2,7 @@ import { type EndpointSlice, SERVICE_NAME_LABEL, type Service } from "../model/k
 import type { Problem } from "../model/problems.ts";
 import type { Store, StoreChange } from "../store/store.ts";
 import type { TranslateOptions } from "./options.ts";
+import { FrontendClaims, frontendKeysOf, type Loss, withoutLostFrontends } from "./services/claims.ts";
 import { type ServiceTranslation, translateService } from "./services/service.ts";
 import type { HealthCheckSnapshot, NodeSnapshot, ServicePortSnapshot } from "./snapshot.ts";
 
@@ -16,6 +17,10 @@ interface Memo {
   service: Service;
   slices: readonly EndpointSlice[];
   result: ServiceTranslation;
+  /** the addresses its frontends listen on (`ip|port|protocol`) */
+  frontendKeys: readonly string[];
+  /** the result without addresses lost to another Service, for the losses named by `signature` */
+  reduced?: { signature: string; result: ServiceTranslation };
 }
 
 /**
@@ -31,6 +36,9 @@ interface Memo {
  * change batches and revisits only the Services named in them. It falls back to checking every
  * Service (by identity) on the first build, when node facts or options change, or when the store
  * has changes not yet delivered (a build inside `store.batch`).
+ *
+ * Two Services claiming one (ip, port, protocol) cannot both be served: the older keeps it and the
+ * other gets a Problem (see FrontendClaims).
  */
 export class ServiceTranslator {
   private memo = new Map<string, Memo>();
@@ -47,6 +55,7 @@ export class ServiceTranslator {
   private syncedRevision = -1;
   /** slice key → owning Service key, to find the owner of a deleted slice */
   private sliceOwners = new Map<string, string>();
+  private readonly claims = new FrontendClaims();
 
   translate(store: Store, options: TranslateOptions, node: NodeSnapshot): ServicesResult {
     this.follow(store);
@@ -78,9 +87,11 @@ export class ServiceTranslator {
         if (entry !== previous) {
           portsChanged = true;
           if (entry.service !== previous?.service) servicesChanged = true;
+          this.claims.update(key, previous?.frontendKeys ?? [], entry.frontendKeys);
         }
         next.set(key, entry);
       }
+      for (const [key, gone] of this.memo) if (!next.has(key)) this.claims.update(key, gone.frontendKeys, []);
       this.memo = next;
     } else {
       for (const key of this.dirty) {
@@ -88,6 +99,7 @@ export class ServiceTranslator {
         const previous = this.memo.get(key);
         if (!service) {
           if (previous) {
+            this.claims.update(key, previous.frontendKeys, []);
             this.memo.delete(key);
             this.order.splice(findKey(this.order, key), 1);
             portsChanged = servicesChanged = true;
@@ -97,6 +109,7 @@ export class ServiceTranslator {
         const entry = this.revisit(key, service, previous, store, ctx, false);
         if (entry === previous) continue;
         if (!previous) this.order.splice(insertionPoint(this.order, key), 0, key);
+        this.claims.update(key, previous?.frontendKeys ?? [], entry.frontendKeys);
         this.memo.set(key, entry);
         portsChanged = true;
         if (entry.service !== previous?.service) servicesChanged = true;
@@ -110,8 +123,12 @@ export class ServiceTranslator {
     const healthChecks: HealthCheckSnapshot[] = [];
     const problems: Problem[] = [];
     const services: Service[] = servicesChanged || !this.last ? [] : this.last.services;
+    const losers = this.claims.contested.size > 0 ? this.claims.losers((key) => this.rank(key)) : undefined;
     for (const key of this.order) {
-      const { service, result } = this.memo.get(key)!;
+      const entry = this.memo.get(key)!;
+      const service = entry.service;
+      const lost = losers?.get(key);
+      const result = lost ? reduced(entry, lost) : entry.result;
       if (services !== this.last?.services) services.push(service);
       for (const port of result.ports) servicePorts.push(port);
       if (result.healthCheck) healthChecks.push(result.healthCheck);
@@ -138,7 +155,15 @@ export class ServiceTranslator {
   ): Memo {
     const slices = store.slicesFor(key);
     if (!force && previous && previous.service === service && sameList(previous.slices, slices)) return previous;
-    return { service, slices, result: translateService(service, slices, ctx) };
+    const result = translateService(service, slices, ctx);
+    return { service, slices, result, frontendKeys: frontendKeysOf(result) };
+  }
+
+  /** Orders claimants of one address: oldest first, then namespace/name. */
+  private rank(key: string): string {
+    const service = this.memo.get(key)!.service;
+    const slash = key.indexOf("/");
+    return `${service.metadata?.creationTimestamp ?? ""}\u0000${key.slice(0, slash)}\u0000${key.slice(slash + 1)}`;
   }
 
   private follow(store: Store): void {
@@ -149,6 +174,7 @@ export class ServiceTranslator {
     this.memo = new Map();
     this.order = [];
     this.sliceOwners.clear();
+    this.claims.clear();
     for (const slice of store.list("EndpointSlice")) {
       const owner = sliceOwner(slice);
       if (owner) this.sliceOwners.set(sliceKey(slice), owner);
@@ -227,4 +253,12 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 
 function contextKey(node: NodeSnapshot, options: TranslateOptions): string {
   return JSON.stringify([node.name, node.zone ?? null, node.nodePortAddresses, options.serviceProxyName ?? null]);
+}
+
+/** The entry's result without its lost addresses, reused while the losses stay the same. */
+function reduced(entry: Memo, loss: Loss): ServiceTranslation {
+  if (entry.reduced?.signature !== loss.signature) {
+    entry.reduced = { signature: loss.signature, result: withoutLostFrontends(entry.service, entry.result, loss.lost) };
+  }
+  return entry.reduced.result;
 }

@@ -99,6 +99,26 @@ describe("service translator memoisation", () => {
   });
 });
 
+describe("contested addresses across builds", () => {
+  it("the loser regains the address when the winner goes, and keeps its objects while nothing changes", () => {
+    const withExternal = (name: string, ip: string): Service => ({
+      ...svc(name, ip),
+      spec: { ...svc(name, ip).spec, externalIPs: ["198.51.100.1"] },
+    });
+    const store = storeOf(withExternal("a", "10.96.0.1"), withExternal("b", "10.96.0.2"));
+    const translator = new ServiceTranslator();
+    const first = translator.translate(store, OPTIONS, NODE);
+    expect(first.servicePorts.map((p) => p.frontends.length)).toEqual([2, 1]);
+    store.upsert("Service", svc("c", "10.96.0.3"));
+    const second = translator.translate(store, OPTIONS, NODE);
+    expect(second.servicePorts[1]).toBe(first.servicePorts[1]); // b, still reduced, same object
+    store.delete("Service", "default/a");
+    const third = translator.translate(store, OPTIONS, NODE);
+    expect(third.servicePorts.map((p) => `${p.name} ${p.frontends.length}`)).toEqual(["b 2", "c 1"]);
+    expect(third.problems).toEqual([]);
+  });
+});
+
 describe("service translator incremental builds agree with fresh builds", () => {
   type Op =
     | { op: "service"; i: number; ip: number; local: boolean }

@@ -921,6 +921,71 @@ status:
     ports: { "default/web:http": { frontends: ["clusterIP 10.96.0.93:80/TCP reject"], cluster: [], external: [] } },
     problems: ["spec.ports[0].nodePort: nodePort is ignored on a ClusterIP Service"],
   },
+
+  // ---------------------------------------------------------------- two Services, one address
+  {
+    name: "an address claimed by two Services is served for the older one; the other is told and keeps the rest",
+    manifests: [
+      service(
+        "a-new",
+        { clusterIP: "10.96.0.100", externalIPs: ["198.51.100.100"], ports: http },
+        { metadata: { creationTimestamp: "2024-05-02T00:00:00Z" } },
+      ),
+      service(
+        "b-old",
+        { clusterIP: "10.96.0.101", externalIPs: ["198.51.100.100"], ports: http },
+        { metadata: { creationTimestamp: "2024-05-01T00:00:00Z" } },
+      ),
+      slice("a-new", "a-1", httpSlicePort, [ep("10.244.1.1")]),
+      slice("b-old", "b-1", httpSlicePort, [ep("10.244.1.2")]),
+    ],
+    ports: {
+      "default/a-new:http": {
+        frontends: [fwd("10.96.0.100")],
+        cluster: ["10.244.1.1:8080"],
+        external: ["10.244.1.1:8080"],
+      },
+      "default/b-old:http": {
+        frontends: [fwd("10.96.0.101"), "externalIP 198.51.100.100:80/TCP forward"],
+        cluster: ["10.244.1.2:8080"],
+        external: ["10.244.1.2:8080"],
+      },
+    },
+    problems: [
+      "Service default/a-new spec.externalIPs[0]: 198.51.100.100:80/TCP is also claimed by Service default/b-old, which keeps it",
+    ],
+  },
+  {
+    name: "without creation times the first by namespace/name keeps a contested address (LB IP vs externalIP)",
+    manifests: [
+      service("x/web", { clusterIP: "10.96.0.102", externalIPs: ["198.51.100.102"], ports: http }),
+      service(
+        "a/lb",
+        { type: "LoadBalancer", clusterIP: "10.96.0.103", allocateLoadBalancerNodePorts: false, ports: http },
+        { status: { loadBalancer: { ingress: [{ ip: "198.51.100.102" }] } } },
+      ),
+      // same address, other protocol: no clash
+      service("b/udp", {
+        clusterIP: "10.96.0.104",
+        externalIPs: ["198.51.100.102"],
+        ports: [{ name: "dns", port: 80, protocol: "UDP" }],
+      }),
+    ],
+    ports: {
+      "a/lb:http": {
+        frontends: ["clusterIP 10.96.0.103:80/TCP reject", "loadBalancer 198.51.100.102:80/TCP reject from any"],
+        cluster: [],
+        external: [],
+      },
+      "b/udp:dns": {
+        frontends: ["clusterIP 10.96.0.104:80/UDP reject", "externalIP 198.51.100.102:80/UDP reject"],
+        cluster: [],
+        external: [],
+      },
+      "x/web:http": { frontends: ["clusterIP 10.96.0.102:80/TCP reject"], cluster: [], external: [] },
+    },
+    problems: ["Service x/web spec.externalIPs[0]: 198.51.100.102:80/TCP is also claimed by Service a/lb"],
+  },
 ];
 
 describe("service translation (fixture table)", () => {
