@@ -916,6 +916,37 @@ status:
     ],
   },
   {
+    name: "unknown type, policies and affinity are reported and defaulted; bad slice ports and address types skipped",
+    manifests: [
+      service("web", {
+        type: "Weird",
+        clusterIPs: ["10.96.0.94", "10.96.0.95"],
+        internalTrafficPolicy: "Nearby",
+        externalTrafficPolicy: "Far",
+        sessionAffinity: "Cookie",
+        ports: http,
+      }),
+      slice("web", "web-1", [{ name: "http", port: 0 }, ...httpSlicePort], [ep("10.244.1.1")]),
+      slice("web", "web-2", httpSlicePort, [ep("10.244.1.2")], "IPX"),
+    ],
+    ports: {
+      "default/web:http": {
+        frontends: [fwd("10.96.0.94")],
+        cluster: ["10.244.1.1:8080"],
+        external: ["10.244.1.1:8080"],
+      },
+    },
+    problems: [
+      'Service default/web spec.type: unknown type "Weird"; treated as ClusterIP',
+      'spec.clusterIPs[1]: a second IPv4 clusterIP ("10.96.0.95") is ignored',
+      'spec.sessionAffinity: unknown value "Cookie"; treated as None',
+      'spec.internalTrafficPolicy: unknown value "Nearby"',
+      'spec.externalTrafficPolicy: unknown value "Far"',
+      "EndpointSlice default/web-1 ports[0].port: invalid port 0",
+      'EndpointSlice default/web-2 addressType: unknown address type "IPX"',
+    ],
+  },
+  {
     name: "a nodePort on a ClusterIP Service is reported and ignored",
     manifests: [service("web", { clusterIP: "10.96.0.93", ports: [{ name: "http", port: 80, nodePort: 30093 }] })],
     ports: { "default/web:http": { frontends: ["clusterIP 10.96.0.93:80/TCP reject"], cluster: [], external: [] } },
