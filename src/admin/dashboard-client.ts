@@ -12,6 +12,7 @@ import type {
 } from "../cli/format.ts";
 import type { EndpointSlice, Ingress, Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
+import type { ServicePortSnapshot } from "../translate/snapshot.ts";
 import type { TrafficRow } from "./api.ts";
 
 // Shipped alongside (see dashboard.ts), so they are in scope on the page.
@@ -54,8 +55,28 @@ export function endpointCounts(slices: EndpointSlice[]): Record<string, { ready:
   return counts;
 }
 
-export function renderServices(services: Service[], slices: EndpointSlice[]): string {
+/** The service proxy's frontends per Service `namespace/name`: `kind ip:port/proto` with the action as a class. */
+export function frontendsByService(ports: ServicePortSnapshot[]): Record<string, string> {
+  const out: Record<string, string[]> = {};
+  for (const sp of ports) {
+    const key = `${sp.namespace}/${sp.name}`;
+    out[key] ??= [];
+    for (const f of sp.frontends) {
+      const cls = f.action === "forward" ? "ok" : f.action === "drop" ? "warn" : "bad";
+      const address = f.ip.includes(":") ? `[${f.ip}]:${f.port}` : `${f.ip}:${f.port}`;
+      out[key].push(
+        `<span class="${cls}" title="${escapeHtml(`${f.kind}: ${f.action}`)}">${escapeHtml(`${address}/${f.protocol}`)}</span>`,
+      );
+    }
+  }
+  const html: Record<string, string> = {};
+  for (const key of Object.keys(out)) html[key] = (out[key] ?? []).join("<br>");
+  return html;
+}
+
+export function renderServices(services: Service[], slices: EndpointSlice[], ports: ServicePortSnapshot[]): string {
   const counts = endpointCounts(slices);
+  const frontends = frontendsByService(ports);
   const rows = services.map((svc) => {
     const ns = svc.metadata?.namespace ?? "default";
     const name = svc.metadata?.name ?? "";
@@ -70,9 +91,19 @@ export function renderServices(services: Service[], slices: EndpointSlice[]): st
       escapeHtml(externalIPColumn(svc, true)),
       escapeHtml(servicePortsColumn(svc)),
       `<span class="${cls}">${c.ready}/${c.total}</span>`,
+      frontends[`${ns}/${name}`] || "<i>none</i>",
     ];
   });
-  const header = ["Namespace", "Name", "Type", "Cluster IP", "External IP", "Ports", "Endpoints ready/total"];
+  const header = [
+    "Namespace",
+    "Name",
+    "Type",
+    "Cluster IP",
+    "External IP",
+    "Ports",
+    "Endpoints ready/total",
+    "Proxy frontends",
+  ];
   return htmlTable(header, rows, "No Services.");
 }
 
@@ -193,28 +224,35 @@ export async function refreshDashboard(doc: DashboardDocument, fetchJson: Dashbo
   let docs: unknown[];
   try {
     docs = await Promise.all(
-      ["api/status", "api/v1/services", "api/v1/endpointslices", "api/v1/ingresses", "api/problems", "api/traffic"].map(
-        get,
-      ),
+      [
+        "api/status",
+        "api/v1/services",
+        "api/v1/endpointslices",
+        "api/v1/ingresses",
+        "api/problems",
+        "api/traffic",
+        "api/serviceports",
+      ].map(get),
     );
   } catch (err) {
     set("status", renderStatus(null, `admin server unreachable (${err instanceof Error ? err.message : err})`, at));
     return;
   }
-  const [status, services, slices, ingresses, problems, traffic] = docs as [
+  const [status, services, slices, ingresses, problems, traffic, ports] = docs as [
     DashboardStatus | null,
     { items: Service[] } | null,
     { items: EndpointSlice[] } | null,
     { items: Ingress[] } | null,
     { problems: Problem[] } | null,
     { traffic: TrafficRow[] } | null,
+    { servicePorts: ServicePortSnapshot[] } | null,
   ];
   set("status", renderStatus(status, "", at));
   if (!services || !slices || !ingresses) {
     set("services", '<p class="empty">Waiting for the first sync…</p>');
     return;
   }
-  set("services", renderServices(services.items, slices.items));
+  set("services", renderServices(services.items, slices.items, ports?.servicePorts ?? []));
   set("endpointslices", renderEndpointSlices(slices.items));
   set("ingresses", renderIngresses(ingresses.items));
   set("problems", renderProblems(problems?.problems ?? []));

@@ -9,6 +9,7 @@ import {
 import {
   endpointCounts,
   escapeHtml,
+  frontendsByService,
   htmlTable,
   refreshDashboard,
   renderEndpointSlices,
@@ -29,6 +30,7 @@ const PAGE_FUNCTIONS: readonly ((...args: never[]) => unknown)[] = [
   escapeHtml,
   htmlTable,
   endpointCounts,
+  frontendsByService,
   renderServices,
   renderEndpointSlices,
   renderIngresses,

@@ -25,6 +25,40 @@ function apiDocuments(): Record<string, unknown> {
     "api/traffic": {
       traffic: [{ kind: "service", key: "default/my-nginx", metrics: { nodeplane_proxy_connections_total: 12 } }],
     },
+    "api/serviceports": {
+      servicePorts: [
+        {
+          id: "default/my-nginx:",
+          namespace: "default",
+          name: "my-nginx",
+          frontends: [
+            {
+              kind: "clusterIP",
+              ip: "127.97.33.12",
+              port: 8090,
+              protocol: "TCP",
+              action: "forward",
+              endpoints: "cluster",
+            },
+          ],
+        },
+        {
+          id: "default/my-svc-cp:",
+          namespace: "default",
+          name: "my-svc-cp",
+          frontends: [
+            {
+              kind: "clusterIP",
+              ip: "127.97.33.10",
+              port: 80,
+              protocol: "TCP",
+              action: "reject",
+              endpoints: "cluster",
+            },
+          ],
+        },
+      ],
+    },
   };
 }
 
@@ -61,6 +95,7 @@ describe("dashboard page", () => {
     expect(timers).toEqual([2000]);
     expect(requested.sort()).toEqual([
       "api/problems",
+      "api/serviceports",
       "api/status",
       "api/traffic",
       "api/v1/endpointslices",
@@ -74,6 +109,8 @@ describe("dashboard page", () => {
     expect(services).toContain("<td>1234:31234/TCP</td>");
     expect(services).toContain("<td>&lt;pending&gt;</td>");
     expect(services).toMatch(/<b>my-nginx<\/b>.*?1\/2/);
+    expect(services).toContain('<span class="ok" title="clusterIP: forward">127.97.33.12:8090/TCP</span>');
+    expect(services).toContain('<span class="bad" title="clusterIP: reject">127.97.33.10:80/TCP</span>');
     expect(elements.endpointslices?.innerHTML).toContain("127.244.33.2");
     expect(elements.ingresses?.innerHTML).toContain("foo.bar.com");
     expect(elements.ingresses?.innerHTML).toContain("my-nginx:8090");
