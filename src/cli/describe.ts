@@ -55,6 +55,15 @@ function problemsFor(problems: readonly Problem[], kind: string, namespace: stri
     .map(formatProblem);
 }
 
+/** spec.ipFamilies, or (manifests without them) the families of the cluster IPs, as the API server would set. */
+function ipFamilies(families: readonly string[] | undefined, clusterIPs: readonly string[]): string {
+  if (families?.length) return families.join(",");
+  const derived = clusterIPs
+    .filter((ip) => ip !== "None" && ip !== "")
+    .map((ip) => (ip.includes(":") ? "IPv6" : "IPv4"));
+  return derived.length > 0 ? derived.join(",") : "<none>";
+}
+
 export interface ServiceDescription {
   service: Service;
   /** the Service's EndpointSlices */
@@ -80,7 +89,7 @@ export function describeService(d: ServiceDescription): string {
   ];
   if (type === "ExternalName") list.push(["External Name", spec.externalName ?? ""]);
   if (spec.ipFamilyPolicy) list.push(["IP Family Policy", spec.ipFamilyPolicy]);
-  list.push(["IP Families", spec.ipFamilies?.length ? spec.ipFamilies.join(",") : "<none>"]);
+  list.push(["IP Families", ipFamilies(spec.ipFamilies, spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : []))]);
   list.push(["IP", spec.clusterIP || "<none>"]);
   if (spec.clusterIPs?.length) list.push(["IPs", spec.clusterIPs.join(",")]);
   if (spec.externalIPs?.length) list.push(["External IPs", spec.externalIPs.join(",")]);
