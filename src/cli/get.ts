@@ -12,16 +12,29 @@ import type { ServicePortSnapshot } from "../translate/snapshot.ts";
 import { AdminClient, AdminUnreachableError } from "./admin-client.ts";
 import { describeEndpointSlice, describeIngress, describeService } from "./describe.ts";
 import { FlagError, parseFlags } from "./flags.ts";
-import { endpointSlicesTable, ingressesTable, renderTable, servicesTable, type TableOptions } from "./format.ts";
+import {
+  endpointSlicesTable,
+  ingressesTable,
+  renderTable,
+  servicesTable,
+  type Table,
+  type TableOptions,
+} from "./format.ts";
 
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:10249";
 
 const OUTPUTS = ["table", "wide", "json", "yaml", "name"] as const;
 type Output = (typeof OUTPUTS)[number];
 
-export interface GetArgs {
+/** One kind asked for, with the names asked for (none = all in scope). */
+export interface GetTarget {
   resource: ResourceInfo;
   names: string[];
+}
+
+export interface GetArgs {
+  /** `svc,ing` gives two targets, `svc/a ing/b` too; the order is the user's */
+  targets: GetTarget[];
   namespace: string;
   allNamespaces: boolean;
   output: Output;
@@ -33,7 +46,8 @@ export class UsageError extends Error {}
 
 const KINDS_HELP = "services (svc), endpointslices, ingresses (ing)";
 
-const GET_HELP = `usage: nodeplane get KIND [NAME…] [-n NS | -A] [-o wide|json|yaml|name] [--admin-address HOST:PORT]
+const GET_HELP = `usage: nodeplane get KIND[,KIND…] [NAME…] [-n NS | -A] [-o wide|json|yaml|name] [--admin-address HOST:PORT]
+       nodeplane get KIND/NAME…
 
 KIND: ${KINDS_HELP}
   -n, --namespace NS       namespace (default "default")
@@ -42,7 +56,7 @@ KIND: ${KINDS_HELP}
       --admin-address A    the running nodeplane's admin server (default $NODEPLANE_ADMIN_ADDRESS or ${DEFAULT_ADMIN_ADDRESS})
 `;
 
-const DESCRIBE_HELP = `usage: nodeplane describe KIND [NAME…] [-n NS | -A] [--admin-address HOST:PORT]
+const DESCRIBE_HELP = `usage: nodeplane describe KIND[,KIND…] [NAME…] | KIND/NAME… [-n NS | -A] [--admin-address HOST:PORT]
 
 KIND: ${KINDS_HELP}
 `;
@@ -92,17 +106,50 @@ export function parseGetArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
         positional.push(arg);
     }
   }
-  const [kind, ...names] = positional;
-  if (!kind) throw new UsageError(`which kind? one of ${KINDS_HELP}`);
-  const resource = resolveResource(kind);
-  if (!resource) throw new UsageError(`unknown kind "${kind}": one of ${KINDS_HELP}`);
+  const targets = parseTargets(positional);
   let address: HostPort;
   try {
     address = parseFlags(["--admin-address", admin], {}).adminAddress;
   } catch (err) {
     throw new UsageError(err instanceof FlagError ? err.message : String(err));
   }
-  return { resource, names, namespace: namespace ?? "default", allNamespaces, output, admin: address };
+  return { targets, namespace: namespace ?? "default", allNamespaces, output, admin: address };
+}
+
+/** `KIND[,KIND…] [NAME…]` or `KIND/NAME…`, as kubectl takes them. */
+function parseTargets(positional: readonly string[]): GetTarget[] {
+  const [first, ...rest] = positional;
+  if (!first) throw new UsageError(`which kind? one of ${KINDS_HELP}`);
+  const resolve = (kind: string): ResourceInfo => {
+    const resource = resolveResource(kind);
+    if (!resource) throw new UsageError(`unknown kind "${kind}": one of ${KINDS_HELP}`);
+    return resource;
+  };
+  if (first.includes("/")) {
+    const targets: GetTarget[] = [];
+    for (const arg of positional) {
+      const slash = arg.indexOf("/");
+      if (slash <= 0 || slash === arg.length - 1)
+        throw new UsageError(`"${arg}": use KIND/NAME for every argument once one does`);
+      const resource = resolve(arg.slice(0, slash));
+      const existing = targets.find((t) => t.resource === resource);
+      if (existing) existing.names.push(arg.slice(slash + 1));
+      else targets.push({ resource, names: [arg.slice(slash + 1)] });
+    }
+    return targets;
+  }
+  const resources = [
+    ...new Set(
+      first
+        .split(",")
+        .filter((k) => k !== "")
+        .map(resolve),
+    ),
+  ];
+  if (resources.length === 0) throw new UsageError(`which kind? one of ${KINDS_HELP}`);
+  const stray = rest.find((n) => n.includes("/"));
+  if (stray) throw new UsageError(`"${stray}": there is no need to specify a kind with NAME here`);
+  return resources.map((resource) => ({ resource, names: [...rest] }));
 }
 
 function listPath(resource: ResourceInfo, args: GetArgs): string {
@@ -116,48 +163,84 @@ async function fetchList<T extends TypedObject>(client: AdminClient, path: strin
   return list.items;
 }
 
+/** Objects of one kind, fetched for one target. */
+export interface ObjectGroup {
+  resource: ResourceInfo;
+  objects: TypedObject[];
+}
+
 /** The objects asked for: every one in scope, or the named ones (a missing name is an error, as in kubectl). */
-async function select<T extends TypedObject>(client: AdminClient, args: GetArgs): Promise<T[]> {
-  const items = await fetchList<T>(client, listPath(args.resource, args));
-  if (args.names.length === 0) return items;
-  const missing = args.names.filter((n) => !items.some((o) => o.metadata?.name === n));
-  if (missing.length > 0)
-    throw new NotFoundError(missing.map((n) => `${args.resource.resource} "${n}" not found`).join("; "));
-  return args.names.flatMap((n) => items.filter((o) => o.metadata?.name === n));
+async function select(client: AdminClient, args: GetArgs): Promise<ObjectGroup[]> {
+  const groups: ObjectGroup[] = [];
+  const missing: string[] = [];
+  for (const { resource, names } of args.targets) {
+    const items = await fetchList<TypedObject>(client, listPath(resource, args));
+    if (names.length === 0) {
+      groups.push({ resource, objects: items });
+      continue;
+    }
+    for (const n of names) if (!items.some((o) => o.metadata?.name === n)) missing.push(`${resource.resource} "${n}"`);
+    groups.push({ resource, objects: names.flatMap((n) => items.filter((o) => o.metadata?.name === n)) });
+  }
+  if (missing.length > 0) throw new NotFoundError(`${missing.join(", ")} not found`);
+  return groups;
 }
 
 class NotFoundError extends Error {}
 
 /** The text `nodeplane get` prints for these objects. */
-export function formatGet(objects: readonly TypedObject[], args: GetArgs, now: Date): string {
+export function formatGet(groups: readonly ObjectGroup[], args: GetArgs, now: Date): string {
+  const all = groups.flatMap((g) => g.objects);
   switch (args.output) {
     case "json":
-      return `${JSON.stringify(single(objects, args) ?? listOf(objects), null, 4)}\n`;
+      return `${JSON.stringify(single(all, args) ?? listOf(all), null, 4)}\n`;
     case "yaml":
-      return toYaml(single(objects, args) ?? listOf(objects));
+      return toYaml(single(all, args) ?? listOf(all));
     case "name":
-      return objects.map((o) => `${args.resource.namePrefix}/${o.metadata?.name ?? ""}\n`).join("");
+      return groups
+        .flatMap((g) => g.objects.map((o) => `${g.resource.namePrefix}/${o.metadata?.name ?? ""}\n`))
+        .join("");
     default: {
       const options: TableOptions = { wide: args.output === "wide", allNamespaces: args.allNamespaces, now };
-      switch (args.resource.kind) {
-        case "Service":
-          return renderTable(servicesTable(objects as Service[], options));
-        case "EndpointSlice":
-          return renderTable(endpointSlicesTable(objects as EndpointSlice[], options));
-        case "Ingress":
-          return renderTable(ingressesTable(objects as Ingress[], options));
-      }
+      // with several kinds kubectl prints one table per kind, names as kind/name
+      const prefixed = groups.length > 1;
+      return groups
+        .filter((g) => g.objects.length > 0)
+        .map((g) => {
+          const table = tableFor(g, options);
+          if (!prefixed) return renderTable(table);
+          const nameCol = table.header.indexOf("NAME");
+          const rows = table.rows.map((r) => r.map((c, i) => (i === nameCol ? `${g.resource.namePrefix}/${c}` : c)));
+          return renderTable({ header: table.header, rows });
+        })
+        .join("\n");
     }
+  }
+}
+
+function tableFor(group: ObjectGroup, options: TableOptions): Table {
+  switch (group.resource.kind) {
+    case "Service":
+      return servicesTable(group.objects as Service[], options);
+    case "EndpointSlice":
+      return endpointSlicesTable(group.objects as EndpointSlice[], options);
+    case "Ingress":
+      return ingressesTable(group.objects as Ingress[], options);
   }
 }
 
 /** kubectl prints the object itself, not a List, when exactly one was named. */
 function single(objects: readonly TypedObject[], args: GetArgs): TypedObject | undefined {
-  return args.names.length === 1 && objects.length === 1 ? objects[0] : undefined;
+  const named = args.targets.reduce((n, t) => n + t.names.length, 0);
+  return named === 1 && args.targets.length === 1 && objects.length === 1 ? objects[0] : undefined;
 }
 
 function listOf(objects: readonly TypedObject[]): ObjectList<TypedObject> {
   return { apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items: [...objects] };
+}
+
+function noneFound(args: GetArgs): string {
+  return args.allNamespaces ? "No resources found\n" : `No resources found in ${args.namespace} namespace.\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -166,14 +249,13 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   return runCommand("get", argv, async (args, client) => {
-    const objects = await select(client, args);
-    if (objects.length === 0 && args.output !== "json" && args.output !== "yaml") {
-      process.stderr.write(
-        args.allNamespaces ? "No resources found\n" : `No resources found in ${args.namespace} namespace.\n`,
-      );
+    const groups = await select(client, args);
+    const empty = groups.every((g) => g.objects.length === 0);
+    if (empty && args.output !== "json" && args.output !== "yaml") {
+      process.stderr.write(noneFound(args));
       return;
     }
-    process.stdout.write(formatGet(objects, args, new Date()));
+    process.stdout.write(formatGet(groups, args, new Date()));
   });
 }
 
@@ -184,16 +266,15 @@ export async function describeMain(argv: string[]): Promise<number> {
   }
   return runCommand("describe", argv, async (args, client) => {
     if (args.output !== "table") throw new UsageError("describe takes no -o");
-    const objects = await select(client, args);
-    if (objects.length === 0) {
-      process.stderr.write(
-        args.allNamespaces ? "No resources found\n" : `No resources found in ${args.namespace} namespace.\n`,
-      );
+    const groups = await select(client, args);
+    if (groups.every((g) => g.objects.length === 0)) {
+      process.stderr.write(noneFound(args));
       return;
     }
     const problems = (await client.get<{ problems: Problem[] }>("/api/problems"))?.problems ?? [];
     const texts: string[] = [];
-    for (const obj of objects) texts.push(await describeOne(client, args.resource, obj, problems));
+    for (const g of groups)
+      for (const obj of g.objects) texts.push(await describeOne(client, g.resource, obj, problems));
     process.stdout.write(texts.join("\n\n"));
   });
 }

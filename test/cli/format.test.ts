@@ -13,7 +13,7 @@ import {
   sliceEndpointsColumn,
   slicePortsColumn,
 } from "../../src/cli/format.ts";
-import { formatGet, parseGetArgs, UsageError } from "../../src/cli/get.ts";
+import { formatGet, type ObjectGroup, parseGetArgs, UsageError } from "../../src/cli/get.ts";
 import type { Ingress, Service } from "../../src/model/k8s.ts";
 
 const S = 1000;
@@ -217,7 +217,28 @@ describe("nodeplane get arguments", () => {
     [["svc", "--namespace=x", "-o", "wide"], { namespace: "x", output: "wide" }],
     [["ing", "-A", "-ojson"], { allNamespaces: true, output: "json" }],
     [["ingresses.networking.k8s.io", "--output=yaml"], { output: "yaml" }],
-    [["endpointslice", "-o", "name", "a", "b"], { names: ["a", "b"], output: "name" }],
+    [
+      ["endpointslice", "-o", "name", "a", "b"],
+      { targets: [{ resource: { kind: "EndpointSlice" }, names: ["a", "b"] }] },
+    ],
+    [
+      ["svc,ing,svc", "x"],
+      {
+        targets: [
+          { resource: { kind: "Service" }, names: ["x"] },
+          { resource: { kind: "Ingress" }, names: ["x"] },
+        ],
+      },
+    ],
+    [
+      ["svc/a", "ingress/b", "service/c"],
+      {
+        targets: [
+          { resource: { kind: "Service" }, names: ["a", "c"] },
+          { resource: { kind: "Ingress" }, names: ["b"] },
+        ],
+      },
+    ],
     [["svc", "--admin-address", "[::1]:9000"], { admin: { host: "::1", port: 9000 } }],
     [["svc", "--admin-address=127.0.0.2:1"], { admin: { host: "127.0.0.2", port: 1 } }],
   ])("%j", (argv, expected) => {
@@ -244,6 +265,10 @@ describe("nodeplane get arguments", () => {
     [["svc", "--watch"], "unknown flag --watch"],
     [["svc", "-Ax"], "unknown flag -Ax"],
     [["svc", "--admin-address", "nope:port"], "--admin-address"],
+    [["svc/a", "b"], "KIND/NAME"],
+    [["svc", "ing/b"], "no need to specify a kind"],
+    [["svc,pods"], 'unknown kind "pods"'],
+    [[","], "which kind"],
   ])("%j is bad usage", (argv, message) => {
     expect(() => parseGetArgs(argv, {})).toThrow(UsageError);
     expect(() => parseGetArgs(argv, {})).toThrow(message);
@@ -261,17 +286,44 @@ describe("nodeplane get output", () => {
     { apiVersion: "v1", kind: "Service", metadata: { name: "a", namespace: "default" }, spec: {} },
   ];
   const now = new Date();
+  const services = (objects: Service[] = items): ObjectGroup[] => [{ resource: resolveResource("svc")!, objects }];
 
   it("prints a v1 List for -o json, the object itself when one was named", () => {
-    const list = JSON.parse(formatGet(items, parseGetArgs(["svc", "-o", "json"], {}), now));
+    const list = JSON.parse(formatGet(services(), parseGetArgs(["svc", "-o", "json"], {}), now));
     expect(list).toEqual({ apiVersion: "v1", kind: "List", metadata: { resourceVersion: "" }, items });
-    const one = JSON.parse(formatGet(items, parseGetArgs(["svc", "a", "-o", "json"], {}), now));
+    const one = JSON.parse(formatGet(services(), parseGetArgs(["svc", "a", "-o", "json"], {}), now));
     expect(one).toEqual(items[0]);
+    const empty = JSON.parse(formatGet(services([]), parseGetArgs(["svc", "-o", "json"], {}), now));
+    expect(empty.items).toEqual([]);
   });
 
   it("prints kind/name for -o name and YAML for -o yaml", () => {
-    expect(formatGet(items, parseGetArgs(["svc", "-o", "name"], {}), now)).toBe("service/a\n");
-    expect(formatGet(items, parseGetArgs(["ing", "-o", "name"], {}), now)).toBe("ingress.networking.k8s.io/a\n");
-    expect(formatGet(items, parseGetArgs(["svc", "-o", "yaml"], {}), now)).toMatch(/^apiVersion: v1\nkind: List\n/);
+    expect(formatGet(services(), parseGetArgs(["svc", "-o", "name"], {}), now)).toBe("service/a\n");
+    const ing: ObjectGroup[] = [{ resource: resolveResource("ing")!, objects: [{ metadata: { name: "a" } }] }];
+    expect(formatGet(ing, parseGetArgs(["ing", "-o", "name"], {}), now)).toBe("ingress.networking.k8s.io/a\n");
+    expect(formatGet(services(), parseGetArgs(["svc", "-o", "yaml"], {}), now)).toMatch(
+      /^apiVersion: v1\nkind: List\n/,
+    );
+  });
+
+  it("prints one table per kind with kind/name names when several kinds were asked for", () => {
+    const groups: ObjectGroup[] = [
+      ...services(),
+      {
+        resource: resolveResource("ing")!,
+        objects: [{ metadata: { name: "web" }, spec: { rules: [{ host: "foo.bar.com" }] } } as Ingress],
+      },
+      { resource: resolveResource("endpointslices")!, objects: [] },
+    ];
+    expect(formatGet(groups, parseGetArgs(["svc,ing,endpointslices"], {}), now)).toBe(
+      [
+        "NAME        TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE",
+        "service/a   ClusterIP   <none>       <none>        <none>    <unknown>",
+        "",
+        "NAME                            CLASS    HOSTS         ADDRESS   PORTS   AGE",
+        "ingress.networking.k8s.io/web   <none>   foo.bar.com             80      <unknown>",
+        "",
+      ].join("\n"),
+    );
   });
 });
