@@ -4,7 +4,7 @@
  * NodePort, a Service with two pods, the Ingress, DNS, then `nodeplane get`.
  */
 import { formatHostPort, type HostPort } from "../config.ts";
-import type { EndpointSlice, Ingress, Service } from "../model/k8s.ts";
+import type { EndpointSlice, Ingress, IngressBackend, Service } from "../model/k8s.ts";
 
 export interface DemoView {
   services: readonly Service[];
@@ -24,6 +24,15 @@ export interface DemoView {
 
 /** The lab's Services in the order it walks them; others follow by name. */
 const LAB_ORDER = ["my-svc-cp", "my-svc-np", "my-svc-headless", "my-nginx"];
+
+/** Without the lab's Services, at most this many are walked one by one. */
+const MAX_SERVICES = 6;
+
+function backendText(backend: IngressBackend | undefined): string {
+  const svc = backend?.service;
+  if (!svc) return backend?.resource ? `${backend.resource.kind}/${backend.resource.name}` : "?";
+  return `${svc.name}:${svc.port?.name ?? svc.port?.number ?? ""}`;
+}
 
 /** Quotes for a POSIX shell when needed: names come from user manifests. */
 export function shellQuote(s: string): string {
@@ -53,12 +62,12 @@ function readyEndpoints(view: DemoView, svc: Service): number {
   return n;
 }
 
-function ordered(services: readonly Service[]): Service[] {
-  const rank = (s: Service) => {
+function ordered<T extends Service | Ingress>(services: readonly T[]): T[] {
+  const rank = (s: T) => {
     const i = LAB_ORDER.indexOf(s.metadata?.name ?? "");
     return i < 0 ? LAB_ORDER.length : i;
   };
-  const key = (s: Service) => `${s.metadata?.namespace ?? "default"}/${s.metadata?.name ?? ""}`;
+  const key = (s: T) => `${s.metadata?.namespace ?? "default"}/${s.metadata?.name ?? ""}`;
   return [...services].sort((a, b) => rank(a) - rank(b) || key(a).localeCompare(key(b)));
 }
 
@@ -78,10 +87,15 @@ export function demoCommands(view: DemoView): string {
   };
 
   const services = ordered(view.services);
+  const proxied = services.filter(
+    (s) => !isHeadless(s) && (s.spec?.ports ?? []).some((p) => (p.protocol || "TCP") === "TCP"),
+  );
+  // with the lab's Services present, walk those and name the others; otherwise show what there is
+  const lab = proxied.filter((s) => LAB_ORDER.includes(s.metadata?.name ?? ""));
+  const shown = lab.length > 0 ? lab : proxied.slice(0, MAX_SERVICES);
+  const others = proxied.filter((s) => !shown.includes(s));
   out.push("Services (the service proxy):");
-  let anyService = false;
-  for (const svc of services) {
-    if (isHeadless(svc)) continue;
+  for (const svc of shown) {
     const name = svc.metadata?.name ?? "";
     const ns = svc.metadata?.namespace ?? "default";
     const who = ns === "default" ? name : `${ns}/${name}`;
@@ -98,31 +112,47 @@ export function demoCommands(view: DemoView): string {
       if (port.nodePort) commands.push(`curl ${hostPort(view.nodePortAddress, port.nodePort)}`);
       const type = svc.spec?.type || "ClusterIP";
       line(`${who}: ${type}${port.nodePort ? ` ${port.port}:${port.nodePort}` : ""}, ${state}`, ...commands);
-      anyService = true;
     }
   }
-  if (!anyService) out.push("  (no Service with a cluster IP and a TCP port in the manifests)");
+  if (shown.length === 0) out.push("  (no Service with a cluster IP and a TCP port in the manifests)");
+  if (others.length > 0) {
+    const names = others.map((s) => {
+      const ns = s.metadata?.namespace ?? "default";
+      return `${ns === "default" ? "" : `${ns}/`}${s.metadata?.name ?? ""} ${hostPort(s.spec!.clusterIP!, s.spec!.ports![0]!.port)}`;
+    });
+    out.push(`  # also: ${names.join(", ")}`);
+  }
 
   const http = view.httpAddress ? reach(view.httpAddress) : undefined;
   const https = view.httpsAddress ? reach(view.httpsAddress) : undefined;
   const ingressLines: string[][] = [];
-  for (const ing of view.ingresses) {
-    const tlsHosts = new Set((ing.spec?.tls ?? []).flatMap((t) => t.hosts ?? []));
+  for (const ing of ordered(view.ingresses)) {
+    const ingName = ing.metadata?.name ?? "";
     for (const rule of ing.spec?.rules ?? []) {
-      const paths = (rule.http?.paths ?? []).map((p) => p.path || "/");
+      const paths = rule.http?.paths ?? [];
       if (paths.length === 0) continue;
       const host = rule.host ? concreteHost(rule.host) : "";
+      const first = paths[0]?.path || "/";
+      const last = paths[paths.length - 1]?.path || "/";
       const cmds: string[] = [];
       if (http) {
         const header = host ? `-H ${shellQuote(`Host: ${host}`)} ` : "";
-        cmds.push(`curl ${header}${shellQuote(`${formatHostPort(http)}${paths[0]}`)}`);
+        cmds.push(`curl ${header}${shellQuote(`${formatHostPort(http)}${first}`)}`);
       }
-      if (https && rule.host && tlsHosts.has(rule.host)) {
-        const url = `https://${host}:${https.port}${paths[paths.length - 1]}`;
-        cmds.push(`curl -k --resolve ${shellQuote(`${host}:${https.port}:${https.host}`)} ${shellQuote(url)}`);
+      // every route is also served over HTTPS (the default certificate when no Secret names the host: -k)
+      if (https) {
+        const sniHost = host || "localhost";
+        const url = `https://${sniHost}:${https.port}${last}`;
+        cmds.push(`curl -k --resolve ${shellQuote(`${sniHost}:${https.port}:${https.host}`)} ${shellQuote(url)}`);
       }
-      if (cmds.length > 0) ingressLines.push([`${ing.metadata?.name ?? ""}: ${rule.host || "any host"}`, ...cmds]);
+      const routes = paths.map((p) => `${p.path || "/"} → ${backendText(p.backend)}`).join(", ");
+      if (cmds.length > 0) ingressLines.push([`${ingName}: ${rule.host || "any host"} ${routes}`, ...cmds]);
     }
+    if (ing.spec?.defaultBackend && http)
+      ingressLines.push([
+        `${ingName}: anything no rule matches → default backend ${backendText(ing.spec.defaultBackend)}`,
+        `curl ${formatHostPort(http)}/`,
+      ]);
   }
   if (ingressLines.length > 0) {
     out.push("Ingress:");

@@ -270,11 +270,9 @@ describe("demo commands", () => {
         "  curl 127.0.0.1:31234",
         "  # my-nginx: ClusterIP, one pod answers",
         "  curl 127.97.33.12:8090",
-        "  # other/lb: LoadBalancer 443:31443, no endpoints: connection refused, as kube-proxy rejects",
-        "  curl 127.97.33.13:443",
-        "  curl 127.0.0.1:31443",
+        "  # also: other/lb 127.97.33.13:443",
         "Ingress:",
-        "  # foo: foo.bar.com",
+        "  # foo: foo.bar.com /foo → my-nginx:8090",
         "  curl -H 'Host: foo.bar.com' 127.0.0.1:8080/foo",
         "  curl -k --resolve foo.bar.com:8443:127.0.0.1 https://foo.bar.com:8443/foo",
         "Cluster DNS:",
@@ -288,6 +286,69 @@ describe("demo commands", () => {
         "  npx nodeplane get ingresses",
         "  npx nodeplane describe svc my-nginx",
         "  # dashboard: http://127.0.0.1:10249/",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("walk the lab's Ingresses: a host with two paths over HTTP and HTTPS, and the default backend", () => {
+    const text = demoCommands({
+      services: [],
+      slices: [],
+      ingresses: [
+        {
+          metadata: { name: "test-ingress", namespace: "default" },
+          spec: {
+            tls: [{ secretName: "testsecret" }],
+            defaultBackend: { service: { name: "testsvc", port: { number: 80 } } },
+          },
+        },
+        {
+          metadata: { name: "test", namespace: "default" },
+          spec: {
+            rules: [
+              {
+                host: "foo.bar.com",
+                http: {
+                  paths: [
+                    { path: "/foo", pathType: "Prefix", backend: { service: { name: "s1", port: { number: 80 } } } },
+                    { path: "/bar", pathType: "Prefix", backend: { service: { name: "s2", port: { number: 80 } } } },
+                  ],
+                },
+              },
+              {
+                host: "*.wild.com",
+                http: { paths: [{ backend: { service: { name: "s3", port: { name: "web" } } } }] },
+              },
+            ],
+          },
+        },
+      ],
+      nodePortAddress: "127.0.0.1",
+      httpAddress: { host: "127.0.0.1", port: 8080 },
+      httpsAddress: { host: "127.0.0.1", port: 8443 },
+      clusterDomain: "cluster.local",
+      adminAddress: { host: "127.0.0.1", port: 10250 },
+      adminIsDefault: false,
+    });
+    expect(text).toBe(
+      [
+        "Services (the service proxy):",
+        "  (no Service with a cluster IP and a TCP port in the manifests)",
+        "Ingress:",
+        "  # test: foo.bar.com /foo → s1:80, /bar → s2:80",
+        "  curl -H 'Host: foo.bar.com' 127.0.0.1:8080/foo",
+        "  curl -k --resolve foo.bar.com:8443:127.0.0.1 https://foo.bar.com:8443/bar",
+        "  # test: *.wild.com / → s3:web",
+        "  curl -H 'Host: demo.wild.com' 127.0.0.1:8080/",
+        "  curl -k --resolve demo.wild.com:8443:127.0.0.1 https://demo.wild.com:8443/",
+        "  # test-ingress: anything no rule matches → default backend testsvc:80",
+        "  curl 127.0.0.1:8080/",
+        "What nodeplane sees:",
+        "  # kubectl-style tables",
+        "  npx nodeplane get svc --admin-address 127.0.0.1:10250",
+        "  npx nodeplane get ingresses --admin-address 127.0.0.1:10250",
+        "  # dashboard: http://127.0.0.1:10250/",
         "",
       ].join("\n"),
     );
