@@ -35,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const userManifests = argv.some((a) => a === "--manifests" || a.startsWith("--manifests="));
-  if (!userManifests && !existsSync(LAB_DIR)) throw new FlagError(`the lab manifests are missing: ${LAB_DIR}`);
+  if (!userManifests && !existsSync(LAB_DIR)) throw new Error(`the lab manifests are missing: ${LAB_DIR}`);
   return run(demoArgs(argv), { onReady: (ready) => startDemo(ready, (text) => process.stdout.write(text)) });
 }
 
