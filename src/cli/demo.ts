@@ -11,7 +11,6 @@ import { type Config, formatHostPort } from "../config.ts";
 import { demoCommands } from "../demo/commands.ts";
 import { DEMO_POD_CIDR, EchoBackends, echoTargets } from "../demo/echo.ts";
 import type { Logger } from "../log.ts";
-import { FlagError } from "./flags.ts";
 import { DEFAULT_ADMIN_ADDRESS } from "./get.ts";
 import { run } from "./main.ts";
 
