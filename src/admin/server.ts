@@ -4,7 +4,6 @@ import type { Registry } from "prom-client";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { TypedObject } from "../model/k8s.ts";
-import type { Problem } from "../model/problems.ts";
 import type { SnapshotPipeline } from "../pipeline.ts";
 import type { Source } from "../source/source.ts";
 import type { StatusWriter } from "../status/writer.ts";
@@ -44,9 +43,6 @@ export interface AdminServer {
   address: HostPort;
   close(): Promise<void>;
 }
-
-/** Sources may report problems of their own (a manifests document that does not parse). */
-type SourceWithProblems = Source & { problems?(): readonly Problem[] };
 
 /**
  * /healthz, /livez, /readyz, /metrics, the JSON API that `nodeplane get|describe` and the dashboard read,
@@ -125,7 +121,7 @@ async function handle(
     }
     case "/api/problems":
       return json(res, 200, {
-        problems: listProblems(deps.pipeline.snapshot, (deps.source as SourceWithProblems).problems?.() ?? []),
+        problems: listProblems(deps.pipeline.snapshot, deps.source.problems?.() ?? []),
       });
     case "/api/traffic": {
       const metrics = (await deps.registry.getMetricsAsJSON()) as unknown as MetricJSON[];
