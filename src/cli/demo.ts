@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { RunningApp } from "../app.ts";
 import { type Config, formatHostPort } from "../config.ts";
-import { demoCommands } from "../demo/commands.ts";
+import { type DemoView, demoCommands } from "../demo/commands.ts";
 import { DEMO_POD_CIDR, EchoBackends, echoTargets } from "../demo/echo.ts";
 import type { Logger } from "../log.ts";
 import { DEFAULT_ADMIN_ADDRESS } from "./get.ts";
@@ -38,6 +38,23 @@ export async function main(argv: string[]): Promise<number> {
   return run(demoArgs(argv), { onReady: (ready) => startDemo(ready, (text) => process.stdout.write(text)) });
 }
 
+/** What the printed commands are built from: the live snapshot and store, and the listeners' addresses. */
+export function demoView(app: RunningApp, config: Config): DemoView {
+  const snapshot = app.pipeline.snapshot;
+  return {
+    services: snapshot?.services ?? [...app.store.list("Service")],
+    slices: [...app.store.list("EndpointSlice")],
+    ingresses: [...app.store.list("Ingress")],
+    nodePortAddress: snapshot?.node.nodePortAddresses[0] ?? "127.0.0.1",
+    httpAddress: config.httpAddress,
+    httpsAddress: config.httpsAddress,
+    dnsAddress: config.dnsAddress,
+    clusterDomain: config.clusterDomain,
+    adminAddress: app.admin.address,
+    adminIsDefault: formatHostPort(app.admin.address) === DEFAULT_ADMIN_ADDRESS,
+  };
+}
+
 /**
  * Starts the echo backends for the 127.244.x.x endpoints (following every snapshot) and prints the commands
  * to try. Returns the cleanup that stops the backends.
@@ -51,19 +68,7 @@ export async function startDemo(
   await follow();
   // start and stop pods as the manifests change
   const unsubscribe = app.pipeline.onSnapshot(() => void follow());
-  const snapshot = app.pipeline.snapshot;
-  const commands = demoCommands({
-    services: snapshot?.services ?? [...app.store.list("Service")],
-    slices: [...app.store.list("EndpointSlice")],
-    ingresses: [...app.store.list("Ingress")],
-    nodePortAddress: snapshot?.node.nodePortAddresses[0] ?? "127.0.0.1",
-    httpAddress: config.httpAddress,
-    httpsAddress: config.httpsAddress,
-    dnsAddress: config.dnsAddress,
-    clusterDomain: config.clusterDomain,
-    adminAddress: app.admin.address,
-    adminIsDefault: formatHostPort(app.admin.address) === DEFAULT_ADMIN_ADDRESS,
-  });
+  const commands = demoCommands(demoView(app, config));
   const pods = backends.targets().length;
   print(
     `\nnodeplane demo: the lab of shared/seed from ${config.manifests}; ${pods} echo backend${pods === 1 ? "" : "s"} play the pods.\nTry:\n${commands}\nCtrl-C to stop.\n\n`,
