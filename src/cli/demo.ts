@@ -5,6 +5,7 @@
  * with built-in echo backends on their 127.244.x.x addresses, and prints the commands to try.
  */
 import { existsSync } from "node:fs";
+import { isAbsolute, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunningApp } from "../app.ts";
 import { type Config, formatHostPort } from "../config.ts";
@@ -36,6 +37,12 @@ export async function main(argv: string[]): Promise<number> {
   const userManifests = argv.some((a) => a === "--manifests" || a.startsWith("--manifests="));
   if (!userManifests && !existsSync(LAB_DIR)) throw new Error(`the lab manifests are missing: ${LAB_DIR}`);
   return run(demoArgs(argv), { onReady: (ready) => startDemo(ready, (text) => process.stdout.write(text)) });
+}
+
+/** A path relative to the working directory when it lies below it (`examples/lab/`), else as given. */
+function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
 }
 
 /** What the printed commands are built from: the live snapshot and store, and the listeners' addresses. */
@@ -71,7 +78,7 @@ export async function startDemo(
   const commands = demoCommands(demoView(app, config));
   const pods = backends.targets().length;
   print(
-    `\nnodeplane demo: the lab of shared/seed from ${config.manifests}; ${pods} echo backend${pods === 1 ? "" : "s"} play the pods.\nTry:\n${commands}\nCtrl-C to stop.\n\n`,
+    `\nnodeplane demo: the lab of shared/seed from ${shortPath(config.manifests ?? "")}; ${pods} echo backend${pods === 1 ? "" : "s"} play the pods.\nTry:\n${commands}\nCtrl-C to stop.\n\n`,
   );
   return async () => {
     unsubscribe();
