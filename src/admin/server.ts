@@ -174,10 +174,15 @@ function json(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, "application/json", JSON.stringify(value, jsonReplacer));
 }
 
-/** Maps and Sets in the snapshot serialise as objects and arrays. */
-export function jsonReplacer(_key: string, value: unknown): unknown {
+/**
+ * Maps and Sets in the snapshot serialise as objects and arrays. Private keys never leave the process:
+ * the ingress snapshot holds TLS keys (kept non-enumerable there), and this drops any that slip through.
+ */
+export function jsonReplacer(key: string, value: unknown): unknown {
   if (value instanceof Map) return Object.fromEntries(value);
   if (value instanceof Set) return [...value];
+  if (/^(keyPem|privateKey|tls\.key)$/i.test(key)) return "[redacted]";
+  if (typeof value === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value)) return "[redacted]";
   return value;
 }
 
