@@ -88,3 +88,11 @@ export const LAB_OBJECTS: SeedObject[] = [
     },
   },
 ];
+
+/**
+ * The same objects with their cluster IPs moved to `net` (e.g. `127.97.34`), so test files that run the
+ * service proxy in parallel never ask for the same address.
+ */
+export function labObjectsOn(net: string): SeedObject[] {
+  return JSON.parse(JSON.stringify(LAB_OBJECTS).replaceAll("127.97.33.", `${net}.`)) as SeedObject[];
+}

@@ -10,7 +10,7 @@ import { EchoBackends, type EchoTarget, echoTargets } from "../../src/demo/echo.
 import { silentLogger } from "../../src/log.ts";
 import type { EndpointSlice } from "../../src/model/k8s.ts";
 import { FakeSource } from "../admin/fake-source.ts";
-import { LAB_OBJECTS } from "../admin/fixtures.ts";
+import { LAB_OBJECTS, labObjectsOn } from "../admin/fixtures.ts";
 
 /** A /24 of 127.244.0.0/16 of our own per run, so parallel runs do not collide. */
 const NET = `127.244.${100 + Math.floor(Math.random() * 150)}`;
@@ -199,7 +199,7 @@ describe("nodeplane demo", () => {
       ],
     );
     const source = new FakeSource([
-      ...LAB_OBJECTS.filter((o) => o.kind !== "EndpointSlice"),
+      ...labObjectsOn("127.97.34").filter((o) => o.kind !== "EndpointSlice"),
       { kind: "EndpointSlice", object: pods },
     ]);
     const config = parseFlags([
@@ -221,9 +221,9 @@ describe("nodeplane demo", () => {
     expect((await curl([`http://${NET}.21:${PORT + 2}/`])).stdout).toContain("pod hello-nginx-a");
     expect((await curl([`http://${NET}.22:${PORT + 2}/`])).stdout).toContain("pod hello-nginx-b");
     expect(printed).toContain("2 echo backends play the pods");
-    expect(printed).toContain("curl 127.97.33.10:80");
-    expect(printed).toContain("curl 127.97.33.11:1234");
-    expect(printed).toContain("curl 127.97.33.12:8090");
+    expect(printed).toContain("curl 127.97.34.10:80");
+    expect(printed).toContain("curl 127.97.34.11:1234");
+    expect(printed).toContain("curl 127.97.34.12:8090");
     expect(printed).toContain(`--admin-address ${app.admin.address.host}:${app.admin.address.port}`);
 
     // a third pod appears, the first goes
