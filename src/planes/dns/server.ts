@@ -148,7 +148,12 @@ export class DnsServer {
       const framed = Buffer.allocUnsafe(2 + out.length);
       framed.writeUInt16BE(out.length, 0);
       out.copy(framed, 2);
-      socket.write(framed);
+      // A client that pipelines questions but does not read the answers must not grow our buffers:
+      // stop reading from it until it has taken what we wrote.
+      if (!socket.write(framed) && !socket.isPaused()) {
+        socket.pause();
+        socket.once("drain", () => socket.resume());
+      }
     };
     let buffered: Buffer = Buffer.alloc(0);
     socket.on("data", (chunk: Buffer) => {
@@ -246,7 +251,12 @@ export class DnsServer {
     header.writeUInt16BE(upstream.an, 6);
     header.writeUInt16BE(upstream.ns, 8);
     header.writeUInt16BE(upstream.ar, 10);
-    const decoded = dnsPacket.decode(Buffer.concat([header, question, upstream.body]));
+    let decoded: dnsPacket.DecodedPacket;
+    try {
+      decoded = dnsPacket.decode(Buffer.concat([header, question, upstream.body]));
+    } catch {
+      return cnameOnly();
+    }
     return encodeTemplate(AUTHORITATIVE | rcode, [answer.cname, ...(decoded.answers ?? [])], [], []);
   }
 }

@@ -403,6 +403,46 @@ describe("hostile input", () => {
   });
 });
 
+describe("TCP pipelining", () => {
+  it("answers thousands of pipelined questions from a client that reads late (backpressure, no stall)", async () => {
+    await dns.sync();
+    const { Socket } = await import("node:net");
+    const count = 5000;
+    const query = queryPacket("many.default.svc.cluster.local", "A");
+    const framed = Buffer.alloc(2 + query.length);
+    framed.writeUInt16BE(query.length, 0);
+    query.copy(framed, 2);
+    const answered = await new Promise<number>((resolve) => {
+      const socket = new Socket();
+      let received = 0;
+      let buffered = Buffer.alloc(0);
+      const timer = setTimeout(() => finish(), 15_000);
+      const finish = () => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(received);
+      };
+      socket.on("error", finish);
+      socket.connect(dns.port, "127.0.0.1", () => {
+        socket.pause(); // do not read yet: let the server's writes back up
+        socket.write(Buffer.concat(Array.from({ length: count }, () => framed)));
+        setTimeout(() => {
+          socket.on("data", (chunk: Buffer) => {
+            buffered = Buffer.concat([buffered, chunk]);
+            while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+              buffered = buffered.subarray(2 + buffered.readUInt16BE(0));
+              received++;
+            }
+            if (received >= count) finish();
+          });
+          socket.resume();
+        }, 300);
+      });
+    });
+    expect(answered).toBe(count);
+  });
+});
+
 describe("IPv6 listener", () => {
   it("serves UDP and TCP on ::1", async () => {
     const v6 = await startDns(store(), upstream.port, { dnsAddress: { host: "::1", port: 0 } });
