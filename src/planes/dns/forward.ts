@@ -126,7 +126,7 @@ export class Forwarder {
         continue;
       }
       const rcode = reply.readUInt16BE(2) & 0xf;
-      metrics?.forwardDone(upstream, rcodeName(rcode), seconds);
+      metrics?.forwardDone(upstream, rcodeNameOf(rcode), seconds);
       if (rcode === RCODE_SERVFAIL || rcode === RCODE_REFUSED) continue;
       const entry = this.toEntry(reply, question.length);
       if (!entry) continue;
@@ -302,8 +302,4 @@ function sameHost(configured: string, seen: string): boolean {
   if (configured === seen) return true;
   // an IPv4 upstream reached over a dual-stack socket shows up as ::ffff:a.b.c.d
   return seen === `::ffff:${configured}`;
-}
-
-export function rcodeName(rcode: number): string {
-  return rcodeNameOf(rcode);
 }
