@@ -210,7 +210,10 @@ export class DnsServer {
     else if (answer.kind === "answer")
       template = answer.rotations ? answer.rotations[this.turn++ % answer.rotations.length]! : answer.template;
     else if (answer.kind === "chase") {
-      this.chase(answer, query).then((t) => reply(zone, t), ignore);
+      this.chase(answer, query).then(
+        (t) => reply(zone, t),
+        () => reply(zone, SERVFAIL),
+      );
       return;
     } else if (this.options.forwarder.upstreams.length === 0) template = SERVFAIL;
     else {
