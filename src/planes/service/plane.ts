@@ -208,7 +208,7 @@ export class ServicePlane implements Plane {
   }
 }
 
-function bindFailure(err: NodeJS.ErrnoException, lp: ListenerPlan): string {
+export function bindFailure(err: NodeJS.ErrnoException, lp: ListenerPlan): string {
   switch (err.code) {
     case "EACCES":
       return lp.port < 1024
