@@ -134,11 +134,12 @@ export function uniqueEndpoints(endpoints: readonly Endpoint[]): readonly Endpoi
 }
 
 /**
- * Frontend IPs that may need adding to the VIP link: clusterIPs, externalIPs and LB IPs of planned
- * listeners. NodePorts listen on node addresses, which are local by definition.
+ * Frontend IPs that may need adding to the VIP link: clusterIPs, externalIPs and LB IPs of every
+ * frontend, `reject` ones included — the address must stay local so the kernel answers "connection
+ * refused" instead of the packet wandering off unrouted. NodePorts listen on node addresses.
  */
-export function virtualIPs(plan: ServicePlan): Set<string> {
+export function virtualIPs(snapshot: Pick<Snapshot, "servicePorts">): Set<string> {
   const ips = new Set<string>();
-  for (const l of plan.listeners.values()) if (l.kind !== "nodePort") ips.add(l.ip);
+  for (const sp of snapshot.servicePorts) for (const fe of sp.frontends) if (fe.kind !== "nodePort") ips.add(fe.ip);
   return ips;
 }

@@ -151,7 +151,7 @@ export class ServicePlane implements Plane {
       });
     }
 
-    await this.vips.sync(virtualIPs(plan));
+    await this.vips.sync(virtualIPs(next));
     await Promise.all(open.map((key) => this.openListener(plan.listeners.get(key)!)));
     await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
 

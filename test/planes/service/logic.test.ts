@@ -79,8 +79,8 @@ describe("planService", () => {
     expect(plan.conflicts).toHaveLength(conflicts ?? 0);
   });
 
-  it("keeps sourceRanges on LB frontends only and lists VIPs (not NodePorts)", () => {
-    const plan = planService({
+  it("keeps sourceRanges on LB frontends only and lists VIPs (not NodePorts, rejected ones too)", () => {
+    const snap = {
       servicePorts: [
         servicePort(
           "lb",
@@ -91,11 +91,13 @@ describe("planService", () => {
           ],
           [a],
         ),
+        servicePort("none", [frontend("10.96.0.11", 80, { action: "reject" })], []),
       ],
-    });
+    };
+    const plan = planService(snap);
     expect(plan.listeners.get("TCP 10.96.0.10:80")!.sourceRanges).toEqual([]);
     expect(plan.listeners.get("TCP 203.0.113.7:80")!.sourceRanges).toEqual(["1.2.3.0/24"]);
-    expect([...virtualIPs(plan)].sort()).toEqual(["10.96.0.10", "203.0.113.7"]);
+    expect([...virtualIPs(snap)].sort()).toEqual(["10.96.0.10", "10.96.0.11", "203.0.113.7"]);
   });
 
   it("deduplicates endpoints so round-robin is not skewed", () => {
