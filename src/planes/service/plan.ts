@@ -16,7 +16,7 @@ export interface PortRef {
 
 /** One endpoint list with its balancing settings: a Service port's cluster or external endpoints. */
 export interface PoolPlan {
-  /** `${servicePortId}|cluster` or `${servicePortId}|external` */
+  /** `${servicePortId}|cluster|4`: the port, which list (cluster or external), which IP family */
   id: string;
   ref: PortRef;
   endpoints: readonly Endpoint[];
@@ -69,7 +69,10 @@ export function planService(snapshot: Pick<Snapshot, "servicePorts">): ServicePl
     const ref: PortRef = { namespace: sp.namespace, name: sp.name, portName: sp.portName, protocol: sp.protocol };
     for (const fe of sp.frontends) {
       if (fe.action === "reject") continue;
-      const endpoints = uniqueEndpoints(fe.endpoints === "cluster" ? sp.clusterEndpoints : sp.externalEndpoints);
+      const family = isIPv6(fe.ip) ? 6 : 4;
+      const endpoints = uniqueEndpoints(
+        sameFamily(fe.endpoints === "cluster" ? sp.clusterEndpoints : sp.externalEndpoints, family),
+      );
       if (fe.action === "forward" && endpoints.length === 0) continue;
       const key = listenerKey(fe.protocol, fe.ip, fe.port);
       const owner = owners.get(key);
@@ -78,7 +81,7 @@ export function planService(snapshot: Pick<Snapshot, "servicePorts">): ServicePl
         continue;
       }
       owners.set(key, sp.id);
-      const poolId = `${sp.id}|${fe.endpoints}`;
+      const poolId = `${sp.id}|${fe.endpoints}|${family}`;
       if (!pools.has(poolId)) pools.set(poolId, { id: poolId, ref, endpoints, sessionAffinity: sp.sessionAffinity });
       listeners.set(key, {
         key,
@@ -112,6 +115,16 @@ export function diffKeys<T>(
 export function removedEndpoints(previous: readonly Endpoint[], next: readonly Endpoint[]): string[] {
   const still = new Set(next.map(endpointKey));
   return [...new Set(previous.map(endpointKey))].filter((key) => !still.has(key));
+}
+
+/**
+ * A frontend balances over the endpoints of its own IP family, as kube-proxy runs one proxier per
+ * family (the translator's `endpointsFor` says the same). Single-stack lists come back as they are.
+ */
+export function sameFamily(endpoints: readonly Endpoint[], family: 4 | 6): readonly Endpoint[] {
+  const v6 = family === 6;
+  if (endpoints.every((e) => isIPv6(e.ip) === v6)) return endpoints;
+  return endpoints.filter((e) => isIPv6(e.ip) === v6);
 }
 
 /** Duplicate endpoints (same ip:port) would skew round-robin; the translator reports them, this keeps one. */

@@ -16,6 +16,7 @@ import { endpoint, frontend, servicePort } from "./helpers.ts";
 const a = endpoint("10.244.1.2", 8080);
 const b = endpoint("10.244.1.3", 8080);
 const c = endpoint("10.244.2.2", 8080);
+const v6 = endpoint("fd00:244::2", 8080);
 
 describe("planService", () => {
   const rows: {
@@ -34,13 +35,13 @@ describe("planService", () => {
             frontend("192.168.1.5", 30080, { kind: "nodePort", endpoints: "external" }),
             frontend("fd00::10", 80),
           ],
-          [a, b],
+          [a, b, v6],
         ),
       ],
       listeners: [
-        ["TCP 10.96.0.10:80", "forward", "default/web:|cluster"],
-        ["TCP 192.168.1.5:30080", "forward", "default/web:|external"],
-        ["TCP [fd00::10]:80", "forward", "default/web:|cluster"],
+        ["TCP 10.96.0.10:80", "forward", "default/web:|cluster|4"],
+        ["TCP 192.168.1.5:30080", "forward", "default/web:|external|4"],
+        ["TCP [fd00::10]:80", "forward", "default/web:|cluster|6"],
       ],
     },
     {
@@ -50,7 +51,7 @@ describe("planService", () => {
         servicePort("d", [frontend("192.168.1.5", 30081, { kind: "nodePort", action: "drop" })], []),
         servicePort("e", [frontend("10.96.0.12", 80)], []),
       ],
-      listeners: [["TCP 192.168.1.5:30081", "drop", "default/d:|cluster"]],
+      listeners: [["TCP 192.168.1.5:30081", "drop", "default/d:|cluster|4"]],
     },
     {
       name: "TCP and UDP on the same ip:port are separate sockets",
@@ -59,8 +60,8 @@ describe("planService", () => {
         servicePort("dns-tcp", [frontend("10.96.0.10", 53)], [a], { id: "kube-system/dns:dns-tcp" }),
       ],
       listeners: [
-        ["UDP 10.96.0.10:53", "forward", "kube-system/dns:dns|cluster"],
-        ["TCP 10.96.0.10:53", "forward", "kube-system/dns:dns-tcp|cluster"],
+        ["UDP 10.96.0.10:53", "forward", "kube-system/dns:dns|cluster|4"],
+        ["TCP 10.96.0.10:53", "forward", "kube-system/dns:dns-tcp|cluster|4"],
       ],
     },
     {
@@ -69,7 +70,7 @@ describe("planService", () => {
         servicePort("first", [frontend("10.96.0.10", 80)], [a]),
         servicePort("second", [frontend("10.96.0.10", 80)], [b]),
       ],
-      listeners: [["TCP 10.96.0.10:80", "forward", "default/first:|cluster"]],
+      listeners: [["TCP 10.96.0.10:80", "forward", "default/first:|cluster|4"]],
       conflicts: 1,
     },
   ];
@@ -98,6 +99,18 @@ describe("planService", () => {
     expect(plan.listeners.get("TCP 10.96.0.10:80")!.sourceRanges).toEqual([]);
     expect(plan.listeners.get("TCP 203.0.113.7:80")!.sourceRanges).toEqual(["1.2.3.0/24"]);
     expect([...virtualIPs(snap)].sort()).toEqual(["10.96.0.10", "10.96.0.11", "203.0.113.7"]);
+  });
+
+  it("gives each frontend the endpoints of its own IP family; none of its family means no socket", () => {
+    const plan = planService({
+      servicePorts: [
+        servicePort("dual", [frontend("10.96.0.10", 80), frontend("fd00::10", 80)], [a, v6]),
+        servicePort("v4only", [frontend("fd00::11", 80)], [a]),
+      ],
+    });
+    expect(plan.pools.get("default/dual:|cluster|4")!.endpoints).toEqual([a]);
+    expect(plan.pools.get("default/dual:|cluster|6")!.endpoints).toEqual([v6]);
+    expect(plan.listeners.has("TCP [fd00::11]:80")).toBe(false);
   });
 
   it("deduplicates endpoints so round-robin is not skewed", () => {

@@ -351,7 +351,7 @@ describe("service plane over TCP on loopback", () => {
     expect(await firstLine(vip, 8080)).toBe("pod-1");
     const closedAt = await closed;
     expect(closedAt - removedAt).toBeGreaterThanOrEqual(250);
-    await eventually(() => p.openConnections()["default/web:|cluster"] === 0, 2_000, "connections untracked");
+    await eventually(() => p.openConnections()["default/web:|cluster|4"] === 0, 2_000, "connections untracked");
   });
 
   it("keeps a connection whose endpoint comes back within the grace period", async () => {

@@ -67,7 +67,7 @@ describe("service plane over UDP on loopback", () => {
     // The same client stays on its flow.
     expect(await c1.ask(vip, 53, "again")).toBe("a:again");
     expect(a.peers.size).toBe(1);
-    expect(p.openConnections()["default/dns:|cluster"]).toBe(2);
+    expect(p.openConnections()["default/dns:|cluster|4"]).toBe(2);
   });
 
   it("forgets idle flows after the UDP idle timeout", async () => {
@@ -78,8 +78,8 @@ describe("service plane over UDP on loopback", () => {
     await p.apply(undefined, snapshot([servicePort("dns", [frontend(vip, 53, udp)], [endpoint(a.host, a.port)])]));
     const c = await client();
     expect(await c.ask(vip, 53, "x")).toBe("a:x");
-    expect(p.openConnections()["default/dns:|cluster"]).toBe(1);
-    await eventually(() => p.openConnections()["default/dns:|cluster"] === 0, 3_000, "flow expiry");
+    expect(p.openConnections()["default/dns:|cluster|4"]).toBe(1);
+    await eventually(() => p.openConnections()["default/dns:|cluster|4"] === 0, 3_000, "flow expiry");
     expect(await c.ask(vip, 53, "y")).toBe("a:y");
     expect(a.peers.size).toBe(2); // a new upstream socket: a new flow
   });
@@ -96,7 +96,7 @@ describe("service plane over UDP on loopback", () => {
     const c = await client();
     expect(await c.ask(vip, 53, "1")).toBe("a:1");
     await p.apply(s1, snapshot([servicePort("dns", [frontend(vip, 53, udp)], [endpoint(b.host, b.port)])]));
-    expect(p.openConnections()["default/dns:|cluster"]).toBe(0);
+    expect(p.openConnections()["default/dns:|cluster|4"]).toBe(0);
     expect(await c.ask(vip, 53, "2")).toBe("b:2");
   });
 
