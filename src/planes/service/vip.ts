@@ -128,7 +128,18 @@ export class VipManager {
   async sync(wanted: ReadonlySet<string>): Promise<void> {
     if (this.disabledReason) return;
     const needsLookup = [...wanted].some((ip) => !this.held.has(ip) && !isLoopback(ip));
-    const local = needsLookup ? await this.localAddresses() : new Set<string>();
+    let local = new Set<string>();
+    if (needsLookup) {
+      try {
+        local = await this.localAddresses();
+      } catch (err) {
+        this.options.logger.warn(
+          { reason: (err as Error).message },
+          "cannot list local addresses; virtual IPs unchanged",
+        );
+        return;
+      }
+    }
     for (const ip of this.held) local.delete(ip);
     const { add, remove } = planVips(wanted, this.held, local);
     if (add.length > 0 && !(await this.ensureLink())) return;

@@ -93,6 +93,16 @@ describe("service plane over TCP on loopback", () => {
     expect(["nginx-a", "nginx-b"]).toContain(viaNodePort.stdout.trim());
   });
 
+  it("serves an IPv6 frontend over IPv6 endpoints", async () => {
+    const { plane: p } = await plane();
+    const b = await nameEchoBackend("::1", "pod-v6");
+    cleanup.add(() => b.close());
+    const port = 20_000 + (process.pid % 20_000);
+    await p.apply(undefined, snapshot([servicePort("v6", [frontend("::1", port)], [endpoint("::1", b.port)])]));
+    expect(p.status().listening).toEqual([`TCP [::1]:${port}`]);
+    expect(await firstLine("::1", port)).toBe("pod-v6");
+  });
+
   it("refuses at once when a port has no endpoint (reject, or forward left empty)", async () => {
     const { plane: p } = await plane();
     const vip = uniqueLoopback();
