@@ -17,7 +17,8 @@ import { endpoint, frontend, run, servicePort, snapshot } from "./helpers.ts";
 const isRoot = process.getuid?.() === 0;
 const NODE = process.execPath;
 const RUNNER = join(import.meta.dirname, "netns-runner.ts");
-const prefix = `np-${process.pid}`;
+const PREFIX = "np-svc-";
+const prefix = `${PREFIX}${process.pid}`;
 const ns = { node1: `${prefix}-n1`, node2: `${prefix}-n2`, podA: `${prefix}-pa`, podB: `${prefix}-pb` };
 const children: ChildProcess[] = [];
 const created: string[] = [];
@@ -25,6 +26,21 @@ let workdir = "";
 
 function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** Namespaces of an earlier run of this suite whose process died without tearing down. */
+function removeStale(): void {
+  const list = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
+  for (const line of list.split("\n")) {
+    const name = line.split(" ")[0] ?? "";
+    const pid = Number(name.slice(PREFIX.length).split("-")[0]);
+    if (!name.startsWith(PREFIX) || !pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      ip("netns", "del", name);
+    }
+  }
 }
 
 function teardown(): void {
@@ -181,6 +197,12 @@ describe.skipIf(!isRoot)("node simulation in network namespaces", () => {
 
   beforeAll(async () => {
     process.once("exit", teardown);
+    for (const signal of ["SIGINT", "SIGTERM"] as const)
+      process.once(signal, () => {
+        teardown();
+        process.exit(130);
+      });
+    removeStale();
     workdir = mkdtempSync(join(tmpdir(), `${prefix}-`));
     for (const name of Object.values(ns)) {
       ip("netns", "add", name);
