@@ -364,6 +364,33 @@ describe("service plane over TCP on loopback", () => {
     await eventually(() => p.openConnections()["default/web:|cluster|4"] === 0, 2_000, "connections untracked");
   });
 
+  it("never fails a connection while endpoints churn under load (bounded: 300 connections, 30 reconciles)", async () => {
+    const { plane: p } = await plane({ endpointGracePeriodMs: 5_000 });
+    const pods = await backends(3);
+    const eps = pods.map((x) => endpoint(x.host, x.port));
+    const vip = uniqueLoopback();
+    const sets = [[eps[0]!, eps[1]!], [eps[1]!, eps[2]!], [eps[2]!, eps[0]!], eps];
+    let current = snapshot([servicePort("churn", [frontend(vip, 8080)], sets[0]!)]);
+    await p.apply(undefined, current);
+    let stop = false;
+    const churn = (async () => {
+      for (let i = 1; i <= 30 && !stop; i++) {
+        const next = snapshot([servicePort("churn", [frontend(vip, 8080)], sets[i % sets.length]!)]);
+        await p.apply(current, next);
+        current = next;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const results: string[] = [];
+    for (let batch = 0; batch < 30; batch++) {
+      results.push(...(await Promise.all(Array.from({ length: 10 }, () => probe(vip, 8080)))));
+    }
+    stop = true;
+    await churn;
+    expect(results.filter((r) => !r.startsWith("data:pod-"))).toEqual([]);
+    expect(new Set(results).size).toBe(3);
+  });
+
   it("keeps a connection whose endpoint comes back within the grace period", async () => {
     const { plane: p } = await plane({ endpointGracePeriodMs: 200 });
     const [pod] = await backends(1);
