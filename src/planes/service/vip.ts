@@ -12,7 +12,9 @@ export function ipRunner(prefix: readonly string[] = ["ip"]): IpRunner {
   return (args) =>
     new Promise((resolve, reject) => {
       execFile(prefix[0]!, [...prefix.slice(1), ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`${[...prefix, ...args].join(" ")}: ${String(stderr).trim() || err.message}`));
+        if ((err as NodeJS.ErrnoException | null)?.code === "ENOENT")
+          reject(new Error(`${prefix[0]}: command not found (install iproute2)`));
+        else if (err) reject(new Error(`${[...prefix, ...args].join(" ")}: ${String(stderr).trim() || err.message}`));
         else resolve(String(stdout));
       });
     });
@@ -90,10 +92,17 @@ export class VipManager {
     this.stateFile = this.stateFileOption ?? (await defaultStateFile());
     // The dummy link is only created when a first address needs it; one left by a crashed run is reused
     // and cleaned now.
-    const exists = await this.run(["link", "show", "dev", link]).then(
-      () => true,
-      () => false,
-    );
+    let exists = true;
+    try {
+      await this.run(["link", "show", "dev", link]);
+    } catch (err) {
+      const reason = (err as Error).message;
+      if (/command not found/.test(reason)) {
+        this.disable(`${reason}; services on non-local IPs will not be served`);
+        return;
+      }
+      exists = false;
+    }
     if (exists) {
       this.link = link;
       await this.cleanLeftovers();

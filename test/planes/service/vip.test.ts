@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type IpRunner, isLoopback, planVips, VipManager } from "../../../src/planes/service/vip.ts";
+import { type IpRunner, ipRunner, isLoopback, planVips, VipManager } from "../../../src/planes/service/vip.ts";
 import { captureLogger } from "./helpers.ts";
 
 interface Addr {
@@ -162,6 +162,23 @@ describe("VipManager", () => {
       "not permitted to manage virtual IPs (run as root or with CAP_NET_ADMIN); services on non-local IPs will not be served",
     ]);
     expect(vips.activeLink).toBeUndefined();
+  });
+
+  it("says once that iproute2 is missing and keeps going", async () => {
+    const { logger, lines } = captureLogger();
+    const vips = new VipManager({
+      link: "nodeplane0",
+      logger,
+      run: ipRunner(["/nonexistent/ip"]),
+      stateFile: join(dir, "s.json"),
+    });
+    await vips.start();
+    await vips.sync(new Set(["10.96.0.1"]));
+    expect(
+      lines()
+        .filter((l) => l.level >= 40)
+        .map((l) => l.msg),
+    ).toEqual(["/nonexistent/ip: command not found (install iproute2); services on non-local IPs will not be served"]);
   });
 
   it("never touches interfaces with --vip-interface none", async () => {
