@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdir, readFile, readlink, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
 import { isIPv4, isIPv6 } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -162,11 +162,11 @@ export class VipManager {
 
   /** Remove what we added, and the dummy link if we created it. */
   async close(): Promise<void> {
-    if (!this.link) return;
-    for (const ip of [...this.held]) await this.del(ip);
+    if (this.link) for (const ip of [...this.held]) await this.del(ip);
     this.held.clear();
-    await this.saveState();
-    if (this.createdLink) {
+    // Nothing left to clean up after us: no state file either.
+    if (this.stateFile) await rm(this.stateFile, { force: true }).catch(() => {});
+    if (this.createdLink && this.link) {
       await this.run(["link", "del", this.link]).catch(() => {});
       this.createdLink = false;
     }

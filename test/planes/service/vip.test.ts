@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,6 +104,7 @@ describe("VipManager", () => {
     expect(ip.links.get("nodeplane0")!.map((a) => a.local)).toEqual(["fd00::1"]);
     await vips.close();
     expect(ip.links.has("nodeplane0")).toBe(false);
+    expect(existsSync(join(dir, "s.json"))).toBe(false); // nothing left to clean: no state either
   });
 
   it("falls back to lo when the kernel cannot make a dummy link, and never removes what it did not add", async () => {
