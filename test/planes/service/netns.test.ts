@@ -81,6 +81,16 @@ function portsFor(node: "node1" | "node2"): { ports: ServicePortSnapshot[]; chec
   };
 }
 
+/**
+ * A Service whose first endpoint is on the pod network but answered by no pod: a connect to it gets no
+ * answer at all (no ARP reply), so only the dial timeout (1 s here) ends it and the next endpoint is tried.
+ */
+const flaky = servicePort(
+  "flaky",
+  [frontend("10.96.0.30", 80)],
+  [endpoint("10.244.1.99", 8080, { nodeName: "node1" }), podB],
+);
+
 describe.skipIf(!isRoot)("node simulation in network namespaces", () => {
   let node1: Awaited<ReturnType<typeof startPlaneIn>>;
   let node2: Awaited<ReturnType<typeof startPlaneIn>>;
@@ -89,7 +99,7 @@ describe.skipIf(!isRoot)("node simulation in network namespaces", () => {
     await lab.setup();
     const n1 = portsFor("node1");
     const n2 = portsFor("node2");
-    node1 = await startPlaneIn(ns.node1, n1.ports, n1.checks, NODE1);
+    node1 = await startPlaneIn(ns.node1, [...n1.ports, flaky], n1.checks, NODE1);
     node2 = await startPlaneIn(ns.node2, n2.ports, n2.checks, NODE2);
   }, 60_000);
 
@@ -97,7 +107,7 @@ describe.skipIf(!isRoot)("node simulation in network namespaces", () => {
 
   it("binds the clusterIPs on the node's VIP link with its own label", () => {
     const vips = vipAddresses(ns.node1);
-    expect(vips.map((v) => v.local).sort()).toEqual([CLUSTER_IP, "10.96.0.20"]);
+    expect(vips.map((v) => v.local).sort()).toEqual([CLUSTER_IP, "10.96.0.20", "10.96.0.30"]);
     for (const v of vips) {
       expect(["lo", "nodeplane0"]).toContain(v.dev);
       expect(v.label).toBe(`${v.dev}:np`);
@@ -114,6 +124,15 @@ describe.skipIf(!isRoot)("node simulation in network namespaces", () => {
       seen.add(r.stdout.trim());
     }
     expect([...seen].sort()).toEqual(["pod-a", "pod-b"]);
+  });
+
+  it("retries on the next endpoint after the dial timeout when an endpoint does not answer", async () => {
+    // Round-robin starts at the dead endpoint for the first connection.
+    const started = Date.now();
+    const r = await curl(ns.podA, "http://10.96.0.30/");
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("pod-b");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
   it("answers curl from the node namespace to the NodePort, and from the other node", async () => {
@@ -154,7 +173,7 @@ describe.skipIf(!isRoot)("node simulation in network namespaces", () => {
     };
     writeFileSync(
       join(lab.workdir, `${ns.node1}.snapshot.json`),
-      JSON.stringify(snapshot([rejected, ...rest], { healthChecks: n1.checks, nodePortAddresses: [NODE1] })),
+      JSON.stringify(snapshot([rejected, ...rest, flaky], { healthChecks: n1.checks, nodePortAddresses: [NODE1] })),
     );
     const applied = new Promise<void>((resolve) =>
       node1.child.stdout!.on("data", (d) => String(d).includes("applied") && resolve()),

@@ -391,6 +391,31 @@ describe("service plane over TCP on loopback", () => {
     expect(new Set(results).size).toBe(3);
   });
 
+  it("closes a proxied connection idle longer than the TCP idle timeout, not a busy one", async () => {
+    const { plane: p } = await plane({ tcpIdleTimeoutMs: 300 });
+    const [pod] = await backends(1);
+    const vip = uniqueLoopback();
+    await p.apply(undefined, snapshot([servicePort("idle", [frontend(vip, 8080)], [endpoint(pod!.host, pod!.port)])]));
+    const open = async () => {
+      const socket = connect({ host: vip, port: 8080 });
+      socket.on("error", () => {});
+      await new Promise((r) => socket.once("data", r));
+      return socket;
+    };
+    const idle = await open();
+    const busy = await open();
+    const idleClosed = new Promise<number>((r) => idle.once("close", () => r(Date.now())));
+    const start = Date.now();
+    // Keep `busy` talking every 100 ms for 900 ms (bounded).
+    for (let i = 0; i < 9; i++) {
+      busy.write("x\n");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await idleClosed) - start).toBeGreaterThanOrEqual(250);
+    expect(busy.destroyed).toBe(false);
+    busy.destroy();
+  });
+
   it("keeps a connection whose endpoint comes back within the grace period", async () => {
     const { plane: p } = await plane({ endpointGracePeriodMs: 200 });
     const [pod] = await backends(1);
