@@ -1,7 +1,8 @@
 import type { PlaneFactory } from "./context.ts";
+import { createIngressPlane } from "./ingress/index.ts";
 
 /**
  * The planes nodeplane runs, in apply order. Each plane issue adds its factory here;
  * a factory returns undefined when its flags turn it off.
  */
-export const PLANE_FACTORIES: readonly PlaneFactory[] = [];
+export const PLANE_FACTORIES: readonly PlaneFactory[] = [createIngressPlane];
