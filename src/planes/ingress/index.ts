@@ -105,7 +105,8 @@ export class IngressPlane implements Plane {
             requestTimeout: limits.requestTimeoutMs,
             connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
             keepAliveTimeout: limits.keepAliveTimeoutMs,
-            requireHostHeader: true,
+            // Checked by the proxy, so the 400 carries our Server header like every other answer.
+            requireHostHeader: false,
           },
           (req, res) => this.proxy.handle(req, res, false),
         );
@@ -132,8 +133,9 @@ export class IngressPlane implements Plane {
           insecureHTTPParser: false,
           headersTimeout: limits.headersTimeoutMs,
           requestTimeout: limits.requestTimeoutMs,
+          connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
           keepAliveTimeout: limits.keepAliveTimeoutMs,
-          requireHostHeader: true,
+          requireHostHeader: false,
         });
         server.on("request", (req: ClientRequest, res: ClientResponse) => this.proxy.handle(req, res, true));
         server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>

@@ -89,6 +89,8 @@ export class IngressProxy {
     const start = performance.now();
     const h2 = req.httpVersionMajor === 2;
     const rawHost = h2 ? (req as Http2ServerRequest).authority : req.headers.host;
+    if (rawHost === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1)
+      return this.reject(req, res, this.notFound, 400, "400 Bad Request: Host header required\n", start);
     const target = req.url ?? "/";
     const path = normalizePath(target);
     if (path === undefined)
@@ -126,6 +128,8 @@ export class IngressProxy {
     body: string,
     start: number,
   ): undefined {
+    // After a malformed request the connection's state is suspect: close it (HTTP/1 only; HTTP/2 streams are separate).
+    if (status === 400 && req.httpVersionMajor === 1 && !res.headersSent) res.setHeader("connection", "close");
     sendPlain(res, status, body);
     // An unread request body would otherwise stall a keep-alive connection.
     if (!req.complete) req.resume();
