@@ -49,7 +49,7 @@ describe("ingress plane: TLS by SNI", () => {
 
   /** The certificate the listener presents for `servername` (undefined = no SNI). */
   function peerCertificate(servername: string | undefined) {
-    return new Promise<{ subject: string; fingerprint256: string; alpn: string | false }>((res, rej) => {
+    return new Promise<{ subject: string; fingerprint256: string; alpn: string | false | null }>((res, rej) => {
       const socket: TLSSocket = connect({
         host: "127.0.0.1",
         port: h.httpsPort,
