@@ -165,6 +165,10 @@ export class IngressProxy {
   }
 }
 
+function clearSendTimeout(this: ClientRequest): void {
+  this.setTimeout(0);
+}
+
 function onClientClose(this: ClientResponse): void {
   (this as ResponseWithExchange)[EXCHANGE]?.clientClosed();
 }
@@ -265,7 +269,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.hasBody = this.h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : chunked || contentLength > 0;
     if (this.hasBody)
       this.body = max > 0 && contentLength < 0 ? Readable.from(limitBody(req, max, this), { objectMode: false }) : req;
-    if (this.hasBody && settings.sendTimeoutMs !== undefined) req.setTimeout(settings.sendTimeoutMs);
+    if (this.hasBody && settings.sendTimeoutMs !== undefined) {
+      req.setTimeout(settings.sendTimeoutMs);
+      // Only while the body arrives: waiting for the upstream's answer is proxy-read-timeout's job.
+      req.once("end", clearSendTimeout);
+    }
 
     this.upstreamPath =
       settings.rewriteTarget === undefined

@@ -81,6 +81,28 @@ describe("ingress plane: TLS by SNI", () => {
     expect(JSON.parse(r.stdout).backend).toBe("web");
   });
 
+  it("tunnels an Upgrade (WebSocket) request over HTTP/1.1 on the TLS listener", async () => {
+    const socket = connect({
+      host: "127.0.0.1",
+      port: h.httpsPort,
+      rejectUnauthorized: false,
+      servername: "foo.bar.com",
+      ALPNProtocols: ["http/1.1"],
+    });
+    await new Promise((r) => socket.once("secureConnect", r));
+    socket.write(
+      "GET /ws HTTP/1.1\r\nHost: foo.bar.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    const head = await new Promise<string>((r) => socket.once("data", (c: Buffer) => r(c.toString())));
+    expect(head).toMatch(/^HTTP\/1.1 101 /);
+    expect(head).toMatch(/Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/);
+    // one masked text frame "hi" → echoed back by the backend as "web:hi"
+    socket.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, "h".charCodeAt(0) ^ 1, "i".charCodeAt(0) ^ 2]));
+    const frame = await new Promise<Buffer>((r) => socket.once("data", r));
+    expect(frame.subarray(2).toString()).toBe("web:hi");
+    socket.destroy();
+  });
+
   it("redirects plain HTTP for a TLS host with 308, not for other hosts", async () => {
     const r = await curl([
       "-s",
