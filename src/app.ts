@@ -1,6 +1,6 @@
 import { networkInterfaces } from "node:os";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
-import type { Config } from "./config.ts";
+import { type Config, formatHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { createRegistry, snapshotMetrics } from "./metrics.ts";
 import { SnapshotPipeline } from "./pipeline.ts";
@@ -47,6 +47,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     registry,
     source,
     status,
+    store,
     logger,
     ready: () => ready && source.healthy(),
   });
@@ -65,10 +66,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     throw err;
   }
   ready = true;
-  logger.info(
-    { source: source.name, admin: `${config.adminAddress.host}:${config.adminAddress.port}` },
-    "nodeplane ready",
-  );
+  logger.info({ source: source.name, admin: formatHostPort(admin.address) }, "nodeplane ready");
   return {
     store,
     pipeline,
