@@ -4,6 +4,7 @@
  * each run is bounded (default 10 s, 50 connections). Usage: node bench/ingress-l7.ts [seconds] [connections]
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -81,6 +82,17 @@ async function serveHttpProxy(port: number, backendPort: number): Promise<void> 
   createServer((req, res) => proxy.web(req, res)).listen(port, HOST);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer().listen(0, HOST, () => {
@@ -114,22 +126,24 @@ async function orchestrate(seconds: number, connections: number): Promise<void> 
   const start = (...args: string[]) => {
     const child = spawn(process.execPath, [import.meta.filename, ...args], { stdio: "inherit" });
     children.push(child);
+    return child;
   };
   try {
     const backendPort = await freePort();
     const nodeplanePort = await freePort();
     const proxyPort = await freePort();
-    start("backend", String(backendPort));
+    const backend = start("backend", String(backendPort));
     await waitReady(backendPort, BACKEND_IP);
-    start("nodeplane", String(nodeplanePort), String(backendPort));
-    start("http-proxy", String(proxyPort), String(backendPort));
+    const nodeplane = start("nodeplane", String(nodeplanePort), String(backendPort));
+    const httpProxy = start("http-proxy", String(proxyPort), String(backendPort));
     await Promise.all([waitReady(nodeplanePort, HOST), waitReady(proxyPort, HOST)]);
-    const rows: { target: string; reqPerSec: number; p50: number; p99: number; errors: number }[] = [];
-    for (const [target, host, port] of [
-      ["direct", BACKEND_IP, backendPort],
-      ["nodeplane L7", HOST, nodeplanePort],
-      ["http-proxy", HOST, proxyPort],
+    const rows: { target: string; reqPerSec: number; p50: number; p99: number; errors: number; cpu: number }[] = [];
+    for (const [target, host, port, server] of [
+      ["direct", BACKEND_IP, backendPort, backend],
+      ["nodeplane L7", HOST, nodeplanePort, nodeplane],
+      ["http-proxy", HOST, proxyPort, httpProxy],
     ] as const) {
+      const cpuBefore = cpuSeconds(server.pid);
       const result = await autocannon({
         url: `http://${host}:${port}/`,
         headers: { host: "bench.local" },
@@ -142,17 +156,19 @@ async function orchestrate(seconds: number, connections: number): Promise<void> 
         p50: result.latency.p50,
         p99: result.latency.p99,
         errors: result.errors + result.non2xx,
+        // CPU of the process under test (the backend for "direct", the proxy otherwise), in cores
+        cpu: (cpuSeconds(server.pid) - cpuBefore) / seconds,
       });
     }
     const direct = rows[0]!.reqPerSec;
     console.log(
       `\n${seconds}s per run, ${connections} connections, keep-alive, 2-core machine shared by all processes\n`,
     );
-    console.log("| target | req/s | p50 ms | p99 ms | errors | vs direct |");
-    console.log("|---|---:|---:|---:|---:|---:|");
+    console.log("| target | req/s | p50 ms | p99 ms | errors | vs direct | CPU (cores) | req/s per core |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const r of rows)
       console.log(
-        `| ${r.target} | ${r.reqPerSec} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.reqPerSec / direct).toFixed(2)} |`,
+        `| ${r.target} | ${r.reqPerSec} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.reqPerSec / direct).toFixed(2)} | ${r.cpu.toFixed(2)} | ${Math.round(r.reqPerSec / r.cpu)} |`,
       );
   } finally {
     for (const child of children) child.kill();

@@ -351,11 +351,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (!this.responded) {
       const endpoints = this.backend.endpoints.length;
       const replayable = !this.hasBody || !this.req.readableDidRead;
+      // A kept-alive upstream connection can be closed by the backend just as a request is sent on it: an
+      // idempotent request without body is then safe to send once more (nginx's proxy_next_upstream error).
+      const reset = RESET_ERRORS.has(code) && !this.hasBody && IDEMPOTENT.has(this.req.method ?? "");
       if (
-        CONNECT_ERRORS.has(code) &&
+        (CONNECT_ERRORS.has(code) || reset) &&
         replayable &&
         this.attempts <= this.proxy.settings.retries &&
-        this.attempts < endpoints
+        (this.attempts < endpoints || (reset && this.attempts === 1))
       ) {
         this.proxy.logger.debug(
           { err, upstream: this.backend.endpoints[this.endpoint]?.address },
@@ -408,6 +411,8 @@ const CONNECT_ERRORS = new Set([
   "EADDRNOTAVAIL",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
+const RESET_ERRORS = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
 const TIMEOUT_ERRORS = new Set([
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",

@@ -1,5 +1,5 @@
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Socket, type Server as TcpServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Backend,
@@ -20,6 +20,10 @@ describe("ingress plane: upstream failures, annotations, WebSocket, status and m
   let a: Backend;
   let b: Backend;
   let tlsBackend: ReturnType<typeof createHttpsServer>;
+  let resetter: TcpServer;
+  const resetterSockets = new Set<Socket>();
+  /** every other connection is cut as soon as a request arrives, as a backend closing a kept-alive connection would */
+  let cut = 0;
   let h: Harness;
   const N = "nodeplane.dev/";
   const X = "nginx.ingress.kubernetes.io/";
@@ -30,6 +34,18 @@ describe("ingress plane: upstream failures, annotations, WebSocket, status and m
     tlsBackend = createHttpsServer(TEST_CERTIFICATE, (req, res) => res.end(`tls backend saw ${req.url}`));
     await new Promise<void>((r) => tlsBackend.listen(0, "127.245.3.3", r));
     const tlsPort = (tlsBackend.address() as AddressInfo).port;
+    resetter = createTcpServer((socket) => {
+      resetterSockets.add(socket);
+      socket.on("close", () => resetterSockets.delete(socket));
+      socket.on("error", () => undefined);
+      const shouldCut = cut++ % 2 === 0;
+      socket.once("data", () => {
+        if (shouldCut) socket.destroy();
+        else socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+      });
+    });
+    await new Promise<void>((r) => resetter.listen(0, "127.245.3.4", r));
+    const resetPort = (resetter.address() as AddressInfo).port;
     h = await startIngress(
       [
         service("default", "ab", [{ name: "http", port: 80 }]),
@@ -42,6 +58,9 @@ describe("ingress plane: upstream failures, annotations, WebSocket, status and m
         slice("default", "flaky", [{ name: "http", port: a.port }], [{ ip: "127.245.3.1" }], "live"),
         service("default", "secure", [{ name: "https", port: 443 }]),
         slice("default", "secure", [{ name: "https", port: tlsPort }], [{ ip: "127.245.3.3" }]),
+        service("default", "resetter", [{ name: "http", port: 80 }]),
+        slice("default", "resetter", [{ name: "http", port: resetPort }], [{ ip: "127.245.3.4" }]),
+        ingress("default", "reset", { rules: [rule("reset.com", [{ path: "/", service: "resetter", port: 80 }])] }),
         ingress("default", "main", {
           rules: [
             rule("t.com", [
@@ -105,6 +124,8 @@ describe("ingress plane: upstream failures, annotations, WebSocket, status and m
     await h?.close();
     await Promise.all([a?.close(), b?.close()]);
     await new Promise((r) => tlsBackend?.close(r));
+    for (const socket of resetterSockets) socket.destroy();
+    await new Promise((r) => resetter?.close(r));
   });
 
   const url = (path: string) => `http://127.0.0.1:${h.httpPort}${path}`;
@@ -114,6 +135,13 @@ describe("ingress plane: upstream failures, annotations, WebSocket, status and m
   it("retries a refused connect on another endpoint", async () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => code("t.com", "/flaky")));
     expect(results).toEqual(Array(10).fill("200"));
+  });
+
+  it("sends an idempotent request once more when the upstream cuts the connection, but never a POST", async () => {
+    cut = 0;
+    expect(await code("reset.com", "/")).toBe("200");
+    cut = 0;
+    expect(await code("reset.com", "/", ["--data-binary", "x"])).toBe("502");
   });
 
   it("answers 502 when every endpoint refuses", async () => {

@@ -126,6 +126,8 @@ describe("ingress plane: routing with real clients", () => {
     expect(version2).toBe("2");
     expect(JSON.parse(body2!).headers["x-forwarded-proto"]).toBe("https");
     expect(JSON.parse(body2!).headers.host).toBe(`foo.bar.com:${h.httpsPort}`);
+    const post = await curl(["-k", "--http2", "--resolve", resolve, "--data-binary", "z".repeat(1000), `${base}/bar`]);
+    expect(JSON.parse(post.stdout)).toMatchObject({ method: "POST", bodyLength: 1000 });
     const v1 = await curl(["-k", "--http1.1", "--resolve", resolve, "-w", "\\n%{http_version}", `${base}/bar`]);
     expect(v1.stdout.split("\n")[1]).toBe("1.1");
   });
