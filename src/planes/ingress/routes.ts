@@ -1,18 +1,17 @@
 import { createHash } from "node:crypto";
 import type { Counter, Histogram } from "prom-client";
-import type { Pool } from "undici";
 import { matchKey } from "../../translate/ingress/index.ts";
 import type { BackendTarget, IngressRoute } from "../../translate/ingress/model.ts";
 import { type CIDR, cidrContains, parseCIDR } from "../../util/cidr.ts";
 import type { IngressMetrics } from "./metrics.ts";
-import type { UpstreamPools } from "./upstream.ts";
+import type { UpstreamPool, UpstreamPools } from "./upstream.ts";
 
 export interface EndpointRuntime {
   ip: string;
   port: number;
   /** `ip:port`, for logs */
   address: string;
-  pool: Pool;
+  pool: UpstreamPool;
   /** affinity cookie value naming this endpoint */
   cookie: string;
 }
@@ -102,7 +101,7 @@ export class RouteRuntime {
  * with the same upstream settings, and recording which pools are in use.
  */
 export class RouteCompiler {
-  readonly usedPools = new Set<Pool>();
+  readonly usedPools = new Set<UpstreamPool>();
   private readonly backends = new Map<string, BackendRuntime>();
   private readonly pools: UpstreamPools;
   private readonly metrics: IngressMetrics;

@@ -6,7 +6,8 @@ import type { IngressSnapshot } from "../../translate/ingress/model.ts";
 /**
  * Keeps `status.loadBalancer.ingress` (the ADDRESS column) of our Ingresses equal to the snapshot's
  * addresses, writing only on change; clears it on Ingresses that left our class after we wrote them.
- * A failed write is logged and retried on the next snapshot.
+ * A failed write is logged and retried on the next snapshot; a writer that cannot write now (not the leader)
+ * should reject rather than resolve, so the write is attempted again.
  */
 export class IngressStatusReconciler {
   private readonly written = new Map<string, string>();

@@ -1,5 +1,13 @@
-import { Pool } from "undici";
+import { type Dispatcher, Pool } from "undici";
 import type { Logger } from "../../log.ts";
+
+/**
+ * What the proxy needs from an endpoint's connection pool: undici's dispatch-with-handler API. It is the
+ * seam where a hand-tuned HTTP/1.1 client can replace undici (issue 7) without touching routing or the proxy.
+ */
+export interface UpstreamPool {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+}
 
 export interface UpstreamTimeouts {
   connectTimeoutMs: number;
@@ -22,7 +30,7 @@ export class UpstreamPools {
     this.logger = logger;
   }
 
-  get(scheme: "http" | "https", ip: string, port: number, connectTimeoutMs: number | undefined): Pool {
+  get(scheme: "http" | "https", ip: string, port: number, connectTimeoutMs: number | undefined): UpstreamPool {
     const timeout = connectTimeoutMs ?? this.timeouts.connectTimeoutMs;
     const host = ip.includes(":") ? `[${ip}]` : ip;
     const origin = `${scheme}://${host}:${port}`;
@@ -46,8 +54,8 @@ export class UpstreamPools {
     return pool;
   }
 
-  /** Closes pools not obtained since the last `mark()` (after a snapshot's routes are compiled). */
-  retainOnly(used: ReadonlySet<Pool>): void {
+  /** Closes the pools a new snapshot no longer uses (in-flight requests on them finish first). */
+  retainOnly(used: ReadonlySet<UpstreamPool>): void {
     for (const [key, pool] of this.pools) {
       if (used.has(pool)) continue;
       this.pools.delete(key);
