@@ -88,7 +88,8 @@ export class IngressProxy {
   handle(req: ClientRequest, res: ClientResponse, secure: boolean): undefined {
     const start = performance.now();
     const h2 = req.httpVersionMajor === 2;
-    const rawHost = h2 ? (req as Http2ServerRequest).authority : req.headers.host;
+    // HTTP/2 clients send :authority, or (allowed too) a host header
+    const rawHost = h2 ? ((req as Http2ServerRequest).authority ?? req.headers.host) : req.headers.host;
     if (rawHost === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1)
       return this.reject(req, res, this.notFound, 400, "400 Bad Request: Host header required\n", start);
     const target = req.url ?? "/";

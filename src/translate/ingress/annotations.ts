@@ -54,6 +54,13 @@ export function parseAnnotations(ingress: Ingress, problems: Problem[]): RouteSe
     return undefined;
   };
 
+  for (const name of Object.keys(annotations)) {
+    if (!name.startsWith(NODEPLANE_PREFIX)) continue;
+    const key = name.slice(NODEPLANE_PREFIX.length);
+    if (!(SUPPORTED_ANNOTATIONS as readonly string[]).includes(key))
+      report(name, `unknown annotation (supported: ${SUPPORTED_ANNOTATIONS.join(", ")}); ignored`);
+  }
+
   const settings: RouteSettings = { sslRedirect: true, backendProtocol: "HTTP", maxBodyBytes: DEFAULT_MAX_BODY_BYTES };
 
   const rewrite = get("rewrite-target");

@@ -316,6 +316,13 @@ describe("annotations", () => {
       [],
     ],
     [
+      "unknown nodeplane.dev key is reported",
+      { [`${N}rewrite-targt`]: "/" },
+      { rewriteTarget: undefined },
+      [`metadata.annotations["${N}rewrite-targt"]`],
+    ],
+    ["unknown nginx key is left alone", { [`${X}configuration-snippet`]: "more_set_headers x" }, {}, []],
+    [
       "whitelist bad fails closed",
       { [`${N}whitelist-source-range`]: "10.0.0.0/8,nonsense" },
       { allowSourceRanges: [] },
