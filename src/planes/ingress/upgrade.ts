@@ -41,10 +41,10 @@ export function handleUpgrade(
     (path === undefined ? undefined : proxy.matcher.match(normalizeHost(req.headers.host), path)) ?? proxy.notFound;
   const route = runtime.route;
   const clientIp = clientAddress(req);
-  const fail = (status: number, text: string) => {
+  const fail = (status: number, text: string, extra = "") => {
     if (socket.writable)
       socket.end(
-        `HTTP/1.1 ${status} ${text}\r\nServer: nodeplane\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\nConnection: close\r\n\r\n${text}\n`,
+        `HTTP/1.1 ${status} ${text}\r\nServer: nodeplane\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\nConnection: close\r\n\r\n${text}\n`,
       );
     else socket.destroy();
     proxy.finished(req, runtime, status, start, undefined);
@@ -52,6 +52,12 @@ export function handleUpgrade(
   if (path === undefined) return fail(400, "Bad Request");
   if (!route || !runtime.backend) return fail(404, "Not Found");
   if (!runtime.allows(clientIp)) return fail(403, "Forbidden");
+  if (!secure && route.redirectToHttps && proxy.settings.httpsPort !== undefined) {
+    const host = normalizeHost(req.headers.host);
+    if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(host)) return fail(400, "Bad Request");
+    const port = proxy.settings.httpsPort === 443 ? "" : `:${proxy.settings.httpsPort}`;
+    return fail(308, "Permanent Redirect", `Location: https://${host}${port}${req.url}\r\n`);
+  }
   const backend = runtime.backend;
   if (backend.endpoints.length === 0) return fail(503, "Service Unavailable");
 
@@ -110,6 +116,9 @@ export function handleUpgrade(
       socket.on("close", () => upstream.destroy());
       upstream.on("close", () => socket.destroy());
       upstream.setNoDelay(true);
+      // proxy-read-timeout, when set, bounds how long a tunnel may sit idle (as nginx applies it to WebSockets).
+      const idle = settings.readTimeoutMs;
+      if (idle !== undefined) upstream.setTimeout(idle, () => upstream.destroy());
       upstream.write(requestHead);
       if (head.length > 0) upstream.write(head);
       upstream.pipe(socket);

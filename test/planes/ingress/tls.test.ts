@@ -115,6 +115,21 @@ describe("ingress plane: TLS by SNI", () => {
       `http://127.0.0.1:${h.httpPort}/a?b=1`,
     ]);
     expect(r.stdout).toBe(`308 https://foo.bar.com:${h.httpsPort}/a?b=1`);
+    const upgrade = await curl([
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code} %{redirect_url}",
+      "-H",
+      "Host: foo.bar.com",
+      "-H",
+      "Connection: Upgrade",
+      "-H",
+      "Upgrade: websocket",
+      `http://127.0.0.1:${h.httpPort}/ws`,
+    ]);
+    expect(upgrade.stdout).toBe(`308 https://foo.bar.com:${h.httpsPort}/ws`);
     const plain = await curl([
       "-s",
       "-o",
