@@ -144,6 +144,19 @@ describe("ingress plane: upstream failures, annotations, WebSocket, status and m
     expect(await code("reset.com", "/", ["--data-binary", "x"])).toBe("502");
   });
 
+  it("lets an in-flight request finish when a reconcile removes its endpoint", async () => {
+    const inFlight = curl(["-s", "-H", "Host: limits.com", url("/slow?ms=400")]);
+    await new Promise((r) => setTimeout(r, 100));
+    const saved = h.store.get("EndpointSlice", "default/a-s0")!;
+    h.store.delete("EndpointSlice", "default/a-s0");
+    await h.sync();
+    expect(await code("limits.com", "/")).toBe("503");
+    expect(JSON.parse((await inFlight).stdout).backend).toBe("a");
+    h.store.upsert("EndpointSlice", saved);
+    await h.sync();
+    expect(await code("limits.com", "/")).toBe("200");
+  });
+
   it("answers 502 when every endpoint refuses", async () => {
     await a.close();
     try {
