@@ -323,11 +323,13 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
     const raw = controller.rawHeaders as Buffer[] | string[] | undefined;
-    this.responded = true;
     try {
       if (this.h2) (this.res as Http2ServerResponse).writeHead(statusCode, h2Headers(raw, this.setCookie));
       else (this.res as ServerResponse).writeHead(statusCode, h1Headers(raw, this.setCookie));
+      this.responded = true;
     } catch (err) {
+      // A header Node refuses to send (invalid characters): the client gets a 502 instead.
+      if (!this.res.headersSent) for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
       controller.abort(err as Error);
     }
   }
