@@ -1,5 +1,6 @@
 import { connect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Backend,
@@ -119,6 +120,50 @@ describe("ingress plane: hostile HTTP is rejected and the proxy stays up", () =>
     expect(status(response)).toBe(expected);
     expect(response).toMatch(/\r\nServer: nodeplane\r\n/i);
     expect(web.hits - before).toBe(0);
+    expect(
+      (
+        await curl([
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "-H",
+          "Host: h.com",
+          `http://127.0.0.1:${h.httpPort}/`,
+        ])
+      ).stdout,
+    ).toBe("200");
+  });
+
+  it("survives random request heads (fast-check, bounded)", async () => {
+    const token = fc.stringMatching(/^[!-~]{0,12}$/);
+    const line = fc.oneof(
+      fc.tuple(token, token).map(([k, v]) => `${k}: ${v}`),
+      fc.constantFrom(
+        "Content-Length: 3",
+        "Content-Length: -1",
+        "Transfer-Encoding: chunked",
+        " folded",
+        "X:\u0000",
+        "Host: h.com",
+      ),
+      fc.string({ maxLength: 20 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("GET", "POST", "G\u00e9T", ""),
+        fc.array(line, { maxLength: 6 }),
+        async (method, lines) => {
+          const head = `${method} / HTTP/1.1\r\n${lines.join("\r\n")}\r\n\r\n`;
+          const response = await raw(h.httpPort, [head], { ms: 500 });
+          const code = status(response);
+          // either a well-formed answer from the proxy, or (for a request awaiting a body) silence until we hang up
+          expect(code === undefined || /^[1-5]\d\d$/.test(code)).toBe(true);
+        },
+      ),
+      { numRuns: 30 },
+    );
     expect(
       (
         await curl([
