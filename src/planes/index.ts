@@ -1,8 +1,9 @@
 import type { PlaneFactory } from "./context.ts";
+import { dnsPlaneFactory } from "./dns/plane.ts";
 import { createIngressPlane } from "./ingress/index.ts";
 
 /**
  * The planes nodeplane runs, in apply order. Each plane issue adds its factory here;
  * a factory returns undefined when its flags turn it off.
  */
-export const PLANE_FACTORIES: readonly PlaneFactory[] = [createIngressPlane];
+export const PLANE_FACTORIES: readonly PlaneFactory[] = [createIngressPlane, dnsPlaneFactory];
