@@ -1,9 +1,18 @@
-import type { EndpointSlice, Service } from "../../src/model/k8s.ts";
+import type { EndpointSlice, Ingress, Service } from "../../src/model/k8s.ts";
 
 /** A large made-up cluster for snapshot-rebuild: only objects, no traffic ever goes to these addresses. */
 export interface SyntheticCluster {
   services: Service[];
   slices: EndpointSlice[];
+  ingresses: Ingress[];
+}
+
+export interface SyntheticOptions {
+  /** one Ingress (one host, path `/`) per this many Services; 0 = none */
+  servicesPerIngress?: number;
+  /** first clusterIP (as a 32-bit number); the end-to-end run uses loopback addresses it can bind */
+  serviceBase?: number;
+  servicePort?: number;
 }
 
 const NAMESPACES = 100;
@@ -16,9 +25,17 @@ function ipv4(base: number, offset: number): string {
 const SERVICE_BASE = (10 << 24) | (96 << 16); // 10.96.0.0
 const POD_BASE = (10 << 24) | (244 << 16); // 10.244.0.0
 
-/** `services` Services in 100 namespaces, each with one EndpointSlice of `endpointsPerService` ready endpoints. */
-export function syntheticCluster(services: number, endpointsPerService: number): SyntheticCluster {
-  const out: SyntheticCluster = { services: [], slices: [] };
+/**
+ * `services` Services in 100 namespaces, each with one EndpointSlice of `endpointsPerService` ready
+ * endpoints, and (by default) one Ingress per 10 Services routing a host to one of them.
+ */
+export function syntheticCluster(
+  services: number,
+  endpointsPerService: number,
+  options: SyntheticOptions = {},
+): SyntheticCluster {
+  const { servicesPerIngress = 10, serviceBase = SERVICE_BASE, servicePort = 80 } = options;
+  const out: SyntheticCluster = { services: [], slices: [], ingresses: [] };
   for (let i = 0; i < services; i++) {
     const namespace = `ns-${i % NAMESPACES}`;
     const name = `svc-${i}`;
@@ -28,17 +45,38 @@ export function syntheticCluster(services: number, endpointsPerService: number):
       metadata: { name, namespace, uid: `uid-svc-${i}`, resourceVersion: "1" },
       spec: {
         type: "ClusterIP",
-        clusterIP: ipv4(SERVICE_BASE, i + 1),
-        clusterIPs: [ipv4(SERVICE_BASE, i + 1)],
+        clusterIP: ipv4(serviceBase, i + 1),
+        clusterIPs: [ipv4(serviceBase, i + 1)],
         ipFamilies: ["IPv4"],
         selector: { app: name },
-        ports: [{ name: "http", protocol: "TCP", port: 80, targetPort: "http" }],
+        ports: [{ name: "http", protocol: "TCP", port: servicePort, targetPort: "http" }],
       },
     });
     out.slices.push(syntheticSlice(i, namespace, name, endpointsPerService, 0));
+    if (servicesPerIngress > 0 && i % servicesPerIngress === 0) {
+      out.ingresses.push({
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: `ing-${i}`, namespace, creationTimestamp: "2024-01-01T00:00:00Z" },
+        spec: {
+          ingressClassName: "nodeplane",
+          rules: [
+            {
+              host: `${name}.${namespace}.example.com`,
+              http: {
+                paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { name: "http" } } } }],
+              },
+            },
+          ],
+        },
+      });
+    }
   }
   return out;
 }
+
+/** 127.98.0.0: loopback addresses outside the test suites' ranges, for the end-to-end run's listeners. */
+export const LOOPBACK_SERVICE_BASE = (127 << 24) | (98 << 16);
 
 /** The slice of Service `index`; `variant` changes one endpoint's readiness so each call is a real change. */
 export function syntheticSlice(

@@ -6,6 +6,9 @@ import type { TranslateOptions } from "./options.ts";
 import { ServiceTranslator } from "./services.ts";
 import type { Snapshot } from "./snapshot.ts";
 
+export type TranslatorPart = "node" | "services" | "ingress" | "dns";
+export type TranslatorProbe = (done: TranslatorPart) => void;
+
 /**
  * Builds snapshots from the store. Pure apart from its memo: the service translator reuses
  * per-Service results whose inputs (same object identities) did not change, so a one-endpoint
@@ -16,16 +19,23 @@ export class Translator {
   private generation = 0;
 
   private readonly options: TranslateOptions;
+  private readonly probe: TranslatorProbe;
 
-  constructor(options: TranslateOptions) {
+  /** `probe` is told when each part is done (the benchmark reads its clocks there; translators have none). */
+  constructor(options: TranslateOptions, probe: TranslatorProbe = () => {}) {
     this.options = options;
+    this.probe = probe;
   }
 
   build(store: Store): Snapshot {
     const node = translateNode(store, this.options);
+    this.probe("node");
     const services = this.services.translate(store, this.options, node);
+    this.probe("services");
     const ingress = translateIngress(store, this.options, node);
+    this.probe("ingress");
     const dns = translateDns(store, this.options);
+    this.probe("dns");
     return {
       generation: ++this.generation,
       node,
