@@ -1,4 +1,3 @@
-import { isIPv6 } from "node:net";
 import type { Endpoint, FrontendKind, L4Protocol, SessionAffinity, Snapshot } from "../../translate/snapshot.ts";
 
 /**
@@ -43,12 +42,13 @@ export interface ServicePlan {
   conflicts: string[];
 }
 
+// Addresses here are IP literals from the translator: a colon means IPv6 (cheaper than net.isIPv6's regex).
 export function listenerKey(protocol: L4Protocol, ip: string, port: number): string {
-  return `${protocol} ${isIPv6(ip) ? `[${ip}]` : ip}:${port}`;
+  return `${protocol} ${ip.includes(":") ? `[${ip}]` : ip}:${port}`;
 }
 
 export function endpointKey(endpoint: Pick<Endpoint, "ip" | "port">): string {
-  return isIPv6(endpoint.ip) ? `[${endpoint.ip}]:${endpoint.port}` : `${endpoint.ip}:${endpoint.port}`;
+  return endpoint.ip.includes(":") ? `[${endpoint.ip}]:${endpoint.port}` : `${endpoint.ip}:${endpoint.port}`;
 }
 
 export function portLabel(ref: Pick<PortRef, "namespace" | "name" | "portName">): string {
@@ -69,7 +69,7 @@ export function planService(snapshot: Pick<Snapshot, "servicePorts">): ServicePl
     const ref: PortRef = { namespace: sp.namespace, name: sp.name, portName: sp.portName, protocol: sp.protocol };
     for (const fe of sp.frontends) {
       if (fe.action === "reject") continue;
-      const family = isIPv6(fe.ip) ? 6 : 4;
+      const family = fe.ip.includes(":") ? 6 : 4;
       const endpoints = uniqueEndpoints(
         sameFamily(fe.endpoints === "cluster" ? sp.clusterEndpoints : sp.externalEndpoints, family),
       );
@@ -123,8 +123,8 @@ export function removedEndpoints(previous: readonly Endpoint[], next: readonly E
  */
 export function sameFamily(endpoints: readonly Endpoint[], family: 4 | 6): readonly Endpoint[] {
   const v6 = family === 6;
-  if (endpoints.every((e) => isIPv6(e.ip) === v6)) return endpoints;
-  return endpoints.filter((e) => isIPv6(e.ip) === v6);
+  if (endpoints.every((e) => e.ip.includes(":") === v6)) return endpoints;
+  return endpoints.filter((e) => e.ip.includes(":") === v6);
 }
 
 /** Duplicate endpoints (same ip:port) would skew round-robin; the translator reports them, this keeps one. */

@@ -6,11 +6,12 @@ import type { Snapshot } from "../../translate/snapshot.ts";
 import type { Plane } from "../plane.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { diffKeys, type ListenerPlan, planService, portLabel, virtualIPs } from "./plan.ts";
+import { type ListenerPlan, portLabel } from "./plan.ts";
+import { ServicePlanner } from "./planner.ts";
 import { Pool } from "./pool.ts";
 import { TcpListener } from "./tcp-listener.ts";
 import { UdpListener } from "./udp-listener.ts";
-import { type IpRunner, VipManager } from "./vip.ts";
+import { type IpRunner, isLoopback, VipManager } from "./vip.ts";
 
 export type ServicePlaneConfig = Pick<
   Config,
@@ -61,6 +62,9 @@ export class ServicePlane implements Plane {
   private readonly retiring = new Set<Pool>();
   private readonly failures = new Map<string, string>();
   private reportedConflicts = new Set<string>();
+  private readonly planner = new ServicePlanner();
+  /** some wanted VIP is not on the link yet: sync again on the next apply */
+  private vipsPending = false;
 
   constructor(options: ServicePlaneOptions) {
     this.options = options;
@@ -118,31 +122,28 @@ export class ServicePlane implements Plane {
 
   async apply(_previous: Snapshot | undefined, next: Snapshot): Promise<void> {
     const started = performance.now();
-    const plan = planService(next);
-    this.reportConflicts(plan.conflicts);
+    // Only the ports that are new objects (or gone) since the last apply are planned again.
+    const delta = this.planner.update(next.servicePorts);
+    this.reportConflicts(delta.conflicts);
 
     // Pools first, so listeners can be pointed at them.
     const grace = this.options.config.endpointGracePeriodMs;
-    for (const [id, poolPlan] of plan.pools) {
-      const pool = this.pools.get(id);
-      if (pool) pool.update(poolPlan.endpoints, poolPlan.sessionAffinity);
-      else this.pools.set(id, new Pool(poolPlan, this.metrics.acquire(poolPlan.ref), grace));
-    }
+    for (const poolPlan of delta.pools.added)
+      this.pools.set(poolPlan.id, new Pool(poolPlan, this.metrics.acquire(poolPlan.ref), grace));
+    for (const poolPlan of delta.pools.updated)
+      this.pools.get(poolPlan.id)!.update(poolPlan.endpoints, poolPlan.sessionAffinity);
 
-    const { open, keep, close } = diffKeys(this.listeners.keys(), plan.listeners);
-    for (const key of close) {
-      this.listeners.get(key)!.close();
+    for (const key of delta.listeners.close) {
+      this.listeners.get(key)?.close();
       this.listeners.delete(key);
     }
-    for (const key of keep) {
-      const lp = plan.listeners.get(key)!;
-      this.listeners.get(key)!.update(lp, this.pools.get(lp.poolId)!);
-    }
-    for (const key of this.failures.keys()) if (!plan.listeners.has(key)) this.failures.delete(key);
+    for (const lp of delta.listeners.update) this.listeners.get(lp.key)?.update(lp, this.pools.get(lp.poolId)!);
+    const planned = this.planner.listeners;
+    for (const key of this.failures.keys()) if (!planned.has(key)) this.failures.delete(key);
 
     // Pools no longer planned keep their connections through the grace period, then go.
-    for (const [id, pool] of this.pools) {
-      if (plan.pools.has(id)) continue;
+    for (const id of delta.pools.removed) {
+      const pool = this.pools.get(id)!;
       this.pools.delete(id);
       this.retiring.add(pool);
       pool.retire(() => {
@@ -151,8 +152,18 @@ export class ServicePlane implements Plane {
       });
     }
 
-    await this.vips.sync(virtualIPs(next));
-    await Promise.all(open.map((key) => this.openListener(plan.listeners.get(key)!)));
+    if (delta.vipsChanged || this.vipsPending) {
+      const wanted = new Set(this.planner.vips.keys());
+      await this.vips.sync(wanted);
+      // An address that is not ours yet (could not be added, or already local) is looked at again on the next apply.
+      const held = this.vips.addresses;
+      this.vipsPending =
+        this.vips.activeLink !== undefined && [...wanted].some((ip) => !held.has(ip) && !isLoopback(ip));
+    }
+    // New sockets, and every planned one that failed to bind before (retried on each apply).
+    const open = [...delta.listeners.open];
+    for (const key of this.failures.keys()) if (!this.listeners.has(key)) open.push(planned.get(key)!);
+    await Promise.all(open.map((lp) => this.openListener(lp)));
     await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
 
     this.metrics.listeners.set({ state: "listening" }, this.listeners.size);
@@ -201,7 +212,8 @@ export class ServicePlane implements Plane {
     }
   }
 
-  private reportConflicts(conflicts: string[]): void {
+  private reportConflicts(conflicts: readonly string[]): void {
+    if (conflicts.length === 0 && this.reportedConflicts.size === 0) return;
     const now = new Set(conflicts);
     for (const line of now) if (!this.reportedConflicts.has(line)) this.logger.warn(line);
     this.reportedConflicts = now;

@@ -47,13 +47,16 @@ export class Pool {
     const gone = removedEndpoints(this.endpoints, endpoints);
     this.endpoints = endpoints;
     this.balancer.update(endpoints, affinity);
-    for (const key of endpoints.map(endpointKey)) {
-      const timer = this.graceTimers.get(key);
-      if (timer) {
-        clearTimeout(timer);
-        this.graceTimers.delete(key);
+    // An endpoint back within its grace period keeps its connections.
+    if (this.graceTimers.size > 0)
+      for (const endpoint of endpoints) {
+        const key = endpointKey(endpoint);
+        const timer = this.graceTimers.get(key);
+        if (timer) {
+          clearTimeout(timer);
+          this.graceTimers.delete(key);
+        }
       }
-    }
     for (const key of gone) this.endpointGone(key);
   }
 
