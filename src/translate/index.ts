@@ -1,5 +1,5 @@
 import type { Store } from "../store/store.ts";
-import { translateDns } from "./dns/index.ts";
+import { DnsTranslator } from "./dns/index.ts";
 import { translateIngress } from "./ingress/index.ts";
 import { translateNode } from "./node.ts";
 import type { TranslateOptions } from "./options.ts";
@@ -16,6 +16,7 @@ export type TranslatorProbe = (done: TranslatorPart) => void;
  */
 export class Translator {
   private readonly services = new ServiceTranslator();
+  private readonly dns = new DnsTranslator();
   private generation = 0;
 
   private readonly options: TranslateOptions;
@@ -27,6 +28,12 @@ export class Translator {
     this.probe = probe;
   }
 
+  /** Stops following the store (the translators' change listeners), so a dropped Translator can be collected. */
+  close(): void {
+    this.services.close();
+    this.dns.close();
+  }
+
   build(store: Store): Snapshot {
     const node = translateNode(store, this.options);
     this.probe("node");
@@ -34,7 +41,7 @@ export class Translator {
     this.probe("services");
     const ingress = translateIngress(store, this.options, node);
     this.probe("ingress");
-    const dns = translateDns(store, this.options);
+    const dns = this.dns.translate(store, this.options);
     this.probe("dns");
     return {
       generation: ++this.generation,

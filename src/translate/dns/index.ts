@@ -1,123 +1,389 @@
-import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
+import { type EndpointSlice, type Pod, SERVICE_NAME_LABEL, type Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import type { Store } from "../../store/store.ts";
+import { objectKey, type Store, type StoreChange } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
 import { canonicalIp, dashedIp, type IpFamily, reverseName } from "./ip.ts";
 import { DNS_SCHEMA_VERSION, type DnsRecords, type DnsSnapshot, EMPTY_DNS, type SrvRecord } from "./model.ts";
+import { ShardedMap } from "./records.ts";
 
 export { EMPTY_DNS };
 
 /** Annotation older clusters use instead of `publishNotReadyAddresses` (named in the DNS specification). */
 const TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
 
-/** What one Service (with its slices) contributes to the index. Memoised on object identity. */
+/**
+ * What one object contributes to the index: a Service (with its slices), a Pod, or the base names.
+ * `owner` orders contributions to a name several fragments share (Services by key, then Pods, then
+ * the base), so an index patched change by change equals one built afresh.
+ */
 interface Fragment {
+  owner: string;
   entries: readonly (readonly [string, DnsRecords])[];
   problems: readonly Problem[];
+  /** the values per name, built only when a name of this fragment is shared */
+  byName?: Map<string, DnsRecords[]>;
 }
 
 interface ServiceMemo {
-  domain: string;
+  service: Service;
   slices: readonly EndpointSlice[];
   fragment: Fragment;
 }
 
-const serviceMemo = new WeakMap<Service, ServiceMemo>();
-const podMemo = new WeakMap<Pod, { domain: string; fragment: Fragment }>();
-
-/**
- * The last build: its index, which names more than one fragment contributes to, and the fragments.
- * A rebuild where few fragments changed copies the index and applies just those changes.
- */
-interface LastBuild {
-  domain: string;
-  pods: string;
-  fragments: readonly Fragment[];
-  fragmentSet: ReadonlySet<Fragment>;
-  shared: ReadonlyMap<string, readonly DnsRecords[]>;
-  result: DnsSnapshot;
+interface PodMemo {
+  pod: Pod;
+  fragment: Fragment;
 }
 
-/** Per store, so two stores in one process (tests, embedders) never patch each other's index. */
-const lastBuilds = new WeakMap<Store, LastBuild>();
-let baseMemo: { key: string; fragment: Fragment } | undefined;
+const NAMESPACED_KINDS = ["Service", "EndpointSlice", "Pod"] as const;
+const SERVICE_OWNER = "1";
+const POD_OWNER = "2";
+const BASE_OWNER = "3";
+
+/** One translator per store, for callers of `translateDns` (tests, benchmarks); the Translator has its own. */
+const perStore = new WeakMap<Store, DnsTranslator>();
+
+/** Services, EndpointSlices and Pods → the DNS answer index (see DnsTranslator). */
+export function translateDns(store: Store, options: TranslateOptions): { snapshot: DnsSnapshot; problems: Problem[] } {
+  let translator = perStore.get(store);
+  if (!translator) {
+    translator = new DnsTranslator();
+    perStore.set(store, translator);
+  }
+  return translator.translate(store, options);
+}
 
 /**
  * Services, EndpointSlices and Pods → the DNS answer index (Kubernetes DNS specification 1.1.0,
- * with CoreDNS's choices where the specification leaves room). Pure: the memo only reuses results
- * for inputs that are the very same (immutable) objects.
+ * with CoreDNS's choices where the specification leaves room). Pure apart from its memo, which only
+ * reuses results for inputs that are the very same (immutable) objects.
+ *
+ * Like the service translator it follows the store's change batches, so a one-endpoint change
+ * revisits one Service and patches the few names it owns: the index is a sharded copy-on-write map
+ * (the previous snapshot's index keeps being served untouched), and names several fragments share are
+ * merged again from their contributions. It revisits everything (by identity) on the first build, when
+ * the domain or pod mode changes, or when the store has changes not yet delivered (inside a batch).
  */
-export function translateDns(store: Store, options: TranslateOptions): { snapshot: DnsSnapshot; problems: Problem[] } {
-  const domain = normaliseName(options.clusterDomain);
-  const fragments: Fragment[] = [];
-  const namespaces = new Set<string>(["default"]);
+export class DnsTranslator {
+  private store: Store | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private syncedRevision = -1;
+  private readonly dirtyServices = new Set<string>();
+  private readonly dirtyPods = new Set<string>();
+  /** slice key → owning Service key, to find the owner of a deleted slice */
+  private readonly sliceOwners = new Map<string, string>();
+  /** namespaces (lowercase) → how many Services, EndpointSlices and Pods are in them */
+  private readonly namespaceCounts = new Map<string, number>();
+  /** the keys counted in `namespaceCounts`, per kind */
+  private readonly counted = { Service: new Set<string>(), EndpointSlice: new Set<string>(), Pod: new Set<string>() };
+  private namespacesChanged = true;
 
-  const services = sortByKey(store.list("Service"));
-  for (const service of services) {
-    const namespace = service.metadata?.namespace ?? "default";
-    namespaces.add(namespace.toLowerCase());
-    const slices = store.slicesFor(`${namespace}/${service.metadata?.name ?? ""}`);
-    const memo = serviceMemo.get(service);
-    if (memo && memo.domain === domain && sameItems(memo.slices, slices)) {
-      fragments.push(memo.fragment);
-      continue;
-    }
-    const fragment = guarded(service, () =>
-      serviceFragment(service, slices.length > 1 ? sortByKey(slices) : slices, domain),
-    );
-    serviceMemo.set(service, { domain, slices, fragment });
-    fragments.push(fragment);
-  }
-  for (const slice of store.list("EndpointSlice"))
-    namespaces.add((slice.metadata?.namespace ?? "default").toLowerCase());
-  for (const pod of store.list("Pod")) namespaces.add((pod.metadata?.namespace ?? "default").toLowerCase());
+  private context = "";
+  private services = new Map<string, ServiceMemo>();
+  private pods = new Map<string, PodMemo>();
+  private base: Fragment | undefined;
+  private namespaces: ReadonlySet<string> = new Set();
+  /** name → the fragment contributing it, or the fragments (ordered by owner) when several do */
+  private contributions = new Map<string, Fragment | Fragment[]>();
+  private records: ShardedMap<DnsRecords> = ShardedMap.empty();
+  /** fragments with problems, by owner */
+  private readonly problemFragments = new Map<string, Fragment>();
+  private problems: Problem[] = [];
+  private last: DnsSnapshot | undefined;
 
-  if (options.dnsPods === "verified") {
-    for (const pod of sortByKey(store.list("Pod"))) {
-      const memo = podMemo.get(pod);
-      if (memo && memo.domain === domain) {
-        fragments.push(memo.fragment);
-        continue;
+  translate(store: Store, options: TranslateOptions): { snapshot: DnsSnapshot; problems: Problem[] } {
+    this.follow(store);
+    const domain = normaliseName(options.clusterDomain);
+    const context = `${domain}|${options.dnsPods}`;
+    const fresh = this.last === undefined || context !== this.context;
+    const full = fresh || store.revision !== this.syncedRevision;
+    this.context = context;
+    if (fresh) this.reset();
+
+    const removed: Fragment[] = [];
+    const added: Fragment[] = [];
+    const swap = (before: Fragment | undefined, after: Fragment | undefined) => {
+      if (before === after) return;
+      if (before) removed.push(before);
+      if (after) added.push(after);
+    };
+
+    if (full) {
+      this.recount(store);
+      const next = new Map<string, ServiceMemo>();
+      for (const service of store.list("Service")) {
+        const key = objectKey("Service", service.metadata?.namespace, service.metadata?.name);
+        const memo = this.revisitService(store, key, service, this.services.get(key), domain);
+        swap(this.services.get(key)?.fragment, memo.fragment);
+        next.set(key, memo);
       }
-      const fragment = guarded(pod, () => podFragment(pod, domain), "Pod");
-      podMemo.set(pod, { domain, fragment });
-      fragments.push(fragment);
+      for (const [key, gone] of this.services) if (!next.has(key)) removed.push(gone.fragment);
+      this.services = next;
+      const pods = new Map<string, PodMemo>();
+      if (options.dnsPods === "verified") {
+        for (const pod of store.list("Pod")) {
+          const key = objectKey("Pod", pod.metadata?.namespace, pod.metadata?.name);
+          const memo = this.revisitPod(key, pod, this.pods.get(key), domain);
+          swap(this.pods.get(key)?.fragment, memo.fragment);
+          pods.set(key, memo);
+        }
+      }
+      for (const [key, gone] of this.pods) if (!pods.has(key)) removed.push(gone.fragment);
+      this.pods = pods;
+    } else {
+      for (const key of this.dirtyServices) {
+        const service = store.get("Service", key);
+        const previous = this.services.get(key);
+        const memo = service ? this.revisitService(store, key, service, previous, domain) : undefined;
+        swap(previous?.fragment, memo?.fragment);
+        if (memo) this.services.set(key, memo);
+        else this.services.delete(key);
+      }
+      if (options.dnsPods === "verified")
+        for (const key of this.dirtyPods) {
+          const pod = store.get("Pod", key);
+          const previous = this.pods.get(key);
+          const memo = pod ? this.revisitPod(key, pod, previous, domain) : undefined;
+          swap(previous?.fragment, memo?.fragment);
+          if (memo) this.pods.set(key, memo);
+          else this.pods.delete(key);
+        }
+    }
+    this.dirtyServices.clear();
+    this.dirtyPods.clear();
+    this.syncedRevision = store.revision;
+
+    if (this.namespacesChanged || !this.base) {
+      this.namespacesChanged = false;
+      const list = [...this.namespaceCounts.keys()].sort();
+      const base = baseFragment(domain, list);
+      if (base.entries.length !== this.base?.entries.length || !sameEntries(base, this.base)) {
+        swap(this.base, base);
+        this.base = base;
+        this.namespaces = new Set(list);
+      }
+    }
+
+    if (this.last && removed.length === 0 && added.length === 0)
+      return { snapshot: this.last, problems: this.problems };
+    this.patch(removed, added);
+    this.last = {
+      domain,
+      records: this.records,
+      soa: {
+        mname: `ns.dns.${domain}`,
+        rname: `hostmaster.${domain}`,
+        // Increases whenever the zone content changes (the store revision that produced it).
+        serial: store.revision >>> 0,
+        refresh: 7200,
+        retry: 1800,
+        expire: 86400,
+      },
+      pods: options.dnsPods,
+      namespaces: this.namespaces,
+    };
+    return { snapshot: this.last, problems: this.problems };
+  }
+
+  /** Stops listening to the store. */
+  close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.store = undefined;
+  }
+
+  private reset(): void {
+    this.services = new Map();
+    this.pods = new Map();
+    this.base = undefined;
+    this.contributions = new Map();
+    this.records = ShardedMap.empty();
+    this.problemFragments.clear();
+    this.problems = [];
+    this.last = undefined;
+  }
+
+  private revisitService(
+    store: Store,
+    key: string,
+    service: Service,
+    previous: ServiceMemo | undefined,
+    domain: string,
+  ): ServiceMemo {
+    const slices = store.slicesFor(key);
+    if (previous && previous.service === service && sameItems(previous.slices, slices)) return previous;
+    const owner = `${SERVICE_OWNER}${key}`;
+    const fragment = guarded(owner, service, () =>
+      serviceFragment(owner, service, slices.length > 1 ? sortByKey(slices) : slices, domain),
+    );
+    return { service, slices, fragment };
+  }
+
+  private revisitPod(key: string, pod: Pod, previous: PodMemo | undefined, domain: string): PodMemo {
+    if (previous && previous.pod === pod) return previous;
+    const owner = `${POD_OWNER}${key}`;
+    return { pod, fragment: guarded(owner, pod, () => podFragment(owner, pod, domain), "Pod") };
+  }
+
+  /** Takes the removed fragments' names out of the index and puts the added ones in. */
+  private patch(removed: readonly Fragment[], added: readonly Fragment[]): void {
+    const records = this.records.edit();
+    const remerge = new Set<string>();
+    const contributions = this.contributions;
+    for (const fragment of removed) {
+      for (const [name] of fragment.entries) {
+        const existing = contributions.get(name);
+        if (existing === fragment) {
+          contributions.delete(name);
+          records.delete(name);
+        } else if (Array.isArray(existing)) {
+          const at = existing.indexOf(fragment);
+          if (at < 0) continue;
+          existing.splice(at, 1);
+          if (existing.length === 1) contributions.set(name, existing[0]!);
+          remerge.add(name);
+        }
+      }
+      if (fragment.problems.length > 0 && this.problemFragments.get(fragment.owner) === fragment)
+        this.problemFragments.delete(fragment.owner);
+    }
+    for (const fragment of added) {
+      for (const [name, value] of fragment.entries) {
+        const existing = contributions.get(name);
+        if (existing === undefined) {
+          contributions.set(name, fragment);
+          records.set(name, value);
+        } else if (existing === fragment) {
+          remerge.add(name);
+        } else if (Array.isArray(existing)) {
+          if (!existing.includes(fragment)) insertByOwner(existing, fragment);
+          remerge.add(name);
+        } else {
+          contributions.set(name, insertByOwner([existing], fragment));
+          remerge.add(name);
+        }
+      }
+      if (fragment.problems.length > 0) this.problemFragments.set(fragment.owner, fragment);
+    }
+    for (const name of remerge) {
+      const contributors = contributions.get(name);
+      if (!contributors) continue;
+      const values: DnsRecords[] = [];
+      for (const fragment of Array.isArray(contributors) ? contributors : [contributors])
+        for (const value of valuesOf(fragment, name)) values.push(value);
+      records.set(name, values.reduce(mergeRecords));
+    }
+    this.records = records.finish(this.records);
+    if (removed.some((f) => f.problems.length > 0) || added.some((f) => f.problems.length > 0)) {
+      const owners = [...this.problemFragments.keys()].sort();
+      this.problems = owners.flatMap((owner) => this.problemFragments.get(owner)!.problems);
     }
   }
 
-  const namespaceList = [...namespaces].sort();
-  fragments.push(baseFragment(domain, namespaceList));
-  const last = lastBuilds.get(store);
-  const previous = last && last.domain === domain && last.pods === options.dnsPods ? last : undefined;
-  if (previous && sameItems(previous.fragments, fragments)) {
-    return { snapshot: previous.result, problems: fragments.flatMap((f) => f.problems) };
+  private follow(store: Store): void {
+    if (this.store === store) return;
+    this.close();
+    this.store = store;
+    this.last = undefined;
+    this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
+    this.syncedRevision = -1;
   }
-  const { records, shared } = previous ? applyChanges(previous, fragments) : buildIndex(fragments);
 
-  const snapshot: DnsSnapshot = {
-    domain,
-    records,
-    soa: {
-      mname: `ns.dns.${domain}`,
-      rname: `hostmaster.${domain}`,
-      // Increases whenever the zone content changes (the store revision that produced it).
-      serial: store.revision >>> 0,
-      refresh: 7200,
-      retry: 1800,
-      expire: 86400,
-    },
-    pods: options.dnsPods,
-    namespaces: new Set(namespaceList),
-  };
-  lastBuilds.set(store, {
-    domain,
-    pods: options.dnsPods,
-    fragments,
-    fragmentSet: new Set(fragments),
-    shared,
-    result: snapshot,
-  });
-  return { snapshot, problems: fragments.flatMap((f) => f.problems) };
+  /** Namespace counts and slice owners from scratch (the changes since the last build are not all known). */
+  private recount(store: Store): void {
+    const before = [...this.namespaceCounts.keys()].sort().join(",");
+    this.namespaceCounts.clear();
+    this.namespaceCounts.set("default", 0);
+    this.sliceOwners.clear();
+    for (const kind of NAMESPACED_KINDS) {
+      const counted = this.counted[kind];
+      counted.clear();
+      for (const obj of store.list(kind)) {
+        const key = objectKey(kind, obj.metadata?.namespace, obj.metadata?.name);
+        counted.add(key);
+        this.countNamespace(key, 1);
+      }
+    }
+    for (const slice of store.list("EndpointSlice")) {
+      const owner = sliceOwner(slice);
+      if (owner)
+        this.sliceOwners.set(objectKey("EndpointSlice", slice.metadata?.namespace, slice.metadata?.name), owner);
+    }
+    this.namespacesChanged = before !== [...this.namespaceCounts.keys()].sort().join(",");
+  }
+
+  /** Counts `key`'s namespace in or out. */
+  private countNamespace(key: string, delta: 1 | -1): void {
+    const ns = key.slice(0, key.indexOf("/")).toLowerCase();
+    const n = (this.namespaceCounts.get(ns) ?? 0) + delta;
+    if (n <= 0 && ns !== "default") {
+      this.namespaceCounts.delete(ns);
+      this.namespacesChanged = true;
+    } else {
+      if (n === 1 && delta === 1) this.namespacesChanged = true;
+      this.namespaceCounts.set(ns, Math.max(n, 0));
+    }
+  }
+
+  private onChanges(store: Store, changes: readonly StoreChange[]): void {
+    for (const change of changes) {
+      const { kind, key, type } = change;
+      if (kind !== "Service" && kind !== "EndpointSlice" && kind !== "Pod") continue;
+      // Idempotent: a full build inside a batch may already have counted what this batch delivers.
+      const counted = this.counted[kind];
+      if (type === "deleted") {
+        if (counted.delete(key)) this.countNamespace(key, -1);
+      } else if (!counted.has(key)) {
+        counted.add(key);
+        this.countNamespace(key, 1);
+      }
+      if (kind === "Service") this.dirtyServices.add(key);
+      else if (kind === "Pod") this.dirtyPods.add(key);
+      else {
+        const before = this.sliceOwners.get(key);
+        if (before) this.dirtyServices.add(before);
+        const slice = store.get("EndpointSlice", key);
+        const owner = slice ? sliceOwner(slice) : undefined;
+        if (owner) {
+          this.dirtyServices.add(owner);
+          this.sliceOwners.set(key, owner);
+        } else this.sliceOwners.delete(key);
+      }
+    }
+    if (this.syncedRevision >= 0) this.syncedRevision = store.revision;
+  }
+}
+
+/** The Service a slice belongs to, as the store indexes it (`kubernetes.io/service-name`). */
+function sliceOwner(slice: EndpointSlice): string | undefined {
+  const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return name ? `${slice.metadata?.namespace ?? "default"}/${name}` : undefined;
+}
+
+function insertByOwner(list: Fragment[], fragment: Fragment): Fragment[] {
+  let at = list.length;
+  while (at > 0 && list[at - 1]!.owner > fragment.owner) at--;
+  list.splice(at, 0, fragment);
+  return list;
+}
+
+/** A fragment's values for one name, in entry order (usually one). */
+function valuesOf(fragment: Fragment, name: string): readonly DnsRecords[] {
+  if (!fragment.byName) {
+    const byName = new Map<string, DnsRecords[]>();
+    for (const [n, value] of fragment.entries) {
+      const list = byName.get(n);
+      if (list) list.push(value);
+      else byName.set(n, [value]);
+    }
+    fragment.byName = byName;
+  }
+  return fragment.byName.get(name) ?? [];
+}
+
+function sameEntries(a: Fragment, b: Fragment | undefined): boolean {
+  if (!b || a.entries.length !== b.entries.length) return false;
+  return a.entries.every(([name], i) => name === b.entries[i]![0]);
 }
 
 /**
@@ -125,6 +391,7 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
  * own records, never the zone: the failure becomes a Problem on that object.
  */
 function guarded(
+  owner: string,
   obj: { metadata?: { namespace?: string; name?: string } },
   build: () => Fragment,
   kind = "Service",
@@ -133,6 +400,7 @@ function guarded(
     return build();
   } catch (err) {
     return {
+      owner,
       entries: [],
       problems: [
         {
@@ -148,8 +416,6 @@ function guarded(
 
 /** The names every zone has: the apex, `svc`, `pod`, the schema version, and each namespace's subtrees. */
 function baseFragment(domain: string, namespaces: readonly string[]): Fragment {
-  const key = `${domain}|${namespaces.join(",")}`;
-  if (baseMemo?.key === key) return baseMemo.fragment;
   const entries: [string, DnsRecords][] = [
     [domain, {}],
     [`svc.${domain}`, {}],
@@ -157,75 +423,10 @@ function baseFragment(domain: string, namespaces: readonly string[]): Fragment {
     [`dns-version.${domain}`, { txt: [DNS_SCHEMA_VERSION] }],
   ];
   for (const ns of namespaces) entries.push([`${ns}.svc.${domain}`, {}], [`${ns}.pod.${domain}`, {}]);
-  baseMemo = { key, fragment: { entries, problems: [] } };
-  return baseMemo.fragment;
+  return { owner: BASE_OWNER, entries, problems: [] };
 }
 
-/**
- * The index as a mutable pair: `records` (name → merged records) and `shared` (the contributions of
- * names that more than one fragment provides, so one can be taken out again). Contributions are
- * matched by identity.
- */
-class IndexBuilder {
-  readonly records: Map<string, DnsRecords>;
-  readonly shared: Map<string, readonly DnsRecords[]>;
-
-  constructor(records = new Map<string, DnsRecords>(), shared = new Map<string, readonly DnsRecords[]>()) {
-    this.records = records;
-    this.shared = shared;
-  }
-
-  add(name: string, value: DnsRecords): void {
-    const existing = this.records.get(name);
-    if (!existing) {
-      this.records.set(name, value);
-      return;
-    }
-    const list = [...(this.shared.get(name) ?? [existing]), value];
-    this.shared.set(name, list);
-    this.records.set(name, list.reduce(mergeRecords));
-  }
-
-  remove(name: string, value: DnsRecords): void {
-    const list = this.shared.get(name);
-    if (!list) {
-      if (this.records.get(name) === value) this.records.delete(name);
-      return;
-    }
-    const at = list.indexOf(value);
-    if (at < 0) return;
-    const rest = [...list.slice(0, at), ...list.slice(at + 1)];
-    if (rest.length === 1) {
-      this.shared.delete(name);
-      this.records.set(name, rest[0]!);
-    } else {
-      this.shared.set(name, rest);
-      this.records.set(name, rest.reduce(mergeRecords));
-    }
-  }
-}
-
-function buildIndex(fragments: readonly Fragment[]): IndexBuilder {
-  const index = new IndexBuilder();
-  for (const fragment of fragments) for (const [name, value] of fragment.entries) index.add(name, value);
-  return index;
-}
-
-/** The previous index (copied: it is still being served) with the removed and added fragments applied. */
-function applyChanges(previous: LastBuild, fragments: readonly Fragment[]): IndexBuilder {
-  const now = new Set(fragments);
-  const removed = previous.fragments.filter((f) => !now.has(f));
-  const added = fragments.filter((f) => !previous.fragmentSet.has(f));
-  const changed = removed.length + added.length;
-  // When most of the zone changed, building afresh is cheaper than copying and patching.
-  if (changed * 2 > fragments.length) return buildIndex(fragments);
-  const index = new IndexBuilder(new Map(previous.result.records), new Map(previous.shared));
-  for (const fragment of removed) for (const [name, value] of fragment.entries) index.remove(name, value);
-  for (const fragment of added) for (const [name, value] of fragment.entries) index.add(name, value);
-  return index;
-}
-
-function serviceFragment(service: Service, slices: readonly EndpointSlice[], domain: string): Fragment {
+function serviceFragment(owner: string, service: Service, slices: readonly EndpointSlice[], domain: string): Fragment {
   const problems: Problem[] = [];
   const namespace = service.metadata?.namespace ?? "default";
   const name = service.metadata?.name ?? "";
@@ -233,7 +434,7 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     problems.push({ kind: "Service", namespace, name, field, message });
   if (!isLabel(name.toLowerCase()) || !isLabel(namespace.toLowerCase())) {
     problem("metadata.name", "not a DNS label: no DNS records for this Service");
-    return { entries: [], problems };
+    return { owner, entries: [], problems };
   }
   const base = `${name}.${namespace}.svc.${domain}`.toLowerCase();
   const entries: [string, DnsRecords][] = [];
@@ -245,7 +446,7 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     else if (canonicalIp(target)) problem("spec.externalName", `"${target}" is an IP address, not a DNS name`);
     else if (!isDomainName(target)) problem("spec.externalName", `"${spec.externalName}" is not a DNS name`);
     else entries.push([base, { cname: target }]);
-    return { entries, problems };
+    return { owner, entries, problems };
   }
 
   const headless = spec.clusterIP === "None";
@@ -309,7 +510,7 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     pushSrv(entries, srvByName);
   } else {
     // Headless: the name answers with the ready endpoints, and does not exist without them.
-    if (endpoints.length === 0) return { entries, problems };
+    if (endpoints.length === 0) return { owner, entries, problems };
     const v4: string[] = [];
     const v6: string[] = [];
     for (const ep of endpoints) (ep.family === 4 ? v4 : v6).push(ep.ip);
@@ -343,7 +544,7 @@ function serviceFragment(service: Service, slices: readonly EndpointSlice[], dom
     pushSrv(entries, srvByName);
   }
 
-  return { entries, problems };
+  return { owner, entries, problems };
 }
 
 /** SRV weights as CoreDNS computes them: each of N records gets floor(100/N) (all share priority 0). */
@@ -409,11 +610,11 @@ function readyEndpoints(service: Service, slices: readonly EndpointSlice[], prob
   return out;
 }
 
-function podFragment(pod: Pod, domain: string): Fragment {
+function podFragment(owner: string, pod: Pod, domain: string): Fragment {
   const namespace = (pod.metadata?.namespace ?? "default").toLowerCase();
   const phase = pod.status?.phase;
   // Finished pods give their addresses back; they must not keep answering for them.
-  if (phase === "Succeeded" || phase === "Failed") return { entries: [], problems: [] };
+  if (phase === "Succeeded" || phase === "Failed") return { owner, entries: [], problems: [] };
   const texts = pod.status?.podIPs?.length
     ? pod.status.podIPs.map((p) => p.ip)
     : pod.status?.podIP
@@ -426,7 +627,7 @@ function podFragment(pod: Pod, domain: string): Fragment {
     const name = `${dashedIp(ip.ip)}.${namespace}.pod.${domain}`;
     entries.push([name, ip.family === 4 ? { a: [ip.ip] } : { aaaa: [ip.ip] }]);
   }
-  return { entries, problems: [] };
+  return { owner, entries, problems: [] };
 }
 
 function addressRecords(v4: readonly string[], v6: readonly string[]): DnsRecords {
