@@ -1,6 +1,6 @@
 import type { Store } from "../store/store.ts";
 import { DnsTranslator } from "./dns/index.ts";
-import { translateIngress } from "./ingress/index.ts";
+import { IngressTranslator } from "./ingress/index.ts";
 import { translateNode } from "./node.ts";
 import type { TranslateOptions } from "./options.ts";
 import { ServiceTranslator } from "./services.ts";
@@ -17,6 +17,7 @@ export type TranslatorProbe = (done: TranslatorPart) => void;
 export class Translator {
   private readonly services = new ServiceTranslator();
   private readonly dns = new DnsTranslator();
+  private readonly ingress = new IngressTranslator();
   private generation = 0;
 
   private readonly options: TranslateOptions;
@@ -31,6 +32,7 @@ export class Translator {
   /** Stops following the store (the translators' change listeners), so a dropped Translator can be collected. */
   close(): void {
     this.services.close();
+    this.ingress.close();
     this.dns.close();
   }
 
@@ -39,7 +41,7 @@ export class Translator {
     this.probe("node");
     const services = this.services.translate(store, this.options, node);
     this.probe("services");
-    const ingress = translateIngress(store, this.options, node);
+    const ingress = this.ingress.translate(store, this.options, node);
     this.probe("ingress");
     const dns = this.dns.translate(store, this.options);
     this.probe("dns");
