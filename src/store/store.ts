@@ -6,6 +6,8 @@ export interface StoreChange {
   kind: Kind;
   key: ObjectKey;
   type: "added" | "modified" | "deleted";
+  /** the object this change replaced or deleted (so a listener can tell, say, which Service a deleted slice belonged to) */
+  previous?: KindMap[Kind];
 }
 
 export type StoreListener = (changes: readonly StoreChange[]) => void;
@@ -22,6 +24,12 @@ export function objectKey(kind: Kind, namespace: string | undefined, name: strin
 export class Store {
   private readonly byKind = new Map<Kind, Map<ObjectKey, KindMap[Kind]>>();
   private readonly slicesByService = new Map<ObjectKey, Map<ObjectKey, KindMap["EndpointSlice"]>>();
+  /** `slicesFor` results, kept until that Service's slices change (same array = same slices) */
+  private readonly sliceLists = new Map<ObjectKey, readonly KindMap["EndpointSlice"][]>();
+  /** objects per namespace, per namespaced kind */
+  private readonly namespaceCounts = new Map<Kind, Map<string, number>>();
+  /** Increases whenever a namespace gains its first object of a kind or loses its last. */
+  namespaceRevision = 0;
   private readonly listeners = new Set<StoreListener>();
   private pending: StoreChange[] = [];
   private batchDepth = 0;
@@ -40,10 +48,24 @@ export class Store {
     return this.map(kind).size;
   }
 
-  /** EndpointSlices labelled for the Service `namespace/name`. */
+  /**
+   * EndpointSlices labelled for the Service `namespace/name`. The same array comes back until one of
+   * them changes, so callers may compare lists by identity.
+   */
   slicesFor(serviceKey: ObjectKey): readonly KindMap["EndpointSlice"][] {
-    const slices = this.slicesByService.get(serviceKey);
-    return slices ? [...slices.values()] : [];
+    let list = this.sliceLists.get(serviceKey);
+    if (!list) {
+      const slices = this.slicesByService.get(serviceKey);
+      if (!slices) return NO_SLICES;
+      list = [...slices.values()];
+      this.sliceLists.set(serviceKey, list);
+    }
+    return list;
+  }
+
+  /** The namespaces holding at least one object of `kind`, with how many. */
+  namespaces(kind: Kind): ReadonlyMap<string, number> {
+    return this.namespaceCounts.get(kind) ?? NO_NAMESPACES;
   }
 
   upsert<K extends Kind>(kind: K, obj: KindMap[K]): void {
@@ -54,7 +76,8 @@ export class Store {
     map.set(key, obj);
     if (kind === "EndpointSlice")
       this.indexSlice(key, previous as KindMap["EndpointSlice"] | undefined, obj as KindMap["EndpointSlice"]);
-    this.emit({ kind, key, type: previous ? "modified" : "added" });
+    if (!previous) this.countNamespace(kind, key, 1);
+    this.emit(previous ? { kind, key, type: "modified", previous } : { kind, key, type: "added" });
   }
 
   delete(kind: Kind, key: ObjectKey): void {
@@ -63,7 +86,8 @@ export class Store {
     if (!previous) return;
     map.delete(key);
     if (kind === "EndpointSlice") this.indexSlice(key, previous as KindMap["EndpointSlice"], undefined);
-    this.emit({ kind, key, type: "deleted" });
+    this.countNamespace(kind, key, -1);
+    this.emit({ kind, key, type: "deleted", previous });
   }
 
   /**
@@ -109,6 +133,20 @@ export class Store {
     return map;
   }
 
+  private countNamespace(kind: Kind, key: ObjectKey, delta: 1 | -1): void {
+    if (!isNamespaced(kind)) return;
+    let counts = this.namespaceCounts.get(kind);
+    if (!counts) {
+      counts = new Map();
+      this.namespaceCounts.set(kind, counts);
+    }
+    const namespace = key.slice(0, key.indexOf("/"));
+    const n = (counts.get(namespace) ?? 0) + delta;
+    if (n > 0) counts.set(namespace, n);
+    else counts.delete(namespace);
+    if (n === 0 || (n === 1 && delta === 1)) this.namespaceRevision++;
+  }
+
   private indexSlice(
     key: ObjectKey,
     previous: KindMap["EndpointSlice"] | undefined,
@@ -118,11 +156,13 @@ export class Store {
       const owner = sliceOwner(previous);
       const slices = owner ? this.slicesByService.get(owner) : undefined;
       slices?.delete(key);
+      if (owner) this.sliceLists.delete(owner);
       if (owner && slices?.size === 0) this.slicesByService.delete(owner);
     }
     if (next) {
       const owner = sliceOwner(next);
       if (!owner) return;
+      this.sliceLists.delete(owner);
       let slices = this.slicesByService.get(owner);
       if (!slices) {
         slices = new Map();
@@ -146,7 +186,11 @@ export class Store {
   }
 }
 
-function sliceOwner(slice: KindMap["EndpointSlice"]): ObjectKey | undefined {
+const NO_SLICES: readonly KindMap["EndpointSlice"][] = [];
+const NO_NAMESPACES: ReadonlyMap<string, number> = new Map<string, number>();
+
+/** The Service (`namespace/name`) a slice belongs to, by its `kubernetes.io/service-name` label. */
+export function sliceOwner(slice: KindMap["EndpointSlice"]): ObjectKey | undefined {
   const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
   return service ? `${slice.metadata?.namespace ?? "default"}/${service}` : undefined;
 }

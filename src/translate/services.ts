@@ -1,6 +1,6 @@
-import { type EndpointSlice, SERVICE_NAME_LABEL, type Service } from "../model/k8s.ts";
+import type { EndpointSlice, Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
-import type { Store, StoreChange } from "../store/store.ts";
+import { type Store, type StoreChange, sliceOwner } from "../store/store.ts";
 import type { TranslateOptions } from "./options.ts";
 import { FrontendClaims, frontendKeysOf, type Loss, withoutLostFrontends } from "./services/claims.ts";
 import { type ServiceTranslation, translateService } from "./services/service.ts";
@@ -53,8 +53,6 @@ export class ServiceTranslator {
   private dirty = new Set<string>();
   /** store.revision up to which `dirty` is complete */
   private syncedRevision = -1;
-  /** slice key → owning Service key, to find the owner of a deleted slice */
-  private sliceOwners = new Map<string, string>();
   private readonly claims = new FrontendClaims();
 
   translate(store: Store, options: TranslateOptions, node: NodeSnapshot): ServicesResult {
@@ -75,8 +73,7 @@ export class ServiceTranslator {
       const keys: string[] = [];
       for (const service of store.list("Service")) keys.push(serviceKey(service));
       if (keys.length !== this.order.length || keys.some((k) => !this.memo.has(k))) {
-        keys.sort(compareServiceKeys);
-        this.order = keys;
+        this.order = sortServiceKeys(keys);
         servicesChanged = true;
       }
       const next = new Map<string, Memo>();
@@ -173,12 +170,7 @@ export class ServiceTranslator {
     this.last = undefined;
     this.memo = new Map();
     this.order = [];
-    this.sliceOwners.clear();
     this.claims.clear();
-    for (const slice of store.list("EndpointSlice")) {
-      const owner = sliceOwner(slice);
-      if (owner) this.sliceOwners.set(sliceKey(slice), owner);
-    }
     this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
     this.syncedRevision = store.revision;
   }
@@ -187,14 +179,12 @@ export class ServiceTranslator {
     for (const change of changes) {
       if (change.kind === "Service") this.dirty.add(change.key);
       else if (change.kind === "EndpointSlice") {
-        const before = this.sliceOwners.get(change.key);
+        // the Service it belonged to, and the one it belongs to now (a relabelled slice moves)
+        const before = change.previous ? sliceOwner(change.previous as EndpointSlice) : undefined;
         if (before) this.dirty.add(before);
         const slice = store.get("EndpointSlice", change.key);
         const owner = slice ? sliceOwner(slice) : undefined;
-        if (owner) {
-          this.dirty.add(owner);
-          this.sliceOwners.set(change.key, owner);
-        } else this.sliceOwners.delete(change.key);
+        if (owner) this.dirty.add(owner);
       }
     }
     this.syncedRevision = store.revision;
@@ -205,14 +195,15 @@ function serviceKey(service: Service): string {
   return `${service.metadata?.namespace ?? "default"}/${service.metadata?.name ?? ""}`;
 }
 
-function sliceKey(slice: EndpointSlice): string {
-  return `${slice.metadata?.namespace ?? "default"}/${slice.metadata?.name ?? ""}`;
-}
-
-/** The Service a slice belongs to, as the store indexes it (`kubernetes.io/service-name`). */
-function sliceOwner(slice: EndpointSlice): string | undefined {
-  const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
-  return name ? `${slice.metadata?.namespace ?? "default"}/${name}` : undefined;
+/**
+ * Keys in output order (see compareServiceKeys), sorted as plain strings with the first `/` turned
+ * into U+0000, which sorts before every character a namespace may hold: one string comparison each.
+ */
+function sortServiceKeys(keys: readonly string[]): string[] {
+  return keys
+    .map((k) => k.replace("/", "\u0000"))
+    .sort()
+    .map((k) => k.replace("\u0000", "/"));
 }
 
 /** namespace first, then name: plain string order of "ns/name" would put "a-b/x" before "a/x". */

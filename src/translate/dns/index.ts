@@ -1,6 +1,6 @@
-import { type EndpointSlice, type Pod, SERVICE_NAME_LABEL, type Service } from "../../model/k8s.ts";
+import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import { objectKey, type Store, type StoreChange } from "../../store/store.ts";
+import { objectKey, type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
 import { canonicalIp, dashedIp, type IpFamily, reverseName } from "./ip.ts";
 import { DNS_SCHEMA_VERSION, type DnsRecords, type DnsSnapshot, EMPTY_DNS, type SrvRecord } from "./model.ts";
@@ -70,13 +70,8 @@ export class DnsTranslator {
   private syncedRevision = -1;
   private readonly dirtyServices = new Set<string>();
   private readonly dirtyPods = new Set<string>();
-  /** slice key → owning Service key, to find the owner of a deleted slice */
-  private readonly sliceOwners = new Map<string, string>();
-  /** namespaces (lowercase) → how many Services, EndpointSlices and Pods are in them */
-  private readonly namespaceCounts = new Map<string, number>();
-  /** the keys counted in `namespaceCounts`, per kind */
-  private readonly counted = { Service: new Set<string>(), EndpointSlice: new Set<string>(), Pod: new Set<string>() };
-  private namespacesChanged = true;
+  /** the store's namespaceRevision the namespace list was made at */
+  private namespaceRevision = -1;
 
   private context = "";
   private services = new Map<string, ServiceMemo>();
@@ -109,7 +104,6 @@ export class DnsTranslator {
     };
 
     if (full) {
-      this.recount(store);
       const next = new Map<string, ServiceMemo>();
       for (const service of store.list("Service")) {
         const key = objectKey("Service", service.metadata?.namespace, service.metadata?.name);
@@ -153,9 +147,9 @@ export class DnsTranslator {
     this.dirtyPods.clear();
     this.syncedRevision = store.revision;
 
-    if (this.namespacesChanged || !this.base) {
-      this.namespacesChanged = false;
-      const list = [...this.namespaceCounts.keys()].sort();
+    if (store.namespaceRevision !== this.namespaceRevision || !this.base) {
+      this.namespaceRevision = store.namespaceRevision;
+      const list = namespacesOf(store);
       const base = baseFragment(domain, list);
       if (base.entries.length !== this.base?.entries.length || !sameEntries(base, this.base)) {
         swap(this.base, base);
@@ -289,75 +283,29 @@ export class DnsTranslator {
     this.syncedRevision = -1;
   }
 
-  /** Namespace counts and slice owners from scratch (the changes since the last build are not all known). */
-  private recount(store: Store): void {
-    const before = [...this.namespaceCounts.keys()].sort().join(",");
-    this.namespaceCounts.clear();
-    this.namespaceCounts.set("default", 0);
-    this.sliceOwners.clear();
-    for (const kind of NAMESPACED_KINDS) {
-      const counted = this.counted[kind];
-      counted.clear();
-      for (const obj of store.list(kind)) {
-        const key = objectKey(kind, obj.metadata?.namespace, obj.metadata?.name);
-        counted.add(key);
-        this.countNamespace(key, 1);
-      }
-    }
-    for (const slice of store.list("EndpointSlice")) {
-      const owner = sliceOwner(slice);
-      if (owner)
-        this.sliceOwners.set(objectKey("EndpointSlice", slice.metadata?.namespace, slice.metadata?.name), owner);
-    }
-    this.namespacesChanged = before !== [...this.namespaceCounts.keys()].sort().join(",");
-  }
-
-  /** Counts `key`'s namespace in or out. */
-  private countNamespace(key: string, delta: 1 | -1): void {
-    const ns = key.slice(0, key.indexOf("/")).toLowerCase();
-    const n = (this.namespaceCounts.get(ns) ?? 0) + delta;
-    if (n <= 0 && ns !== "default") {
-      this.namespaceCounts.delete(ns);
-      this.namespacesChanged = true;
-    } else {
-      if (n === 1 && delta === 1) this.namespacesChanged = true;
-      this.namespaceCounts.set(ns, Math.max(n, 0));
-    }
-  }
-
   private onChanges(store: Store, changes: readonly StoreChange[]): void {
     for (const change of changes) {
-      const { kind, key, type } = change;
-      if (kind !== "Service" && kind !== "EndpointSlice" && kind !== "Pod") continue;
-      // Idempotent: a full build inside a batch may already have counted what this batch delivers.
-      const counted = this.counted[kind];
-      if (type === "deleted") {
-        if (counted.delete(key)) this.countNamespace(key, -1);
-      } else if (!counted.has(key)) {
-        counted.add(key);
-        this.countNamespace(key, 1);
-      }
+      const { kind, key } = change;
       if (kind === "Service") this.dirtyServices.add(key);
       else if (kind === "Pod") this.dirtyPods.add(key);
-      else {
-        const before = this.sliceOwners.get(key);
+      else if (kind === "EndpointSlice") {
+        // the Service it belonged to, and the one it belongs to now (a relabelled slice moves)
+        const before = change.previous ? sliceOwner(change.previous as EndpointSlice) : undefined;
         if (before) this.dirtyServices.add(before);
         const slice = store.get("EndpointSlice", key);
         const owner = slice ? sliceOwner(slice) : undefined;
-        if (owner) {
-          this.dirtyServices.add(owner);
-          this.sliceOwners.set(key, owner);
-        } else this.sliceOwners.delete(key);
+        if (owner) this.dirtyServices.add(owner);
       }
     }
     if (this.syncedRevision >= 0) this.syncedRevision = store.revision;
   }
 }
 
-/** The Service a slice belongs to, as the store indexes it (`kubernetes.io/service-name`). */
-function sliceOwner(slice: EndpointSlice): string | undefined {
-  const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
-  return name ? `${slice.metadata?.namespace ?? "default"}/${name}` : undefined;
+/** Namespaces with a Service, EndpointSlice or Pod, and `default`: lowercase, sorted. */
+function namespacesOf(store: Store): string[] {
+  const names = new Set<string>(["default"]);
+  for (const kind of NAMESPACED_KINDS) for (const ns of store.namespaces(kind).keys()) names.add(ns.toLowerCase());
+  return [...names].sort();
 }
 
 function insertByOwner(list: Fragment[], fragment: Fragment): Fragment[] {

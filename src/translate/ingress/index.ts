@@ -1,14 +1,6 @@
-import {
-  type EndpointSlice,
-  type Ingress,
-  type IngressBackend,
-  type LoadBalancerIngress,
-  SERVICE_NAME_LABEL,
-  type Secret,
-  type Service,
-} from "../../model/k8s.ts";
+import type { EndpointSlice, Ingress, IngressBackend, LoadBalancerIngress, Secret, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import { objectKey, type Store, type StoreChange } from "../../store/store.ts";
+import { objectKey, type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
 import type { NodeSnapshot } from "../snapshot.ts";
 import { parseAnnotations } from "./annotations.ts";
@@ -105,7 +97,6 @@ export class IngressTranslator {
   private readonly dirtyServices = new Set<string>();
   /** Secrets or IngressClasses changed: the table is assembled again */
   private tableDirty = true;
-  private readonly sliceOwners = new Map<string, string>();
   /** Service key → Ingress keys whose backends name it */
   private readonly dependents = new Map<string, Set<string>>();
   private compiled = new Map<string, CompiledIngress>();
@@ -243,30 +234,23 @@ export class IngressTranslator {
     this.close();
     this.store = store;
     this.last = undefined;
-    this.sliceOwners.clear();
-    for (const slice of store.list("EndpointSlice")) {
-      const owner = sliceOwner(slice);
-      if (owner)
-        this.sliceOwners.set(objectKey("EndpointSlice", slice.metadata?.namespace, slice.metadata?.name), owner);
-    }
     this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
     this.syncedRevision = -1;
   }
 
   private onChanges(store: Store, changes: readonly StoreChange[]): void {
-    for (const { kind, key } of changes) {
+    for (const change of changes) {
+      const { kind, key } = change;
       if (kind === "Ingress") this.dirtyIngresses.add(key);
       else if (kind === "Service") this.dirtyServices.add(key);
       else if (kind === "Secret" || kind === "IngressClass") this.tableDirty = true;
       else if (kind === "EndpointSlice") {
-        const before = this.sliceOwners.get(key);
+        // the Service it belonged to, and the one it belongs to now (a relabelled slice moves)
+        const before = change.previous ? sliceOwner(change.previous as EndpointSlice) : undefined;
         if (before) this.dirtyServices.add(before);
         const slice = store.get("EndpointSlice", key);
         const owner = slice ? sliceOwner(slice) : undefined;
-        if (owner) {
-          this.dirtyServices.add(owner);
-          this.sliceOwners.set(key, owner);
-        } else this.sliceOwners.delete(key);
+        if (owner) this.dirtyServices.add(owner);
       }
     }
     if (this.syncedRevision >= 0) this.syncedRevision = store.revision;
@@ -282,12 +266,6 @@ function upToDate(store: Store, compiled: CompiledIngress, ingress: Ingress): bo
     if (slices.length !== dep.slices.length || slices.some((s, i) => s !== dep.slices[i])) return false;
   }
   return true;
-}
-
-/** The Service a slice belongs to, as the store indexes it (`kubernetes.io/service-name`). */
-function sliceOwner(slice: EndpointSlice): string | undefined {
-  const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
-  return name ? `${slice.metadata?.namespace ?? "default"}/${name}` : undefined;
 }
 
 function statusEntry(compiled: CompiledIngress, ours: boolean): IngressStatusEntry {
