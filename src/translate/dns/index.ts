@@ -2,7 +2,7 @@ import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
 import { objectKey, type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
-import { canonicalIp, dashedIp, type IpFamily, reverseName } from "./ip.ts";
+import { canonicalIp, dashedIp, type IpFamily, isIPv4, reverseName } from "./ip.ts";
 import { DNS_SCHEMA_VERSION, type DnsRecords, type DnsSnapshot, EMPTY_DNS, type SrvRecord } from "./model.ts";
 import { ShardedMap } from "./records.ts";
 
@@ -13,15 +13,12 @@ const TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints
 
 /**
  * What one object contributes to the index: a Service (with its slices), a Pod, or the base names.
- * `owner` orders contributions to a name several fragments share (Services by key, then Pods, then
- * the base), so an index patched change by change equals one built afresh.
+ * `owner` orders the problems (Services by key, then Pods).
  */
 interface Fragment {
   owner: string;
   entries: readonly (readonly [string, DnsRecords])[];
   problems: readonly Problem[];
-  /** the values per name, built only when a name of this fragment is shared */
-  byName?: Map<string, DnsRecords[]>;
 }
 
 interface ServiceMemo {
@@ -78,8 +75,8 @@ export class DnsTranslator {
   private pods = new Map<string, PodMemo>();
   private base: Fragment | undefined;
   private namespaces: ReadonlySet<string> = new Set();
-  /** name → the fragment contributing it, or the fragments (ordered by owner) when several do */
-  private contributions = new Map<string, Fragment | Fragment[]>();
+  /** names more than one contribution makes (several fragments, or one fragment twice) → the contributions */
+  private shared = new Map<string, DnsRecords[]>();
   private records: ShardedMap<DnsRecords> = ShardedMap.empty();
   /** fragments with problems, by owner */
   private readonly problemFragments = new Map<string, Fragment>();
@@ -190,7 +187,7 @@ export class DnsTranslator {
     this.services = new Map();
     this.pods = new Map();
     this.base = undefined;
-    this.contributions = new Map();
+    this.shared = new Map();
     this.records = ShardedMap.empty();
     this.problemFragments.clear();
     this.problems = [];
@@ -219,53 +216,58 @@ export class DnsTranslator {
     return { pod, fragment: guarded(owner, pod, () => podFragment(owner, pod, domain), "Pod") };
   }
 
-  /** Takes the removed fragments' names out of the index and puts the added ones in. */
+  /**
+   * Takes the removed fragments' names out of the index and puts the added ones in. A name with one
+   * contribution holds that value itself (removal checks identity); a name several contribute to is
+   * the merge of its contributions, taken in content order so the result never depends on which
+   * fragment came first.
+   */
   private patch(removed: readonly Fragment[], added: readonly Fragment[]): void {
     const records = this.records.edit();
+    const shared = this.shared;
     const remerge = new Set<string>();
-    const contributions = this.contributions;
     for (const fragment of removed) {
-      for (const [name] of fragment.entries) {
-        const existing = contributions.get(name);
-        if (existing === fragment) {
-          contributions.delete(name);
-          records.delete(name);
-        } else if (Array.isArray(existing)) {
-          const at = existing.indexOf(fragment);
-          if (at < 0) continue;
-          existing.splice(at, 1);
-          if (existing.length === 1) contributions.set(name, existing[0]!);
-          remerge.add(name);
-        }
+      for (const [name, value] of fragment.entries) {
+        const list = shared.get(name);
+        if (list) {
+          const at = list.indexOf(value);
+          if (at >= 0) {
+            list.splice(at, 1);
+            remerge.add(name);
+          }
+        } else if (records.get(name) === value) records.delete(name);
       }
       if (fragment.problems.length > 0 && this.problemFragments.get(fragment.owner) === fragment)
         this.problemFragments.delete(fragment.owner);
     }
     for (const fragment of added) {
       for (const [name, value] of fragment.entries) {
-        const existing = contributions.get(name);
-        if (existing === undefined) {
-          contributions.set(name, fragment);
-          records.set(name, value);
-        } else if (existing === fragment) {
+        const list = shared.get(name);
+        if (list) {
+          list.push(value);
           remerge.add(name);
-        } else if (Array.isArray(existing)) {
-          if (!existing.includes(fragment)) insertByOwner(existing, fragment);
-          remerge.add(name);
-        } else {
-          contributions.set(name, insertByOwner([existing], fragment));
+          continue;
+        }
+        const existing = records.setIfAbsent(name, value);
+        if (existing !== undefined) {
+          shared.set(name, [existing, value]);
           remerge.add(name);
         }
       }
       if (fragment.problems.length > 0) this.problemFragments.set(fragment.owner, fragment);
     }
     for (const name of remerge) {
-      const contributors = contributions.get(name);
-      if (!contributors) continue;
-      const values: DnsRecords[] = [];
-      for (const fragment of Array.isArray(contributors) ? contributors : [contributors])
-        for (const value of valuesOf(fragment, name)) values.push(value);
-      records.set(name, values.reduce(mergeRecords));
+      const list = shared.get(name)!;
+      if (list.length <= 1) {
+        shared.delete(name);
+        if (list.length === 1) records.set(name, list[0]!);
+        else records.delete(name);
+        continue;
+      }
+      const keyed = list.map((value) => ({ key: contentKey(value), value }));
+      keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      list.splice(0, list.length, ...keyed.map((k) => k.value));
+      records.set(name, list.reduce(mergeRecords));
     }
     this.records = records.finish(this.records);
     if (removed.some((f) => f.problems.length > 0) || added.some((f) => f.problems.length > 0)) {
@@ -308,25 +310,18 @@ function namespacesOf(store: Store): string[] {
   return [...names].sort();
 }
 
-function insertByOwner(list: Fragment[], fragment: Fragment): Fragment[] {
-  let at = list.length;
-  while (at > 0 && list[at - 1]!.owner > fragment.owner) at--;
-  list.splice(at, 0, fragment);
-  return list;
-}
-
-/** A fragment's values for one name, in entry order (usually one). */
-function valuesOf(fragment: Fragment, name: string): readonly DnsRecords[] {
-  if (!fragment.byName) {
-    const byName = new Map<string, DnsRecords[]>();
-    for (const [n, value] of fragment.entries) {
-      const list = byName.get(n);
-      if (list) list.push(value);
-      else byName.set(n, [value]);
-    }
-    fragment.byName = byName;
-  }
-  return fragment.byName.get(name) ?? [];
+/** Everything a record set says, as text: orders the contributions to a shared name. */
+function contentKey(r: DnsRecords): string {
+  return JSON.stringify([
+    r.a ?? null,
+    r.aaaa ?? null,
+    r.cname ?? null,
+    r.srv ?? null,
+    r.txt ?? null,
+    r.ptr ?? null,
+    r.endpoints ? [...r.endpoints].map(([label, value]) => [label, contentKey(value)]) : null,
+    r.endpointIps ? [...r.endpointIps] : null,
+  ]);
 }
 
 function sameEntries(a: Fragment, b: Fragment | undefined): boolean {
@@ -398,31 +393,33 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   }
 
   const headless = spec.clusterIP === "None";
-  const endpoints = readyEndpoints(service, slices, problems);
   // Endpoint names (CoreDNS answers them for every Service with endpoints; the spec asks it of headless ones).
   // Explicit hostnames get records here; the rest are named by their dashed address, which the lookup
   // turns back into an address and checks against `endpointIps` (no string built per endpoint).
   // The records are still private to this fragment, so they may grow in place.
   const named = new Map<string, { a?: string[]; aaaa?: string[] }>();
   const anonymous = new Set<string>();
-  for (const ep of endpoints) {
-    if (ep.hostname === undefined) {
-      anonymous.add(ep.ip);
-      continue;
+  // Only a headless Service needs the endpoints again (its SRV and PTR records); the rest are not kept.
+  const endpoints: ReadyEndpoint[] | undefined = headless ? [] : undefined;
+  forEachReady(service, slices, problems, (ip, family, hostname, ports) => {
+    endpoints?.push({ ip, family, hostname, ports });
+    if (hostname === undefined) {
+      anonymous.add(ip);
+      return;
     }
-    let host = named.get(ep.hostname);
+    let host = named.get(hostname);
     if (!host) {
       host = {};
-      named.set(ep.hostname, host);
+      named.set(hostname, host);
     }
-    if (ep.family === 4) {
+    if (family === 4) {
       if (!host.a) host.a = [];
-      if (!host.a.includes(ep.ip)) host.a.push(ep.ip);
+      if (!host.a.includes(ip)) host.a.push(ip);
     } else {
       if (!host.aaaa) host.aaaa = [];
-      if (!host.aaaa.includes(ep.ip)) host.aaaa.push(ep.ip);
+      if (!host.aaaa.includes(ip)) host.aaaa.push(ip);
     }
-  }
+  });
   const withEndpoints = (records: DnsRecords): DnsRecords => {
     if (!named.size && !anonymous.size) return records;
     const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = { ...records };
@@ -458,7 +455,7 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
     pushSrv(entries, srvByName);
   } else {
     // Headless: the name answers with the ready endpoints, and does not exist without them.
-    if (endpoints.length === 0) return { owner, entries, problems };
+    if (!endpoints || endpoints.length === 0) return { owner, entries, problems };
     const v4: string[] = [];
     const v6: string[] = [];
     for (const ep of endpoints) (ep.family === 4 ? v4 : v6).push(ep.ip);
@@ -510,22 +507,31 @@ interface ReadyEndpoint {
   family: IpFamily;
   /** the endpoint's own `hostname`, when it has a valid one */
   hostname: string | undefined;
-  ports: readonly { name?: string; port?: number; protocol?: string }[];
+  ports: readonly Port[];
 }
 
+type Port = { name?: string; port?: number; protocol?: string };
+
 /**
- * The specification's _ready_ endpoints: ready (unset counts as ready, per the EndpointSlice API),
- * or any endpoint when the Service publishes not-ready addresses.
+ * Visits the specification's _ready_ endpoint addresses: ready (unset counts as ready, per the
+ * EndpointSlice API), or any endpoint when the Service publishes not-ready addresses. Addresses come
+ * canonical; an IPv4 one is already (leading zeros are refused), so it is passed on without copying.
  */
-function readyEndpoints(service: Service, slices: readonly EndpointSlice[], problems: Problem[]): ReadyEndpoint[] {
+function forEachReady(
+  service: Service,
+  slices: readonly EndpointSlice[],
+  problems: Problem[],
+  visit: (ip: string, family: IpFamily, hostname: string | undefined, ports: readonly Port[]) => void,
+): void {
   const publishAll =
     service.spec?.publishNotReadyAddresses === true || service.metadata?.annotations?.[TOLERATE_UNREADY] === "true";
-  const out: ReadyEndpoint[] = [];
   for (const slice of slices) {
     if (slice.addressType !== "IPv4" && slice.addressType !== "IPv6") continue;
     const ports = slice.ports ?? [];
-    (slice.endpoints ?? []).forEach((ep, i) => {
-      if (!publishAll && ep.conditions?.ready === false) return;
+    const list = slice.endpoints ?? [];
+    for (let i = 0; i < list.length; i++) {
+      const ep = list[i]!;
+      if (!publishAll && ep.conditions?.ready === false) continue;
       let hostname: string | undefined;
       if (ep.hostname !== undefined) {
         const lower = ep.hostname.toLowerCase();
@@ -539,7 +545,13 @@ function readyEndpoints(service: Service, slices: readonly EndpointSlice[], prob
             message: `"${ep.hostname}" is not a DNS label; the endpoint is named by its address instead`,
           });
       }
-      (ep.addresses ?? []).forEach((text, j) => {
+      const addresses = ep.addresses ?? [];
+      for (let j = 0; j < addresses.length; j++) {
+        const text = addresses[j]!;
+        if (isIPv4(text)) {
+          visit(text, 4, hostname, ports);
+          continue;
+        }
         const ip = canonicalIp(text);
         if (!ip) {
           problems.push({
@@ -549,13 +561,12 @@ function readyEndpoints(service: Service, slices: readonly EndpointSlice[], prob
             field: `endpoints[${i}].addresses[${j}]`,
             message: `"${text}" is not an IP address`,
           });
-          return;
+          continue;
         }
-        out.push({ ip: ip.ip, family: ip.family, hostname, ports });
-      });
-    });
+        visit(ip.ip, ip.family, hostname, ports);
+      }
+    }
   }
-  return out;
 }
 
 function podFragment(owner: string, pod: Pod, domain: string): Fragment {

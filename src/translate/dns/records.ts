@@ -91,8 +91,19 @@ export class ShardedMapWriter<V> {
 
   set(name: string, value: V): void {
     const shard = this.writable(shardOf(name));
-    if (!shard.has(name)) this.size++;
+    const before = shard.size;
     shard.set(name, value);
+    this.size += shard.size - before;
+  }
+
+  /** Sets `name` unless it is there already; returns what is there (then nothing is written). */
+  setIfAbsent(name: string, value: V): V | undefined {
+    const i = shardOf(name);
+    const existing = this.shards[i]!.get(name);
+    if (existing !== undefined) return existing;
+    this.writable(i).set(name, value);
+    this.size++;
+    return undefined;
   }
 
   delete(name: string): void {
