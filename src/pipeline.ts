@@ -26,6 +26,7 @@ export class SnapshotPipeline {
   private running: Promise<void> | undefined;
   private dirty = false;
   private reportedProblems = new Set<string>();
+  private reportedFrom: Snapshot["problems"] | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly store: Store;
   private readonly translator: Translator;
@@ -141,6 +142,9 @@ export class SnapshotPipeline {
 
   /** Each problem is logged once while it lasts, not on every rebuild. */
   private reportProblems(snapshot: Snapshot): void {
+    // The translator hands back the same list when no problem changed: nothing new to say.
+    if (snapshot.problems === this.reportedFrom) return;
+    this.reportedFrom = snapshot.problems;
     const now = new Set<string>();
     for (const problem of snapshot.problems) {
       const line = formatProblem(problem);

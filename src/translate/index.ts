@@ -1,3 +1,4 @@
+import type { Problem } from "../model/problems.ts";
 import type { Store } from "../store/store.ts";
 import { DnsTranslator } from "./dns/index.ts";
 import { IngressTranslator } from "./ingress/index.ts";
@@ -19,6 +20,8 @@ export class Translator {
   private readonly dns = new DnsTranslator();
   private readonly ingress = new IngressTranslator();
   private generation = 0;
+  /** the last build's problem lists and their concatenation, reused while all three are the same arrays */
+  private problems: { parts: readonly (readonly Problem[])[]; all: readonly Problem[] } | undefined;
 
   private readonly options: TranslateOptions;
   private readonly probe: TranslatorProbe;
@@ -27,6 +30,15 @@ export class Translator {
   constructor(options: TranslateOptions, probe: TranslatorProbe = () => {}) {
     this.options = options;
     this.probe = probe;
+  }
+
+  /** One list of problems; the same array as last time when no translator's list changed (the pipeline skips re-reporting it). */
+  private allProblems(parts: readonly (readonly Problem[])[]): readonly Problem[] {
+    const last = this.problems;
+    if (last && parts.every((p, i) => p === last.parts[i])) return last.all;
+    const all = parts.flat();
+    this.problems = { parts, all };
+    return all;
   }
 
   /** Stops following the store (the translators' change listeners), so a dropped Translator can be collected. */
@@ -53,7 +65,7 @@ export class Translator {
       healthChecks: services.healthChecks,
       ingress: ingress.snapshot,
       dns: dns.snapshot,
-      problems: [...services.problems, ...ingress.problems, ...dns.problems],
+      problems: this.allProblems([services.problems, ingress.problems, dns.problems]),
     };
   }
 }

@@ -131,7 +131,13 @@ export class ServiceTranslator {
       if (result.healthCheck) healthChecks.push(result.healthCheck);
       for (const problem of result.problems) problems.push(problem);
     }
-    this.last = { services, servicePorts, healthChecks, problems };
+    this.last = {
+      services,
+      servicePorts,
+      healthChecks,
+      // the same list as before when no problem changed, so consumers can skip it
+      problems: this.last && sameList(this.last.problems, problems) ? this.last.problems : problems,
+    };
     return this.last;
   }
 

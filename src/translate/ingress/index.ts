@@ -194,7 +194,8 @@ export class IngressTranslator {
     this.previousCertificates = table.certificatesBySecret;
     this.last = {
       snapshot: { ...table.snapshot, ingresses: entries, statusAddresses: this.statusAddresses },
-      problems,
+      // the same list as before when no problem changed, so consumers can skip it
+      problems: this.last && sameProblems(this.last.problems, problems) ? this.last.problems : problems,
     };
     return this.last;
   }
@@ -266,6 +267,24 @@ function upToDate(store: Store, compiled: CompiledIngress, ingress: Ingress): bo
     if (slices.length !== dep.slices.length || slices.some((s, i) => s !== dep.slices[i])) return false;
   }
   return true;
+}
+
+function sameProblems(a: readonly Problem[], b: readonly Problem[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((p, i) => {
+      const q = b[i]!;
+      return (
+        p === q ||
+        (p.kind === q.kind &&
+          p.namespace === q.namespace &&
+          p.name === q.name &&
+          p.field === q.field &&
+          p.message === q.message &&
+          p.origin === q.origin)
+      );
+    })
+  );
 }
 
 function statusEntry(compiled: CompiledIngress, ours: boolean): IngressStatusEntry {
