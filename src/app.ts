@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
 import { type Config, formatHostPort } from "./config.ts";
@@ -90,9 +91,22 @@ export function translateOptions(config: Config): TranslateOptions {
     clusterDomain: config.clusterDomain,
     ingressClass: config.ingressClass,
     ingressController: config.ingressController,
-    publishAddresses: config.publishAddresses,
+    publishAddresses: publishAddresses(config),
     dnsPods: config.dnsPods,
   };
+}
+
+/**
+ * What the Ingress ADDRESS column shows: --publish-address when given; else, when the ingress listeners are
+ * bound to specific IPs (manifests mode: 127.0.0.1), those IPs, since nothing else reaches them; else empty,
+ * meaning the node's addresses.
+ */
+export function publishAddresses(config: Pick<Config, "publishAddresses" | "httpAddress" | "httpsAddress">): string[] {
+  if (config.publishAddresses.length > 0) return config.publishAddresses;
+  const hosts = [config.httpAddress?.host, config.httpsAddress?.host].filter(
+    (host): host is string => host !== undefined && isIP(host) !== 0 && host !== "0.0.0.0" && host !== "::",
+  );
+  return [...new Set(hosts)];
 }
 
 function localAddresses(): string[] {
