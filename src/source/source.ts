@@ -1,3 +1,4 @@
+import type { Problem } from "../model/problems.ts";
 import type { Store } from "../store/store.ts";
 
 /** Feeds the store from the Kubernetes API or a manifests folder. */
@@ -8,4 +9,6 @@ export interface Source {
   stop(): Promise<void>;
   /** true while the source is in sync with its origin (false e.g. while the API server is unreachable) */
   healthy(): boolean;
+  /** Defects in the origin's objects found by the source itself (manifests: broken documents, conflicts). */
+  problems?(): readonly Problem[];
 }

@@ -1,0 +1,78 @@
+/**
+ * The metadata the API server keeps for every object, emulated for manifests mode:
+ * - `uid`: hashed from kind/namespace/name (so it survives restarts), unless the manifest has one;
+ * - `creationTimestamp`: when this process first saw the object (kept while the object stays in the
+ *   folder, so "oldest wins" rules are stable), unless the manifest has one;
+ * - `resourceVersion`: a counter, bumped for an object whenever its content changes.
+ * The clock is injected so the bookkeeping stays testable.
+ */
+import { createHash } from "node:crypto";
+import type { TypedObject } from "../../model/k8s.ts";
+
+interface Record_ {
+  signature: string;
+  resourceVersion: string;
+  creationTimestamp: string;
+}
+
+export interface Stampable {
+  kind: string;
+  obj: TypedObject;
+}
+
+export class MetadataTracker {
+  private records = new Map<string, Record_>();
+  private counter = 0;
+  private readonly now: () => Date;
+
+  constructor(now: () => Date = () => new Date()) {
+    this.now = now;
+  }
+
+  /**
+   * Fills uid, creationTimestamp and resourceVersion on copies of `objects` (one whole pass: objects
+   * not in it are forgotten, so one that comes back later counts as new).
+   */
+  stampAll<T extends Stampable>(objects: readonly T[]): T[] {
+    const next = new Map<string, Record_>();
+    const created = rfc3339(this.now());
+    const out = objects.map((entry) => {
+      const meta = entry.obj.metadata ?? {};
+      const id = `${entry.kind}/${meta.namespace ?? ""}/${meta.name ?? ""}`;
+      const signature = JSON.stringify(entry.obj);
+      let record = this.records.get(id);
+      if (!record || record.signature !== signature) {
+        record = {
+          signature,
+          resourceVersion: String(++this.counter),
+          creationTimestamp: record?.creationTimestamp ?? created,
+        };
+      }
+      next.set(id, record);
+      const obj = structuredClone(entry.obj);
+      obj.metadata = {
+        ...obj.metadata,
+        uid: meta.uid || uidFor(entry.kind, meta.namespace, meta.name),
+        resourceVersion: record.resourceVersion,
+        creationTimestamp: meta.creationTimestamp || record.creationTimestamp,
+      };
+      return { ...entry, obj };
+    });
+    this.records = next;
+    return out;
+  }
+}
+
+/** A UUID-shaped id hashed from the object's identity (version nibble 8: custom, RFC 9562). */
+export function uidFor(kind: string, namespace: string | undefined, name: string | undefined): string {
+  const hex = createHash("sha256")
+    .update(`${kind}/${namespace ?? ""}/${name ?? ""}`)
+    .digest("hex");
+  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** RFC 3339 to the second, as Kubernetes writes timestamps. */
+export function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
