@@ -7,7 +7,11 @@ import type { Logger } from "../log.ts";
 import { KubeSource } from "../source/kube/source.ts";
 import type { Source } from "../source/source.ts";
 import type { Store } from "../store/store.ts";
+import { IngressAddressTracker } from "./addresses.ts";
 import { KubeStatusWriter } from "./kube.ts";
+
+/** The DaemonSet's pod label (manifests/base/daemonset.yaml). */
+export const NODEPLANE_POD_SELECTOR = "app.kubernetes.io/name=nodeplane";
 
 /** Test hooks: short lease timings and a fixed identity. */
 export type LeaderElectionOverrides = Partial<
@@ -51,7 +55,24 @@ export function clusterControllers(deps: {
       })
     : undefined;
   const isLeader = () => elector?.isLeader() ?? true;
-  const status = new KubeStatusWriter({ client, store, logger, isLeader, registry });
+  // without --publish-address, Ingresses show the nodes where a nodeplane pod is ready (leader only)
+  const tracker =
+    config.publishAddresses.length === 0
+      ? new IngressAddressTracker({
+          client,
+          namespace: process.env.POD_NAMESPACE || config.leaseNamespace,
+          labelSelector: NODEPLANE_POD_SELECTOR,
+          logger,
+        })
+      : undefined;
+  const status = new KubeStatusWriter({
+    client,
+    store,
+    logger,
+    isLeader,
+    registry,
+    ...(tracker ? { ingressAddresses: tracker } : {}),
+  });
   const allocator =
     config.lbPool.length > 0
       ? new LoadBalancerAllocator({ store, status, pools: config.lbPool, logger, isLeader })
@@ -65,6 +86,8 @@ export function clusterControllers(deps: {
     },
   });
   elector?.onChange((leader) => {
+    if (leader) tracker?.start();
+    else void tracker?.stop();
     status.leadershipChanged(leader);
     allocator?.leadershipChanged(leader);
   });
@@ -76,11 +99,15 @@ export function clusterControllers(deps: {
     start() {
       allocator?.start();
       if (elector) elector.start();
-      else status.leadershipChanged(true);
+      else {
+        tracker?.start();
+        status.leadershipChanged(true);
+      }
     },
     async stop() {
       allocator?.stop();
       await elector?.stop();
+      await tracker?.stop();
       await status.close();
     },
   };

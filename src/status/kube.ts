@@ -4,6 +4,7 @@ import type { Ingress, LoadBalancerIngress, Service } from "../model/k8s.ts";
 import { Backoff, sleep } from "../source/kube/backoff.ts";
 import { isConflict, isNotFound, type KubeClient } from "../source/kube/client.ts";
 import type { Store } from "../store/store.ts";
+import type { IngressAddressSource } from "./addresses.ts";
 import type { StatusKind, StatusWriter } from "./writer.ts";
 
 export interface KubeStatusWriterOptions {
@@ -16,6 +17,11 @@ export interface KubeStatusWriterOptions {
   /** attempts per write when the object keeps changing under us (409 Conflict) */
   conflictRetries?: number;
   retryBackoff?: { initialMs: number; maxMs: number };
+  /**
+   * When set (no --publish-address), Ingresses show the addresses of every node with a ready nodeplane
+   * pod instead of the ones the ingress plane asked for (its own node's), once the source knows them.
+   */
+  ingressAddresses?: IngressAddressSource;
 }
 
 interface Target {
@@ -69,6 +75,11 @@ export class KubeStatusWriter implements StatusWriter {
       }
       this.kick();
     });
+    options.ingressAddresses?.onChange(() => {
+      for (const id of this.desired.keys())
+        if (id.startsWith("Ingress|") && !this.matchesStore(id)) this.pending.add(id);
+      this.kick();
+    });
   }
 
   async setIngressStatus(namespace: string, name: string, ingress: readonly LoadBalancerIngress[]): Promise<void> {
@@ -80,7 +91,7 @@ export class KubeStatusWriter implements StatusWriter {
   }
 
   ingressStatus(namespace: string, name: string): readonly LoadBalancerIngress[] | undefined {
-    return this.desired.get(`Ingress|${namespace}/${name}`);
+    return this.effective(`Ingress|${namespace}/${name}`);
   }
 
   serviceStatus(namespace: string, name: string): readonly LoadBalancerIngress[] | undefined {
@@ -129,16 +140,29 @@ export class KubeStatusWriter implements StatusWriter {
     this.pending.delete(id);
   }
 
+  /** A new leader first learns where the nodeplane pods are ready, so it writes an Ingress ADDRESS once. */
+  private writable(id: string): boolean {
+    return !id.startsWith("Ingress|") || (this.options.ingressAddresses?.ready() ?? true);
+  }
+
+  /** What to write: the desired status, with Ingress addresses from the ready nodeplane pods when known. */
+  private effective(id: string): readonly LoadBalancerIngress[] | undefined {
+    const want = this.desired.get(id);
+    if (!want || want.length === 0 || !id.startsWith("Ingress|")) return want;
+    return this.options.ingressAddresses?.addresses() ?? want;
+  }
+
   /** Does the store's copy (the watch's view) already show the desired status? */
   private matchesStore(id: string): boolean {
-    const want = this.desired.get(id);
+    const want = this.effective(id);
     const { kind, namespace, name } = parseId(id);
     const obj = this.options.store.get(kind, `${namespace}/${name}`) as Ingress | Service | undefined;
     return want !== undefined && obj !== undefined && sameIngress(obj.status?.loadBalancer?.ingress ?? [], want);
   }
 
   private kick(): void {
-    if (this.draining || this.retryTimer || this.pending.size === 0 || !this.options.isLeader()) return;
+    if (this.draining || this.retryTimer || !this.options.isLeader()) return;
+    if (![...this.pending].some((id) => this.writable(id))) return; // the rest waits for ingressAddresses
     if (this.abort.signal.aborted) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
@@ -148,10 +172,11 @@ export class KubeStatusWriter implements StatusWriter {
 
   private async drain(): Promise<void> {
     const failed: string[] = [];
-    while (this.pending.size > 0 && this.options.isLeader() && !this.abort.signal.aborted) {
-      const id = this.pending.values().next().value as string;
+    while (this.options.isLeader() && !this.abort.signal.aborted) {
+      const id = [...this.pending].find((i) => this.writable(i));
+      if (id === undefined) break;
       this.pending.delete(id);
-      const want = this.desired.get(id);
+      const want = this.effective(id);
       if (!want) continue;
       const target = parseId(id);
       try {
@@ -159,7 +184,7 @@ export class KubeStatusWriter implements StatusWriter {
         this.metrics?.writes.inc({ kind: target.kind, result: outcome });
         if (outcome === "conflict") failed.push(id);
         else {
-          if (outcome === "gone" || (want.length === 0 && this.desired.get(id) === want)) this.desired.delete(id);
+          if (outcome === "gone" || (want.length === 0 && this.desired.get(id)?.length === 0)) this.desired.delete(id);
           if (outcome === "written")
             this.logger.info({ ...target, ingress: want }, "wrote status.loadBalancer.ingress");
         }

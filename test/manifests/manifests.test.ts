@@ -82,8 +82,8 @@ describe("manifests/", () => {
       "DaemonSet/nodeplane",
       "IngressClass/nodeplane",
       "Namespace/nodeplane-system",
-      "Role/nodeplane-leader-election",
-      "RoleBinding/nodeplane-leader-election",
+      "Role/nodeplane",
+      "RoleBinding/nodeplane",
       "ServiceAccount/nodeplane",
     ]);
     const lab = kustomize(join(MANIFESTS, "overlays/lab"));

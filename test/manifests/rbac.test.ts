@@ -136,9 +136,13 @@ describe("RBAC covers exactly the calls nodeplane makes", () => {
     expect(unused).toEqual([]);
   }
 
-  it("base ClusterRole + leader-election Role, default flags", async () => {
+  it("base ClusterRole + namespaced Role, default flags", async () => {
     const requests = await runInstance({});
-    expect(requests.some((r) => r.resource === "pods")).toBe(false);
+    // Pods only in our own namespace (the leader's Ingress ADDRESS), never cluster-wide
+    expect(requests.some((r) => r.resource === "pods" && r.namespace !== "nodeplane-system")).toBe(false);
+    expect(
+      requests.some((r) => r.resource === "pods" && r.query.labelSelector === "app.kubernetes.io/name=nodeplane"),
+    ).toBe(true);
     compare(requests, grants(["base/rbac.yaml"]));
   });
 

@@ -5,10 +5,11 @@ import { silentLogger } from "../../src/log.ts";
 import type { Ingress, Service } from "../../src/model/k8s.ts";
 import { KubeClient } from "../../src/source/kube/client.ts";
 import { KubeSource } from "../../src/source/kube/source.ts";
+import { IngressAddressTracker, readyNodeAddresses } from "../../src/status/addresses.ts";
 import { KubeStatusWriter } from "../../src/status/kube.ts";
 import { Store } from "../../src/store/store.ts";
 import { TestApiServer } from "../fixtures/apiserver.ts";
-import { clusterConfig, ingress, service, waitFor } from "../fixtures/cluster.ts";
+import { clusterConfig, ingress, node, service, waitFor } from "../fixtures/cluster.ts";
 
 const TIMING = { leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100 };
 const FAST_RETRY = { initialMs: 20, maxMs: 200 };
@@ -30,19 +31,32 @@ describe("status writers against the test API server", () => {
   });
 
   /** One nodeplane instance's cluster half: its own connection, watch-fed store and status writer. */
-  async function instance(user: string, leader: { value: boolean } | (() => boolean)) {
+  async function instance(
+    user: string,
+    leader: { value: boolean } | (() => boolean),
+    tracker?: (client: KubeClient) => IngressAddressTracker,
+  ) {
     const client = new KubeClient(api.kubeConfig(api.addUser(user)));
     const store = new Store();
     const source = new KubeSource(clusterConfig(), silentLogger, { client, backoff: FAST_RETRY });
     await source.start(store);
     const isLeader = typeof leader === "function" ? leader : () => leader.value;
-    const writer = new KubeStatusWriter({ client, store, logger: silentLogger, isLeader, retryBackoff: FAST_RETRY });
+    const addresses = tracker?.(client);
+    const writer = new KubeStatusWriter({
+      client,
+      store,
+      logger: silentLogger,
+      isLeader,
+      retryBackoff: FAST_RETRY,
+      ...(addresses ? { ingressAddresses: addresses } : {}),
+    });
     cleanups.push(async () => {
+      await addresses?.stop();
       await writer.close();
       await source.stop();
       await client.close();
     });
-    return { client, store, source, writer };
+    return { client, store, source, writer, addresses };
   }
 
   const ingressIPs = () =>
@@ -199,4 +213,80 @@ describe("status writers against the test API server", () => {
     expect(api.requests.some((r) => r.name === "lb-other" && r.resource === "services/status")).toBe(false);
     expect(serviceIPs("lb-other")).toEqual([]);
   });
+
+  it("without --publish-address the leader writes the nodes where a nodeplane pod is ready", async () => {
+    const pod = (name: string, nodeName: string, ready: boolean) => ({
+      metadata: { name, namespace: "nodeplane-system", labels: { "app.kubernetes.io/name": "nodeplane" } },
+      spec: { nodeName },
+      status: { conditions: [{ type: "Ready", status: ready ? "True" : "False" }] },
+    });
+    api.apply("nodes", node("node-a", "172.18.0.2"));
+    api.apply("nodes", node("node-b", "172.18.0.3"));
+    api.apply("nodes", node("node-c", "172.18.0.4"));
+    api.apply("pods", pod("nodeplane-a", "node-a", true));
+    api.apply("pods", pod("nodeplane-b", "node-b", true));
+    api.apply("pods", pod("nodeplane-c", "node-c", false));
+    api.apply("pods", { ...pod("other", "node-c", true), metadata: { name: "other", namespace: "nodeplane-system" } });
+    const { writer, addresses } = await instance(
+      "node-a",
+      { value: true },
+      (client) =>
+        new IngressAddressTracker({
+          client,
+          namespace: "nodeplane-system",
+          labelSelector: "app.kubernetes.io/name=nodeplane",
+          logger: silentLogger,
+          backoff: FAST_RETRY,
+        }),
+    );
+    // the ingress plane asks for its own node's address; the leader writes every ready node's
+    await writer.setIngressStatus("default", "web", [{ ip: "172.18.0.2" }]);
+    addresses!.start();
+    await waitFor("two ready nodes", () => ingressIPs().join() === "172.18.0.2,172.18.0.3");
+    expect(writer.ingressStatus("default", "web")).toEqual([{ ip: "172.18.0.2" }, { ip: "172.18.0.3" }]);
+    // written once: the leader waited for the pod list before writing
+    expect(api.requests.filter((r) => r.verb === "update" && r.resource === "ingresses/status")).toHaveLength(1);
+
+    api.apply("pods", pod("nodeplane-c", "node-c", true));
+    await waitFor("third node ready", () => ingressIPs().join() === "172.18.0.2,172.18.0.3,172.18.0.4");
+    api.remove("pods", "nodeplane-system", "nodeplane-a");
+    await waitFor("node-a gone", () => ingressIPs().join() === "172.18.0.3,172.18.0.4");
+    const podCalls = api.requests.filter((r) => r.resource === "pods");
+    for (const call of podCalls) {
+      expect(call.namespace).toBe("nodeplane-system");
+      expect(call.query.labelSelector).toBe("app.kubernetes.io/name=nodeplane");
+    }
+  });
+});
+
+describe("readyNodeAddresses", () => {
+  const n = (name: string, addresses: [string, string][]) => ({
+    metadata: { name },
+    status: { addresses: addresses.map(([type, address]) => ({ type, address })) },
+  });
+  const p = (nodeName: string, ready: boolean, deleting = false) => ({
+    metadata: { name: `p-${nodeName}`, ...(deleting ? { deletionTimestamp: "2024-01-01T00:00:00Z" } : {}) },
+    spec: { nodeName },
+    status: { conditions: [{ type: "Ready", status: ready ? "True" : "False" }] },
+  });
+  const nodes = [
+    n("a", [
+      ["InternalIP", "10.0.0.1"],
+      ["Hostname", "a"],
+    ]),
+    n("b", [
+      ["InternalIP", "10.0.0.2"],
+      ["ExternalIP", "203.0.113.2"],
+    ]),
+    n("c", [
+      ["InternalIP", "10.0.0.3"],
+      ["InternalIP", "fd00::3"],
+    ]),
+  ];
+  const table: [string, ReturnType<typeof p>[], string[]][] = [
+    ["ready pods only, sorted", [p("c", true), p("a", true), p("b", false)], ["10.0.0.1", "10.0.0.3", "fd00::3"]],
+    ["ExternalIP wins over InternalIP", [p("b", true)], ["203.0.113.2"]],
+    ["terminating pods and unknown nodes are skipped", [p("a", true, true), p("zz", true)], []],
+  ];
+  for (const [name, pods, want] of table) it(name, () => expect(readyNodeAddresses(pods, nodes)).toEqual(want));
 });
