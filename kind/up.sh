@@ -129,7 +129,8 @@ expect "Welcome to nginx" curl -sS --max-time 5 "http://localhost:30090"
 step "Lab: nslookup from busybox (CoreDNS, reached through nodeplane's UDP proxy of kube-dns)"
 expect "10.96.0.1" kc exec busybox -- nslookup kubernetes.default
 expect "$NGINX_IP" kc exec busybox -- nslookup my-nginx
-expect "my-svc-headless" kc exec busybox -- nslookup my-svc-headless
+POD_IP=$(kc get pods -l app=hello-nginx -o jsonpath='{.items[0].status.podIP}')
+expect "$POD_IP" kc exec busybox -- nslookup my-svc-headless
 expect "Welcome to nginx" kc exec busybox -- wget -qO- -T 5 "http://my-nginx:8090"
 
 step "LoadBalancer Service (the lab's LoadBalancer section; --lb-pool ${LB_POOL:-off})"

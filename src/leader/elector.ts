@@ -104,9 +104,11 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const { client, namespace, name, identity, leaseDurationMs } = this.options;
-    const signal = this.abort.signal;
+    const { client, namespace, name, identity, leaseDurationMs, renewDeadlineMs } = this.options;
     const now = Date.now();
+    // a hung request must not keep a leader from stepping down: it gets what is left of the renew deadline
+    const budget = this.leader ? Math.max(1, this.lastRenewal + renewDeadlineMs - now) : renewDeadlineMs;
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(budget)]);
     let lease: Lease;
     try {
       lease = await client.request<Lease>(this.path(), { signal });

@@ -108,6 +108,17 @@ describe("leader election on a Lease", () => {
     expect(a.changes.map((c) => c.leader)).toEqual([true, false, true]);
   });
 
+  it("steps down within the renew deadline even when its requests hang", async () => {
+    const a = candidate("pod-a");
+    a.elector.start();
+    await waitFor("leader", () => a.elector.isLeader());
+    api.stall = (request) => request.resource === "leases";
+    // a hung request would otherwise keep it leader for the client's 30 s header timeout
+    await waitFor("stepped down", () => !a.elector.isLeader(), 5 * TIMING.renewDeadlineMs);
+    api.stall = undefined;
+    await waitFor("leader again", () => a.elector.isLeader());
+  });
+
   it("takes a lease whose holder went quiet, bumping leaseTransitions", async () => {
     api.apply("leases", {
       metadata: { name: "nodeplane", namespace: "nodeplane-system" },
