@@ -1,9 +1,12 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { parseFlags } from "../../src/cli/flags.ts";
+import { TestApiServer } from "../fixtures/apiserver.ts";
 import { validateObject } from "./schema.ts";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -108,6 +111,36 @@ describe("manifests/", () => {
     }
   });
 
+  it.skipIf(!KUBECTL)(
+    "kubectl create --dry-run=client takes every object (discovery from the test API server; needs kubectl)",
+    async () => {
+      // kubectl maps kinds through API discovery even for a client-side dry run: the fixture serves it
+      const api = new TestApiServer();
+      await api.start();
+      const dir = mkdtempSync(join(tmpdir(), "nodeplane-dry-run-"));
+      try {
+        writeFileSync(join(dir, "kubeconfig"), api.kubeconfigYaml());
+        for (const target of [MANIFESTS, join(MANIFESTS, "overlays/lab")]) {
+          const rendered = execFileSync("kubectl", ["kustomize", target], { encoding: "utf8" });
+          writeFileSync(join(dir, "all.yaml"), rendered);
+          // async: the fixture answers from this process's event loop
+          const { stdout } = await promisify(execFile)("kubectl", [
+            ...["--kubeconfig", join(dir, "kubeconfig"), "--cache-dir", join(dir, "cache")],
+            ...["create", "--dry-run=client", "--validate=false", "-o", "yaml", "-f", join(dir, "all.yaml")],
+          ]);
+          const created = parseYaml(stdout).flatMap((o) => (o.kind === "List" ? (o.items as Obj[]) : [o]));
+          const names = (objects: Obj[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+          expect(names(created)).toEqual(names(parseYaml(rendered)));
+        }
+        // a dry run writes nothing
+        expect(api.requests.every((r) => r.method === "GET")).toBe(true);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        await api.stop();
+      }
+    },
+  );
+
   it("the DaemonSet is what design §6 and issue 6 ask for", () => {
     const objects = base();
     const ds = find(objects, "DaemonSet");
@@ -134,6 +167,16 @@ describe("manifests/", () => {
     // a read-only root needs a writable /tmp (the VIP state file)
     expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
     expect(container.volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
+
+    // every flag the DaemonSet passes is one nodeplane knows, with a valid value
+    const config = parseFlags(container.args, { NODE_NAME: "node-a", POD_NAMESPACE: ds.metadata.namespace });
+    expect(config.manifests).toBeUndefined();
+    expect(config.leaderElect).toBe(true);
+    expect(config.leaseNamespace).toBe(ds.metadata.namespace);
+    expect(container.env).toContainEqual({
+      name: "POD_NAMESPACE",
+      valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
+    });
 
     const ingressClass = find(objects, "IngressClass");
     expect(ingressClass.metadata.name).toBe("nodeplane");
