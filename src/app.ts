@@ -1,7 +1,8 @@
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { Gauge } from "prom-client";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
-import type { Config } from "./config.ts";
+import { type Config, formatHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { createRegistry, snapshotMetrics } from "./metrics.ts";
 import { SnapshotPipeline } from "./pipeline.ts";
@@ -71,6 +72,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     registry,
     source,
     status,
+    store,
     logger,
     ready: () => ready && source.healthy(),
   });
@@ -91,10 +93,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     throw err;
   }
   ready = true;
-  logger.info(
-    { source: source.name, admin: `${config.adminAddress.host}:${config.adminAddress.port}` },
-    "nodeplane ready",
-  );
+  logger.info({ source: source.name, admin: formatHostPort(admin.address) }, "nodeplane ready");
   return {
     store,
     pipeline,
@@ -119,9 +118,22 @@ export function translateOptions(config: Config): TranslateOptions {
     clusterDomain: config.clusterDomain,
     ingressClass: config.ingressClass,
     ingressController: config.ingressController,
-    publishAddresses: config.publishAddresses,
+    publishAddresses: publishAddresses(config),
     dnsPods: config.dnsPods,
   };
+}
+
+/**
+ * What the Ingress ADDRESS column shows: --publish-address when given; else, when the ingress listeners are
+ * bound to specific IPs (manifests mode: 127.0.0.1), those IPs, since nothing else reaches them; else empty,
+ * meaning the node's addresses.
+ */
+export function publishAddresses(config: Pick<Config, "publishAddresses" | "httpAddress" | "httpsAddress">): string[] {
+  if (config.publishAddresses.length > 0) return config.publishAddresses;
+  const hosts = [config.httpAddress?.host, config.httpsAddress?.host].filter(
+    (host): host is string => host !== undefined && isIP(host) !== 0 && host !== "0.0.0.0" && host !== "::",
+  );
+  return [...new Set(hosts)];
 }
 
 function localAddresses(): string[] {

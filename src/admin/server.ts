@@ -1,11 +1,28 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { TypedObject } from "../model/k8s.ts";
 import type { SnapshotPipeline } from "../pipeline.ts";
 import type { Source } from "../source/source.ts";
 import type { StatusWriter } from "../status/writer.ts";
+import type { Store } from "../store/store.ts";
 import { listen } from "../util/listen.ts";
+import {
+  type ApiInputs,
+  list,
+  listEndpointSlices,
+  listIngresses,
+  listProblems,
+  listServicePorts,
+  listServices,
+  type MetricJSON,
+  ObjectAges,
+  summariseTraffic,
+} from "./api.ts";
+import { dashboardPage } from "./dashboard.ts";
+import { RESOURCES, type ResourceInfo } from "./resources.ts";
 
 export interface AdminDeps {
   address: HostPort;
@@ -13,6 +30,8 @@ export interface AdminDeps {
   registry: Registry;
   source: Source;
   status: StatusWriter;
+  /** the objects behind the snapshot, for the EndpointSlice and Ingress lists */
+  store: Store;
   logger: Logger;
   /** true once the source has synced and the first snapshot is applied */
   ready: () => boolean;
@@ -20,28 +39,64 @@ export interface AdminDeps {
 
 export interface AdminServer {
   server: Server;
+  /** the address actually bound (the port is the real one when `--admin-address …:0` asked for any) */
+  address: HostPort;
   close(): Promise<void>;
 }
 
-/** /healthz, /readyz, /metrics and the JSON API the `nodeplane get` commands read. */
+/**
+ * /healthz, /livez, /readyz, /metrics, the JSON API that `nodeplane get|describe` and the dashboard read,
+ * and the dashboard at `/`. Read-only: every route answers GET (and HEAD).
+ */
 export async function startAdminServer(deps: AdminDeps): Promise<AdminServer> {
+  const ages = new ObjectAges(deps.store);
+  const page = dashboardPage();
   const server = createServer((req, res) => {
-    handle(deps, req, res).catch((err: unknown) => {
+    handle(deps, ages, page, req, res).catch((err: unknown) => {
       deps.logger.error({ err, url: req.url }, "admin request failed");
       if (!res.headersSent) send(res, 500, "text/plain", "internal error\n");
       else res.destroy();
     });
   });
-  await listen(server, deps.address);
+  try {
+    await listen(server, deps.address);
+  } catch (err) {
+    ages.unsubscribe();
+    throw err;
+  }
+  const bound = server.address() as AddressInfo;
   return {
     server,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    address: { host: bound.address, port: bound.port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        ages.unsubscribe();
+        server.close(() => resolve());
+        // the dashboard keeps connections alive between polls; do not wait for them
+        server.closeIdleConnections();
+      }),
   };
 }
 
-async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  deps: AdminDeps,
+  ages: ObjectAges,
+  page: { html: string; csp: string },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.setHeader("allow", "GET, HEAD");
+    return send(res, 405, "text/plain", "method not allowed\n");
+  }
   const url = new URL(req.url ?? "/", "http://admin");
-  switch (url.pathname) {
+  const path = url.pathname;
+  const namespace = url.searchParams.get("namespace") ?? undefined;
+  const inputs = (): ApiInputs => ({ snapshot: deps.pipeline.snapshot, store: deps.store, status: deps.status, ages });
+
+  switch (path) {
+    case "/":
+      return send(res, 200, "text/html; charset=utf-8", page.html, { "content-security-policy": page.csp });
     case "/healthz":
     case "/livez":
       return send(res, 200, "text/plain", "ok\n");
@@ -51,22 +106,99 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
       return send(res, 200, deps.registry.contentType, await deps.registry.metrics());
     case "/api/snapshot": {
       const snapshot = deps.pipeline.snapshot;
-      if (!snapshot) return send(res, 503, "text/plain", "no snapshot yet\n");
-      return send(res, 200, "application/json", JSON.stringify(snapshot, jsonReplacer));
+      if (!snapshot) return notReady(res);
+      return json(res, 200, snapshot);
     }
-    default:
-      return send(res, 404, "text/plain", "not found\n");
+    case "/api/status": {
+      const snapshot = deps.pipeline.snapshot;
+      return json(res, 200, {
+        ready: deps.ready(),
+        source: deps.source.name,
+        healthy: deps.source.healthy(),
+        generation: snapshot?.generation ?? 0,
+        node: snapshot?.node,
+      });
+    }
+    case "/api/problems":
+      return json(res, 200, {
+        problems: listProblems(deps.pipeline.snapshot, deps.source.problems?.() ?? []),
+      });
+    case "/api/traffic": {
+      const metrics = (await deps.registry.getMetricsAsJSON()) as unknown as MetricJSON[];
+      return json(res, 200, { traffic: summariseTraffic(metrics) });
+    }
+    case "/api/serviceports":
+      if (!deps.pipeline.snapshot) return notReady(res);
+      return json(res, 200, {
+        servicePorts: listServicePorts(deps.pipeline.snapshot, namespace, url.searchParams.get("name") ?? undefined),
+      });
+  }
+
+  // /api/v1/<resource> and kube-style /api/v1/namespaces/<ns>/<resource>[/<name>]
+  const m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?$/.exec(path);
+  const resource = m ? RESOURCES.find((r) => r.resource === m[2]) : undefined;
+  if (!m || !resource || (m[3] !== undefined && m[1] === undefined)) return send(res, 404, "text/plain", "not found\n");
+  if (!deps.pipeline.snapshot) return notReady(res);
+  const ns = m[1] !== undefined ? decodeURIComponent(m[1]) : namespace;
+  const items = listResource(resource, inputs(), ns);
+  if (m[3] === undefined) return json(res, 200, list(items));
+  const name = decodeURIComponent(m[3]);
+  const found = items.find((o) => o.metadata?.name === name);
+  if (found) return json(res, 200, found);
+  return json(res, 404, {
+    apiVersion: "v1",
+    kind: "Status",
+    status: "Failure",
+    reason: "NotFound",
+    code: 404,
+    message: `${resource.resource} "${name}" not found`,
+  });
+}
+
+function listResource(resource: ResourceInfo, inputs: ApiInputs, namespace: string | undefined): TypedObject[] {
+  switch (resource.kind) {
+    case "Service":
+      return listServices(inputs, namespace);
+    case "EndpointSlice":
+      return listEndpointSlices(inputs, namespace);
+    case "Ingress":
+      return listIngresses(inputs, namespace);
   }
 }
 
-/** Maps and Sets in the snapshot serialise as objects and arrays. */
-export function jsonReplacer(_key: string, value: unknown): unknown {
+function notReady(res: ServerResponse): void {
+  send(res, 503, "text/plain", "no snapshot yet\n");
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, "application/json", JSON.stringify(value, jsonReplacer));
+}
+
+/**
+ * Maps and Sets in the snapshot serialise as objects and arrays. Private keys never leave the process:
+ * the ingress snapshot holds TLS keys (kept non-enumerable there), and this drops any that slip through.
+ */
+export function jsonReplacer(key: string, value: unknown): unknown {
   if (value instanceof Map) return Object.fromEntries(value);
   if (value instanceof Set) return [...value];
+  if (/^(keyPem|privateKey|tls\.key)$/i.test(key)) return "[redacted]";
+  if (typeof value === "string" && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value)) return "[redacted]";
   return value;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
-  res.end(body);
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    ...headers,
+  });
+  res.end(res.req.method === "HEAD" ? undefined : body);
 }

@@ -1,5 +1,6 @@
-import { formatHostPort } from "../config.ts";
-import { createLogger } from "../log.ts";
+import type { RunningApp } from "../app.ts";
+import { type Config, formatHostPort } from "../config.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { FlagError, flagsHelp, parseFlags } from "./flags.ts";
 
 const USAGE = `nodeplane: a node-level Kubernetes data plane (service proxy, ingress, cluster DNS)
@@ -39,14 +40,34 @@ export async function main(argv: string[]): Promise<number> {
   return run(first === "run" ? rest : argv);
 }
 
+export interface RunHooks {
+  /**
+   * Called once nodeplane is ready (first snapshot applied). A function it returns runs at shutdown,
+   * before the app stops (the demo stops its echo backends there).
+   */
+  onReady?: (ready: {
+    app: RunningApp;
+    config: Config;
+    logger: Logger;
+  }) => Promise<Cleanup | undefined> | Cleanup | undefined;
+}
+
+type Cleanup = () => Promise<void> | void;
+
 /** Runs nodeplane until SIGINT/SIGTERM. */
-export async function run(argv: string[], extra?: { onReady?: () => Promise<void> | void }): Promise<number> {
+export async function run(argv: string[], hooks: RunHooks = {}): Promise<number> {
   const config = parseFlags(argv);
   const logger = createLogger(config);
   const { startApp } = await import("../app.ts");
   const app = await startApp(config, logger);
-  await extra?.onReady?.();
-  logger.info({ admin: formatHostPort(config.adminAddress) }, "serving; Ctrl-C to stop");
+  let cleanup: Cleanup | undefined;
+  try {
+    cleanup = await hooks.onReady?.({ app, config, logger });
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
+  logger.info({ admin: formatHostPort(app.admin.address) }, "serving; Ctrl-C to stop");
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, "stopping");
@@ -55,8 +76,12 @@ export async function run(argv: string[], extra?: { onReady?: () => Promise<void
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  await app.stop();
-  logger.flush();
+  try {
+    await cleanup?.();
+  } finally {
+    await app.stop();
+    logger.flush();
+  }
   return 0;
 }
 

@@ -160,7 +160,12 @@ export interface NodeAddress {
 }
 
 export interface Node extends TypedObject {
-  spec?: { podCIDR?: string; podCIDRs?: string[]; unschedulable?: boolean };
+  spec?: {
+    podCIDR?: string;
+    podCIDRs?: string[];
+    unschedulable?: boolean;
+    taints?: { key: string; value?: string; effect: string }[];
+  };
   status?: {
     addresses?: NodeAddress[];
     conditions?: { type: string; status: string }[];

@@ -1,7 +1,9 @@
-import type { Service } from "../model/k8s.ts";
+import { type EndpointSlice, SERVICE_NAME_LABEL, type Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
-import type { Store } from "../store/store.ts";
+import type { Store, StoreChange } from "../store/store.ts";
 import type { TranslateOptions } from "./options.ts";
+import { FrontendClaims, frontendKeysOf, type Loss, withoutLostFrontends } from "./services/claims.ts";
+import { type ServiceTranslation, translateService } from "./services/service.ts";
 import type { HealthCheckSnapshot, NodeSnapshot, ServicePortSnapshot } from "./snapshot.ts";
 
 export interface ServicesResult {
@@ -11,9 +13,252 @@ export interface ServicesResult {
   problems: Problem[];
 }
 
-/** Services + EndpointSlices → service proxy frontends and endpoints (design §2). Filled in by the foundation work. */
+interface Memo {
+  service: Service;
+  slices: readonly EndpointSlice[];
+  result: ServiceTranslation;
+  /** the addresses its frontends listen on (`ip|port|protocol`) */
+  frontendKeys: readonly string[];
+  /** the result without addresses lost to another Service, for the losses named by `signature` */
+  reduced?: { signature: string; result: ServiceTranslation };
+}
+
+/**
+ * Services + EndpointSlices → service proxy frontends and endpoints (design §2).
+ *
+ * Each Service is translated by the pure `translateService`; the result is remembered against the
+ * identity of its inputs (the Service object and its slice objects; node facts and options apply
+ * to all). The store replaces objects rather than mutating them, so an unchanged Service yields the
+ * very same ServicePortSnapshot objects on the next build: planes can skip anything identical by
+ * reference.
+ *
+ * To keep a one-endpoint change cheap with 10k Services, the translator listens to the store's
+ * change batches and revisits only the Services named in them. It falls back to checking every
+ * Service (by identity) on the first build, when node facts or options change, or when the store
+ * has changes not yet delivered (a build inside `store.batch`).
+ *
+ * Two Services claiming one (ip, port, protocol) cannot both be served: the older keeps it and the
+ * other gets a Problem (see FrontendClaims).
+ */
 export class ServiceTranslator {
-  translate(store: Store, _options: TranslateOptions, _node: NodeSnapshot): ServicesResult {
-    return { services: [...store.list("Service")], servicePorts: [], healthChecks: [], problems: [] };
+  private memo = new Map<string, Memo>();
+  /** Service keys in output order (namespace, then name) */
+  private order: string[] = [];
+  private context = "";
+  private last: ServicesResult | undefined;
+
+  private store: Store | undefined;
+  private unsubscribe: (() => void) | undefined;
+  /** Service keys whose Service or slices changed since the last build */
+  private dirty = new Set<string>();
+  /** store.revision up to which `dirty` is complete */
+  private syncedRevision = -1;
+  /** slice key → owning Service key, to find the owner of a deleted slice */
+  private sliceOwners = new Map<string, string>();
+  private readonly claims = new FrontendClaims();
+
+  translate(store: Store, options: TranslateOptions, node: NodeSnapshot): ServicesResult {
+    this.follow(store);
+    const context = contextKey(node, options);
+    const ctx = {
+      node,
+      ...(options.serviceProxyName !== undefined ? { serviceProxyName: options.serviceProxyName } : {}),
+    };
+    const previousContext = this.context;
+    const full = this.last === undefined || context !== previousContext || store.revision !== this.syncedRevision;
+    this.context = context;
+    let portsChanged = false;
+    let servicesChanged = false;
+
+    if (full) {
+      const contextChanged = context !== previousContext;
+      const keys: string[] = [];
+      for (const service of store.list("Service")) keys.push(serviceKey(service));
+      if (keys.length !== this.order.length || keys.some((k) => !this.memo.has(k))) {
+        keys.sort(compareServiceKeys);
+        this.order = keys;
+        servicesChanged = true;
+      }
+      const next = new Map<string, Memo>();
+      for (const key of this.order) {
+        const service = store.get("Service", key)!;
+        const previous = this.memo.get(key);
+        const entry = this.revisit(key, service, previous, store, ctx, contextChanged);
+        if (entry !== previous) {
+          portsChanged = true;
+          if (entry.service !== previous?.service) servicesChanged = true;
+          this.claims.update(key, previous?.frontendKeys ?? [], entry.frontendKeys);
+        }
+        next.set(key, entry);
+      }
+      for (const [key, gone] of this.memo) if (!next.has(key)) this.claims.update(key, gone.frontendKeys, []);
+      this.memo = next;
+    } else {
+      for (const key of this.dirty) {
+        const service = store.get("Service", key);
+        const previous = this.memo.get(key);
+        if (!service) {
+          if (previous) {
+            this.claims.update(key, previous.frontendKeys, []);
+            this.memo.delete(key);
+            this.order.splice(findKey(this.order, key), 1);
+            portsChanged = servicesChanged = true;
+          }
+          continue;
+        }
+        const entry = this.revisit(key, service, previous, store, ctx, false);
+        if (entry === previous) continue;
+        if (!previous) this.order.splice(insertionPoint(this.order, key), 0, key);
+        this.claims.update(key, previous?.frontendKeys ?? [], entry.frontendKeys);
+        this.memo.set(key, entry);
+        portsChanged = true;
+        if (entry.service !== previous?.service) servicesChanged = true;
+      }
+    }
+    this.dirty.clear();
+    this.syncedRevision = store.revision;
+
+    if (this.last && !portsChanged && !servicesChanged) return this.last;
+    const servicePorts: ServicePortSnapshot[] = [];
+    const healthChecks: HealthCheckSnapshot[] = [];
+    const problems: Problem[] = [];
+    const services: Service[] = servicesChanged || !this.last ? [] : this.last.services;
+    const losers = this.claims.contested.size > 0 ? this.claims.losers((key) => this.rank(key)) : undefined;
+    for (const key of this.order) {
+      const entry = this.memo.get(key)!;
+      const service = entry.service;
+      const lost = losers?.get(key);
+      const result = lost ? reduced(entry, lost) : entry.result;
+      if (services !== this.last?.services) services.push(service);
+      for (const port of result.ports) servicePorts.push(port);
+      if (result.healthCheck) healthChecks.push(result.healthCheck);
+      for (const problem of result.problems) problems.push(problem);
+    }
+    this.last = { services, servicePorts, healthChecks, problems };
+    return this.last;
   }
+
+  /** Stops listening to the store. */
+  close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.store = undefined;
+  }
+
+  private revisit(
+    key: string,
+    service: Service,
+    previous: Memo | undefined,
+    store: Store,
+    ctx: Parameters<typeof translateService>[2],
+    force: boolean,
+  ): Memo {
+    const slices = store.slicesFor(key);
+    if (!force && previous && previous.service === service && sameList(previous.slices, slices)) return previous;
+    const result = translateService(service, slices, ctx);
+    return { service, slices, result, frontendKeys: frontendKeysOf(result) };
+  }
+
+  /** Orders claimants of one address: oldest first, then namespace/name. */
+  private rank(key: string): string {
+    const service = this.memo.get(key)!.service;
+    const slash = key.indexOf("/");
+    return `${service.metadata?.creationTimestamp ?? ""}\u0000${key.slice(0, slash)}\u0000${key.slice(slash + 1)}`;
+  }
+
+  private follow(store: Store): void {
+    if (this.store === store) return;
+    this.close();
+    this.store = store;
+    this.last = undefined;
+    this.memo = new Map();
+    this.order = [];
+    this.sliceOwners.clear();
+    this.claims.clear();
+    for (const slice of store.list("EndpointSlice")) {
+      const owner = sliceOwner(slice);
+      if (owner) this.sliceOwners.set(sliceKey(slice), owner);
+    }
+    this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
+    this.syncedRevision = store.revision;
+  }
+
+  private onChanges(store: Store, changes: readonly StoreChange[]): void {
+    for (const change of changes) {
+      if (change.kind === "Service") this.dirty.add(change.key);
+      else if (change.kind === "EndpointSlice") {
+        const before = this.sliceOwners.get(change.key);
+        if (before) this.dirty.add(before);
+        const slice = store.get("EndpointSlice", change.key);
+        const owner = slice ? sliceOwner(slice) : undefined;
+        if (owner) {
+          this.dirty.add(owner);
+          this.sliceOwners.set(change.key, owner);
+        } else this.sliceOwners.delete(change.key);
+      }
+    }
+    this.syncedRevision = store.revision;
+  }
+}
+
+function serviceKey(service: Service): string {
+  return `${service.metadata?.namespace ?? "default"}/${service.metadata?.name ?? ""}`;
+}
+
+function sliceKey(slice: EndpointSlice): string {
+  return `${slice.metadata?.namespace ?? "default"}/${slice.metadata?.name ?? ""}`;
+}
+
+/** The Service a slice belongs to, as the store indexes it (`kubernetes.io/service-name`). */
+function sliceOwner(slice: EndpointSlice): string | undefined {
+  const name = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+  return name ? `${slice.metadata?.namespace ?? "default"}/${name}` : undefined;
+}
+
+/** namespace first, then name: plain string order of "ns/name" would put "a-b/x" before "a/x". */
+function compareServiceKeys(a: string, b: string): number {
+  const as = a.indexOf("/");
+  const bs = b.indexOf("/");
+  const an = a.slice(0, as);
+  const bn = b.slice(0, bs);
+  if (an !== bn) return an < bn ? -1 : 1;
+  const aname = a.slice(as + 1);
+  const bname = b.slice(bs + 1);
+  return aname < bname ? -1 : aname > bname ? 1 : 0;
+}
+
+/** Index of the first key not ordered before `key` (binary search over the sorted keys). */
+function insertionPoint(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareServiceKeys(keys[mid]!, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function findKey(keys: readonly string[], key: string): number {
+  const i = insertionPoint(keys, key);
+  if (keys[i] !== key) throw new Error(`service key ${key} missing from the order`);
+  return i;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function contextKey(node: NodeSnapshot, options: TranslateOptions): string {
+  return JSON.stringify([node.name, node.zone ?? null, node.nodePortAddresses, options.serviceProxyName ?? null]);
+}
+
+/** The entry's result without its lost addresses, reused while the losses stay the same. */
+function reduced(entry: Memo, loss: Loss): ServiceTranslation {
+  if (entry.reduced?.signature !== loss.signature) {
+    entry.reduced = { signature: loss.signature, result: withoutLostFrontends(entry.service, entry.result, loss.lost) };
+  }
+  return entry.reduced.result;
 }

@@ -35,7 +35,10 @@ export interface Frontend {
   action: "forward" | "reject" | "drop";
   /** which endpoint list serves this frontend: `cluster` (clusterIP) or `external` (nodePort, externalIP, LB) */
   endpoints: "cluster" | "external";
-  /** loadBalancerSourceRanges, on loadBalancer frontends only; empty = any source */
+  /**
+   * loadBalancerSourceRanges, on loadBalancer frontends only (always set there); empty = any source.
+   * Ranges of both families are listed; one of the other family simply never matches a client.
+   */
   sourceRanges?: readonly string[];
 }
 
@@ -52,9 +55,12 @@ export interface ServicePortSnapshot {
   port: number;
   nodePort?: number;
   frontends: readonly Frontend[];
-  /** for clusterIP frontends: usable endpoints after ready/serving fallback, internalTrafficPolicy and topology */
+  /**
+   * for clusterIP frontends: usable endpoints after ready/serving fallback, internalTrafficPolicy and topology.
+   * Holds every IP family of a dual-stack Service; a frontend uses those of its own family (`endpointsFor`).
+   */
   clusterEndpoints: readonly Endpoint[];
-  /** for nodePort/externalIP/LB frontends: usable endpoints after externalTrafficPolicy */
+  /** for nodePort/externalIP/LB frontends: usable endpoints after externalTrafficPolicy (and topology) */
   externalEndpoints: readonly Endpoint[];
   sessionAffinity: SessionAffinity;
 }
@@ -87,4 +93,16 @@ export interface Snapshot {
   ingress: IngressSnapshot;
   dns: DnsSnapshot;
   problems: readonly Problem[];
+}
+
+/**
+ * The endpoints one frontend balances over: its list (`cluster` or `external`), restricted to the
+ * frontend's IP family, as kube-proxy runs one proxier per family. For a single-stack Service
+ * (every endpoint in the frontend's family) this is the list itself, same object.
+ */
+export function endpointsFor(port: ServicePortSnapshot, frontend: Frontend): readonly Endpoint[] {
+  const list = frontend.endpoints === "cluster" ? port.clusterEndpoints : port.externalEndpoints;
+  const v6 = frontend.ip.includes(":");
+  if (list.every((e) => e.ip.includes(":") === v6)) return list;
+  return list.filter((e) => e.ip.includes(":") === v6);
 }

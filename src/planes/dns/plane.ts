@@ -1,0 +1,82 @@
+import { isIP } from "node:net";
+import { formatHostPort, type HostPort } from "../../config.ts";
+import { normaliseName } from "../../translate/dns/index.ts";
+import type { Snapshot } from "../../translate/snapshot.ts";
+import type { PlaneContext, PlaneFactory } from "../context.ts";
+import type { Plane } from "../plane.ts";
+import { Forwarder } from "./forward.ts";
+import { DnsMetrics } from "./metrics.ts";
+import { readResolvConf } from "./resolv.ts";
+import { DnsServer } from "./server.ts";
+
+/** The cluster DNS plane (design §4): on when --dns-address is set. */
+export class DnsPlane implements Plane {
+  readonly name = "dns";
+  readonly server: DnsServer;
+  private readonly forwarder: Forwarder;
+
+  constructor(server: DnsServer, forwarder: Forwarder) {
+    this.server = server;
+    this.forwarder = forwarder;
+  }
+
+  async apply(previous: Snapshot | undefined, next: Snapshot): Promise<void> {
+    // The translator hands back the same index object when nothing DNS-relevant changed: keep the warm zone.
+    if (!previous || previous.dns !== next.dns) this.server.setSnapshot(next.dns);
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+    this.forwarder.close();
+  }
+}
+
+export const dnsPlaneFactory: PlaneFactory = async (context) => createDnsPlane(context);
+
+export async function createDnsPlane(
+  context: PlaneContext,
+  overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number } = {},
+): Promise<DnsPlane | undefined> {
+  const { config, logger, registry } = context;
+  if (!config.dnsAddress) return undefined;
+  const configured = config.dnsUpstream.length ? config.dnsUpstream : await readResolvConf();
+  const upstreams = configured.filter((u) => usableUpstream(u, config.dnsAddress!, logger));
+  if (upstreams.length === 0) logger.warn("dns: no upstream servers; names outside the cluster domain get SERVFAIL");
+  const metrics = new DnsMetrics(registry, `dns://${formatHostPort(config.dnsAddress)}`);
+  const forwarder = new Forwarder({ upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides });
+  const server = new DnsServer({
+    address: config.dnsAddress,
+    domain: normaliseName(config.clusterDomain),
+    ttl: config.dnsTtlSeconds,
+    forwarder,
+    metrics,
+    logger,
+  });
+  try {
+    await server.start();
+  } catch (err) {
+    forwarder.close();
+    throw err;
+  }
+  logger.info(
+    {
+      address: formatHostPort({ host: config.dnsAddress.host, port: server.port }),
+      upstreams: upstreams.map(formatHostPort),
+    },
+    "dns listening (udp+tcp)",
+  );
+  return new DnsPlane(server, forwarder);
+}
+
+/** Upstreams must be IP addresses (resolving a hostname would ask DNS) and must not be ourselves (a loop). */
+function usableUpstream(upstream: HostPort, own: HostPort, logger: PlaneContext["logger"]): boolean {
+  if (!isIP(upstream.host)) {
+    logger.warn({ upstream: formatHostPort(upstream) }, "dns: upstream is not an IP address; ignored");
+    return false;
+  }
+  if (upstream.port === own.port && (upstream.host === own.host || own.host === "0.0.0.0" || own.host === "::")) {
+    logger.warn({ upstream: formatHostPort(upstream) }, "dns: upstream is this server (forwarding loop); ignored");
+    return false;
+  }
+  return true;
+}
