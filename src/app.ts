@@ -47,6 +47,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
           registry,
           store,
           source,
+          publishAddresses: publishAddresses(config),
           ...(overrides.leaderElection ? { leaderElection: overrides.leaderElection } : {}),
         })
       : undefined;

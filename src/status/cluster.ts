@@ -39,6 +39,8 @@ export function clusterControllers(deps: {
   registry: Registry;
   store: Store;
   source: Source;
+  /** what the Ingress ADDRESS shows when set (--publish-address, or specific listener IPs) */
+  publishAddresses: readonly string[];
   leaderElection?: LeaderElectionOverrides;
 }): ClusterControllers | undefined {
   const { config, logger, registry, store, source } = deps;
@@ -55,9 +57,10 @@ export function clusterControllers(deps: {
       })
     : undefined;
   const isLeader = () => elector?.isLeader() ?? true;
-  // without --publish-address, Ingresses show the nodes where a nodeplane pod is ready (leader only)
+  // without --publish-address (or listeners on specific IPs), Ingresses show the nodes where a nodeplane
+  // pod is ready (leader only)
   const tracker =
-    config.publishAddresses.length === 0
+    deps.publishAddresses.length === 0
       ? new IngressAddressTracker({
           client,
           namespace: process.env.POD_NAMESPACE || config.leaseNamespace,
