@@ -75,7 +75,9 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     status,
     store,
     logger,
-    ready: () => ready && source.healthy(),
+    // Ready once the first full sync is applied, and it stays so: while the origin is unreachable the last
+    // snapshot keeps serving (nodeplane_source_healthy and /api/status say so), as kube-proxy keeps its rules.
+    ready: () => ready,
   });
   const context: PlaneContext = { config, logger, registry, store, status };
   try {
