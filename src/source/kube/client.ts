@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import type { RequestOptions } from "node:https";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Agent, request } from "undici";
@@ -38,7 +39,16 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
     );
     return kc;
   }
-  kc.loadFromDefault();
+  const kubeconfigPath = env.KUBECONFIG || join(env.HOME || homedir(), ".kube", "config");
+  // client-node falls back to http://localhost:8080 when nothing is configured, which then fails forever with a
+  // TLS message; someone who just ran `npx nodeplane` on a laptop should be told what to do instead.
+  if (!env.KUBECONFIG && !existsSync(kubeconfigPath))
+    throw new Error(
+      `no Kubernetes API configured (not in a pod, no $KUBECONFIG, no ${kubeconfigPath}): ` +
+        "pass --kubeconfig PATH, or run standalone with --manifests DIR (`npm start` runs the lab)",
+    );
+  if (env.KUBECONFIG) kc.loadFromDefault();
+  else kc.loadFromFile(kubeconfigPath);
   return kc;
 }
 
