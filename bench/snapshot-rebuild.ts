@@ -1,6 +1,6 @@
 // snapshot-rebuild scenario, run in its own process (pinned, with --expose-gc so heap figures are
 // after a collection): a Store of N Services with M endpoints each (and one Ingress per 10 Services)
-// through the whole Translator, then end to end through the pipeline into the service and DNS planes.
+// through the whole Translator, then end to end through the pipeline into the service, ingress and DNS planes.
 // Prints one SNAPSHOT_JSON line; every figure is a number (ms, or MiB for heap).
 // usage: node --expose-gc bench/snapshot-rebuild.ts [SERVICES] [ENDPOINTS_PER_SERVICE] [FULL_BUILDS] [CHANGES] [E2E_CHANGES]
 //   E2E_CHANGES = 0 skips the end-to-end part (it binds one TCP listener per Service on 127.98.x.x).
@@ -10,6 +10,7 @@ import { Registry } from "prom-client";
 import { defaultConfig } from "../src/cli/flags.ts";
 import { SnapshotPipeline } from "../src/pipeline.ts";
 import { createDnsPlane } from "../src/planes/dns/plane.ts";
+import { createIngressPlane } from "../src/planes/ingress/index.ts";
 import { ServicePlane } from "../src/planes/service/plane.ts";
 import { MemoryStatusWriter } from "../src/status/writer.ts";
 import { Store } from "../src/store/store.ts";
@@ -164,7 +165,7 @@ process.stdout.write(`SNAPSHOT_JSON ${JSON.stringify(result)}\n`);
 
 /**
  * Store change → pipeline → service plane (one real TCP listener per Service on 127.98.x.x, no VIP
- * link) and DNS plane applied, timed from the store upsert to the pipeline's "applied" callback. The
+ * link), ingress plane (HTTP on a free loopback port) and DNS plane applied, timed from the store upsert to the pipeline's "applied" callback. The
  * pipeline's coalescing delay is 0 here (a 0 ms timer still waits for the next turn of the event loop).
  */
 async function endToEnd(): Promise<void> {
@@ -182,19 +183,18 @@ async function endToEnd(): Promise<void> {
     vipInterface: "none",
     healthzAddress: undefined,
     dnsAddress: { host: "127.0.0.1", port: 0 },
+    httpAddress: { host: "127.0.0.1", port: 0 },
+    httpsAddress: undefined,
     dnsUpstream: [{ host: "127.0.0.1", port: 9 }],
   };
   const servicePlane = new ServicePlane({ config, logger, registry });
   await servicePlane.start();
-  const dnsPlane = await createDnsPlane({
-    config,
-    logger,
-    registry,
-    store: e2eStore,
-    status: new MemoryStatusWriter(),
-  });
+  const context = { config, logger, registry, store: e2eStore, status: new MemoryStatusWriter() };
+  const ingressPlane = await createIngressPlane(context);
+  const dnsPlane = await createDnsPlane(context);
   const pipeline = new SnapshotPipeline(e2eStore, new Translator(options), { maxDelayMs: 0, logger });
   pipeline.register(servicePlane);
+  if (ingressPlane) pipeline.register(ingressPlane);
   if (dnsPlane) pipeline.register(dnsPlane);
   try {
     t = clock();

@@ -5,6 +5,7 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { Config, HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
+import type { IngressRoute, IngressSnapshot } from "../../translate/ingress/model.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
 import { listen } from "../../util/listen.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
@@ -42,13 +43,17 @@ export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
 
 /**
  * The ingress plane (design §3): HTTP and HTTPS listeners routing by Host and path to Service endpoints.
- * Each snapshot compiles a new matcher and certificate map and swaps them in; upstream pools, listeners and
+ * Each snapshot with a changed route table compiles a new matcher (routes that are the same objects as
+ * before keep their compiled runtime) and certificate map and swaps them in; upstream pools, listeners and
  * client connections carry over.
  */
 export class IngressPlane implements Plane {
   readonly name = "ingress";
   readonly proxy: IngressProxy;
   private readonly pools: UpstreamPools;
+  /** the route table the matcher was compiled from, and its compiled routes (reused by identity) */
+  private appliedTable: IngressSnapshot | undefined;
+  private compiledRoutes: ReadonlyMap<IngressRoute, RouteRuntime> | undefined;
   private readonly certificates: CertificateStore;
   private readonly status: IngressStatusReconciler;
   private readonly metrics: ReturnType<typeof ingressMetrics>;
@@ -160,11 +165,15 @@ export class IngressPlane implements Plane {
   }
 
   async apply(_previous: Snapshot | undefined, next: Snapshot): Promise<void> {
-    const compiler = new RouteCompiler(this.pools, this.metrics);
-    const matcher = new Matcher<RouteRuntime>(next.ingress, compiler.compile);
-    this.proxy.matcher = matcher;
+    // The same table as last time (nothing ingress-related changed): keep the matcher and its runtimes.
+    if (next.ingress !== this.appliedTable) {
+      const compiler = new RouteCompiler(this.pools, this.metrics, this.compiledRoutes);
+      this.proxy.matcher = new Matcher<RouteRuntime>(next.ingress, compiler.compile);
+      this.compiledRoutes = compiler.compiled;
+      this.appliedTable = next.ingress;
+      this.pools.retainOnly(compiler.usedPools);
+    }
     this.proxy.accessLog = this.logger.isLevelEnabled("debug");
-    this.pools.retainOnly(compiler.usedPools);
     if (this.certificates.update(next.ingress) && this.https) {
       this.https.setSecureContext(this.certificates.fallbackPem);
     }

@@ -102,16 +102,37 @@ export class RouteRuntime {
  */
 export class RouteCompiler {
   readonly usedPools = new Set<UpstreamPool>();
+  /** every route compiled for this snapshot: hand it to the next snapshot's compiler as `previous` */
+  readonly compiled = new Map<IngressRoute, RouteRuntime>();
   private readonly backends = new Map<string, BackendRuntime>();
   private readonly pools: UpstreamPools;
   private readonly metrics: IngressMetrics;
+  private readonly previous: ReadonlyMap<IngressRoute, RouteRuntime> | undefined;
 
-  constructor(pools: UpstreamPools, metrics: IngressMetrics) {
+  /**
+   * `previous`: the last snapshot's compiled routes. The translator hands back the very same route
+   * objects for Ingresses that did not change, so those keep their runtime (round-robin position,
+   * metric children) and a one-endpoint change compiles one route, not all of them.
+   */
+  constructor(pools: UpstreamPools, metrics: IngressMetrics, previous?: ReadonlyMap<IngressRoute, RouteRuntime>) {
     this.pools = pools;
     this.metrics = metrics;
+    this.previous = previous;
   }
 
   compile = (route: IngressRoute): RouteRuntime => {
+    const known = this.compiled.get(route) ?? this.previous?.get(route);
+    if (known) {
+      for (const e of known.backend?.endpoints ?? []) this.usedPools.add(e.pool);
+      this.compiled.set(route, known);
+      return known;
+    }
+    const runtime = this.fresh(route);
+    this.compiled.set(route, runtime);
+    return runtime;
+  };
+
+  private fresh(route: IngressRoute): RouteRuntime {
     const scheme = route.settings.backendProtocol === "HTTPS" ? "https" : "http";
     const key = `${route.backend.id}|${scheme}|${route.settings.connectTimeoutMs ?? ""}`;
     let backend = this.backends.get(key);
@@ -126,7 +147,7 @@ export class RouteCompiler {
       this.backends.set(key, backend);
     }
     return new RouteRuntime(route, backend, this.metrics);
-  };
+  }
 }
 
 function cookieValue(address: string): string {
