@@ -1,6 +1,7 @@
-import { isIP } from "node:net";
 import type { IngressServiceBackend, Service } from "../../model/k8s.ts";
 import type { Store } from "../../store/store.ts";
+// pure string checks (translators stay free of node:net)
+import { isIPv4, parseIPv6 } from "../dns/ip.ts";
 import type { BackendTarget, UpstreamEndpoint } from "./model.ts";
 
 /**
@@ -59,7 +60,7 @@ function endpointsFor(store: Store, serviceKey: string, portName: string): Upstr
       const list = isReady && !terminating ? ready : serving && terminating ? fallback : undefined;
       if (!list) continue;
       const ip = endpoint.addresses?.[0];
-      if (!ip || isIP(ip) === 0) continue;
+      if (!ip || !(isIPv4(ip) || parseIPv6(ip))) continue;
       const key = `${ip}|${port}`;
       if (seen.has(key)) continue;
       seen.add(key);
