@@ -248,6 +248,8 @@ async function runRebuild(env: Env, scenario: Extract<Scenario, { kind: "rebuild
   say(`${scenario.name}: ${scenario.services} Services × ${scenario.endpointsPerService} endpoints (in-process)`);
   const fullBuilds = env.options.quick ? 1 : 5;
   const changes = env.options.quick ? 20 : 200;
+  // end to end through the pipeline and the planes (one listener per Service on 127.98.x.x)
+  const e2eChanges = env.options.quick ? 10 : 50;
   for (let round = 0; round < env.options.rounds; round++) {
     const r = await runBounded(
       env.pm,
@@ -260,6 +262,7 @@ async function runRebuild(env: Env, scenario: Extract<Scenario, { kind: "rebuild
         String(scenario.endpointsPerService),
         String(fullBuilds),
         String(changes),
+        String(e2eChanges),
       ],
       { cpu: PROXY_CPU, cwd: REPO, timeoutMs: 300_000 },
     );
@@ -286,8 +289,10 @@ async function runRebuild(env: Env, scenario: Extract<Scenario, { kind: "rebuild
     };
     env.runs.push(rec);
     say(
-      `  snapshot-rebuild r${round + 1}: full rebuild ${j.full_rebuild_ms?.toFixed(1)} ms, one-endpoint change ` +
-        `${j.endpoint_change_ms?.toFixed(2)} ms, heap ${j.heap_mib?.toFixed(0)} MiB, ${j.service_ports} service ports`,
+      `  snapshot-rebuild r${round + 1}: full rebuild ${j.full_rebuild_ms?.toFixed(1)} ms ` +
+        `(${j.full_rebuild_cpu_ms?.toFixed(1)} ms CPU), one-endpoint change ${j.endpoint_change_ms?.toFixed(2)} ms ` +
+        `(${j.endpoint_change_cpu_ms?.toFixed(2)} ms CPU), end to end ${j.e2e_change_ms?.toFixed(2)} ms, ` +
+        `heap ${j.heap_mib?.toFixed(0)} MiB, ${j.service_ports} service ports`,
     );
   }
 }

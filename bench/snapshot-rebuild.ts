@@ -4,6 +4,7 @@
 // Prints one SNAPSHOT_JSON line; every figure is a number (ms, or MiB for heap).
 // usage: node --expose-gc bench/snapshot-rebuild.ts [SERVICES] [ENDPOINTS_PER_SERVICE] [FULL_BUILDS] [CHANGES] [E2E_CHANGES]
 //   E2E_CHANGES = 0 skips the end-to-end part (it binds one TCP listener per Service on 127.98.x.x).
+import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { Registry } from "prom-client";
@@ -159,9 +160,28 @@ Object.assign(result, {
   heap_cluster_mib: (heapUsed - heapBefore) / 1048576,
 });
 
-if (e2eChanges > 0) await endToEnd();
+if (e2eChanges > 0) {
+  const limit = openFileLimit();
+  // one socket per Service, plus room for the rest: with fewer, binds would fail and every apply retry them
+  if (limit !== undefined && limit < services + 1024)
+    process.stderr.write(`end to end skipped: open file limit ${limit} < ${services + 1024} (ulimit -n)\n`);
+  else await endToEnd();
+}
 
 process.stdout.write(`SNAPSHOT_JSON ${JSON.stringify(result)}\n`);
+
+/** The soft limit on open files (`Max open files` in /proc/self/limits), when it can be read. */
+function openFileLimit(): number | undefined {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === "unlimited" ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Store change → pipeline → service plane (one real TCP listener per Service on 127.98.x.x, no VIP

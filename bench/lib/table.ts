@@ -55,7 +55,20 @@ export function renderRebuildTable(rows: readonly SummaryRow[]): string {
   const rebuild = rows.filter((r) => r.scenario === "snapshot-rebuild");
   if (rebuild.length === 0) return "";
   return renderGrid(
-    ["scenario", "target", "generator", "services", "endpoints", "full rebuild ms", "1-endpoint change ms", "heap MiB"],
+    [
+      "scenario",
+      "target",
+      "generator",
+      "services",
+      "endpoints",
+      "full rebuild ms",
+      "1-endpoint change ms",
+      "heap MiB",
+      "full CPU ms",
+      "change CPU ms",
+      "end to end ms",
+      "end to end CPU ms",
+    ],
     rebuild.map((r) => [
       r.scenario,
       r.target,
@@ -65,6 +78,10 @@ export function renderRebuildTable(rows: readonly SummaryRow[]): string {
       formatNumber(r.extra.full_rebuild_ms),
       formatNumber(r.extra.endpoint_change_ms),
       formatNumber(r.extra.heap_mib),
+      formatNumber(r.extra.full_rebuild_cpu_ms),
+      formatNumber(r.extra.endpoint_change_cpu_ms),
+      formatNumber(r.extra.e2e_change_ms),
+      formatNumber(r.extra.e2e_change_cpu_ms),
     ]),
   );
 }

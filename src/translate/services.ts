@@ -54,6 +54,10 @@ export class ServiceTranslator {
   /** store.revision up to which `dirty` is complete */
   private syncedRevision = -1;
   private readonly claims = new FrontendClaims();
+  /** key → index of its first port in the last servicePorts */
+  private offsets = new Map<string, number>();
+  /** the last full lists had ports reduced by lost address claims */
+  private lastHadLosers = false;
 
   translate(store: Store, options: TranslateOptions, node: NodeSnapshot): ServicesResult {
     this.follow(store);
@@ -67,6 +71,8 @@ export class ServiceTranslator {
     this.context = context;
     let portsChanged = false;
     let servicesChanged = false;
+    /** Services re-translated in place (no add or delete), for patching the last lists */
+    let replaced: { key: string; previous: Memo; entry: Memo }[] | undefined = [];
 
     if (full) {
       const contextChanged = context !== previousContext;
@@ -90,6 +96,7 @@ export class ServiceTranslator {
       }
       for (const [key, gone] of this.memo) if (!next.has(key)) this.claims.update(key, gone.frontendKeys, []);
       this.memo = next;
+      replaced = undefined;
     } else {
       for (const key of this.dirty) {
         const service = store.get("Service", key);
@@ -100,12 +107,16 @@ export class ServiceTranslator {
             this.memo.delete(key);
             this.order.splice(findKey(this.order, key), 1);
             portsChanged = servicesChanged = true;
+            replaced = undefined;
           }
           continue;
         }
         const entry = this.revisit(key, service, previous, store, ctx, false);
         if (entry === previous) continue;
-        if (!previous) this.order.splice(insertionPoint(this.order, key), 0, key);
+        if (!previous) {
+          this.order.splice(insertionPoint(this.order, key), 0, key);
+          replaced = undefined;
+        } else replaced?.push({ key, previous, entry });
         this.claims.update(key, previous?.frontendKeys ?? [], entry.frontendKeys);
         this.memo.set(key, entry);
         portsChanged = true;
@@ -116,17 +127,23 @@ export class ServiceTranslator {
     this.syncedRevision = store.revision;
 
     if (this.last && !portsChanged && !servicesChanged) return this.last;
+    if (replaced) {
+      const patched = this.patchLast(replaced);
+      if (patched) return patched;
+    }
     const servicePorts: ServicePortSnapshot[] = [];
     const healthChecks: HealthCheckSnapshot[] = [];
     const problems: Problem[] = [];
     const services: Service[] = servicesChanged || !this.last ? [] : this.last.services;
     const losers = this.claims.contested.size > 0 ? this.claims.losers((key) => this.rank(key)) : undefined;
+    const offsets = new Map<string, number>();
     for (const key of this.order) {
       const entry = this.memo.get(key)!;
       const service = entry.service;
       const lost = losers?.get(key);
       const result = lost ? reduced(entry, lost) : entry.result;
       if (services !== this.last?.services) services.push(service);
+      offsets.set(key, servicePorts.length);
       for (const port of result.ports) servicePorts.push(port);
       if (result.healthCheck) healthChecks.push(result.healthCheck);
       for (const problem of result.problems) problems.push(problem);
@@ -138,6 +155,42 @@ export class ServiceTranslator {
       // the same list as before when no problem changed, so consumers can skip it
       problems: this.last && sameList(this.last.problems, problems) ? this.last.problems : problems,
     };
+    this.offsets = offsets;
+    this.lastHadLosers = losers !== undefined && losers.size > 0;
+    return this.last;
+  }
+
+  /**
+   * The last lists with the re-translated Services' ports written over their old ones: a copy of the
+   * port list instead of a walk over every Service. Only when nothing moves: no Service added or
+   * deleted, the same number of ports each, no contested address, and no health check or problem
+   * before or after (those lists are then the same).
+   */
+  private patchLast(replaced: readonly { key: string; previous: Memo; entry: Memo }[]): ServicesResult | undefined {
+    const last = this.last;
+    // a contest (now or in the last lists) changes other Services' ports: not a local patch
+    if (!last || this.claims.contested.size > 0 || this.lastHadLosers) return undefined;
+    for (const { previous, entry } of replaced) {
+      const before = previous.result;
+      const after = entry.result;
+      if (before.ports.length !== after.ports.length) return undefined;
+      if (before.healthCheck || after.healthCheck || before.problems.length > 0 || after.problems.length > 0)
+        return undefined;
+    }
+    const servicePorts = last.servicePorts.slice();
+    let services = last.services;
+    for (const { key, previous, entry } of replaced) {
+      const offset = this.offsets.get(key);
+      if (offset === undefined) return undefined;
+      entry.result.ports.forEach((port, i) => {
+        servicePorts[offset + i] = port;
+      });
+      if (entry.service !== previous.service) {
+        if (services === last.services) services = services.slice();
+        services[findKey(this.order, key)] = entry.service;
+      }
+    }
+    this.last = { services, servicePorts, healthChecks: last.healthChecks, problems: last.problems };
     return this.last;
   }
 

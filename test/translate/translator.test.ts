@@ -33,7 +33,8 @@ const op = fc.oneof(
     name: NAME,
     ip: fc.constantFrom("10.96.0.1", "10.96.0.2", "None", "bad"),
     port: fc.constantFrom(80, 81, 0),
-    type: fc.constantFrom("ClusterIP", "NodePort"),
+    type: fc.constantFrom("ClusterIP", "NodePort", "LoadBalancer"),
+    ports: fc.constantFrom(1, 2),
   }),
   fc.record({
     kind: fc.constant("slice" as const),
@@ -59,7 +60,15 @@ function applyOp(store: Store, o: Op): void {
     store.upsert("Service", {
       kind: "Service",
       metadata: { namespace: o.ns, name: o.name },
-      spec: { type: o.type, clusterIP: o.ip, ports: [{ name: "http", port: o.port }] },
+      spec: {
+        type: o.type,
+        clusterIP: o.ip,
+        ports: [
+          { name: "http", port: o.port, ...(o.type === "ClusterIP" ? {} : { nodePort: 30080 }) },
+          ...(o.ports === 2 ? [{ name: "extra", port: 90 }] : []),
+        ],
+        ...(o.type === "LoadBalancer" ? { externalTrafficPolicy: "Local", healthCheckNodePort: 30999 } : {}),
+      },
     });
   else if (o.kind === "slice")
     store.upsert("EndpointSlice", {
@@ -129,7 +138,7 @@ describe("Translator: change-driven snapshots equal fresh ones (fast-check)", ()
         }
         translator.close();
       }),
-      { numRuns: 100 },
+      { numRuns: 150 },
     );
   });
 });
@@ -156,7 +165,7 @@ describe("SnapshotPipeline", () => {
     };
     const pipeline = new SnapshotPipeline(store, new Translator(OPTIONS), { maxDelayMs: 0, logger });
     pipeline.register(plane);
-    applyOp(store, { kind: "service", ns: "x", name: "a", ip: "bad", port: 80, type: "ClusterIP" });
+    applyOp(store, { kind: "service", ns: "x", name: "a", ip: "bad", port: 80, type: "ClusterIP", ports: 1 });
     await pipeline.start();
     // the bad clusterIP is named by the service and the DNS translators
     const first = warnings.length;
@@ -167,7 +176,7 @@ describe("SnapshotPipeline", () => {
     expect(applied).toHaveLength(2);
     expect(applied.at(-1)!.problems).toBe(problems);
     expect(warnings).toHaveLength(first);
-    applyOp(store, { kind: "service", ns: "y", name: "c", ip: "bad", port: 80, type: "ClusterIP" });
+    applyOp(store, { kind: "service", ns: "y", name: "c", ip: "bad", port: 80, type: "ClusterIP", ports: 1 });
     await pipeline.settled();
     expect(warnings).toHaveLength(2 * first);
     await pipeline.stop();

@@ -17,7 +17,7 @@ import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.t
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
 import { IngressStatusReconciler } from "./status.ts";
 import { handleUpgrade } from "./upgrade.ts";
-import { UpstreamPools } from "./upstream.ts";
+import { type UpstreamPool, UpstreamPools } from "./upstream.ts";
 
 /** Client-side limits; the defaults suit production, tests shorten them. */
 export interface ClientLimits {
@@ -53,7 +53,9 @@ export class IngressPlane implements Plane {
   private readonly pools: UpstreamPools;
   /** the route table the matcher was compiled from, and its compiled routes (reused by identity) */
   private appliedTable: IngressSnapshot | undefined;
-  private compiledRoutes: ReadonlyMap<IngressRoute, RouteRuntime> | undefined;
+  private compiledRoutes: ReadonlyMap<IngressRoute, RouteRuntime> = new Map();
+  /** route runtimes using each upstream pool; a pool no runtime uses is closed */
+  private readonly poolUsers = new Map<UpstreamPool, number>();
   private readonly certificates: CertificateStore;
   private readonly status: IngressStatusReconciler;
   private readonly metrics: ReturnType<typeof ingressMetrics>;
@@ -168,16 +170,35 @@ export class IngressPlane implements Plane {
     // The same table as last time (nothing ingress-related changed): keep the matcher and its runtimes.
     if (next.ingress !== this.appliedTable) {
       const compiler = new RouteCompiler(this.pools, this.metrics, this.compiledRoutes);
-      this.proxy.matcher = new Matcher<RouteRuntime>(next.ingress, compiler.compile);
+      this.proxy.matcher = new Matcher<RouteRuntime>(
+        next.ingress,
+        compiler.compile,
+        this.proxy.matcher,
+        compiler.adopt,
+      );
+      // Upstream pools are counted per route runtime: new ones take theirs, dropped ones give theirs back.
+      for (const runtime of compiler.created) this.countPools(runtime, 1);
+      for (const [route, runtime] of this.compiledRoutes)
+        if (compiler.compiled.get(route) !== runtime) this.countPools(runtime, -1);
       this.compiledRoutes = compiler.compiled;
       this.appliedTable = next.ingress;
-      this.pools.retainOnly(compiler.usedPools);
     }
     this.proxy.accessLog = this.logger.isLevelEnabled("debug");
     if (this.certificates.update(next.ingress) && this.https) {
       this.https.setSecureContext(this.certificates.fallbackPem);
     }
     await this.status.apply(next.ingress);
+  }
+
+  private countPools(runtime: RouteRuntime, delta: 1 | -1): void {
+    for (const endpoint of runtime.backend?.endpoints ?? []) {
+      const n = (this.poolUsers.get(endpoint.pool) ?? 0) + delta;
+      if (n > 0) this.poolUsers.set(endpoint.pool, n);
+      else {
+        this.poolUsers.delete(endpoint.pool);
+        this.pools.release(endpoint.pool);
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -14,10 +14,26 @@ export class Matcher<R> {
   private readonly anyHost: PathTable<R> | undefined;
   private readonly defaultRoute: R | undefined;
 
-  constructor(snapshot: IngressSnapshot, compile: (route: IngressRoute) => R) {
+  /** path tables by the virtual host they were built from, for the next snapshot's matcher to reuse */
+  private readonly tables = new Map<VirtualHost, PathTable<R>>();
+
+  /**
+   * `previous`: the matcher of the last snapshot. A virtual host that is the very same object (the
+   * translator reuses unchanged ones) keeps its path table; `adopt` is told each route of such a table.
+   */
+  constructor(
+    snapshot: IngressSnapshot,
+    compile: (route: IngressRoute) => R,
+    previous?: Matcher<R>,
+    adopt?: (route: R) => void,
+  ) {
     let anyHost: PathTable<R> | undefined;
     for (const vhost of snapshot.hosts) {
-      const table = new PathTable(vhost, compile);
+      let table = previous?.tables.get(vhost);
+      if (table) {
+        if (adopt) table.forEach(adopt);
+      } else table = new PathTable(vhost, compile);
+      this.tables.set(vhost, table);
       if (vhost.host === "") anyHost = table;
       else if (vhost.host.startsWith("*.")) this.wildcardHosts.set(vhost.host.slice(2), table);
       else this.exactHosts.set(vhost.host, table);
@@ -54,6 +70,12 @@ class PathTable<R> {
       if (!map.has(key)) map.set(key, compile(route));
     }
     this.fallback = vhost.defaultRoute ? compile(vhost.defaultRoute) : undefined;
+  }
+
+  forEach(fn: (route: R) => void): void {
+    for (const route of this.exact.values()) fn(route);
+    for (const route of this.prefix.values()) fn(route);
+    if (this.fallback !== undefined) fn(this.fallback);
   }
 
   lookup(path: string): R | undefined {

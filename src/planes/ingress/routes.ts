@@ -98,12 +98,13 @@ export class RouteRuntime {
 
 /**
  * Compiles routes for one snapshot, sharing a BackendRuntime between routes that use the same backend
- * with the same upstream settings, and recording which pools are in use.
+ * with the same upstream settings.
  */
 export class RouteCompiler {
-  readonly usedPools = new Set<UpstreamPool>();
-  /** every route compiled for this snapshot: hand it to the next snapshot's compiler as `previous` */
+  /** every route of this snapshot: hand it to the next snapshot's compiler as `previous` */
   readonly compiled = new Map<IngressRoute, RouteRuntime>();
+  /** the runtimes made new for this snapshot (the rest come from `previous`) */
+  readonly created: RouteRuntime[] = [];
   private readonly backends = new Map<string, BackendRuntime>();
   private readonly pools: UpstreamPools;
   private readonly metrics: IngressMetrics;
@@ -123,13 +124,18 @@ export class RouteCompiler {
   compile = (route: IngressRoute): RouteRuntime => {
     const known = this.compiled.get(route) ?? this.previous?.get(route);
     if (known) {
-      for (const e of known.backend?.endpoints ?? []) this.usedPools.add(e.pool);
       this.compiled.set(route, known);
       return known;
     }
     const runtime = this.fresh(route);
     this.compiled.set(route, runtime);
+    this.created.push(runtime);
     return runtime;
+  };
+
+  /** A route kept from the previous snapshot without compiling (its path table was reused whole). */
+  adopt = (runtime: RouteRuntime): void => {
+    if (runtime.route) this.compiled.set(runtime.route, runtime);
   };
 
   private fresh(route: IngressRoute): RouteRuntime {
@@ -139,7 +145,6 @@ export class RouteCompiler {
     if (!backend) {
       const endpoints = route.backend.endpoints.map((e): EndpointRuntime => {
         const pool = this.pools.get(scheme, e.ip, e.port, route.settings.connectTimeoutMs);
-        this.usedPools.add(pool);
         const address = e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
         return { ip: e.ip, port: e.port, address, pool, cookie: cookieValue(address) };
       });

@@ -11,6 +11,10 @@ import type { IngressSnapshot } from "../../translate/ingress/model.ts";
  */
 export class IngressStatusReconciler {
   private readonly written = new Map<string, string>();
+  private lastEntries: IngressSnapshot["ingresses"] | undefined;
+  private lastAddresses: IngressSnapshot["statusAddresses"] | undefined;
+  /** a write failed: the next snapshot tries again even if it is the same */
+  private retry = false;
   private readonly writer: StatusWriter;
   private readonly logger: Logger;
 
@@ -20,6 +24,12 @@ export class IngressStatusReconciler {
   }
 
   async apply(snapshot: IngressSnapshot): Promise<void> {
+    // The same entries and addresses as last time, and every write then went through: nothing to do.
+    if (snapshot.ingresses === this.lastEntries && snapshot.statusAddresses === this.lastAddresses && !this.retry)
+      return;
+    this.lastEntries = snapshot.ingresses;
+    this.lastAddresses = snapshot.statusAddresses;
+    this.retry = false;
     const desired = snapshot.statusAddresses;
     const desiredText = statusText(desired);
     const present = new Set<string>();
@@ -50,6 +60,7 @@ export class IngressStatusReconciler {
       await this.writer.setIngressStatus(namespace, name, status);
       done();
     } catch (err) {
+      this.retry = true;
       this.logger.warn({ err, ingress: `${namespace}/${name}` }, "could not write Ingress status; will retry");
     }
   }

@@ -22,6 +22,7 @@ export interface UpstreamTimeouts {
  */
 export class UpstreamPools {
   private pools = new Map<string, Pool>();
+  private readonly keys = new Map<UpstreamPool, string>();
   private readonly timeouts: UpstreamTimeouts;
   private readonly logger: Logger;
 
@@ -50,22 +51,24 @@ export class UpstreamPools {
         pipelining: 1,
       });
       this.pools.set(key, pool);
+      this.keys.set(pool, key);
     }
     return pool;
   }
 
-  /** Closes the pools a new snapshot no longer uses (in-flight requests on them finish first). */
-  retainOnly(used: ReadonlySet<UpstreamPool>): void {
-    for (const [key, pool] of this.pools) {
-      if (used.has(pool)) continue;
-      this.pools.delete(key);
-      pool.close().catch((err: unknown) => this.logger.debug({ err, key }, "closing upstream pool"));
-    }
+  /** Closes one pool no route uses any more (in-flight requests on it finish first). */
+  release(pool: UpstreamPool): void {
+    const key = this.keys.get(pool);
+    if (key === undefined) return;
+    this.keys.delete(pool);
+    this.pools.delete(key);
+    (pool as Pool).close().catch((err: unknown) => this.logger.debug({ err, key }, "closing upstream pool"));
   }
 
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
+    this.keys.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
 }

@@ -5,7 +5,7 @@
  * change did not touch and copies only the few it did (copy on write).
  */
 
-const SHARD_BITS = 8;
+const SHARD_BITS = 10;
 const SHARDS = 1 << SHARD_BITS;
 const EMPTY_SHARD: ReadonlyMap<string, never> = new Map<string, never>();
 

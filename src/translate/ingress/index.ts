@@ -192,8 +192,14 @@ export class IngressTranslator {
     const table = builder.build(this.previousHosts, this.previousCertificates);
     this.previousHosts = table.hostsByName;
     this.previousCertificates = table.certificatesBySecret;
+    const previousEntries = this.last?.snapshot.ingresses;
     this.last = {
-      snapshot: { ...table.snapshot, ingresses: entries, statusAddresses: this.statusAddresses },
+      snapshot: {
+        ...table.snapshot,
+        // the same list as before when every entry is (the status writer then has nothing to look at)
+        ingresses: previousEntries && sameList(previousEntries, entries) ? previousEntries : entries,
+        statusAddresses: this.statusAddresses,
+      },
       // the same list as before when no problem changed, so consumers can skip it
       problems: this.last && sameProblems(this.last.problems, problems) ? this.last.problems : problems,
     };
@@ -267,6 +273,10 @@ function upToDate(store: Store, compiled: CompiledIngress, ingress: Ingress): bo
     if (slices.length !== dep.slices.length || slices.some((s, i) => s !== dep.slices[i])) return false;
   }
   return true;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function sameProblems(a: readonly Problem[], b: readonly Problem[]): boolean {

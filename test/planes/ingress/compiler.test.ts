@@ -24,7 +24,7 @@ const route = (service: string, ips: string[]): IngressRoute => ({
 });
 
 describe("RouteCompiler with the previous snapshot's routes", () => {
-  it("keeps the runtime of a route that is the same object, compiles a changed one, and counts both routes' pools as used", async () => {
+  it("keeps the runtime of a route that is the same object and compiles a changed one", async () => {
     const pools = new UpstreamPools(
       { connectTimeoutMs: 1000, headerTimeoutMs: 1000, idleTimeoutMs: 1000 },
       silentLogger,
@@ -41,8 +41,42 @@ describe("RouteCompiler with the previous snapshot's routes", () => {
     const rb2 = second.compile(b2);
     expect(rb2).not.toBe(rb);
     expect(rb2.backend!.endpoints.map((e) => e.ip)).toEqual(["10.0.0.3"]);
-    expect([...second.usedPools]).toEqual([ra.backend!.endpoints[0]!.pool, rb2.backend!.endpoints[0]!.pool]);
+    expect(second.created).toEqual([rb2]);
     expect([...second.compiled.keys()]).toEqual([a, b2]);
     await pools.close();
+  });
+});
+
+describe("Matcher with the previous snapshot's matcher", () => {
+  it("reuses the path table of a virtual host that is the same object, and hands its routes to adopt", async () => {
+    const { Matcher } = await import("../../../src/planes/ingress/matcher.ts");
+    const a = route("a", ["10.0.0.1"]);
+    const b = route("b", ["10.0.0.2"]);
+    const va = { host: a.host, routes: [a] };
+    const vb = { host: b.host, routes: [b] };
+    const compiled: IngressRoute[] = [];
+    const first = new Matcher<IngressRoute>(
+      { hosts: [va, vb], certificates: [], ingresses: [], statusAddresses: [] },
+      (r) => {
+        compiled.push(r);
+        return r;
+      },
+    );
+    const b2 = route("b", ["10.0.0.3"]);
+    const vb2 = { host: b.host, routes: [b2] };
+    const adopted: IngressRoute[] = [];
+    const second = new Matcher<IngressRoute>(
+      { hosts: [va, vb2], certificates: [], ingresses: [], statusAddresses: [] },
+      (r) => {
+        compiled.push(r);
+        return r;
+      },
+      first,
+      (r) => adopted.push(r),
+    );
+    expect(compiled).toEqual([a, b, b2]);
+    expect(adopted).toEqual([a]);
+    expect(second.match("a.example.com", "/x")).toBe(a);
+    expect(second.match("b.example.com", "/")).toBe(b2);
   });
 });
