@@ -44,6 +44,14 @@ export class Store {
     return this.map(kind).values() as IterableIterator<KindMap[K]>;
   }
 
+  /**
+   * `[key, object]` pairs. The keys are the store's own strings: looking them up again (in the store or
+   * in a caller's maps) reuses their cached hash, unlike a key rebuilt from the object's metadata.
+   */
+  entries<K extends Kind>(kind: K): IterableIterator<[ObjectKey, KindMap[K]]> {
+    return this.map(kind).entries() as IterableIterator<[ObjectKey, KindMap[K]]>;
+  }
+
   size(kind: Kind): number {
     return this.map(kind).size;
   }

@@ -77,7 +77,7 @@ export class ServiceTranslator {
     if (full) {
       const contextChanged = context !== previousContext;
       const keys: string[] = [];
-      for (const service of store.list("Service")) keys.push(serviceKey(service));
+      for (const [key] of store.entries("Service")) keys.push(key);
       if (keys.length !== this.order.length || keys.some((k) => !this.memo.has(k))) {
         this.order = sortServiceKeys(keys);
         servicesChanged = true;
@@ -248,10 +248,6 @@ export class ServiceTranslator {
     }
     this.syncedRevision = store.revision;
   }
-}
-
-function serviceKey(service: Service): string {
-  return `${service.metadata?.namespace ?? "default"}/${service.metadata?.name ?? ""}`;
 }
 
 /**

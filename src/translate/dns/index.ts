@@ -1,6 +1,6 @@
 import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import { objectKey, type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
+import { type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
 import { canonicalIp, dashedIp, type IpFamily, isIPv4, reverseName } from "./ip.ts";
 import { DNS_SCHEMA_VERSION, type DnsRecords, type DnsSnapshot, EMPTY_DNS, type SrvRecord } from "./model.ts";
@@ -102,8 +102,7 @@ export class DnsTranslator {
 
     if (full) {
       const next = new Map<string, ServiceMemo>();
-      for (const service of store.list("Service")) {
-        const key = objectKey("Service", service.metadata?.namespace, service.metadata?.name);
+      for (const [key, service] of store.entries("Service")) {
         const memo = this.revisitService(store, key, service, this.services.get(key), domain);
         swap(this.services.get(key)?.fragment, memo.fragment);
         next.set(key, memo);
@@ -112,8 +111,7 @@ export class DnsTranslator {
       this.services = next;
       const pods = new Map<string, PodMemo>();
       if (options.dnsPods === "verified") {
-        for (const pod of store.list("Pod")) {
-          const key = objectKey("Pod", pod.metadata?.namespace, pod.metadata?.name);
+        for (const [key, pod] of store.entries("Pod")) {
           const memo = this.revisitPod(key, pod, this.pods.get(key), domain);
           swap(this.pods.get(key)?.fragment, memo.fragment);
           pods.set(key, memo);
@@ -397,7 +395,7 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   // Explicit hostnames get records here; the rest are named by their dashed address, which the lookup
   // turns back into an address and checks against `endpointIps` (no string built per endpoint).
   // The records are still private to this fragment, so they may grow in place.
-  const named = new Map<string, { a?: string[]; aaaa?: string[] }>();
+  let named: Map<string, { a?: string[]; aaaa?: string[] }> | undefined;
   const anonymous = new Set<string>();
   // Only a headless Service needs the endpoints again (its SRV and PTR records); the rest are not kept.
   const endpoints: ReadyEndpoint[] | undefined = headless ? [] : undefined;
@@ -407,6 +405,7 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
       anonymous.add(ip);
       return;
     }
+    named ??= new Map();
     let host = named.get(hostname);
     if (!host) {
       host = {};
@@ -421,9 +420,9 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
     }
   });
   const withEndpoints = (records: DnsRecords): DnsRecords => {
-    if (!named.size && !anonymous.size) return records;
+    if (!named && !anonymous.size) return records;
     const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = { ...records };
-    if (named.size) out.endpoints = named;
+    if (named) out.endpoints = named;
     if (anonymous.size) out.endpointIps = anonymous;
     return out;
   };
@@ -462,7 +461,7 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
     entries.push([base, withEndpoints(addressRecords(unique(v4), unique(v6)))]);
     // PTR records for the ready endpoints (spec 2.4.3); a ClusterIP Service's endpoints get none:
     // their reverse names are forwarded, as CoreDNS does with `fallthrough in-addr.arpa ip6.arpa`.
-    for (const [hostname, ips] of named) {
+    for (const [hostname, ips] of named ?? []) {
       const ptr = { ptr: [`${hostname}.${base}`] };
       for (const ip of ips.a ?? []) entries.push([reverseName(ip)!, ptr]);
       for (const ip of ips.aaaa ?? []) entries.push([reverseName(ip)!, ptr]);

@@ -1,6 +1,6 @@
 import type { EndpointSlice, Ingress, IngressBackend, LoadBalancerIngress, Secret, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import { objectKey, type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
+import { type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
 import type { NodeSnapshot } from "../snapshot.ts";
 import { parseAnnotations } from "./annotations.ts";
@@ -125,8 +125,7 @@ export class IngressTranslator {
       // Secrets and IngressClasses may have changed unseen (changes not delivered yet): assemble again.
       changed = true;
       const next = new Map<string, CompiledIngress>();
-      for (const ingress of store.list("Ingress")) {
-        const key = objectKey("Ingress", ingress.metadata?.namespace, ingress.metadata?.name);
+      for (const [key, ingress] of store.entries("Ingress")) {
         const previous = this.compiled.get(key);
         const entry = previous && upToDate(store, previous, ingress) ? previous : this.compile(store, key, ingress);
         if (entry !== previous) changed = true;
