@@ -7,7 +7,7 @@ import type { Plane } from "../plane.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { type ListenerPlan, portLabel } from "./plan.ts";
-import { ServicePlanner } from "./planner.ts";
+import { type PlanDelta, ServicePlanner } from "./planner.ts";
 import { Pool } from "./pool.ts";
 import { TcpListener } from "./tcp-listener.ts";
 import { UdpListener } from "./udp-listener.ts";
@@ -65,6 +65,8 @@ export class ServicePlane implements Plane {
   private readonly planner = new ServicePlanner();
   /** some wanted VIP is not on the link yet: sync again on the next apply */
   private vipsPending = false;
+  /** the running state is not known to match the planner's (first apply, or the last one threw) */
+  private resync = true;
 
   constructor(options: ServicePlaneOptions) {
     this.options = options;
@@ -123,7 +125,10 @@ export class ServicePlane implements Plane {
   async apply(_previous: Snapshot | undefined, next: Snapshot): Promise<void> {
     const started = performance.now();
     // Only the ports that are new objects (or gone) since the last apply are planned again.
-    const delta = this.planner.update(next.servicePorts);
+    const changes = this.planner.update(next.servicePorts);
+    // After an apply that did not finish, the running state may lag the plan: compare all of it once.
+    const delta = this.resync ? this.wholeDelta(changes) : changes;
+    this.resync = true;
     this.reportConflicts(delta.conflicts);
 
     // Pools first, so listeners can be pointed at them.
@@ -161,9 +166,9 @@ export class ServicePlane implements Plane {
         this.vips.activeLink !== undefined && [...wanted].some((ip) => !held.has(ip) && !isLoopback(ip));
     }
     // New sockets, and every planned one that failed to bind before (retried on each apply).
-    const open = [...delta.listeners.open];
-    for (const key of this.failures.keys()) if (!this.listeners.has(key)) open.push(planned.get(key)!);
-    await Promise.all(open.map((lp) => this.openListener(lp)));
+    const open = new Map(delta.listeners.open.map((lp) => [lp.key, lp]));
+    for (const key of this.failures.keys()) if (!this.listeners.has(key)) open.set(key, planned.get(key)!);
+    await Promise.all([...open.values()].map((lp) => this.openListener(lp)));
     await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
 
     this.metrics.listeners.set({ state: "listening" }, this.listeners.size);
@@ -171,6 +176,27 @@ export class ServicePlane implements Plane {
     this.metrics.syncDuration.observe((performance.now() - started) / 1000);
     this.metrics.syncLast.set(Date.now() / 1000);
     this.healthz?.markUpdated();
+    this.resync = false;
+  }
+
+  /** The whole plan against what is running, as one delta (the first apply, or after one that failed). */
+  private wholeDelta(changes: PlanDelta): PlanDelta {
+    const pools = [...this.planner.pools.values()];
+    const listeners = [...this.planner.listeners.values()];
+    return {
+      pools: {
+        added: pools.filter((p) => !this.pools.has(p.id)),
+        updated: pools.filter((p) => this.pools.has(p.id)),
+        removed: [...this.pools.keys()].filter((id) => !this.planner.pools.has(id)),
+      },
+      listeners: {
+        open: listeners.filter((lp) => !this.listeners.has(lp.key)),
+        update: listeners.filter((lp) => this.listeners.has(lp.key)),
+        close: [...this.listeners.keys()].filter((key) => !this.planner.listeners.has(key)),
+      },
+      conflicts: changes.conflicts,
+      vipsChanged: true,
+    };
   }
 
   async close(): Promise<void> {
