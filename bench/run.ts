@@ -468,10 +468,7 @@ async function main(): Promise<number> {
         note(env, `${nName}: ${(err as Error).message}`);
       }
       if (multi && multi.processes < 2) {
-        note(
-          env,
-          `${nName}: nodeplane --workers ${options.workers} runs a single process (workers not implemented yet)`,
-        );
+        note(env, `${nName}: nodeplane --workers ${options.workers} started a single process; no multi-process rows`);
         await pm.stop(multi.proc);
       } else if (multi) {
         const only = new Map<string, Peer>([[nName, multi]]);

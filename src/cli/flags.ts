@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import type { Config, HostPort } from "../config.ts";
 import { parseCIDR } from "../util/cidr.ts";
 
@@ -147,8 +147,8 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "workers",
     value: "N",
-    help: "data-plane worker processes sharing listeners (SO_REUSEPORT); 1 = a single process",
-    default: "1",
+    help: "data-plane worker processes sharing listeners (SO_REUSEPORT); 1 = one process, no workers",
+    default: "the CPU count",
     apply: (c, v) => {
       c.workers = integer("workers", v, 1, 64);
     },
@@ -362,7 +362,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     logFormat: "json",
     clusterDomain: "cluster.local",
     syncDelayMs: 100,
-    workers: 1,
+    workers: Math.min(64, availableParallelism()),
     tcpIdleTimeoutMs: 3_600_000,
     udpIdleTimeoutMs: 60_000,
     endpointGracePeriodMs: 10_000,
