@@ -1,5 +1,6 @@
+import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
-import type { Registry } from "prom-client";
+import { Gauge, type Registry } from "prom-client";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
 import { type Config, formatHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -10,6 +11,7 @@ import { PLANE_FACTORIES } from "./planes/index.ts";
 import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
 import { createSource } from "./source/index.ts";
 import type { Source } from "./source/source.ts";
+import type { LeaderElectionOverrides } from "./status/cluster.ts";
 import { MemoryStatusWriter, type StatusWriter } from "./status/writer.ts";
 import { Store } from "./store/store.ts";
 import { Translator } from "./translate/index.ts";
@@ -34,19 +36,42 @@ export interface AppOverrides {
   source?: Source;
   status?: StatusWriter;
   withProcessMetrics?: boolean;
+  /** cluster mode: lease timings and identity (tests use short ones) */
+  leaderElection?: LeaderElectionOverrides;
 }
 
 /**
  * Wires design §1: source → store → translate → snapshot → planes, plus the admin server.
  * With `--workers N` (N > 1) this process is the primary: it keeps the source, store, translator,
- * admin server, status writer and the node-wide part of the planes (virtual IPs), and forks N workers
- * that run the listener planes on the snapshots it hands them (docs/workers.md).
+ * admin server, status writer, leader election and the node-wide part of the planes (virtual IPs), and
+ * forks N workers that run the listener planes on the snapshots it hands them (docs/workers.md).
  */
 export async function startApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<RunningApp> {
   const registry = createRegistry(overrides.withProcessMetrics ?? true);
   const store = new Store();
   const source = overrides.source ?? (await createSource(config, logger));
-  const status = overrides.status ?? new MemoryStatusWriter();
+  // cluster mode: leader election, status writes to the API server, --lb-pool (docs/cluster.md)
+  const cluster =
+    source.name === "kubernetes" && !overrides.status
+      ? (await import("./status/cluster.ts")).clusterControllers({
+          config,
+          logger,
+          registry,
+          store,
+          source,
+          publishAddresses: publishAddresses(config),
+          ...(overrides.leaderElection ? { leaderElection: overrides.leaderElection } : {}),
+        })
+      : undefined;
+  const status = overrides.status ?? cluster?.status ?? new MemoryStatusWriter();
+  new Gauge({
+    name: "nodeplane_source_healthy",
+    help: "1 while the source (API server watch or manifests folder) is in sync, 0 while serving the last snapshot",
+    registers: [registry],
+    collect() {
+      this.set(source.healthy() ? 1 : 0);
+    },
+  });
   const translator = new Translator(translateOptions(config));
   const pipeline = new SnapshotPipeline(store, translator, {
     maxDelayMs: config.syncDelayMs,
@@ -64,7 +89,10 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     status,
     store,
     logger,
-    ready: () => ready && source.healthy() && (supervisor?.ready() ?? true),
+    // Ready once the first full sync is applied, and it stays so: while the origin is unreachable the last
+    // snapshot keeps serving (nodeplane_source_healthy and /api/status say so), as kube-proxy keeps its rules.
+    // With workers: and every worker runs and has applied a snapshot.
+    ready: () => ready && (supervisor?.ready() ?? true),
     ...(supervisor ? { workers: () => describeWorkers(supervisor) } : {}),
   });
   const context: PlaneContext = { config, logger, registry, store, status, role: supervisor ? "primary" : "single" };
@@ -83,8 +111,10 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     await pipeline.start();
     if (supervisor && !(await supervisor.waitReady(30_000)))
       logger.warn({ workers: supervisor.workers() }, "not every worker applied the first snapshot within 30 s");
+    cluster?.start();
   } catch (err) {
     await supervisor?.stop();
+    await cluster?.stop();
     await pipeline.stop();
     await source.stop();
     await admin.close();
@@ -107,6 +137,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
       // First, so a worker that exits now (a signal to the whole process group) is not restarted; and
       // workers stop listening before the primary's planes remove the addresses they listened on.
       await supervisor?.stop();
+      await cluster?.stop();
       await source.stop();
       await pipeline.stop();
       await admin.close();
@@ -140,9 +171,22 @@ export function translateOptions(config: Config): TranslateOptions {
     clusterDomain: config.clusterDomain,
     ingressClass: config.ingressClass,
     ingressController: config.ingressController,
-    publishAddresses: config.publishAddresses,
+    publishAddresses: publishAddresses(config),
     dnsPods: config.dnsPods,
   };
+}
+
+/**
+ * What the Ingress ADDRESS column shows: --publish-address when given; else, when the ingress listeners are
+ * bound to specific IPs (manifests mode: 127.0.0.1), those IPs, since nothing else reaches them; else empty,
+ * meaning the node's addresses.
+ */
+export function publishAddresses(config: Pick<Config, "publishAddresses" | "httpAddress" | "httpsAddress">): string[] {
+  if (config.publishAddresses.length > 0) return config.publishAddresses;
+  const hosts = [config.httpAddress?.host, config.httpsAddress?.host].filter(
+    (host): host is string => host !== undefined && isIP(host) !== 0 && host !== "0.0.0.0" && host !== "::",
+  );
+  return [...new Set(hosts)];
 }
 
 function localAddresses(): string[] {

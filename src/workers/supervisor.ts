@@ -5,7 +5,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Snapshot } from "../translate/snapshot.ts";
 import { type FromWorker, type ToWorker, WORKER_SUBCOMMAND, type WorkerMetrics } from "./protocol.ts";
-import { encodeSnapshot } from "./snapshot-wire.ts";
+import { encodeSnapshot, type SnapshotDelta } from "./snapshot-wire.ts";
 import type { StatusRelay } from "./status-relay.ts";
 
 /** bin/nodeplane.js of this package: the same entry the primary runs, from source or from dist/. */
@@ -120,7 +120,9 @@ export class Supervisor {
   broadcast(snapshot: Snapshot): void {
     this.latest = snapshot;
     this.options.status.prune(snapshot.generation);
-    for (const slot of this.slots) if (slot.state === "running") this.sendSnapshot(slot);
+    // workers usually hold the same snapshot: encode each delta once
+    const deltas = new Map<Snapshot | undefined, SnapshotDelta>();
+    for (const slot of this.slots) if (slot.state === "running") this.sendSnapshot(slot, deltas);
   }
 
   /** Every worker is up and has applied a snapshot. */
@@ -192,7 +194,6 @@ export class Supervisor {
     const child = fork(ENTRY, [WORKER_SUBCOMMAND], {
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
-      env: { ...process.env, NODEPLANE_WORKER: String(slot.index) },
     });
     slot.child = child;
     slot.state = "starting";
@@ -294,11 +295,16 @@ export class Supervisor {
     }
   }
 
-  private sendSnapshot(slot: Slot): void {
+  private sendSnapshot(slot: Slot, deltas = new Map<Snapshot | undefined, SnapshotDelta>()): void {
     const next = this.latest;
     const child = slot.child;
     if (!next || !child || slot.sent === next) return;
-    this.send(child, { type: "snapshot", delta: encodeSnapshot(slot.sent, next) });
+    let delta = deltas.get(slot.sent);
+    if (!delta) {
+      delta = encodeSnapshot(slot.sent, next);
+      deltas.set(slot.sent, delta);
+    }
+    this.send(child, { type: "snapshot", delta });
     slot.sent = next;
   }
 

@@ -27,41 +27,50 @@ async function main(): Promise<number> {
     process.stderr.write("nodeplane worker: started by `nodeplane --workers N`, not by hand\n");
     return 2;
   }
-  const post = (message: FromWorker) => {
-    if (process.connected) send(message, undefined, {}, () => {});
-  };
+  /** Resolves once the message is handed to the IPC channel (or it is closed). */
+  const post = (message: FromWorker) =>
+    new Promise<void>((resolve) => {
+      if (!process.connected) return resolve();
+      send(message, undefined, {}, () => resolve());
+    });
   // Ctrl-C reaches the whole process group: the primary decides when workers stop.
   process.on("SIGINT", () => {});
   const init = await new Promise<Extract<ToWorker, { type: "init" }>>((resolve) => {
+    // the primary died before it said who we are
+    const orphaned = () => process.exit(1);
     const onMessage = (message: ToWorker) => {
       if (message.type !== "init") return;
       process.off("message", onMessage);
+      process.off("disconnect", orphaned);
       resolve(message);
     };
     process.on("message", onMessage);
-    // the primary died before it said who we are
-    process.once("disconnect", () => process.exit(1));
+    process.once("disconnect", orphaned);
   });
   const logger = createLogger(init.config).child({ worker: init.index });
   const worker = new Worker(logger, post);
-  try {
-    await worker.start(init);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    logger.error({ err }, `worker ${init.index} cannot start: ${message}`);
-    post({ type: "failed", message });
-    await worker.stop();
-    return 1;
-  }
-  post({ type: "started" });
-  const reason = await new Promise<string>((resolve) => {
+  // Listen for the end from now on: the primary may go away while the planes start.
+  const stopped = new Promise<string>((resolve) => {
     process.on("message", (message: ToWorker) => {
       if (message.type === "stop") resolve("asked by the primary");
       else worker.receive(message);
     });
     process.once("disconnect", () => resolve("the primary is gone"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
+    if (!process.connected) resolve("the primary is gone");
   });
+  try {
+    await worker.start(init);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.error({ err }, `worker ${init.index} cannot start: ${message}`);
+    await worker.stop();
+    // before exiting: the primary reports this reason
+    await post({ type: "failed", message });
+    return 1;
+  }
+  void post({ type: "started" });
+  const reason = await stopped;
   logger.info({ reason }, `worker ${init.index} stopping`);
   await worker.stop();
   logger.flush();
@@ -70,7 +79,7 @@ async function main(): Promise<number> {
 
 class Worker {
   private readonly logger: Logger;
-  private readonly post: (message: FromWorker) => void;
+  private readonly post: (message: FromWorker) => Promise<void>;
   private readonly planes: Plane[] = [];
   private readonly registry = createRegistry(true);
   private readonly status: IpcStatusWriter;
@@ -80,7 +89,7 @@ class Worker {
   /** snapshots are applied one after another, in order */
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(logger: Logger, post: (message: FromWorker) => void) {
+  constructor(logger: Logger, post: (message: FromWorker) => Promise<void>) {
     this.logger = logger;
     this.post = post;
     this.status = new IpcStatusWriter((request) => this.requestStatus(request));
@@ -108,7 +117,14 @@ class Worker {
     switch (message.type) {
       case "snapshot": {
         const { delta } = message;
-        this.queue = this.queue.then(() => this.apply(decodeSnapshot(this.current, delta)));
+        this.queue = this.queue
+          .then(() => this.apply(decodeSnapshot(this.current, delta)))
+          .catch((err: unknown) => {
+            // A delta this worker cannot apply means it no longer holds what the primary thinks it does:
+            // exit, and the restarted worker gets the whole snapshot.
+            this.logger.fatal({ err, generation: delta.generation }, "cannot apply the snapshot delta; exiting");
+            process.exit(1);
+          });
         return;
       }
       case "metrics":

@@ -385,6 +385,8 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     const taken = createServer();
     const port = await listen(taken);
     cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
-    await expect(start(dir, 2, [`--http-address=127.0.0.1:${port}`])).rejects.toThrow(/EADDRINUSE/);
+    await expect(start(dir, 2, [`--http-address=127.0.0.1:${port}`])).rejects.toThrow(
+      /nodeplane: worker \d exited before it started: listen EADDRINUSE/,
+    );
   }, 60_000);
 });
