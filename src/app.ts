@@ -158,8 +158,9 @@ async function createSupervisor(
     logger,
     registry,
     status: new StatusRelay(status),
-    // one self-signed default certificate for every worker, not one each
-    ...(config.httpsAddress ? { defaultCertificate: generateDefaultCertificate() } : {}),
+    // one self-signed default certificate for every worker (the ingress plane makes one whenever it runs),
+    // not one each: the same certificate from every worker, and one RSA key generation per start
+    ...(config.httpAddress || config.httpsAddress ? { defaultCertificate: generateDefaultCertificate() } : {}),
   });
 }
 

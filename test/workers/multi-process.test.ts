@@ -389,4 +389,19 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
       /nodeplane: worker \d exited before it started: listen EADDRINUSE/,
     );
   }, 60_000);
+
+  it("`nodeplane worker` by hand (no primary) refuses to run", async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ["bin/nodeplane.js", "worker"], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.once("exit", (code) => resolve({ code, stderr }));
+    });
+    expect(result).toEqual({ code: 2, stderr: "nodeplane worker: started by `nodeplane --workers N`, not by hand\n" });
+  });
 });
