@@ -1,7 +1,8 @@
 import { isIP } from "node:net";
-import { availableParallelism, hostname } from "node:os";
+import { hostname } from "node:os";
 import type { Config, HostPort } from "../config.ts";
 import { parseCIDR } from "../util/cidr.ts";
+import { defaultWorkers } from "../workers/cpus.ts";
 
 /** A bad flag or value: the CLI prints the message on one line and exits 2. */
 export class FlagError extends Error {}
@@ -148,7 +149,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: "workers",
     value: "N",
     help: "data-plane worker processes sharing listeners (SO_REUSEPORT); 1 = one process, no workers",
-    default: "the CPU count",
+    default: "the CPU count (capped by a cgroup CPU limit)",
     apply: (c, v) => {
       c.workers = integer("workers", v, 1, 64);
     },
@@ -362,7 +363,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     logFormat: "json",
     clusterDomain: "cluster.local",
     syncDelayMs: 100,
-    workers: Math.min(64, availableParallelism()),
+    workers: defaultWorkers(),
     tcpIdleTimeoutMs: 3_600_000,
     udpIdleTimeoutMs: 60_000,
     endpointGracePeriodMs: 10_000,
