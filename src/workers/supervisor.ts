@@ -258,13 +258,16 @@ export class Supervisor {
     const delay = Math.min(max, min * 2 ** slot.crashes);
     slot.crashes++;
     slot.state = "restarting";
+    // "restarting" is logged when it happens: a signal to the whole process group may reach a worker
+    // just before the primary begins to stop, and then there is no restart to announce.
     this.logger.error(
-      { worker: slot.index, code, signal, reason: failure, restartInMs: delay },
-      `worker ${slot.index} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`,
+      { worker: slot.index, code, signal, reason: failure },
+      `worker ${slot.index} exited (${signal ?? `code ${code}`})`,
     );
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       if (this.stopping) return;
+      this.logger.warn({ worker: slot.index, afterMs: delay }, `restarting worker ${slot.index}`);
       slot.restarts++;
       this.restartsTotal.inc();
       // a restart that fails to start exits, and its exit schedules the next try

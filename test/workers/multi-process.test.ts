@@ -119,7 +119,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function start(dir: string, workers: number, extra: string[] = []): Promise<Running> {
+async function start(dir: string, workers: number, extra: string[] = [], group = false): Promise<Running> {
   const http = await freePort();
   const dns = await freePort();
   const child = spawn(
@@ -142,7 +142,8 @@ async function start(dir: string, workers: number, extra: string[] = []): Promis
       "--sync-delay=20ms",
       ...extra,
     ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    // group: its own process group, so the test can signal the whole group as a terminal or systemd does
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: group },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   cleanups.push(async () => {
@@ -404,4 +405,20 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     });
     expect(result).toEqual({ code: 2, stderr: "nodeplane worker: started by `nodeplane --workers N`, not by hand\n" });
   });
+
+  it.each(["SIGINT", "SIGTERM"] as const)(
+    "%s to the whole process group (Ctrl-C, systemd) stops everything once, with no restart",
+    async (signal) => {
+      const dir = mkdtempSync(join(tmpdir(), "nodeplane-workers-"));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      writeFileSync(join(dir, "all.yaml"), manifests(await httpBackend("b1"), [await nameBackend("s1")]));
+      const np = await start(dir, 2, [], true);
+      const pids = [np.child.pid!, ...(await workers(np.admin)).map((w) => w.pid!)];
+      process.kill(-np.child.pid!, signal);
+      expect(await np.exited).toBe(0);
+      expect(await until(() => pids.every((pid) => !alive(pid)), 5_000)).toBe(true);
+      expect(np.out()).not.toMatch(/restarting worker|worker \d restarted/);
+    },
+    60_000,
+  );
 });
