@@ -4,6 +4,7 @@ import { createServer as createHttpServer, request } from "node:http";
 import { type AddressInfo, connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import type { WorkerTraffic } from "../../src/workers/metrics.ts";
@@ -421,4 +422,30 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     },
     60_000,
   );
+
+  it("every worker presents the same self-signed default certificate (made once by the primary)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodeplane-workers-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "all.yaml"), manifests(await httpBackend("b1"), [await nameBackend("s1")]));
+    const https = await freePort();
+    const np = await start(dir, 2, [`--https-address=127.0.0.1:${https}`]);
+    const fingerprint = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tlsConnect({
+          host: "127.0.0.1",
+          port: https,
+          servername: "unknown.example",
+          rejectUnauthorized: false,
+        });
+        s.once("secureConnect", () => {
+          resolve(s.getPeerCertificate().fingerprint256);
+          s.destroy();
+        });
+        s.once("error", reject);
+      });
+    const seen = new Set<string>();
+    // 40 handshakes: all on one worker has probability 2^-39
+    for (let i = 0; i < 40; i++) seen.add(await fingerprint());
+    expect(seen.size).toBe(1);
+  }, 60_000);
 });
