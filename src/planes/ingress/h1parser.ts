@@ -76,6 +76,11 @@ for (let c = 0; c < 6; c++) {
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 
+/** Buffer's latin1 decoder without `toString`'s argument handling (it is on every header name and value). */
+const latin1Slice = (
+  Buffer.prototype as unknown as { latin1Slice: (this: Buffer, start: number, end: number) => string }
+).latin1Slice;
+
 export class ResponseParser {
   private readonly sink: ResponseSink;
   private readonly limits: ParserLimits;
@@ -243,7 +248,7 @@ export class ResponseParser {
       pos++;
     }
     if (buf[pos + 1] !== LF) return this.bad("bare CR in status line");
-    const reason = pos > reasonStart ? buf.toString("latin1", reasonStart, pos) : "";
+    const reason = pos > reasonStart ? latin1Slice.call(buf, reasonStart, pos) : "";
     pos += 2;
 
     const http10 = minor === 48;
@@ -271,8 +276,8 @@ export class ResponseParser {
       let valueEnd = pos;
       while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
       pos += 2;
-      const name = buf.toString("latin1", nameStart, nameEnd);
-      const value = valueEnd > valueStart ? buf.toString("latin1", valueStart, valueEnd) : "";
+      const name = latin1Slice.call(buf, nameStart, nameEnd);
+      const value = valueEnd > valueStart ? latin1Slice.call(buf, valueStart, valueEnd) : "";
       switch (nameEnd - nameStart) {
         case 2: // te
         case 7: // trailer, upgrade
