@@ -103,7 +103,9 @@ describe("nodeplane demo as a process", () => {
     expect(stdout).toContain(`npx nodeplane get svc --admin-address ${admin}`);
     // JSON logs, as asked for instead of the demo's pretty default
     // pino may flush the ready line after the demo's own output
-    expect(await eventually(async () => /^\{"level":30,.*"msg":"nodeplane ready"/m.test(stdout), 400), stdout).toBe(true);
+    expect(await eventually(async () => /^\{"level":30,.*"msg":"nodeplane ready"/m.test(stdout), 400), stdout).toBe(
+      true,
+    );
 
     const answer = await curl(`http://${NET}.31:${PORT}/hello`);
     expect(answer.stdout).toContain(`nodeplane-echo: pod web-0 (${NET}.31:${PORT})`);
