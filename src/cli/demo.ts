@@ -23,14 +23,15 @@ export const LAB_DIR = fileURLToPath(new URL("../../examples/lab/", import.meta.
  * is local on Linux, so cluster IPs in 127.96.0.0/16 bind without adding addresses (and without root).
  */
 export function demoArgs(argv: readonly string[], labDir = LAB_DIR): string[] {
-  return ["--manifests", labDir, "--log-format", "pretty", "--vip-interface", "none", ...argv];
+  // warn: the printed walk-through stays readable; --log-level info shows every listener and backend
+  return ["--manifests", labDir, "--log-format", "pretty", "--log-level", "warn", "--vip-interface", "none", ...argv];
 }
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(
       "usage: nodeplane demo [flags]\n\nRuns the lab of shared/seed standalone (examples/lab, echo backends on 127.244.x.x pods).\n" +
-        "Takes every flag of `nodeplane --help`; the demo defaults to --manifests examples/lab --log-format pretty --vip-interface none.\n",
+        "Takes every flag of `nodeplane --help`; the demo defaults to --manifests examples/lab --log-format pretty --log-level warn --vip-interface none.\n",
     );
     return 0;
   }

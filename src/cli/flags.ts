@@ -237,7 +237,7 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "publish-address",
     value: "IP[,IP]",
-    help: "addresses written to Ingress status instead of the node addresses",
+    help: "addresses written to Ingress status (default: the ingress listener IPs when bound to specific ones, else the node addresses)",
     apply: (c, v) => {
       c.publishAddresses = list(v).map((a) => ip("publish-address", a));
     },

@@ -1,5 +1,7 @@
 import type { LoadBalancerIngress } from "../model/k8s.ts";
 
+export type StatusKind = "Ingress" | "Service";
+
 /**
  * Writes object status (the Ingress ADDRESS column, LoadBalancer IPs). In cluster mode only the elected
  * leader writes to the API server; in manifests mode the status is kept in memory and shown by `nodeplane get`.
@@ -10,6 +12,11 @@ export interface StatusWriter {
   /** Status as last written, for `nodeplane get` in manifests mode. */
   ingressStatus(namespace: string, name: string): readonly LoadBalancerIngress[] | undefined;
   serviceStatus(namespace: string, name: string): readonly LoadBalancerIngress[] | undefined;
+  /**
+   * Stop caring about this object's status without writing anything (it moved to another controller's
+   * class). Optional: writers that never re-assert status need not implement it.
+   */
+  forget?(kind: StatusKind, namespace: string, name: string): void;
 }
 
 /** Manifests mode: status lives in memory, as the API server would keep it. */
@@ -31,5 +38,9 @@ export class MemoryStatusWriter implements StatusWriter {
 
   serviceStatus(namespace: string, name: string): readonly LoadBalancerIngress[] | undefined {
     return this.services.get(`${namespace}/${name}`);
+  }
+
+  forget(kind: StatusKind, namespace: string, name: string): void {
+    (kind === "Ingress" ? this.ingresses : this.services).delete(`${namespace}/${name}`);
   }
 }

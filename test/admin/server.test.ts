@@ -79,9 +79,12 @@ describe("admin server in a running app", () => {
     const admin = app.admin.address;
     expect(admin.port).toBeGreaterThan(0);
 
-    // not in sync → 503, then 200 once the source is
-    expect((await fetch(url(admin, "/readyz"))).status).toBe(503);
+    // ready once the first sync is applied; a source that loses its origin later (API server down) keeps the
+    // node ready (the last snapshot keeps serving, issue 6) and says so in /api/status
+    expect((await fetch(url(admin, "/readyz"))).status).toBe(200);
+    expect(await (await fetch(url(admin, "/api/status"))).json()).toMatchObject({ healthy: false });
     source.healthyNow = true;
+    expect(await (await fetch(url(admin, "/api/status"))).json()).toMatchObject({ healthy: true });
     expect((await fetch(url(admin, "/readyz"))).status).toBe(200);
     expect(await (await fetch(url(admin, "/healthz"))).text()).toBe("ok\n");
     expect((await fetch(url(admin, "/livez"))).status).toBe(200);

@@ -83,6 +83,7 @@ describe("nodeplane demo as a process", () => {
         "--dns-address=",
         "--service-cidr=127.98.0.0/16",
         "--log-format=json",
+        "--log-level=info",
       ],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );

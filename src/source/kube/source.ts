@@ -2,16 +2,109 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Store } from "../../store/store.ts";
 import type { Source } from "../source.ts";
+import type { BackoffOptions } from "./backoff.ts";
+import { KubeClient, loadKubeConfig } from "./client.ts";
+import { Reflector, type ResourceSpec } from "./reflector.ts";
 
-/** Placeholder until the Kubernetes source lands (cluster-mode issue). */
+export interface KubeSourceOptions {
+  /** use this client instead of loading a kubeconfig (tests, or sharing one connection pool) */
+  client?: KubeClient;
+  /** the in-cluster service-account folder (tests point it at a temporary one) */
+  serviceAccountDir?: string;
+  env?: NodeJS.ProcessEnv;
+  backoff?: Partial<BackoffOptions>;
+  pageSize?: number;
+  watchTimeoutSeconds?: () => number;
+}
+
+/** Only `kubernetes.io/tls` Secrets may ever be read: the API server filters, so no other Secret enters memory. */
+export const TLS_SECRET_SELECTOR = "type=kubernetes.io/tls";
+
+/** What cluster mode watches; the ClusterRole in manifests/ grants exactly list+watch on these. */
+export function watchedResources(config: Pick<Config, "nodeName" | "dnsPods">): ResourceSpec[] {
+  const resources: ResourceSpec[] = [
+    { kind: "Service", apiVersion: "v1", path: "/api/v1/services" },
+    { kind: "EndpointSlice", apiVersion: "discovery.k8s.io/v1", path: "/apis/discovery.k8s.io/v1/endpointslices" },
+    { kind: "Ingress", apiVersion: "networking.k8s.io/v1", path: "/apis/networking.k8s.io/v1/ingresses" },
+    { kind: "IngressClass", apiVersion: "networking.k8s.io/v1", path: "/apis/networking.k8s.io/v1/ingressclasses" },
+    { kind: "Secret", apiVersion: "v1", path: "/api/v1/secrets", fieldSelector: TLS_SECRET_SELECTOR },
+    // only our own Node: its addresses and zone label
+    { kind: "Node", apiVersion: "v1", path: "/api/v1/nodes", fieldSelector: `metadata.name=${config.nodeName}` },
+  ];
+  // `--dns-pods verified` answers pod records only for pods that exist, as CoreDNS does
+  if (config.dnsPods === "verified") resources.push({ kind: "Pod", apiVersion: "v1", path: "/api/v1/pods" });
+  return resources;
+}
+
+/**
+ * Cluster mode's source: one list+watch per kind into the store. `start()` resolves once every kind has
+ * been listed; while the API server is unreachable the store keeps its last state (and so the planes keep
+ * serving the last snapshot), `healthy()` is false and a log line says so.
+ */
 export class KubeSource implements Source {
   readonly name = "kubernetes";
-  constructor(_config: Config, _logger: Logger) {}
-  async start(_store: Store): Promise<void> {
-    throw new Error("Kubernetes source is being built");
+  readonly client: KubeClient;
+  private readonly config: Config;
+  private readonly logger: Logger;
+  private readonly options: KubeSourceOptions;
+  private readonly ownsClient: boolean;
+  private reflectors: Reflector[] = [];
+  private wasHealthy = true;
+
+  constructor(config: Config, logger: Logger, options: KubeSourceOptions = {}) {
+    this.config = config;
+    this.logger = logger.child({ component: "kube-source" });
+    this.options = options;
+    this.ownsClient = !options.client;
+    this.client =
+      options.client ??
+      new KubeClient(
+        loadKubeConfig({
+          ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+          ...(options.serviceAccountDir ? { serviceAccountDir: options.serviceAccountDir } : {}),
+          ...(options.env ? { env: options.env } : {}),
+        }),
+      );
   }
-  async stop(): Promise<void> {}
+
+  async start(store: Store): Promise<void> {
+    const { backoff, pageSize, watchTimeoutSeconds } = this.options;
+    this.logger.info({ server: this.client.server, node: this.config.nodeName }, "watching the API server");
+    this.reflectors = watchedResources(this.config).map(
+      (resource) =>
+        new Reflector({
+          client: this.client,
+          resource,
+          store,
+          logger: this.logger,
+          ...(backoff ? { backoff } : {}),
+          ...(pageSize ? { pageSize } : {}),
+          ...(watchTimeoutSeconds ? { watchTimeoutSeconds } : {}),
+          onHealth: () => this.healthChanged(),
+        }),
+    );
+    await Promise.all(this.reflectors.map((r) => r.start()));
+    this.logger.info({ kinds: this.reflectors.map((r) => r.resource.kind) }, "initial sync done");
+  }
+
+  async stop(): Promise<void> {
+    const reflectors = this.reflectors;
+    this.reflectors = [];
+    await Promise.all(reflectors.map((r) => r.stop()));
+    if (this.ownsClient) await this.client.close();
+  }
+
   healthy(): boolean {
-    return false;
+    return this.reflectors.length > 0 && this.reflectors.every((r) => r.isHealthy());
+  }
+
+  /** One line when contact is lost and one when it is back, not one per kind and retry. */
+  private healthChanged(): void {
+    if (!this.reflectors.every((r) => r.hasSynced())) return;
+    const healthy = this.healthy();
+    if (healthy === this.wasHealthy) return;
+    this.wasHealthy = healthy;
+    if (healthy) this.logger.info("API server reachable again; watches resumed");
+    else this.logger.warn("API server unreachable; serving the last snapshot until it is back");
   }
 }

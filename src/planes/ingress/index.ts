@@ -1,0 +1,228 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createSecureServer, type Http2SecureServer } from "node:http2";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import type { Config, HostPort } from "../../config.ts";
+import type { Logger } from "../../log.ts";
+import type { Snapshot } from "../../translate/snapshot.ts";
+import { listen } from "../../util/listen.ts";
+import type { PlaneContext, PlaneFactory } from "../context.ts";
+import type { Plane } from "../plane.ts";
+import { CertificateStore, generateDefaultCertificate, type PemPair } from "./certificates.ts";
+import { Matcher } from "./matcher.ts";
+import { ingressMetrics } from "./metrics.ts";
+import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
+import { RouteCompiler, type RouteRuntime } from "./routes.ts";
+import { IngressStatusReconciler } from "./status.ts";
+import { handleUpgrade } from "./upgrade.ts";
+import { UpstreamPools } from "./upstream.ts";
+
+/** Client-side limits; the defaults suit production, tests shorten them. */
+export interface ClientLimits {
+  /** largest request head; more → 431 */
+  maxHeaderSize: number;
+  /** whole request head must arrive within this; else 408 */
+  headersTimeoutMs: number;
+  /** whole request (head and body) must arrive within this; 0 = no limit */
+  requestTimeoutMs: number;
+  /** how often the two timeouts above are checked */
+  connectionsCheckingIntervalMs: number;
+  /** idle keep-alive client connections are closed after this */
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeoutMs: 60_000,
+  requestTimeoutMs: 300_000,
+  connectionsCheckingIntervalMs: 1_000,
+  keepAliveTimeoutMs: 75_000,
+};
+
+/**
+ * The ingress plane (design §3): HTTP and HTTPS listeners routing by Host and path to Service endpoints.
+ * Each snapshot compiles a new matcher and certificate map and swaps them in; upstream pools, listeners and
+ * client connections carry over.
+ */
+export class IngressPlane implements Plane {
+  readonly name = "ingress";
+  readonly proxy: IngressProxy;
+  private readonly pools: UpstreamPools;
+  private readonly certificates: CertificateStore;
+  private readonly status: IngressStatusReconciler;
+  private readonly metrics: ReturnType<typeof ingressMetrics>;
+  private readonly logger: Logger;
+  private readonly config: Config;
+  private readonly limits: ClientLimits;
+  private readonly defaultPem: PemPair;
+  http: Server | undefined;
+  https: Http2SecureServer | undefined;
+
+  constructor(
+    context: PlaneContext,
+    limits: ClientLimits = DEFAULT_CLIENT_LIMITS,
+    defaultPem = generateDefaultCertificate(),
+  ) {
+    const { config, logger } = context;
+    this.config = config;
+    this.logger = logger.child({ plane: "ingress" });
+    this.limits = limits;
+    this.defaultPem = defaultPem;
+    this.metrics = ingressMetrics(context.registry);
+    this.pools = new UpstreamPools(
+      {
+        connectTimeoutMs: config.upstreamConnectTimeoutMs,
+        headerTimeoutMs: config.upstreamHeaderTimeoutMs,
+        idleTimeoutMs: config.upstreamIdleTimeoutMs,
+      },
+      this.logger,
+    );
+    this.proxy = new IngressProxy(
+      {
+        httpsPort: config.httpsAddress?.port,
+        headerTimeoutMs: config.upstreamHeaderTimeoutMs,
+        connectTimeoutMs: config.upstreamConnectTimeoutMs,
+        retries: config.dialRetries,
+      },
+      this.metrics,
+      this.logger,
+    );
+    this.certificates = new CertificateStore(defaultPem, this.logger);
+    this.status = new IngressStatusReconciler(context.status, this.logger);
+  }
+
+  async start(): Promise<void> {
+    const { httpAddress, httpsAddress } = this.config;
+    const limits = this.limits;
+    try {
+      if (httpAddress) {
+        const server = createServer(
+          {
+            maxHeaderSize: limits.maxHeaderSize,
+            insecureHTTPParser: false,
+            headersTimeout: limits.headersTimeoutMs,
+            requestTimeout: limits.requestTimeoutMs,
+            connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+            keepAliveTimeout: limits.keepAliveTimeoutMs,
+            // Checked by the proxy, so the 400 carries our Server header like every other answer.
+            requireHostHeader: false,
+          },
+          (req, res) => this.proxy.handle(req, res, false),
+        );
+        server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+          handleUpgrade(this.proxy, req, socket, head, false),
+        );
+        server.on("clientError", onClientError);
+        this.http = server;
+        await listen(server as unknown as import("node:net").Server, httpAddress);
+        this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
+      }
+      if (httpsAddress) {
+        const server = createSecureServer({
+          allowHTTP1: true,
+          cert: this.defaultPem.cert,
+          key: this.defaultPem.key,
+          SNICallback: (servername, cb) => cb(null, this.certificates.lookup(servername)),
+          maxSessionMemory: 10,
+          settings: { maxHeaderListSize: limits.maxHeaderSize },
+        });
+        // The HTTP/1.1 side of the TLS listener is Node's HTTP/1 server code: give it the same limits.
+        Object.assign(server, {
+          maxHeaderSize: limits.maxHeaderSize,
+          insecureHTTPParser: false,
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+          keepAliveTimeout: limits.keepAliveTimeoutMs,
+          requireHostHeader: false,
+        });
+        server.on("request", (req: ClientRequest, res: ClientResponse) => this.proxy.handle(req, res, true));
+        server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+          handleUpgrade(this.proxy, req, socket, head, true),
+        );
+        server.on("clientError", onClientError);
+        server.on("sessionError", () => undefined);
+        server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
+          this.logger.debug({ err, client: socket.remoteAddress }, "TLS handshake failed");
+        });
+        this.https = server;
+        await listen(server as unknown as import("node:net").Server, httpsAddress);
+        // With port 0 the kernel picks the port; redirects must name the real one.
+        const bound = server.address();
+        if (bound && typeof bound === "object") this.proxy.settings.httpsPort = bound.port;
+        this.logger.info({ address: formatAddress(httpsAddress) }, "ingress HTTPS listening");
+      }
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  async apply(_previous: Snapshot | undefined, next: Snapshot): Promise<void> {
+    const compiler = new RouteCompiler(this.pools, this.metrics);
+    const matcher = new Matcher<RouteRuntime>(next.ingress, compiler.compile);
+    this.proxy.matcher = matcher;
+    this.proxy.accessLog = this.logger.isLevelEnabled("debug");
+    this.pools.retainOnly(compiler.usedPools);
+    if (this.certificates.update(next.ingress) && this.https) {
+      this.https.setSecureContext(this.certificates.fallbackPem);
+    }
+    await this.status.apply(next.ingress);
+  }
+
+  async close(): Promise<void> {
+    const servers = [this.http, this.https].filter((s): s is NonNullable<typeof s> => s !== undefined);
+    this.http = undefined;
+    this.https = undefined;
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            if (!server.listening) return resolve();
+            server.close(() => resolve());
+            // Idle keep-alive connections would hold close() open; busy ones get a moment to finish.
+            (server as Server).closeIdleConnections?.();
+            const timer = setTimeout(() => (server as Server).closeAllConnections?.(), 2_000);
+            timer.unref();
+          }),
+      ),
+    );
+    await this.pools.close();
+  }
+}
+
+/** Parse errors get the status Node would send (431 oversize, 408 slow head, 400 malformed) plus our Server header. */
+function onClientError(err: Error & { code?: string }, socket: Duplex): void {
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, text] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout"]
+        : err.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+          ? [413, "Content Too Large"]
+          : [400, "Bad Request"];
+  const body = `${status} ${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nServer: nodeplane\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function formatAddress(hp: HostPort): string {
+  return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+/** Registered in src/planes/index.ts: on when either listener address is set. */
+export const createIngressPlane: PlaneFactory = async (context) => {
+  if (!context.config.httpAddress && !context.config.httpsAddress) return undefined;
+  const plane = new IngressPlane(context);
+  await plane.start();
+  return plane;
+};
+
+export type { ServerResponse };

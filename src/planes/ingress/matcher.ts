@@ -1,0 +1,137 @@
+import { matchKey } from "../../translate/ingress/index.ts";
+import type { IngressRoute, IngressSnapshot, VirtualHost } from "../../translate/ingress/model.ts";
+
+/**
+ * The request router, compiled once per snapshot so a request costs a few map lookups:
+ * host (exact → one-label wildcard → catch-all) → path (Exact map, then the Prefix map probed at each
+ * `/` boundary of the request path, longest first) → the host's default backend → the cluster default.
+ * `R` is whatever the plane attaches to a route (its upstream pool, metrics children...).
+ */
+export class Matcher<R> {
+  private readonly exactHosts = new Map<string, PathTable<R>>();
+  /** keyed by the suffix after `*.` */
+  private readonly wildcardHosts = new Map<string, PathTable<R>>();
+  private readonly anyHost: PathTable<R> | undefined;
+  private readonly defaultRoute: R | undefined;
+
+  constructor(snapshot: IngressSnapshot, compile: (route: IngressRoute) => R) {
+    let anyHost: PathTable<R> | undefined;
+    for (const vhost of snapshot.hosts) {
+      const table = new PathTable(vhost, compile);
+      if (vhost.host === "") anyHost = table;
+      else if (vhost.host.startsWith("*.")) this.wildcardHosts.set(vhost.host.slice(2), table);
+      else this.exactHosts.set(vhost.host, table);
+    }
+    this.anyHost = anyHost;
+    this.defaultRoute = snapshot.defaultRoute ? compile(snapshot.defaultRoute) : undefined;
+  }
+
+  /** `host`: lowercase, without port (see normalizeHost); `path`: normalized (see normalizePath). */
+  match(host: string, path: string): R | undefined {
+    let table = this.exactHosts.get(host);
+    if (table === undefined) {
+      const dot = host.indexOf(".");
+      if (dot > 0) table = this.wildcardHosts.get(host.slice(dot + 1));
+      if (table === undefined) table = this.anyHost;
+    }
+    if (table !== undefined) {
+      const route = table.lookup(path);
+      if (route !== undefined) return route;
+    }
+    return this.defaultRoute;
+  }
+}
+
+class PathTable<R> {
+  private readonly exact = new Map<string, R>();
+  private readonly prefix = new Map<string, R>();
+  private readonly fallback: R | undefined;
+
+  constructor(vhost: VirtualHost, compile: (route: IngressRoute) => R) {
+    for (const route of vhost.routes) {
+      const map = route.pathType === "Exact" ? this.exact : this.prefix;
+      const key = matchKey(route.path, route.pathType);
+      if (!map.has(key)) map.set(key, compile(route));
+    }
+    this.fallback = vhost.defaultRoute ? compile(vhost.defaultRoute) : undefined;
+  }
+
+  lookup(path: string): R | undefined {
+    // An Exact match is as long as the request path, so no Prefix match can beat it.
+    const exact = this.exact.get(path);
+    if (exact !== undefined) return exact;
+    if (this.prefix.size > 0) {
+      // Prefix keys never end in '/', so probe the whole path, then each element boundary, longest first.
+      const whole = this.prefix.get(path);
+      if (whole !== undefined) return whole;
+      let end = path.length;
+      while (end > 0) {
+        end = path.lastIndexOf("/", end - 1);
+        if (end < 0) break;
+        const route = this.prefix.get(path.slice(0, end));
+        if (route !== undefined) return route;
+      }
+    }
+    return this.fallback;
+  }
+}
+
+/**
+ * The request Host as routes name it: lowercase, without port or trailing dot. IPv6 literals keep
+ * their brackets (they never match a route host, which must be a DNS name).
+ */
+export function normalizeHost(host: string | undefined): string {
+  if (!host) return "";
+  let end = host.length;
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf("]");
+    end = close < 0 ? host.length : close + 1;
+  } else {
+    const colon = host.indexOf(":");
+    if (colon >= 0) end = colon;
+  }
+  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end--;
+  const name = end === host.length ? host : host.slice(0, end);
+  return name.toLowerCase();
+}
+
+/**
+ * The request path used for matching (the request is forwarded unchanged unless rewritten): percent-
+ * decoded except `%2F`, dot segments resolved and repeated slashes merged, as nginx does before matching,
+ * so `/%61dmin` or `/x/../admin` cannot dodge a route's restrictions. Undefined for a malformed path (→ 400).
+ */
+export function normalizePath(target: string): string | undefined {
+  const q = target.indexOf("?");
+  const path = q < 0 ? target : target.slice(0, q);
+  if (path.charCodeAt(0) !== 47) return undefined;
+  if (path.indexOf("%") < 0 && path.indexOf("/.") < 0 && path.indexOf("//") < 0) return path;
+  let decoded = path;
+  if (path.indexOf("%") >= 0) {
+    if (/%(?![0-9a-fA-F]{2})/.test(path)) return undefined;
+    try {
+      decoded = path.replace(/%(?!2[fF])[0-9a-fA-F]{2}(?:%(?!2[fF])[0-9a-fA-F]{2})*/g, (m) => decodeURIComponent(m));
+    } catch {
+      return undefined;
+    }
+    if (decoded.includes("\0")) return undefined;
+  }
+  const out: string[] = [];
+  const segments = decoded.split("/");
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i]!;
+    const last = i === segments.length - 1;
+    if (seg === "" && !last) continue;
+    if (seg === ".") {
+      if (last) out.push("");
+      continue;
+    }
+    if (seg === "..") {
+      if (out.length === 0) return undefined;
+      out.pop();
+      if (last) out.push("");
+      continue;
+    }
+    out.push(seg);
+  }
+  return `/${out.join("/")}`;
+}

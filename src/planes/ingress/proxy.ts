@@ -1,0 +1,532 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
+import type { Logger } from "../../log.ts";
+import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
+import type { IngressMetrics } from "./metrics.ts";
+import { type BackendRuntime, RouteRuntime } from "./routes.ts";
+
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+
+export interface ProxySettings {
+  /** the HTTPS listener's port, for redirects (omitted from the URL when 443); undefined = no redirects */
+  httpsPort: number | undefined;
+  headerTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** further endpoints tried after a failed connect */
+  retries: number;
+}
+
+/** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1), ones we set ourselves, and ones undici refuses. */
+const REQUEST_SKIP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "expect",
+  "http2-settings",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-real-ip",
+  "x-request-id",
+]);
+
+/** Response headers never passed back: hop-by-hop, plus Server and Date which the proxy sets itself (as nginx). */
+const RESPONSE_SKIP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "server",
+  "date",
+]);
+
+const SERVER = "nodeplane";
+const EXCHANGE = Symbol("nodeplane.exchange");
+
+interface ResponseWithExchange {
+  [EXCHANGE]?: Exchange;
+}
+
+const REDIRECT_HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
+
+/**
+ * Routes client requests with the snapshot's matcher and proxies them to endpoints. One instance serves
+ * both listeners; `matcher` is swapped whole on each snapshot, so a request sees one consistent table.
+ */
+export class IngressProxy {
+  matcher: Matcher<RouteRuntime>;
+  readonly notFound: RouteRuntime;
+  readonly settings: ProxySettings;
+  readonly logger: Logger;
+  accessLog: boolean;
+
+  constructor(settings: ProxySettings, metrics: IngressMetrics, logger: Logger) {
+    this.settings = settings;
+    this.logger = logger;
+    this.notFound = new RouteRuntime(undefined, undefined, metrics);
+    this.matcher = new Matcher<RouteRuntime>(
+      { hosts: [], certificates: [], ingresses: [], statusAddresses: [] },
+      () => {
+        throw new Error("unreachable");
+      },
+    );
+    this.accessLog = logger.isLevelEnabled("debug");
+  }
+
+  handle(req: ClientRequest, res: ClientResponse, secure: boolean): undefined {
+    const start = performance.now();
+    const h2 = req.httpVersionMajor === 2;
+    // HTTP/2 clients send :authority, or (allowed too) a host header
+    const rawHost = h2 ? ((req as Http2ServerRequest).authority ?? req.headers.host) : req.headers.host;
+    if (rawHost === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1)
+      return this.reject(req, res, this.notFound, 400, "400 Bad Request: Host header required\n", start);
+    const target = req.url ?? "/";
+    const path = normalizePath(target);
+    if (path === undefined)
+      return this.reject(req, res, this.notFound, 400, "400 Bad Request: malformed path\n", start);
+    const host = normalizeHost(rawHost);
+    const runtime = this.matcher.match(host, path) ?? this.notFound;
+    const route = runtime.route;
+    if (route === undefined) return this.reject(req, res, runtime, 404, "404 Not Found\n", start);
+    const clientIp = clientAddress(req);
+    if (!runtime.allows(clientIp)) return this.reject(req, res, runtime, 403, "403 Forbidden\n", start);
+    if (!secure && route.redirectToHttps && this.settings.httpsPort !== undefined) {
+      if (!REDIRECT_HOST.test(host)) return this.reject(req, res, runtime, 400, "400 Bad Request: bad Host\n", start);
+      const port = this.settings.httpsPort === 443 ? "" : `:${this.settings.httpsPort}`;
+      res.setHeader("location", `https://${host}${port}${target}`);
+      return this.reject(req, res, runtime, 308, "308 Permanent Redirect\n", start);
+    }
+    const backend = runtime.backend!;
+    if (backend.endpoints.length === 0)
+      return this.reject(req, res, runtime, 503, "503 Service Unavailable: no endpoints\n", start);
+
+    const exchange = new Exchange(this, req, res, runtime, backend, start);
+    if (!exchange.prepare(rawHost, clientIp, secure, path, target)) return undefined;
+    (res as ResponseWithExchange)[EXCHANGE] = exchange;
+    res.on("close", onClientClose);
+    exchange.dispatch();
+    return undefined;
+  }
+
+  /** A short plain answer from the proxy itself (the built-in default backend and errors). */
+  reject(
+    req: ClientRequest,
+    res: ClientResponse,
+    runtime: RouteRuntime,
+    status: number,
+    body: string,
+    start: number,
+  ): undefined {
+    // After a malformed request the connection's state is suspect: close it (HTTP/1 only; HTTP/2 streams are separate).
+    if (status === 400 && req.httpVersionMajor === 1 && !res.headersSent) res.setHeader("connection", "close");
+    sendPlain(res, status, body);
+    // An unread request body would otherwise stall a keep-alive connection.
+    if (!req.complete) req.resume();
+    this.finished(req, runtime, status, start, undefined);
+    return undefined;
+  }
+
+  finished(
+    req: ClientRequest,
+    runtime: RouteRuntime,
+    status: number,
+    start: number,
+    upstream: string | undefined,
+  ): void {
+    const ms = performance.now() - start;
+    runtime.observe(status, req.method ?? "GET", ms / 1000);
+    if (this.accessLog)
+      this.logger.debug(
+        {
+          access: true,
+          client: clientAddress(req),
+          method: req.method,
+          host: req.headers.host ?? (req as Http2ServerRequest).authority,
+          uri: req.url,
+          proto: `HTTP/${req.httpVersion}`,
+          status,
+          ingress: runtime.route ? `${runtime.route.ingress.namespace}/${runtime.route.ingress.name}` : undefined,
+          upstream,
+          ms: Math.round(ms * 1000) / 1000,
+        },
+        "request",
+      );
+  }
+}
+
+function clearSendTimeout(this: ClientRequest): void {
+  this.setTimeout(0);
+}
+
+function onClientClose(this: ClientResponse): void {
+  (this as ResponseWithExchange)[EXCHANGE]?.clientClosed();
+}
+
+/**
+ * One proxied request: the undici dispatch handler (no per-request closures on the normal path).
+ * A failed connect is retried on the next endpoint while nothing of the request body has been read.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly proxy: IngressProxy;
+  private readonly req: ClientRequest;
+  private readonly res: ClientResponse;
+  private readonly runtime: RouteRuntime;
+  private readonly backend: BackendRuntime;
+  private readonly start: number;
+  private readonly h2: boolean;
+  private headers: string[] = [];
+  private upstreamPath = "/";
+  private hasBody = false;
+  private body: Readable | null = null;
+  private endpoint = 0;
+  private attempts = 0;
+  private controller: Dispatcher.DispatchController | undefined;
+  private responded = false;
+  private done = false;
+  private setCookie: string | undefined;
+  private drainListener: (() => void) | undefined;
+
+  constructor(
+    proxy: IngressProxy,
+    req: ClientRequest,
+    res: ClientResponse,
+    runtime: RouteRuntime,
+    backend: BackendRuntime,
+    start: number,
+  ) {
+    this.proxy = proxy;
+    this.req = req;
+    this.res = res;
+    this.runtime = runtime;
+    this.backend = backend;
+    this.start = start;
+    this.h2 = req.httpVersionMajor === 2;
+  }
+
+  /** Builds the upstream request; answers the client itself (and returns false) when it must not go upstream. */
+  prepare(rawHost: string | undefined, clientIp: string, secure: boolean, path: string, target: string): boolean {
+    const { req, runtime } = this;
+    const settings = runtime.route!.settings;
+    const raw = req.rawHeaders;
+    const out: string[] = [];
+    let forwardedFor: string | undefined;
+    let requestId: string | undefined;
+    let contentLength = -1;
+    let chunked = false;
+    let connectionTokens: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      if (name.charCodeAt(0) === 58 /* : */) continue;
+      const lower = name.toLowerCase();
+      if (REQUEST_SKIP.has(lower)) {
+        if (lower === "x-forwarded-for")
+          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        else if (lower === "x-request-id" && requestId === undefined && /^[\x21-\x7e]{1,200}$/.test(value))
+          requestId = value;
+        else if (lower === "transfer-encoding") chunked = true;
+        else if (lower === "connection") connectionTokens = value.toLowerCase();
+        continue;
+      }
+      if (lower === "content-length") contentLength = Number(value);
+      if (connectionTokens !== undefined && isConnectionToken(connectionTokens, lower)) continue;
+      out.push(name, value);
+    }
+    if (connectionTokens !== undefined) removeConnectionTokens(out, connectionTokens);
+    if (this.h2 && rawHost !== undefined) out.push("host", rawHost);
+    out.push(
+      "x-forwarded-for",
+      forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
+      "x-real-ip",
+      clientIp,
+      "x-forwarded-proto",
+      secure ? "https" : "http",
+      "x-forwarded-host",
+      rawHost ?? "",
+      "x-forwarded-port",
+      String(req.socket?.localPort ?? ""),
+      "x-request-id",
+      requestId ?? randomUUID(),
+    );
+    this.headers = out;
+
+    const max = settings.maxBodyBytes;
+    if (max > 0 && contentLength > max) {
+      this.proxy.reject(req, this.res, runtime, 413, "413 Request Entity Too Large\n", this.start);
+      return false;
+    }
+    this.hasBody = this.h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : chunked || contentLength > 0;
+    if (this.hasBody)
+      this.body = max > 0 && contentLength < 0 ? Readable.from(limitBody(req, max, this), { objectMode: false }) : req;
+    if (this.hasBody && settings.sendTimeoutMs !== undefined) {
+      req.setTimeout(settings.sendTimeoutMs);
+      // Only while the body arrives: waiting for the upstream's answer is proxy-read-timeout's job.
+      req.once("end", clearSendTimeout);
+    }
+
+    this.upstreamPath =
+      settings.rewriteTarget === undefined
+        ? target
+        : rewrite(settings.rewriteTarget, path, target, runtime.prefixLength);
+
+    const affinity = settings.affinity;
+    this.endpoint = -1;
+    if (affinity) {
+      const value = cookieFrom(req.headers.cookie, affinity.name);
+      if (value !== undefined) this.endpoint = this.backend.indexOfCookie(value);
+    }
+    if (this.endpoint < 0) {
+      this.endpoint = this.backend.next();
+      if (affinity) {
+        const endpoint = this.backend.endpoints[this.endpoint]!;
+        this.setCookie = `${affinity.name}=${endpoint.cookie}; Path=${affinity.path}; HttpOnly${
+          affinity.maxAgeSeconds !== undefined ? `; Max-Age=${affinity.maxAgeSeconds}` : ""
+        }`;
+      }
+    }
+    return true;
+  }
+
+  dispatch(): void {
+    const endpoint = this.backend.endpoints[this.endpoint]!;
+    const timeout = this.runtime.route!.settings.readTimeoutMs ?? this.proxy.settings.headerTimeoutMs;
+    this.attempts++;
+    endpoint.pool.dispatch(
+      {
+        path: this.upstreamPath,
+        method: (this.req.method ?? "GET") as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.body,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      },
+      this,
+    );
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(new Error("client went away"));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+    const raw = controller.rawHeaders as Buffer[] | string[] | undefined;
+    try {
+      if (this.h2) (this.res as Http2ServerResponse).writeHead(statusCode, h2Headers(raw, this.setCookie));
+      else (this.res as ServerResponse).writeHead(statusCode, h1Headers(raw, this.setCookie));
+      this.responded = true;
+    } catch (err) {
+      // A header Node refuses to send (invalid characters): the client gets a 502 instead.
+      if (!this.res.headersSent) for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
+      controller.abort(err as Error);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if ((this.res as ServerResponse).write(chunk)) return;
+    controller.pause();
+    if (this.drainListener === undefined) this.drainListener = () => this.controller?.resume();
+    this.res.once("drain", this.drainListener);
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return;
+    this.done = true;
+    this.res.end();
+    this.finish(this.res.statusCode);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.done) return;
+    const code = (err as { code?: string }).code ?? "";
+    if (!this.responded) {
+      const endpoints = this.backend.endpoints.length;
+      const replayable = !this.hasBody || !this.req.readableDidRead;
+      // A kept-alive upstream connection can be closed by the backend just as a request is sent on it: an
+      // idempotent request without body is then safe to send once more (nginx's proxy_next_upstream error).
+      const reset = RESET_ERRORS.has(code) && !this.hasBody && IDEMPOTENT.has(this.req.method ?? "");
+      if (
+        (CONNECT_ERRORS.has(code) || reset) &&
+        replayable &&
+        this.attempts <= this.proxy.settings.retries &&
+        (this.attempts < endpoints || (reset && this.attempts === 1))
+      ) {
+        this.proxy.logger.debug(
+          { err, upstream: this.backend.endpoints[this.endpoint]?.address },
+          "upstream connect failed; retrying",
+        );
+        this.endpoint = this.endpoint + 1 >= endpoints ? 0 : this.endpoint + 1;
+        this.controller = undefined;
+        this.dispatch();
+        return;
+      }
+      this.done = true;
+      if (code === "NODEPLANE_BODY_TOO_LARGE") sendPlain(this.res, 413, "413 Request Entity Too Large\n");
+      else if (TIMEOUT_ERRORS.has(code)) sendPlain(this.res, 504, "504 Gateway Timeout\n");
+      else sendPlain(this.res, 502, "502 Bad Gateway\n");
+      if (!this.req.complete) this.req.resume();
+      this.proxy.logger.debug({ err, upstream: this.backend.endpoints[this.endpoint]?.address }, "upstream failed");
+      this.finish(this.res.statusCode);
+      return;
+    }
+    // The response had started: all we can do is cut it, so the client sees it incomplete.
+    this.done = true;
+    this.res.destroy(err);
+    this.finish(this.res.statusCode);
+  }
+
+  /** The client connection closed before the response ended: stop the upstream request. */
+  clientClosed(): void {
+    if (this.done) return;
+    this.done = true;
+    this.controller?.abort(new Error("client went away"));
+    this.finish(499);
+  }
+
+  bodyTooLarge(): Error {
+    const err = new Error("request body larger than proxy-body-size") as Error & { code: string };
+    err.code = "NODEPLANE_BODY_TOO_LARGE";
+    return err;
+  }
+
+  private finish(status: number): void {
+    this.proxy.finished(this.req, this.runtime, status, this.start, this.backend.endpoints[this.endpoint]?.address);
+  }
+}
+
+const CONNECT_ERRORS = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+const RESET_ERRORS = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
+const TIMEOUT_ERRORS = new Set([
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ETIMEDOUT",
+]);
+
+/** A chunked request body, cut off with 413 semantics once it exceeds the limit. */
+async function* limitBody(req: ClientRequest, max: number, exchange: Exchange): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw exchange.bodyTooLarge();
+    yield chunk;
+  }
+}
+
+function h1Headers(raw: Buffer[] | string[] | undefined, setCookie: string | undefined): string[] {
+  const out: string[] = ["server", SERVER];
+  if (raw) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString("latin1");
+      if (RESPONSE_SKIP.has(name.toLowerCase())) continue;
+      out.push(name, raw[i + 1]!.toString("latin1"));
+    }
+  }
+  if (setCookie !== undefined) out.push("set-cookie", setCookie);
+  return out;
+}
+
+function h2Headers(
+  raw: Buffer[] | string[] | undefined,
+  setCookie: string | undefined,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { server: SERVER };
+  const add = (name: string, value: string) => {
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
+  };
+  if (raw) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString("latin1").toLowerCase();
+      if (RESPONSE_SKIP.has(name)) continue;
+      add(name, raw[i + 1]!.toString("latin1"));
+    }
+  }
+  if (setCookie !== undefined) add("set-cookie", setCookie);
+  return out;
+}
+
+export function sendPlain(res: ClientResponse, status: number, body: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.setHeader("server", SERVER);
+  res.setHeader("content-type", "text/plain; charset=utf-8");
+  res.setHeader("content-length", Buffer.byteLength(body));
+  res.statusCode = status;
+  res.end(body);
+}
+
+export function clientAddress(req: ClientRequest): string {
+  const ip = req.socket?.remoteAddress ?? "";
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
+}
+
+/**
+ * rewrite-target: the matched prefix of the path is replaced by the target and the rest kept
+ * (`/foo` + target `/` turns `/foo/bar` into `/bar`). `$1` is the separator after the prefix (`/` or
+ * empty) and `$2` the rest without it, as in ingress-nginx's `/foo(/|$)(.*)` idiom. The query is kept.
+ */
+export function rewrite(targetPattern: string, path: string, requestTarget: string, prefixLength: number): string {
+  const q = requestTarget.indexOf("?");
+  const query = q < 0 ? "" : requestTarget.slice(q);
+  const rest = path.slice(prefixLength);
+  let out: string;
+  if (targetPattern.includes("$")) {
+    const sep = rest.startsWith("/") ? "/" : "";
+    const tail = sep ? rest.slice(1) : rest;
+    out = targetPattern.replace(/\$([12])/g, (_m, n: string) => (n === "1" ? sep : tail));
+  } else if (rest === "" || rest === "/") {
+    out = rest === "/" && !targetPattern.endsWith("/") ? `${targetPattern}/` : targetPattern;
+  } else {
+    out = targetPattern.endsWith("/") ? targetPattern + rest.slice(1) : targetPattern + rest;
+  }
+  out = out.replace(/\/{2,}/g, "/");
+  return (out.startsWith("/") ? out : `/${out}`) + query;
+}
+
+function cookieFrom(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function isConnectionToken(tokens: string, name: string): boolean {
+  for (const token of tokens.split(",")) if (token.trim() === name) return true;
+  return false;
+}
+
+/** Headers named by Connection are hop-by-hop too, even when they came before it. */
+function removeConnectionTokens(out: string[], tokens: string): void {
+  for (let i = out.length - 2; i >= 0; i -= 2) {
+    if (isConnectionToken(tokens, out[i]!.toLowerCase())) out.splice(i, 2);
+  }
+}
+
+export { Matcher };

@@ -1,0 +1,140 @@
+import { createHash } from "node:crypto";
+import type { Counter, Histogram } from "prom-client";
+import { matchKey } from "../../translate/ingress/index.ts";
+import type { BackendTarget, IngressRoute } from "../../translate/ingress/model.ts";
+import { type CIDR, cidrContains, parseCIDR } from "../../util/cidr.ts";
+import type { IngressMetrics } from "./metrics.ts";
+import type { UpstreamPool, UpstreamPools } from "./upstream.ts";
+
+export interface EndpointRuntime {
+  ip: string;
+  port: number;
+  /** `ip:port`, for logs */
+  address: string;
+  pool: UpstreamPool;
+  /** affinity cookie value naming this endpoint */
+  cookie: string;
+}
+
+/** A backend's endpoints with their pools and the round-robin cursor, shared by the routes using it. */
+export class BackendRuntime {
+  readonly target: BackendTarget;
+  readonly endpoints: readonly EndpointRuntime[];
+  private readonly byCookie = new Map<string, number>();
+  private cursor = 0;
+
+  constructor(target: BackendTarget, endpoints: EndpointRuntime[]) {
+    this.target = target;
+    this.endpoints = endpoints;
+    for (const [i, e] of endpoints.entries()) this.byCookie.set(e.cookie, i);
+    // Start each backend at a different place so many backends do not all hit their first endpoint.
+    this.cursor = endpoints.length > 0 ? hashIndex(target.id, endpoints.length) : 0;
+  }
+
+  /** Per-request round robin. */
+  next(): number {
+    const i = this.cursor;
+    this.cursor = i + 1 >= this.endpoints.length ? 0 : i + 1;
+    return i;
+  }
+
+  indexOfCookie(value: string): number {
+    return this.byCookie.get(value) ?? -1;
+  }
+}
+
+type Children = [Counter.Internal, Histogram.Internal<string>];
+
+/** One compiled route (or the built-in default backend when `route` is undefined). */
+export class RouteRuntime {
+  readonly route: IngressRoute | undefined;
+  readonly backend: BackendRuntime | undefined;
+  /** length of the matched part of the request path, for rewrite-target */
+  readonly prefixLength: number;
+  readonly sourceRanges: readonly CIDR[] | undefined;
+  private readonly metrics: IngressMetrics;
+  private readonly labels: { ingress: string; namespace: string; service: string; host: string; path: string };
+  private readonly children = new Map<number, Map<string, Children>>();
+
+  constructor(route: IngressRoute | undefined, backend: BackendRuntime | undefined, metrics: IngressMetrics) {
+    this.route = route;
+    this.backend = backend;
+    this.prefixLength = route ? matchKey(route.path, route.pathType).length : 0;
+    this.sourceRanges = route?.settings.allowSourceRanges?.map((c) => parseCIDR(c));
+    this.metrics = metrics;
+    this.labels = {
+      ingress: route?.ingress.name ?? "",
+      namespace: route?.ingress.namespace ?? "",
+      service: route?.backend.service ?? "",
+      host: route?.host ?? "",
+      path: route ? route.path : "",
+    };
+  }
+
+  allows(clientIp: string): boolean {
+    const ranges = this.sourceRanges;
+    if (ranges === undefined) return true;
+    for (const range of ranges) if (cidrContains(range, clientIp)) return true;
+    return false;
+  }
+
+  /** Counts one finished request; label children are cached so the hot path does not hash label sets. */
+  observe(status: number, method: string, seconds: number): void {
+    let byMethod = this.children.get(status);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      this.children.set(status, byMethod);
+    }
+    let children = byMethod.get(method);
+    if (children === undefined) {
+      const labels = { ...this.labels, status: String(status), method };
+      children = [this.metrics.requests.labels(labels), this.metrics.duration.labels(labels)];
+      byMethod.set(method, children);
+    }
+    children[0].inc();
+    children[1].observe(seconds);
+  }
+}
+
+/**
+ * Compiles routes for one snapshot, sharing a BackendRuntime between routes that use the same backend
+ * with the same upstream settings, and recording which pools are in use.
+ */
+export class RouteCompiler {
+  readonly usedPools = new Set<UpstreamPool>();
+  private readonly backends = new Map<string, BackendRuntime>();
+  private readonly pools: UpstreamPools;
+  private readonly metrics: IngressMetrics;
+
+  constructor(pools: UpstreamPools, metrics: IngressMetrics) {
+    this.pools = pools;
+    this.metrics = metrics;
+  }
+
+  compile = (route: IngressRoute): RouteRuntime => {
+    const scheme = route.settings.backendProtocol === "HTTPS" ? "https" : "http";
+    const key = `${route.backend.id}|${scheme}|${route.settings.connectTimeoutMs ?? ""}`;
+    let backend = this.backends.get(key);
+    if (!backend) {
+      const endpoints = route.backend.endpoints.map((e): EndpointRuntime => {
+        const pool = this.pools.get(scheme, e.ip, e.port, route.settings.connectTimeoutMs);
+        this.usedPools.add(pool);
+        const address = e.ip.includes(":") ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+        return { ip: e.ip, port: e.port, address, pool, cookie: cookieValue(address) };
+      });
+      backend = new BackendRuntime(route.backend, endpoints);
+      this.backends.set(key, backend);
+    }
+    return new RouteRuntime(route, backend, this.metrics);
+  };
+}
+
+function cookieValue(address: string): string {
+  return createHash("sha1").update(address).digest("hex").slice(0, 16);
+}
+
+function hashIndex(text: string, n: number): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) | 0;
+  return Math.abs(h) % n;
+}

@@ -1,0 +1,160 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { startApp } from "../../src/app.ts";
+import type { Config } from "../../src/config.ts";
+import { silentLogger } from "../../src/log.ts";
+import { KubeClient } from "../../src/source/kube/client.ts";
+import { KubeSource } from "../../src/source/kube/source.ts";
+import { type LoggedRequest, TestApiServer } from "../fixtures/apiserver.ts";
+import { clusterConfig, ingress, node, secret, service, waitFor } from "../fixtures/cluster.ts";
+
+const MANIFESTS = join(import.meta.dirname, "../../manifests");
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+interface Grant {
+  /** undefined: cluster-wide (ClusterRole); else only in this namespace (Role) */
+  namespace: string | undefined;
+  rule: Rule;
+}
+
+/** The rules bound to the nodeplane ServiceAccount in the given RBAC files. */
+function grants(files: string[]): Grant[] {
+  const docs = files.flatMap((f) =>
+    parseAllDocuments(readFileSync(join(MANIFESTS, f), "utf8")).map(
+      (d) =>
+        d.toJS() as {
+          kind: string;
+          metadata: { name: string; namespace?: string };
+          rules?: Rule[];
+          roleRef?: { kind: string; name: string };
+          subjects?: { kind: string; name: string; namespace: string }[];
+        },
+    ),
+  );
+  const result: Grant[] = [];
+  for (const binding of docs.filter((d) => d.kind === "ClusterRoleBinding" || d.kind === "RoleBinding")) {
+    const forUs = binding.subjects?.some(
+      (s) => s.kind === "ServiceAccount" && s.name === "nodeplane" && s.namespace === "nodeplane-system",
+    );
+    if (!forUs) continue;
+    const role = docs.find((d) => d.kind === binding.roleRef?.kind && d.metadata.name === binding.roleRef?.name);
+    if (!role) throw new Error(`${binding.kind} ${binding.metadata.name} points at a missing ${binding.roleRef?.kind}`);
+    for (const rule of role.rules ?? [])
+      result.push({ namespace: binding.kind === "RoleBinding" ? binding.metadata.namespace : undefined, rule });
+  }
+  return result;
+}
+
+function allows(grant: Grant, request: LoggedRequest): boolean {
+  const { rule, namespace } = grant;
+  return (
+    rule.apiGroups.includes(request.group) &&
+    rule.resources.includes(request.resource) &&
+    rule.verbs.includes(request.verb) &&
+    (namespace === undefined || namespace === request.namespace) &&
+    (!rule.resourceNames || (request.name !== undefined && rule.resourceNames.includes(request.name)))
+  );
+}
+
+describe("RBAC covers exactly the calls nodeplane makes", () => {
+  let api: TestApiServer;
+
+  beforeEach(async () => {
+    api = new TestApiServer();
+    await api.start();
+    api.apply("nodes", node("node-a", "127.0.0.1"));
+    api.apply("services", service("default", "web", { clusterIP: "127.96.0.10", clusterIPs: ["127.96.0.10"] }));
+    api.apply(
+      "services",
+      service("default", "lb", { type: "LoadBalancer", clusterIP: "127.96.0.11", clusterIPs: ["127.96.0.11"] }),
+    );
+    api.apply("ingresses", ingress("default", "web"));
+    api.apply("ingressclasses", { metadata: { name: "nodeplane" }, spec: { controller: "nodeplane.dev/ingress" } });
+    api.apply("secrets", secret("default", "web-tls", "kubernetes.io/tls"));
+    api.apply("pods", { metadata: { name: "web-1", namespace: "default" }, status: { podIP: "127.244.0.5" } });
+  });
+
+  afterEach(async () => {
+    await api.stop();
+  });
+
+  /** A whole life of one instance: sync, win the lease, write Ingress and LoadBalancer status, stop (release). */
+  async function runInstance(overrides: Partial<Config>): Promise<LoggedRequest[]> {
+    const config = clusterConfig({ lbPool: ["127.240.0.0/30"], leaderElect: true, ...overrides });
+    const client = new KubeClient(api.kubeConfig());
+    const source = new KubeSource(config, silentLogger, { client, backoff: { initialMs: 20, maxMs: 200 } });
+    const app = await startApp(config, silentLogger, {
+      source,
+      withProcessMetrics: false,
+      leaderElection: { identity: "pod-a", leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100 },
+    });
+    try {
+      const lbIP = () =>
+        (api.get("services", "default", "lb")?.status as { loadBalancer?: { ingress?: { ip: string }[] } })
+          ?.loadBalancer?.ingress?.[0]?.ip;
+      await waitFor("LoadBalancer IP written", () => lbIP() === "127.240.0.1");
+      await app.status.setIngressStatus("default", "web", [{ ip: "127.0.0.1" }]);
+      await waitFor("Ingress status written", () =>
+        JSON.stringify(api.get("ingresses", "default", "web")?.status ?? {}).includes("127.0.0.1"),
+      );
+      await waitFor(
+        "lease renewed",
+        () => api.requests.filter((r) => r.resource === "leases" && r.verb === "update").length >= 2,
+      );
+    } finally {
+      await app.stop();
+      await client.close();
+    }
+    return api.requests;
+  }
+
+  function compare(requests: LoggedRequest[], granted: Grant[]) {
+    const denied = requests.filter((r) => !granted.some((g) => allows(g, r)));
+    expect(denied.map((r) => `${r.verb} ${r.group}/${r.resource} ${r.namespace ?? ""}/${r.name ?? ""}`)).toEqual([]);
+    const unused = granted.flatMap((g) =>
+      g.rule.apiGroups.flatMap((group) =>
+        g.rule.resources.flatMap((resource) =>
+          g.rule.verbs
+            .filter(
+              (verb) =>
+                !requests.some((r) =>
+                  allows({ ...g, rule: { ...g.rule, apiGroups: [group], resources: [resource], verbs: [verb] } }, r),
+                ),
+            )
+            .map((verb) => `${verb} ${group}/${resource}`),
+        ),
+      ),
+    );
+    expect(unused).toEqual([]);
+  }
+
+  it("base ClusterRole + namespaced Role, default flags", async () => {
+    const requests = await runInstance({});
+    // Pods only in our own namespace (the leader's Ingress ADDRESS), never cluster-wide
+    expect(requests.some((r) => r.resource === "pods" && r.namespace !== "nodeplane-system")).toBe(false);
+    expect(
+      requests.some((r) => r.resource === "pods" && r.query.labelSelector === "app.kubernetes.io/name=nodeplane"),
+    ).toBe(true);
+    compare(requests, grants(["base/rbac.yaml"]));
+  });
+
+  it("plus the dns-pods-verified component for --dns-pods verified", async () => {
+    const requests = await runInstance({ dnsPods: "verified" });
+    compare(requests, grants(["base/rbac.yaml", "components/dns-pods-verified/rbac.yaml"]));
+  });
+
+  it("the Role's lease is the one the default flags use", () => {
+    const config = clusterConfig();
+    const leaseGrants = grants(["base/rbac.yaml"]).filter((g) => g.rule.resources.includes("leases"));
+    expect(leaseGrants.every((g) => g.namespace === config.leaseNamespace)).toBe(true);
+    expect(leaseGrants.flatMap((g) => g.rule.resourceNames ?? [])).toEqual([config.leaseName]);
+  });
+});
