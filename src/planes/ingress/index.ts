@@ -11,7 +11,7 @@ import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { CertificateStore, generateDefaultCertificate, type PemPair } from "./certificates.ts";
 import { Matcher } from "./matcher.ts";
-import { ingressMetrics } from "./metrics.ts";
+import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
 import { IngressStatusReconciler } from "./status.ts";
@@ -51,7 +51,7 @@ export class IngressPlane implements Plane {
   private readonly pools: UpstreamPools;
   private readonly certificates: CertificateStore;
   private readonly status: IngressStatusReconciler;
-  private readonly metrics: ReturnType<typeof ingressMetrics>;
+  private readonly metrics: IngressMetrics;
   private readonly logger: Logger;
   private readonly config: Config;
   private readonly limits: ClientLimits;
@@ -71,7 +71,7 @@ export class IngressPlane implements Plane {
     this.logger = logger.child({ plane: "ingress" });
     this.limits = limits;
     this.defaultPem = defaultPem;
-    this.metrics = ingressMetrics(context.registry);
+    this.metrics = new IngressMetrics(context.registry);
     this.pools = new UpstreamPools(
       {
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
