@@ -447,5 +447,6 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     // 40 handshakes: all on one worker has probability 2^-39
     for (let i = 0; i < 40; i++) seen.add(await fingerprint());
     expect(seen.size).toBe(1);
+    expect((await workers(np.admin)).map((w) => w.state)).toEqual(["running", "running"]);
   }, 60_000);
 });
