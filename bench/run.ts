@@ -473,16 +473,17 @@ async function main(): Promise<number> {
         note(env, `${nName}: ${(err as Error).message}`);
       }
       if (multi && multi.processes < 2) {
-        note(
-          env,
-          `${nName}: nodeplane --workers ${options.workers} runs a single process (workers not implemented yet)`,
-        );
+        note(env, `${nName}: nodeplane --workers ${options.workers} started a single process; no multi-process rows`);
         await pm.stop(multi.proc);
       } else if (multi) {
-        const only = new Map<string, Peer>([[nName, multi]]);
         for (const scenario of trafficScenarios) {
-          if (scenario.kind === "http" && backend)
-            await runTraffic(env, scenario, httpTargets(env, scenario, only, backend));
+          if (scenario.kind === "http" && backend) {
+            // httpTargets walks the fixed target list (direct, nodeplane, peers): name this one directly
+            const why = multi.missing[scenario.plane];
+            const url = scenario.plane === "l7" ? multi.l7 : multi.l4;
+            if (why) note(env, `${scenario.name} ${nName}: ${why}`);
+            else if (url) await runTraffic(env, scenario, [{ name: nName, url, pid: multi.proc.pid }]);
+          }
           if (scenario.kind === "dns" && !multi.missing.dns)
             await runTraffic(env, scenario, [{ name: nName, dns: multi.dns, pid: multi.proc.pid }]);
         }

@@ -12,7 +12,7 @@ import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { CertificateStore, generateDefaultCertificate, type PemPair } from "./certificates.ts";
 import { Matcher } from "./matcher.ts";
-import { ingressMetrics } from "./metrics.ts";
+import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
 import { IngressStatusReconciler } from "./status.ts";
@@ -58,11 +58,12 @@ export class IngressPlane implements Plane {
   private readonly poolUsers = new Map<UpstreamPool, number>();
   private readonly certificates: CertificateStore;
   private readonly status: IngressStatusReconciler;
-  private readonly metrics: ReturnType<typeof ingressMetrics>;
+  private readonly metrics: IngressMetrics;
   private readonly logger: Logger;
   private readonly config: Config;
   private readonly limits: ClientLimits;
   private readonly defaultPem: PemPair;
+  private readonly reusePort: boolean;
   http: Server | undefined;
   https: Http2SecureServer | undefined;
 
@@ -73,10 +74,11 @@ export class IngressPlane implements Plane {
   ) {
     const { config, logger } = context;
     this.config = config;
+    this.reusePort = context.reusePort === true;
     this.logger = logger.child({ plane: "ingress" });
     this.limits = limits;
     this.defaultPem = defaultPem;
-    this.metrics = ingressMetrics(context.registry);
+    this.metrics = new IngressMetrics(context.registry);
     this.pools = new UpstreamPools(
       {
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
@@ -122,7 +124,7 @@ export class IngressPlane implements Plane {
         );
         server.on("clientError", onClientError);
         this.http = server;
-        await listen(server as unknown as import("node:net").Server, httpAddress);
+        await listen(server as unknown as import("node:net").Server, httpAddress, { reusePort: this.reusePort });
         this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
       }
       if (httpsAddress) {
@@ -154,7 +156,7 @@ export class IngressPlane implements Plane {
           this.logger.debug({ err, client: socket.remoteAddress }, "TLS handshake failed");
         });
         this.https = server;
-        await listen(server as unknown as import("node:net").Server, httpsAddress);
+        await listen(server as unknown as import("node:net").Server, httpsAddress, { reusePort: this.reusePort });
         // With port 0 the kernel picks the port; redirects must name the real one.
         const bound = server.address();
         if (bound && typeof bound === "object") this.proxy.settings.httpsPort = bound.port;
@@ -250,7 +252,9 @@ function formatAddress(hp: HostPort): string {
 /** Registered in src/planes/index.ts: on when either listener address is set. */
 export const createIngressPlane: PlaneFactory = async (context) => {
   if (!context.config.httpAddress && !context.config.httpsAddress) return undefined;
-  const plane = new IngressPlane(context);
+  // With workers the listeners live in the workers (shared with SO_REUSEPORT), not in the primary.
+  if (context.role === "primary") return undefined;
+  const plane = new IngressPlane(context, undefined, context.defaultCertificate);
   await plane.start();
   return plane;
 };

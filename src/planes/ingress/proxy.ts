@@ -196,6 +196,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private responded = false;
   private done = false;
   private setCookie: string | undefined;
+  private status = 0;
+  private responseHeaders: string[] | Record<string, string | string[]> | undefined;
   private drainListener: (() => void) | undefined;
 
   constructor(
@@ -322,19 +324,35 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+    // The head is written with the first body bytes (or at the end), so a response that turns out malformed
+    // before any of its body arrived can still become a clean 502.
     const raw = controller.rawHeaders as Buffer[] | string[] | undefined;
+    this.status = statusCode;
+    this.responseHeaders = this.h2 ? h2Headers(raw, this.setCookie) : h1Headers(raw, this.setCookie);
+  }
+
+  /** Writes the response head; false (and nothing sent) when Node refuses a header (invalid characters). */
+  private startResponse(): boolean {
     try {
-      if (this.h2) (this.res as Http2ServerResponse).writeHead(statusCode, h2Headers(raw, this.setCookie));
-      else (this.res as ServerResponse).writeHead(statusCode, h1Headers(raw, this.setCookie));
+      if (this.h2)
+        (this.res as Http2ServerResponse).writeHead(
+          this.status,
+          this.responseHeaders as Record<string, string | string[]>,
+        );
+      else (this.res as ServerResponse).writeHead(this.status, this.responseHeaders as string[]);
       this.responded = true;
-    } catch (err) {
-      // A header Node refuses to send (invalid characters): the client gets a 502 instead.
+      return true;
+    } catch {
       if (!this.res.headersSent) for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
-      controller.abort(err as Error);
+      return false;
     }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.responded && !this.startResponse()) {
+      controller.abort(upstreamHeaderRejected());
+      return;
+    }
     if ((this.res as ServerResponse).write(chunk)) return;
     controller.pause();
     if (this.drainListener === undefined) this.drainListener = () => this.controller?.resume();
@@ -343,6 +361,13 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.done) return;
+    if (!this.responded && !this.startResponse()) {
+      this.done = true;
+      sendPlain(this.res, 502, "502 Bad Gateway\n");
+      if (!this.req.complete) this.req.resume();
+      this.finish(502);
+      return;
+    }
     this.done = true;
     this.res.end();
     this.finish(this.res.statusCode);
@@ -406,6 +431,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+function upstreamHeaderRejected(): Error {
+  const err = new Error("upstream response header rejected by Node (invalid characters)") as Error & { code: string };
+  err.code = "NODEPLANE_BAD_RESPONSE";
+  return err;
+}
+
 const CONNECT_ERRORS = new Set([
   "ECONNREFUSED",
   "EHOSTUNREACH",
@@ -437,13 +468,31 @@ function h1Headers(raw: Buffer[] | string[] | undefined, setCookie: string | und
   const out: string[] = ["server", SERVER];
   if (raw) {
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toString("latin1");
-      if (RESPONSE_SKIP.has(name.toLowerCase())) continue;
-      out.push(name, raw[i + 1]!.toString("latin1"));
+      const n = raw[i]!;
+      const name = typeof n === "string" ? n : n.toString("latin1");
+      if (skipResponseHeader(name)) continue;
+      const v = raw[i + 1]!;
+      out.push(name, typeof v === "string" ? v : v.toString("latin1"));
     }
   }
   if (setCookie !== undefined) out.push("set-cookie", setCookie);
   return out;
+}
+
+/** RESPONSE_SKIP by name; the length test spares lowercasing the other headers. */
+function skipResponseHeader(name: string): boolean {
+  switch (name.length) {
+    case 2:
+    case 4:
+    case 6:
+    case 7:
+    case 10:
+    case 16:
+    case 17:
+      return RESPONSE_SKIP.has(name.toLowerCase());
+    default:
+      return false;
+  }
 }
 
 function h2Headers(

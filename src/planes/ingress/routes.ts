@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import type { Counter, Histogram } from "prom-client";
 import { matchKey } from "../../translate/ingress/index.ts";
 import type { BackendTarget, IngressRoute } from "../../translate/ingress/model.ts";
 import { type CIDR, cidrContains, parseCIDR } from "../../util/cidr.ts";
-import type { IngressMetrics } from "./metrics.ts";
+import type { IngressMetrics, RequestSeries } from "./metrics.ts";
 import type { UpstreamPool, UpstreamPools } from "./upstream.ts";
 
 export interface EndpointRuntime {
@@ -43,8 +42,6 @@ export class BackendRuntime {
   }
 }
 
-type Children = [Counter.Internal, Histogram.Internal<string>];
-
 /** One compiled route (or the built-in default backend when `route` is undefined). */
 export class RouteRuntime {
   readonly route: IngressRoute | undefined;
@@ -54,7 +51,9 @@ export class RouteRuntime {
   readonly sourceRanges: readonly CIDR[] | undefined;
   private readonly metrics: IngressMetrics;
   private readonly labels: { ingress: string; namespace: string; service: string; host: string; path: string };
-  private readonly children = new Map<number, Map<string, Children>>();
+  /** series by status, for GET and for the other methods */
+  private readonly getSeries = new Map<number, RequestSeries>();
+  private readonly otherSeries = new Map<string, Map<number, RequestSeries>>();
 
   constructor(route: IngressRoute | undefined, backend: BackendRuntime | undefined, metrics: IngressMetrics) {
     this.route = route;
@@ -78,21 +77,23 @@ export class RouteRuntime {
     return false;
   }
 
-  /** Counts one finished request; label children are cached so the hot path does not hash label sets. */
+  /** Counts one finished request: two map lookups and a few additions (series are created once). */
   observe(status: number, method: string, seconds: number): void {
-    let byMethod = this.children.get(status);
-    if (byMethod === undefined) {
-      byMethod = new Map();
-      this.children.set(status, byMethod);
+    let byStatus = this.getSeries;
+    if (method !== "GET") {
+      let other = this.otherSeries.get(method);
+      if (other === undefined) {
+        other = new Map();
+        this.otherSeries.set(method, other);
+      }
+      byStatus = other;
     }
-    let children = byMethod.get(method);
-    if (children === undefined) {
-      const labels = { ...this.labels, status: String(status), method };
-      children = [this.metrics.requests.labels(labels), this.metrics.duration.labels(labels)];
-      byMethod.set(method, children);
+    let series = byStatus.get(status);
+    if (series === undefined) {
+      series = this.metrics.series({ ...this.labels, status: String(status), method });
+      byStatus.set(status, series);
     }
-    children[0].inc();
-    children[1].observe(seconds);
+    series.observe(seconds);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Node } from "../../model/k8s.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
+import type { PlaneRole } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
 import { ServiceMetrics } from "./metrics.ts";
@@ -33,6 +34,16 @@ export interface ServicePlaneOptions {
   /** iproute2 runner (tests run it in a namespace) and the VIP state file */
   ip?: IpRunner;
   vipStateFile?: string;
+  /**
+   * `single` (default) does everything. With workers the plane is split: the `primary` manages the
+   * virtual IPs and the health servers (once per node, before any worker listens), each `worker` serves
+   * the proxy sockets.
+   */
+  role?: PlaneRole;
+  /** bind proxy sockets with SO_REUSEPORT (workers) */
+  reusePort?: boolean;
+  /** this process serves ClientIP-affinity ports (default true; with workers, only one of them does) */
+  servesAffinity?: boolean;
 }
 
 type Listener = TcpListener | UdpListener;
@@ -62,14 +73,18 @@ export class ServicePlane implements Plane {
   private readonly retiring = new Set<Pool>();
   private readonly failures = new Map<string, string>();
   private reportedConflicts = new Set<string>();
-  private readonly planner = new ServicePlanner();
+  private readonly planner: ServicePlanner;
   /** some wanted VIP is not on the link yet: sync again on the next apply */
   private vipsPending = false;
   /** the running state is not known to match the planner's (first apply, or the last one threw) */
   private resync = true;
+  private readonly role: PlaneRole;
 
   constructor(options: ServicePlaneOptions) {
     this.options = options;
+    this.role = options.role ?? "single";
+    // With workers, one of them serves the ClientIP-affinity ports alone (docs/workers.md).
+    this.planner = new ServicePlanner({ clientIPAffinity: options.servesAffinity !== false });
     this.logger = options.logger.child({ plane: "service" });
     this.metrics = new ServiceMetrics(options.registry);
     this.vips = new VipManager({
@@ -83,6 +98,7 @@ export class ServicePlane implements Plane {
 
   /** Sets up the VIP link (cleaning a crashed run's leftovers) and the /healthz server. */
   async start(): Promise<void> {
+    if (this.role === "worker") return;
     await this.vips.start();
     const address = this.options.config.healthzAddress;
     if (address) {
@@ -129,8 +145,41 @@ export class ServicePlane implements Plane {
     // After an apply that did not finish, the running state may lag the plan: compare all of it once.
     const delta = this.resync ? this.wholeDelta(changes) : changes;
     this.resync = true;
-    this.reportConflicts(delta.conflicts);
+    // Conflicts are a property of the snapshot: one process reports them, not every worker.
+    if (this.role !== "worker") this.reportConflicts(delta.conflicts);
+    const serving = this.role !== "primary";
+    if (serving) this.reconcileListeners(delta);
+    // Addresses go on the link before anything listens on them; with workers the primary does this
+    // before it hands the snapshot on.
+    if (this.role !== "worker" && (delta.vipsChanged || this.vipsPending)) {
+      const wanted = new Set(this.planner.vips.keys());
+      await this.vips.sync(wanted);
+      // An address that is not ours yet (could not be added, or already local) is looked at again on the next apply.
+      const held = this.vips.addresses;
+      this.vipsPending =
+        this.vips.activeLink !== undefined && [...wanted].some((ip) => !held.has(ip) && !isLoopback(ip));
+    }
+    if (serving) {
+      // New sockets, and every planned one that failed to bind before (retried on each apply).
+      const planned = this.planner.listeners;
+      const open = new Map(delta.listeners.open.map((lp) => [lp.key, lp]));
+      for (const key of this.failures.keys()) if (!this.listeners.has(key)) open.set(key, planned.get(key)!);
+      await Promise.all([...open.values()].map((lp) => this.openListener(lp)));
+    }
+    if (this.role !== "worker") await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
 
+    if (this.role !== "primary") {
+      this.metrics.listeners.set({ state: "listening" }, this.listeners.size);
+      this.metrics.listeners.set({ state: "failed" }, this.failures.size);
+    }
+    this.metrics.syncDuration.observe((performance.now() - started) / 1000);
+    this.metrics.syncLast.set(Date.now() / 1000);
+    this.healthz?.markUpdated();
+    this.resync = false;
+  }
+
+  /** Pools, and the listeners that are updated or go (new ones are opened after the VIPs are bound). */
+  private reconcileListeners(delta: PlanDelta): void {
     // Pools first, so listeners can be pointed at them.
     const grace = this.options.config.endpointGracePeriodMs;
     for (const poolPlan of delta.pools.added)
@@ -143,8 +192,7 @@ export class ServicePlane implements Plane {
       this.listeners.delete(key);
     }
     for (const lp of delta.listeners.update) this.listeners.get(lp.key)?.update(lp, this.pools.get(lp.poolId)!);
-    const planned = this.planner.listeners;
-    for (const key of this.failures.keys()) if (!planned.has(key)) this.failures.delete(key);
+    for (const key of this.failures.keys()) if (!this.planner.listeners.has(key)) this.failures.delete(key);
 
     // Pools no longer planned keep their connections through the grace period, then go.
     for (const id of delta.pools.removed) {
@@ -156,27 +204,6 @@ export class ServicePlane implements Plane {
         pool.metrics.release();
       });
     }
-
-    if (delta.vipsChanged || this.vipsPending) {
-      const wanted = new Set(this.planner.vips.keys());
-      await this.vips.sync(wanted);
-      // An address that is not ours yet (could not be added, or already local) is looked at again on the next apply.
-      const held = this.vips.addresses;
-      this.vipsPending =
-        this.vips.activeLink !== undefined && [...wanted].some((ip) => !held.has(ip) && !isLoopback(ip));
-    }
-    // New sockets, and every planned one that failed to bind before (retried on each apply).
-    const open = new Map(delta.listeners.open.map((lp) => [lp.key, lp]));
-    for (const key of this.failures.keys()) if (!this.listeners.has(key)) open.set(key, planned.get(key)!);
-    await Promise.all([...open.values()].map((lp) => this.openListener(lp)));
-    await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
-
-    this.metrics.listeners.set({ state: "listening" }, this.listeners.size);
-    this.metrics.listeners.set({ state: "failed" }, this.failures.size);
-    this.metrics.syncDuration.observe((performance.now() - started) / 1000);
-    this.metrics.syncLast.set(Date.now() / 1000);
-    this.healthz?.markUpdated();
-    this.resync = false;
   }
 
   /** The whole plan against what is running, as one delta (the first apply, or after one that failed). */
@@ -215,11 +242,12 @@ export class ServicePlane implements Plane {
     const { config } = this.options;
     const listener: Listener =
       lp.protocol === "UDP"
-        ? new UdpListener(lp, pool, { udpIdleTimeoutMs: config.udpIdleTimeoutMs })
+        ? new UdpListener(lp, pool, { udpIdleTimeoutMs: config.udpIdleTimeoutMs, reusePort: this.options.reusePort })
         : new TcpListener(lp, pool, {
             dialTimeoutMs: config.dialTimeoutMs,
             dialRetries: config.dialRetries,
             tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
+            reusePort: this.options.reusePort,
           });
     try {
       await listener.listen();

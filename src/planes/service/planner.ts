@@ -60,6 +60,16 @@ export class ServicePlanner {
   private readonly poolRefs = new Map<string, number>();
   private last: readonly ServicePortSnapshot[] = [];
   private conflicts: readonly string[] = [];
+  private readonly clientIPAffinity: boolean;
+
+  /**
+   * `clientIPAffinity: false`: ports with ClientIP session affinity are planned (they still win their
+   * sockets and name their VIPs) but get no listener or pool here, as `withoutClientIPAffinity` does
+   * for the one-shot plan: with workers, another process serves them.
+   */
+  constructor(options: { clientIPAffinity?: boolean } = {}) {
+    this.clientIPAffinity = options.clientIPAffinity ?? true;
+  }
 
   update(servicePorts: readonly ServicePortSnapshot[]): PlanDelta {
     const delta: PlanDelta = {
@@ -123,18 +133,20 @@ export class ServicePlanner {
     for (const key of touched) {
       const claimants = this.claims.get(key);
       const owner = claimants ? first(claimants) : undefined;
-      const next = owner?.listeners.find((lp) => lp.key === key);
+      if (owner) this.winners.set(key, owner);
+      else this.winners.delete(key);
+      // A ClientIP-affinity port left to another process is still the winner, just not served here.
+      const served = owner && (this.clientIPAffinity || owner.sp.sessionAffinity.type !== "ClientIP");
+      const next = served ? owner.listeners.find((lp) => lp.key === key) : undefined;
       const previous = this.listeners.get(key);
       if (previous === next) continue;
       if (!listenersBefore.has(key)) listenersBefore.set(key, previous);
       if (previous) {
         this.listeners.delete(key);
-        this.winners.delete(key);
         this.releasePool(previous.poolId, poolsBefore);
       }
       if (next && owner) {
         this.listeners.set(key, next);
-        this.winners.set(key, owner);
         this.holdPool(owner.pools.get(next.poolId)!, poolsBefore);
       }
     }

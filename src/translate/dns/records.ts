@@ -38,6 +38,23 @@ export class ShardedMap<V> implements ReadonlyMap<string, V> {
     return this.shards[shardOf(name)]!.get(name);
   }
 
+  /**
+   * What changed since `previous`: names set to another value (or added) and names removed. Only the
+   * shards that are not shared with `previous` are walked.
+   */
+  changesSince(previous: ShardedMap<V>): { set: [string, V][]; removed: string[] } {
+    const set: [string, V][] = [];
+    const removed: string[] = [];
+    for (let i = 0; i < SHARDS; i++) {
+      const now = this.shards[i]!;
+      const before = previous.shards[i]!;
+      if (now === before) continue;
+      for (const [name, value] of now) if (before.get(name) !== value || !before.has(name)) set.push([name, value]);
+      for (const name of before.keys()) if (!now.has(name)) removed.push(name);
+    }
+    return { set, removed };
+  }
+
   has(name: string): boolean {
     return this.shards[shardOf(name)]!.has(name);
   }
@@ -60,6 +77,11 @@ export class ShardedMap<V> implements ReadonlyMap<string, V> {
 
   [Symbol.iterator](): MapIterator<[string, V]> {
     return this.entries();
+  }
+
+  /** As JSON, like a Map through the admin API's replacer: an object of name → records. */
+  toJSON(): Record<string, V> {
+    return Object.fromEntries(this);
   }
 
   get [Symbol.toStringTag](): string {

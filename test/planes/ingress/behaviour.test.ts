@@ -145,7 +145,8 @@ describe("ingress plane: upstream failures, annotations, WebSocket, status and m
   });
 
   it("lets an in-flight request finish when a reconcile removes its endpoint", async () => {
-    const inFlight = curl(["-s", "-H", "Host: limits.com", url("/slow?ms=400")]);
+    // rw.com: no proxy-read-timeout (limits.com's 300 ms would rightly cut a 400 ms answer)
+    const inFlight = curl(["-s", "-H", "Host: rw.com", url("/api/slow?ms=400")]);
     await new Promise((r) => setTimeout(r, 100));
     const saved = h.store.get("EndpointSlice", "default/a-s0")!;
     h.store.delete("EndpointSlice", "default/a-s0");

@@ -1,7 +1,7 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/log.ts";
-import { ingressMetrics } from "../../../src/planes/ingress/metrics.ts";
+import { IngressMetrics } from "../../../src/planes/ingress/metrics.ts";
 import { RouteCompiler } from "../../../src/planes/ingress/routes.ts";
 import { UpstreamPools } from "../../../src/planes/ingress/upstream.ts";
 import type { IngressRoute } from "../../../src/translate/ingress/model.ts";
@@ -29,7 +29,7 @@ describe("RouteCompiler with the previous snapshot's routes", () => {
       { connectTimeoutMs: 1000, headerTimeoutMs: 1000, idleTimeoutMs: 1000 },
       silentLogger,
     );
-    const metrics = ingressMetrics(new Registry());
+    const metrics = new IngressMetrics(new Registry());
     const a = route("a", ["10.0.0.1"]);
     const b = route("b", ["10.0.0.2"]);
     const first = new RouteCompiler(pools, metrics);

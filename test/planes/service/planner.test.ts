@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type ListenerPlan, type PoolPlan, planService, virtualIPs } from "../../../src/planes/service/plan.ts";
+import {
+  type ListenerPlan,
+  type PoolPlan,
+  planService,
+  virtualIPs,
+  withoutClientIPAffinity,
+} from "../../../src/planes/service/plan.ts";
 import { ServicePlanner } from "../../../src/planes/service/planner.ts";
 import type { Endpoint, Frontend, ServicePortSnapshot } from "../../../src/translate/snapshot.ts";
 import { endpoint, frontend, servicePort } from "./helpers.ts";
@@ -26,8 +32,14 @@ const portArb = (name: string): fc.Arbitrary<ServicePortSnapshot> =>
       frontends: fc.array(frontendArb, { maxLength: 3 }),
       cluster: endpointsArb,
       external: endpointsArb,
+      affinity: fc.boolean(),
     })
-    .map((p) => servicePort(name, p.frontends, p.cluster, { externalEndpoints: p.external }));
+    .map((p) =>
+      servicePort(name, p.frontends, p.cluster, {
+        externalEndpoints: p.external,
+        ...(p.affinity ? { sessionAffinity: { type: "ClientIP" as const, timeoutSeconds: 60 } } : {}),
+      }),
+    );
 
 const NAMES = ["a", "b", "c", "d", "e"];
 /** One step: each Service port is kept (same object), replaced (new object), or absent; the order may rotate. */
@@ -47,8 +59,9 @@ const stepArb = fc.record({
 describe("ServicePlanner", () => {
   it("after every update equals planService of the whole list, and its deltas turn the old plan into the new", () => {
     fc.assert(
-      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 12 }), (steps) => {
-        const planner = new ServicePlanner();
+      fc.property(fc.array(stepArb, { minLength: 1, maxLength: 12 }), fc.boolean(), (steps, affinity) => {
+        // without ClientIP affinity: the process of a worker that leaves those ports to another
+        const planner = new ServicePlanner({ clientIPAffinity: affinity });
         const current = new Map<string, ServicePortSnapshot>();
         const running = new Map<string, ListenerPlan>();
         const pools = new Map<string, PoolPlan>();
@@ -64,7 +77,8 @@ describe("ServicePlanner", () => {
             ...list.slice(0, step.rotate % (list.length || 1)),
           ];
           const delta = planner.update(ordered);
-          const expected = planService({ servicePorts: ordered });
+          const whole = planService({ servicePorts: ordered });
+          const expected = affinity ? whole : withoutClientIPAffinity(whole);
           expect(new Map(planner.listeners)).toEqual(expected.listeners);
           expect(new Map(planner.pools)).toEqual(expected.pools);
           // the plane reports each distinct line once

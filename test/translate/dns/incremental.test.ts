@@ -178,5 +178,6 @@ describe("DnsTranslator: change-driven builds equal fresh builds (fast-check)", 
     expect(second.has("n2")).toBe(false);
     expect(new Map(second).get("new")).toBe(5);
     expect(first.edit().finish(first)).toBe(first);
+    expect(JSON.parse(JSON.stringify(second)).new).toBe(5);
   });
 });

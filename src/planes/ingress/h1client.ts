@@ -1,0 +1,412 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { connect, type Socket } from "node:net";
+import type { Dispatcher } from "undici";
+import { DEFAULT_PARSER_LIMITS, type ParserLimits, ResponseParser, type ResponseSink } from "./h1parser.ts";
+
+/**
+ * The hand-tuned HTTP/1.1 keep-alive client for plain-HTTP endpoints, behind the same dispatch-with-handler
+ * seam as undici (see upstream.ts for which requests it serves). Per endpoint it keeps persistent sockets
+ * (`noDelay`), one request at a time on each (no pipelining). A request head is written as one latin1 string;
+ * responses are read with `onread` into one shared buffer (each read is parsed synchronously, body bytes are
+ * copied out before they are handed on) and parsed by the strict ResponseParser. A malformed response closes
+ * the socket and fails the request (→ 502); bytes after a complete response, or while idle, close it too.
+ * Timeouts are deadlines checked by one coarse sweeper timer instead of a timer per request.
+ */
+
+export interface H1Timeouts {
+  connectTimeoutMs: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+/** Errors carry undici's codes where the proxy already knows them (retry and 504 decisions). */
+export function upstreamError(code: string, message: string): Error & { code: string } {
+  const err = new Error(message) as Error & { code: string };
+  err.code = code;
+  return err;
+}
+
+const EMPTY_HEADERS: IncomingHttpHeaders = Object.freeze({}) as IncomingHttpHeaders;
+const READ_BUFFER_SIZE = 64 * 1024;
+/** Reads are parsed synchronously and never kept, so every connection reads into the same memory. */
+let sharedReadBuffer: Buffer | undefined;
+
+/** Checks every connection's deadline a few times a second; one per UpstreamPools. */
+export class Sweeper {
+  private readonly pools = new Set<H1Pool>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly intervalMs: number;
+
+  constructor(intervalMs = 100) {
+    this.intervalMs = intervalMs;
+  }
+
+  add(pool: H1Pool): void {
+    this.pools.add(pool);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.sweep(), this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  delete(pool: H1Pool): void {
+    this.pools.delete(pool);
+    if (this.pools.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  sweep(now = performance.now()): void {
+    for (const pool of this.pools) pool.sweep(now);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.pools.clear();
+  }
+}
+
+/** Keep-alive connections to one endpoint. */
+export class H1Pool {
+  readonly host: string;
+  readonly port: number;
+  readonly timeouts: H1Timeouts;
+  readonly limits: ParserLimits;
+  /** `host:port`, sent as Host when the request has none */
+  readonly authority: string;
+  readonly connections = new Set<H1Connection>();
+  private readonly idle: H1Connection[] = [];
+  private readonly sweeper: Sweeper;
+  closed = false;
+
+  constructor(host: string, port: number, timeouts: H1Timeouts, sweeper: Sweeper, limits = DEFAULT_PARSER_LIMITS) {
+    this.host = host;
+    this.port = port;
+    this.timeouts = timeouts;
+    this.limits = limits;
+    this.authority = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+    this.sweeper = sweeper;
+    sweeper.add(this);
+  }
+
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (options.body != null) throw new TypeError("H1Pool sends requests without a body only");
+    let conn = this.idle.pop();
+    while (conn?.destroyed) conn = this.idle.pop();
+    if (conn === undefined) conn = new H1Connection(this);
+    conn.start(options, handler);
+    return true;
+  }
+
+  release(conn: H1Connection): void {
+    if (this.closed) conn.destroy();
+    else {
+      conn.idleSince = performance.now();
+      this.idle.push(conn);
+    }
+  }
+
+  forget(conn: H1Connection): void {
+    this.connections.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  sweep(now: number): void {
+    for (const conn of this.connections) conn.check(now);
+  }
+
+  /** Idle connections close now, busy ones after their response. */
+  close(): void {
+    this.closed = true;
+    for (const conn of this.idle.splice(0)) conn.destroy();
+    if (this.connections.size === 0) this.sweeper.delete(this);
+  }
+
+  destroy(): void {
+    this.closed = true;
+    for (const conn of [...this.connections]) conn.fail(upstreamError("UND_ERR_DESTROYED", "upstream pool closed"));
+    this.sweeper.delete(this);
+  }
+
+  /** a closed pool's last connection went away */
+  drained(): void {
+    if (this.closed && this.connections.size === 0) this.sweeper.delete(this);
+  }
+}
+
+/** The per-request handle given to the handler; detached when the request ends, so a stale one is inert. */
+class Controller implements Dispatcher.DispatchController {
+  conn: H1Connection | null;
+  rawHeaders: string[] | null = null;
+  rawTrailers: string[] | null = null;
+  private abortReason: Error | null = null;
+  private isPaused = false;
+
+  constructor(conn: H1Connection) {
+    this.conn = conn;
+  }
+
+  get aborted(): boolean {
+    return this.abortReason !== null;
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  get reason(): Error | null {
+    return this.abortReason;
+  }
+
+  abort(reason: Error): void {
+    if (this.abortReason !== null) return;
+    this.abortReason = reason;
+    this.conn?.abortFrom(this, reason);
+  }
+
+  pause(): void {
+    this.isPaused = true;
+    this.conn?.pauseFrom(this);
+  }
+
+  resume(): void {
+    this.isPaused = false;
+    this.conn?.resumeFrom(this);
+  }
+}
+
+type ConnSocket = Socket & { nodeplaneConn?: H1Connection };
+
+function onRead(this: ConnSocket, nread: number, buf: Buffer): boolean {
+  this.nodeplaneConn?.onRead(nread, buf);
+  return true;
+}
+
+function onConnect(this: ConnSocket): void {
+  this.nodeplaneConn?.onConnect();
+}
+
+function onError(this: ConnSocket, err: Error): void {
+  this.nodeplaneConn?.fail(err);
+}
+
+function onEnd(this: ConnSocket): void {
+  this.nodeplaneConn?.onEnd();
+}
+
+function onClose(this: ConnSocket): void {
+  this.nodeplaneConn?.onClose();
+}
+
+class H1Connection implements ResponseSink {
+  private readonly pool: H1Pool;
+  private readonly socket: ConnSocket;
+  private readonly parser: ResponseParser;
+  private handler: Dispatcher.DispatchHandler | null = null;
+  private controller: Controller | null = null;
+  private connecting = true;
+  /** any byte of the current response seen */
+  private gotBytes = false;
+  private completed = false;
+  private bodyTimeoutMs = 0;
+  private socketPaused = false;
+  /** when the current request (or the connect) times out; 0 = no deadline */
+  private deadline = 0;
+  private deadlineCode = "";
+  /** the header timeout of a request sent while still connecting starts at the connect */
+  private headerTimeoutAfterConnect = 0;
+  idleSince = 0;
+  destroyed = false;
+
+  constructor(pool: H1Pool) {
+    this.pool = pool;
+    this.parser = new ResponseParser(this, pool.limits);
+    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    const socket = connect({
+      host: pool.host,
+      port: pool.port,
+      noDelay: true,
+      onread: { buffer: sharedReadBuffer, callback: onRead },
+    }) as ConnSocket;
+    socket.nodeplaneConn = this;
+    socket.on("connect", onConnect);
+    socket.on("error", onError);
+    socket.on("end", onEnd);
+    socket.on("close", onClose);
+    this.socket = socket;
+    this.deadline = performance.now() + pool.timeouts.connectTimeoutMs;
+    this.deadlineCode = "UND_ERR_CONNECT_TIMEOUT";
+    pool.connections.add(this);
+  }
+
+  start(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    const controller = new Controller(this);
+    this.handler = handler;
+    this.controller = controller;
+    this.gotBytes = false;
+    this.completed = false;
+    const method = options.method;
+    this.parser.reset(method === "HEAD");
+    const headerTimeout = options.headersTimeout ?? this.pool.timeouts.headerTimeoutMs;
+    this.bodyTimeoutMs = options.bodyTimeout ?? this.pool.timeouts.headerTimeoutMs;
+    if (!this.connecting) {
+      this.deadline = headerTimeout > 0 ? performance.now() + headerTimeout : 0;
+      this.deadlineCode = "UND_ERR_HEADERS_TIMEOUT";
+    } else this.headerTimeoutAfterConnect = headerTimeout;
+    handler.onRequestStart?.(controller, null);
+    if (this.controller !== controller) return; // aborted at once
+    this.socket.write(requestHead(method, options.path, options.headers as string[] | null, this.pool), "latin1");
+  }
+
+  onConnect(): void {
+    this.connecting = false;
+    if (this.handler !== null) {
+      const t = this.headerTimeoutAfterConnect;
+      this.deadline = t > 0 ? performance.now() + t : 0;
+      this.deadlineCode = "UND_ERR_HEADERS_TIMEOUT";
+    } else this.deadline = 0;
+  }
+
+  onRead(nread: number, buf: Buffer): void {
+    if (this.handler === null) {
+      // Nothing was asked: a confused upstream. Never let these bytes become the next response.
+      this.destroy();
+      return;
+    }
+    this.gotBytes = true;
+    const used = this.parser.execute(buf, 0, nread);
+    if (this.handler === null) return; // aborted by the handler meanwhile (the socket is gone)
+    if (used < 0) {
+      this.fail(upstreamError("NODEPLANE_BAD_RESPONSE", `malformed upstream response: ${this.parser.error}`));
+      return;
+    }
+    if (this.completed) this.endResponse(used === nread);
+    else if (this.bodyTimeoutMs > 0 && this.parser.headDone) this.deadline = performance.now() + this.bodyTimeoutMs;
+  }
+
+  // ResponseSink
+  onHead(status: number, reason: string, headers: string[]): void {
+    const controller = this.controller!;
+    controller.rawHeaders = headers;
+    this.deadline = this.bodyTimeoutMs > 0 ? performance.now() + this.bodyTimeoutMs : 0;
+    this.deadlineCode = "UND_ERR_BODY_TIMEOUT";
+    this.handler!.onResponseStart?.(controller, status, EMPTY_HEADERS, reason);
+  }
+
+  onBody(buf: Buffer, start: number, end: number): void {
+    if (this.handler === null || end === start) return;
+    this.handler.onResponseData?.(this.controller!, Buffer.copyBytesFrom(buf, start, end - start));
+  }
+
+  onComplete(): void {
+    this.completed = true;
+  }
+
+  /** The response is complete: hand the connection back (or close it), then tell the handler. */
+  private endResponse(reusable: boolean): void {
+    const handler = this.handler!;
+    const controller = this.controller!;
+    this.handler = null;
+    this.controller = null;
+    controller.conn = null;
+    this.deadline = 0;
+    if (this.socketPaused) {
+      this.socketPaused = false;
+      this.socket.resume();
+    }
+    if (reusable && this.parser.keepAlive && !this.destroyed) this.pool.release(this);
+    else this.destroy();
+    handler.onResponseEnd?.(controller, EMPTY_HEADERS);
+  }
+
+  onEnd(): void {
+    if (this.handler !== null && this.parser.finish()) {
+      if (this.completed) this.endResponse(false);
+      return;
+    }
+    this.fail(this.closedError());
+  }
+
+  onClose(): void {
+    this.destroyed = true;
+    this.pool.forget(this);
+    if (this.handler !== null) this.fail(this.closedError());
+    this.pool.drained();
+  }
+
+  private closedError(): Error {
+    // Closed before any byte of the answer: the request may be sent again (the proxy decides).
+    return this.gotBytes
+      ? upstreamError("NODEPLANE_UPSTREAM_CLOSED", "upstream closed the connection mid-response")
+      : upstreamError("ECONNRESET", "upstream closed the connection before answering");
+  }
+
+  check(now: number): void {
+    if (this.deadline !== 0 && now >= this.deadline) {
+      const code = this.deadlineCode;
+      this.fail(upstreamError(code, code === "UND_ERR_CONNECT_TIMEOUT" ? "connect timeout" : "upstream timeout"));
+      return;
+    }
+    if (this.handler === null && !this.connecting && now - this.idleSince >= this.pool.timeouts.idleTimeoutMs)
+      this.destroy();
+  }
+
+  /** Ends the current request with `err` (if any) and closes the connection. */
+  fail(err: Error): void {
+    const handler = this.handler;
+    const controller = this.controller;
+    this.handler = null;
+    this.controller = null;
+    this.deadline = 0;
+    this.destroy();
+    if (handler !== null && controller !== null) {
+      controller.conn = null;
+      handler.onResponseError?.(controller, err);
+    }
+  }
+
+  abortFrom(controller: Controller, reason: Error): void {
+    if (this.controller === controller) this.fail(reason);
+  }
+
+  pauseFrom(controller: Controller): void {
+    if (this.controller !== controller || this.socketPaused) return;
+    this.socketPaused = true;
+    this.socket.pause();
+  }
+
+  resumeFrom(controller: Controller): void {
+    if (this.controller !== controller || !this.socketPaused) return;
+    this.socketPaused = false;
+    this.socket.resume();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.deadline = 0;
+    this.pool.forget(this);
+    this.socket.destroy();
+  }
+}
+
+/**
+ * `METHOD path HTTP/1.1`, the given header pairs (already stripped of hop-by-hop headers by the proxy) and a
+ * Host when there is none, as one string.
+ */
+function requestHead(method: string, path: string, headers: string[] | null, pool: H1Pool): string {
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  let host = false;
+  if (headers !== null) {
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 4 && !host && name.toLowerCase() === "host") host = true;
+      head += `${name}: ${headers[i + 1]}\r\n`;
+    }
+  }
+  if (!host) head += `host: ${pool.authority}\r\n`;
+  return `${head}\r\n`;
+}

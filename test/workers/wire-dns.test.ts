@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { Store } from "../../src/store/store.ts";
+import { lookupName } from "../../src/translate/dns/lookup.ts";
+import { Translator } from "../../src/translate/index.ts";
+import { decodeSnapshot, encodeSnapshot, type SnapshotDelta } from "../../src/workers/snapshot-wire.ts";
+
+/** What a worker receives: the delta through structured clone, as IPC does. */
+const overIpc = (delta: SnapshotDelta): SnapshotDelta => structuredClone(delta);
+
+const service = (name: string, ip: string) => ({
+  kind: "Service" as const,
+  metadata: { namespace: "default", name },
+  spec: { clusterIP: ip, ports: [{ name: "http", port: 80 }] },
+});
+
+describe("the DNS index over the worker wire", () => {
+  it("arrives whole as a Map the first time, then as the few names a change touched", () => {
+    const store = new Store();
+    for (let i = 0; i < 300; i++) store.upsert("Service", service(`s${i}`, `10.96.1.${i % 250}`));
+    const translator = new Translator({
+      nodeName: "n",
+      localAddresses: ["127.0.0.1"],
+      nodePortCIDRs: [],
+      clusterDomain: "cluster.local",
+      ingressClass: "nodeplane",
+      ingressController: "nodeplane.dev/ingress",
+      publishAddresses: [],
+      dnsPods: "insecure",
+    });
+    const first = translator.build(store);
+    const held = decodeSnapshot(undefined, overIpc(encodeSnapshot(undefined, first)));
+    expect(lookupName(held.dns, "s7.default.svc.cluster.local")).toEqual({
+      kind: "records",
+      records: { a: ["10.96.1.7"] },
+    });
+    expect(held.dns.records.size).toBe(first.dns.records.size);
+
+    store.upsert("Service", service("s7", "10.96.2.7"));
+    const second = translator.build(store);
+    const delta = encodeSnapshot(first, second);
+    const records = (delta.parts.dns as { fields: Record<string, { kind: string; set?: unknown[] }> }).fields.records!;
+    expect(records.kind).toBe("map");
+    expect(records.set!.length).toBeLessThan(10);
+    const next = decodeSnapshot(held, overIpc(delta));
+    expect(lookupName(next.dns, "s7.default.svc.cluster.local")).toEqual({
+      kind: "records",
+      records: { a: ["10.96.2.7"] },
+    });
+    expect(next.dns.records.get("s8.default.svc.cluster.local")).toBe(
+      held.dns.records.get("s8.default.svc.cluster.local"),
+    );
+    expect(next.dns.records.size).toBe(second.dns.records.size);
+    translator.close();
+  });
+});
