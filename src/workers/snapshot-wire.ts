@@ -110,6 +110,21 @@ function cloneable(value: unknown): unknown {
 }
 
 function encodeArray(previous: readonly unknown[], next: readonly unknown[]): Wire {
+  // The usual change replaces a few elements in place (one Service port of 10k): compare position by
+  // position and send the replaced ones, without indexing the whole previous array.
+  if (previous.length === next.length) {
+    const refs = new Int32Array(next.length);
+    const fresh: unknown[] = [];
+    for (let i = 0; i < next.length && fresh.length <= IN_PLACE_LIMIT; i++) {
+      const item = next[i];
+      if (item === previous[i] && typeof item === "object" && item !== null) refs[i] = i;
+      else {
+        refs[i] = -1;
+        fresh.push(item);
+      }
+    }
+    if (fresh.length <= IN_PLACE_LIMIT) return { kind: "array", refs, fresh };
+  }
   const at = new Map<unknown, number>();
   for (const [i, item] of previous.entries()) if (typeof item === "object" && item !== null) at.set(item, i);
   const refs = new Int32Array(next.length);
@@ -132,6 +147,9 @@ function encodeMap(previous: ReadonlyMap<unknown, unknown>, next: ReadonlyMap<un
   for (const key of previous.keys()) if (!next.has(key)) removed.push(key);
   return set.length * 2 > next.size ? { kind: "value", value: next } : { kind: "map", set, removed };
 }
+
+/** Beyond this many replaced elements, elements are looked up wherever they moved to. */
+const IN_PLACE_LIMIT = 64;
 
 function decode(previous: unknown, wire: Wire): unknown {
   switch (wire.kind) {

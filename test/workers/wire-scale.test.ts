@@ -53,3 +53,35 @@ describe("the DNS index over the worker wire", () => {
     translator.close();
   });
 });
+
+describe("a long array over the worker wire", () => {
+  it("with one element replaced in place sends that element alone; the worker keeps the rest", () => {
+    const ports = Array.from({ length: 1000 }, (_, i) => ({ id: `p${i}` }));
+    const first = {
+      generation: 1,
+      node: { name: "n", nodePortAddresses: [], addresses: [] },
+      services: [],
+      servicePorts: ports,
+      healthChecks: [],
+      ingress: { hosts: [], certificates: [], ingresses: [], statusAddresses: [] },
+      dns: {
+        domain: "",
+        records: new Map(),
+        soa: { mname: "", rname: "", serial: 0, refresh: 0, retry: 0, expire: 0 },
+        pods: "disabled" as const,
+        namespaces: new Set<string>(),
+      },
+      problems: [],
+    } as unknown as Parameters<typeof encodeSnapshot>[1];
+    const held = decodeSnapshot(undefined, overIpc(encodeSnapshot(undefined, first)));
+    const changed = [...ports];
+    changed[500] = { id: "p500b" };
+    const second = { ...first, generation: 2, servicePorts: changed } as unknown as typeof first;
+    const delta = encodeSnapshot(first, second);
+    expect(delta.parts.servicePorts).toMatchObject({ kind: "array", fresh: [{ id: "p500b" }] });
+    const next = decodeSnapshot(held, overIpc(delta));
+    expect(next.servicePorts[500]).toEqual({ id: "p500b" });
+    expect(next.servicePorts[499]).toBe(held.servicePorts[499]);
+    expect(next.servicePorts).toHaveLength(1000);
+  });
+});
