@@ -173,6 +173,8 @@ export class RawResponse {
   /** bytes waiting for this response's turn */
   private queued: (string | Buffer)[] | null = null;
   private queuedBytes = 0;
+  /** the response head, until the first body bytes go with it */
+  private head: string | undefined;
   private closeListeners: Listener[] = [];
   private drainListeners: Listener[] = [];
 
@@ -256,28 +258,50 @@ export class RawResponse {
     head += "\r\n";
     this.statusCode = status;
     this.headersSent = true;
-    this.output(head);
+    // written together with the first body bytes (or at the end): one write for the whole small response
+    this.head = head;
     return this;
   }
 
   write(chunk: Buffer | string): boolean {
     if (this.destroyed || this.finished) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
-    if (this.bodyless || chunk.length === 0) return true;
+    const socket = this.conn.socket;
+    socket.cork();
+    const ok = this.writeBody(chunk);
+    socket.uncork();
+    return ok;
+  }
+
+  private writeBody(chunk: Buffer | string): boolean {
+    let ok = this.flushHead();
+    if (this.bodyless || chunk.length === 0) return ok;
     if (this.chunked) {
       const size = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
       this.output(`${size.toString(16)}\r\n`);
       this.output(chunk);
       return this.output("\r\n");
     }
-    return this.output(chunk);
+    ok = this.output(chunk);
+    return ok;
+  }
+
+  private flushHead(): boolean {
+    const head = this.head;
+    if (head === undefined) return true;
+    this.head = undefined;
+    return this.output(head);
   }
 
   end(chunk?: Buffer | string): this {
     if (this.destroyed || this.finished) return this;
-    if (chunk !== undefined) this.write(chunk);
-    else if (!this.headersSent) this.writeHead(this.statusCode);
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    const socket = this.conn.socket;
+    socket.cork();
+    if (chunk !== undefined) this.writeBody(chunk);
+    else this.flushHead();
     if (this.chunked) this.output("0\r\n\r\n");
+    socket.uncork();
     this.finished = true;
     if (this.queued === null) this.conn.responseDone(this);
     return this;
@@ -481,6 +505,8 @@ class RawConnection {
       this.fail(ret.code);
       return;
     }
+    // a client that sends but does not read: stop reading until its responses drain
+    if (this.socket.writableNeedDrain) this.pause();
     if (this.upgrade !== undefined) {
       this.upgrade.head = data.subarray(ret);
       this.maybeUpgrade();
