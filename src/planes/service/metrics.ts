@@ -4,7 +4,11 @@ import type { PortRef } from "./plan.ts";
 const LABELS = ["namespace", "service", "port", "protocol"] as const;
 type Labels = Record<(typeof LABELS)[number], string>;
 
-/** The service plane's metrics; per Service port children are resolved once per pool, not per connection. */
+/**
+ * The service plane's metrics. The per Service port figures are plain numbers (`Tally`) that the
+ * forwarding path bumps without calling into prom-client (which hashes the label set on every call);
+ * they are copied into the prom-client metrics when the registry is scraped.
+ */
 export class ServiceMetrics {
   readonly active: Gauge<(typeof LABELS)[number]>;
   readonly total: Counter<(typeof LABELS)[number]>;
@@ -24,36 +28,61 @@ export class ServiceMetrics {
       help: "Proxied connections (TCP) or flows (UDP) open now, per Service port",
       labelNames,
       registers,
+      collect: () => {
+        this.active.reset();
+        for (const { labels, metrics } of this.ports.values()) this.active.set(labels, metrics.active.value);
+      },
     });
     this.total = new Counter({
       name: "nodeplane_service_connections_total",
       help: "Proxied connections (TCP) or flows (UDP) accepted, per Service port",
       labelNames,
       registers,
+      collect: () => {
+        this.total.reset();
+        for (const { labels, metrics } of this.ports.values()) this.total.inc(labels, metrics.total.value);
+      },
     });
     this.bytesIn = new Counter({
       name: "nodeplane_service_received_bytes_total",
       help: "Bytes from clients forwarded to endpoints, per Service port (TCP: counted when the connection closes)",
       labelNames,
       registers,
+      collect: () => {
+        this.bytesIn.reset();
+        for (const { labels, metrics } of this.ports.values()) this.bytesIn.inc(labels, metrics.bytesIn.value);
+      },
     });
     this.bytesOut = new Counter({
       name: "nodeplane_service_sent_bytes_total",
       help: "Bytes from endpoints forwarded to clients, per Service port (TCP: counted when the connection closes)",
       labelNames,
       registers,
+      collect: () => {
+        this.bytesOut.reset();
+        for (const { labels, metrics } of this.ports.values()) this.bytesOut.inc(labels, metrics.bytesOut.value);
+      },
     });
     this.dialFailures = new Counter({
       name: "nodeplane_service_dial_failures_total",
       help: "Failed connects to an endpoint (refused, unreachable or timed out), per Service port",
       labelNames,
       registers,
+      collect: () => {
+        this.dialFailures.reset();
+        for (const { labels, metrics } of this.ports.values())
+          this.dialFailures.inc(labels, metrics.dialFailures.value);
+      },
     });
     this.rejected = new Counter({
       name: "nodeplane_service_connections_reset_total",
       help: "Connections reset without forwarding: drop frontends, loadBalancerSourceRanges, no endpoint left to dial",
       labelNames,
       registers,
+      collect: () => {
+        this.rejected.reset();
+        for (const { labels, metrics } of this.ports.values()) this.rejected.inc(labels, metrics.rejected.value);
+      },
     });
     this.listeners = new Gauge({
       name: "nodeplane_service_listeners",
@@ -74,7 +103,7 @@ export class ServiceMetrics {
     });
   }
 
-  private readonly ports = new Map<string, { metrics: PortMetrics; users: number }>();
+  private readonly ports = new Map<string, { labels: Labels; metrics: PortMetrics; users: number }>();
 
   /**
    * The children for one Service port, shared by its pools (cluster and external endpoints) and
@@ -94,36 +123,44 @@ export class ServiceMetrics {
       return existing.metrics;
     }
     const metrics: PortMetrics = {
-      active: this.active.labels(labels),
-      total: this.total.labels(labels),
-      bytesIn: this.bytesIn.labels(labels),
-      bytesOut: this.bytesOut.labels(labels),
-      dialFailures: this.dialFailures.labels(labels),
-      rejected: this.rejected.labels(labels),
+      active: new Tally(),
+      total: new Tally(),
+      bytesIn: new Tally(),
+      bytesOut: new Tally(),
+      dialFailures: new Tally(),
+      rejected: new Tally(),
       release: () => {
         const entry = this.ports.get(key);
         if (!entry || --entry.users > 0) return;
+        // The series go with the entry: the next scrape no longer lists them.
         this.ports.delete(key);
-        for (const metric of [this.active, this.total, this.bytesIn, this.bytesOut, this.dialFailures, this.rejected])
-          metric.remove(labels);
       },
     };
-    this.ports.set(key, { metrics, users: 1 });
+    this.ports.set(key, { labels, metrics, users: 1 });
     return metrics;
   }
 }
 
-interface Inc {
-  inc(value?: number): void;
+/** A number the hot path bumps; read when the metrics are scraped. */
+export class Tally {
+  value = 0;
+
+  inc(by = 1): void {
+    this.value += by;
+  }
+
+  dec(by = 1): void {
+    this.value -= by;
+  }
 }
 
 export interface PortMetrics {
-  active: Inc & { dec(value?: number): void };
-  total: Inc;
-  bytesIn: Inc;
-  bytesOut: Inc;
-  dialFailures: Inc;
-  rejected: Inc;
+  active: Tally;
+  total: Tally;
+  bytesIn: Tally;
+  bytesOut: Tally;
+  dialFailures: Tally;
+  rejected: Tally;
   /** this user is done with the port; its series go when the last user is */
   release(): void;
 }

@@ -1,8 +1,10 @@
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, Socket, type SocketConstructorOpts } from "node:net";
 import type { Endpoint } from "../../translate/snapshot.ts";
 import { endpointKey, type ListenerPlan } from "./plan.ts";
 import type { Pool, Tracked } from "./pool.ts";
+import { readBuffers } from "./read-buffers.ts";
 import { compileSourceRanges, type SourceMatcher } from "./source-ranges.ts";
+import { Sweep } from "./sweep.ts";
 
 export interface TcpProxyOptions {
   dialTimeoutMs: number;
@@ -16,9 +18,8 @@ export interface TcpProxyOptions {
  * of the current pool; `drop`: each is reset at once. The plan and pool are swapped in place on
  * reconcile, so established connections never notice.
  *
- * Hot path: the server accepts paused (no client bytes are read before the upstream is connected),
- * both sockets run with Nagle off, and `pipe` gives backpressure both ways with at most one
- * highWaterMark buffered per direction. Half-close is propagated (allowHalfOpen on both sides).
+ * The server accepts paused: no client byte is read before the upstream is connected (a retried dial
+ * must not lose any). Nagle is off on both sides. Forwarding itself is in `Splice`.
  */
 export class TcpListener {
   readonly key: string;
@@ -27,12 +28,26 @@ export class TcpListener {
   private allowed: SourceMatcher;
   private readonly server: Server;
   private readonly options: TcpProxyOptions;
+  /** dial and idle timeouts of this socket's connections (they outlive the socket) */
+  private readonly timers: Timers;
 
   constructor(plan: ListenerPlan, pool: Pool, options: TcpProxyOptions) {
     this.key = plan.key;
     this.plan = plan;
     this.pool = pool;
     this.options = options;
+    this.timers = {
+      dial: new Sweep<Splice>(
+        options.dialTimeoutMs,
+        (s) => s.dialPending(),
+        (s) => s.dialTimedOut(),
+      ),
+      idle: new Sweep<Splice>(
+        options.tcpIdleTimeoutMs,
+        (s) => s.idleSince(),
+        (s) => s.close(),
+      ),
+    };
     this.allowed = compileSourceRanges(plan.sourceRanges);
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) =>
       this.accept(socket),
@@ -64,103 +79,357 @@ export class TcpListener {
     this.server.close();
   }
 
-  private accept(client: Socket): void {
+  private accept(accepted: Socket): void {
     const pool = this.pool;
     const metrics = pool.metrics;
     const filtered = this.plan.sourceRanges.length > 0;
-    const clientIp = pool.balancer.needsClient || filtered ? client.remoteAddress : undefined;
+    const clientIp = pool.balancer.needsClient || filtered ? accepted.remoteAddress : undefined;
     if (this.plan.action === "drop" || (filtered && !this.allowed(clientIp))) {
       metrics.rejected.inc();
-      client.on("error", noop);
-      client.resetAndDestroy();
+      accepted.on("error", noop);
+      accepted.resetAndDestroy();
       return;
     }
     const now = pool.balancer.needsClient ? Date.now() : 0;
     const attempts = pool.balancer.attempts(clientIp, now, 1 + this.options.dialRetries);
     if (attempts.length === 0) {
       metrics.rejected.inc();
-      client.on("error", noop);
-      client.resetAndDestroy();
+      accepted.on("error", noop);
+      accepted.resetAndDestroy();
       return;
     }
     metrics.total.inc();
-    client.on("error", noop);
-    this.dial(client, clientIp, pool, attempts, 0);
+    const buffer = readBuffers.take(false);
+    new Splice(adopt(accepted, this.server, buffer), buffer, this.timers, pool, clientIp, attempts).dial();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Forwarding
+//
+// Each proxied connection is one Splice holding both sockets. The event handlers are shared module
+// functions that find their Splice through a symbol on the socket (`this` is the socket), so a
+// connection costs no closures. Reads use `onread`: libuv reads straight into a buffer from the read
+// buffer pool, and the bytes are written to the other socket from there. A write that completes at
+// once (the common case: the kernel takes the bytes) leaves the buffer free for the next read; a write
+// that has to wait keeps its buffer until the other socket drains, and reading goes on into another
+// buffer until the write side's high-water mark says stop (then reading pauses until 'drain'). So at
+// most one high-water mark (plus one read) is buffered per direction, nothing unbounded.
+
+const LINK = Symbol("nodeplane.splice");
+
+/**
+ * Connect and idle timeouts by sweeping (sweep.ts) rather than a timer per socket: a timer per
+ * connection costs an allocation, a timer-list insert and a clock read on every read and write. A
+ * connect times out after 1 to 1.25 × `--dial-timeout`, an idle connection is closed after 1 to
+ * 1.25 × `--tcp-idle-timeout` without a byte in either direction.
+ */
+interface Timers {
+  dial: Sweep<Splice>;
+  idle: Sweep<Splice>;
+}
+type Linked = Socket & { [LINK]: Splice };
+
+/**
+ * The next read buffer, passed to Node through `onread.buffer`: Node calls that function without
+ * telling which socket it is for, right after the read callback (and once when a socket gets its
+ * handle), so the callback (or the code creating the socket) leaves the buffer here for it.
+ */
+let handOver: Buffer | undefined;
+function takeHandOver(): Buffer {
+  const buffer = handOver;
+  handOver = undefined;
+  // undefined keeps the socket's current buffer (Node checks for a Uint8Array).
+  return buffer as Buffer;
+}
+
+const READ: SocketConstructorOpts["onread"] = { buffer: takeHandOver, callback: onRead };
+
+/** Upstream sockets (the options object is copied by Node, so one serves every connection). */
+const UPSTREAM_SOCKET: SocketConstructorOpts = { allowHalfOpen: true, noDelay: true, onread: READ };
+
+/**
+ * The server's accepted sockets cannot be given `onread`, so the accepted handle is wrapped in a new
+ * socket that has it. Node's own accept path does the same (`new Socket({ handle })`); `_server`
+ * keeps the server's connection count right (the first wrapper is never destroyed, this one is).
+ */
+function adopt(accepted: Socket, server: Server, buffer: Buffer): Socket {
+  const handle = (accepted as unknown as { _handle: unknown })._handle;
+  if (typeof handle !== "object" || handle === null) throw new Error("net.Socket without _handle: Node changed");
+  handOver = buffer;
+  const socket = new Socket({
+    handle,
+    allowHalfOpen: true,
+    readable: true,
+    writable: true,
+    pauseOnCreate: true,
+    onread: READ,
+  } as unknown as SocketConstructorOpts);
+  handOver = undefined;
+  (socket as unknown as { _server: Server })._server = server;
+  return socket;
+}
+
+class Splice implements Tracked {
+  readonly client: Socket;
+  upstream: Socket | undefined;
+  private readonly pool: Pool;
+  private readonly timers: Timers;
+  private readonly clientIp: string | undefined;
+  private readonly attempts: Endpoint[];
+  private attempt = 0;
+  private endpoint = "";
+  connected = false;
+  private closed = 0;
+  /** the buffers the sockets read into now */
+  clientBuffer: Buffer;
+  upstreamBuffer: Buffer | undefined;
+  /** buffers still read by pending writes: client → upstream, upstream → client */
+  private heldUp: Buffer[] | undefined;
+  private heldDown: Buffer[] | undefined;
+  /** reading stopped until the other side drains */
+  clientPaused = false;
+  upstreamPaused = false;
+  /** reads relayed so far, and the count the idle sweep saw last */
+  private activity = 0;
+  private seenActivity = 0;
+  /** the dial sweep has seen the current dial once */
+  private dialSeen = false;
+
+  constructor(
+    client: Socket,
+    clientBuffer: Buffer,
+    timers: Timers,
+    pool: Pool,
+    clientIp: string | undefined,
+    attempts: Endpoint[],
+  ) {
+    this.client = client;
+    this.pool = pool;
+    this.timers = timers;
+    this.clientIp = clientIp;
+    this.attempts = attempts;
+    this.clientBuffer = clientBuffer;
+    (client as Linked)[LINK] = this;
+    client.on("error", onError);
+    client.on("close", onClose);
   }
 
-  private dial(client: Socket, clientIp: string | undefined, pool: Pool, attempts: Endpoint[], i: number): void {
-    const endpoint = attempts[i]!;
-    const upstream = connect({ host: endpoint.ip, port: endpoint.port, noDelay: true, allowHalfOpen: true });
-    const onTimeout = () => upstream.destroy(new Error("connect timeout"));
-    const onFailure = () => {
-      pool.metrics.dialFailures.inc();
-      client.off("close", onClientGone);
+  dial(): void {
+    const endpoint = this.attempts[this.attempt]!;
+    const buffer = readBuffers.take(false);
+    handOver = buffer;
+    const upstream = new Socket(UPSTREAM_SOCKET) as Linked;
+    upstream[LINK] = this;
+    this.upstream = upstream;
+    upstream.on("error", onError);
+    upstream.on("close", onClose);
+    upstream.on("connect", onConnect);
+    upstream.connect(endpoint.port, endpoint.ip);
+    this.dialSeen = false;
+    this.timers.dial.add(this);
+    handOver = undefined;
+    this.upstreamBuffer = buffer;
+  }
+
+  /** The current upstream connected. */
+  connectedUp(): void {
+    const upstream = this.upstream!;
+    const client = this.client;
+    this.timers.dial.delete(this);
+    if (client.destroyed) {
       upstream.destroy();
-      if (client.destroyed) return;
-      if (i + 1 < attempts.length) {
-        this.dial(client, clientIp, pool, attempts, i + 1);
-      } else {
-        pool.metrics.rejected.inc();
-        client.resetAndDestroy();
-      }
-    };
-    // The client may give up while we dial: stop dialling for it.
-    const onClientGone = () => upstream.destroy();
-    client.once("close", onClientGone);
-    upstream.setTimeout(this.options.dialTimeoutMs, onTimeout);
-    upstream.once("error", onFailure);
-    upstream.once("connect", () => {
-      upstream.off("error", onFailure);
-      upstream.off("timeout", onTimeout);
-      upstream.setTimeout(0);
-      client.off("close", onClientGone);
-      if (client.destroyed) {
-        upstream.destroy();
-        return;
-      }
-      pool.balancer.connected(clientIp, endpoint, clientIp === undefined ? 0 : Date.now());
-      this.splice(client, upstream, pool, endpointKey(endpoint));
-    });
+      return;
+    }
+    this.connected = true;
+    const endpoint = this.attempts[this.attempt]!;
+    const pool = this.pool;
+    pool.balancer.connected(this.clientIp, endpoint, this.clientIp === undefined ? 0 : Date.now());
+    this.endpoint = endpointKey(endpoint);
+    pool.metrics.active.inc();
+    pool.track(this.endpoint, this);
+    client.on("end", onEnd);
+    upstream.on("end", onEnd);
+    client.on("drain", onDrain);
+    upstream.on("drain", onDrain);
+    this.timers.idle.add(this);
+    client.resume();
   }
 
-  private splice(client: Socket, upstream: Socket, pool: Pool, endpoint: string): void {
+  /** A connect failed or timed out: next endpoint, or reset the client when none is left. */
+  dialFailed(upstream: Socket): void {
+    if (upstream !== this.upstream) return;
+    this.timers.dial.delete(this);
+    this.pool.metrics.dialFailures.inc();
+    upstream.destroy();
+    this.upstream = undefined;
+    if (this.client.destroyed) return;
+    if (++this.attempt < this.attempts.length) {
+      this.dial();
+    } else {
+      this.pool.metrics.rejected.inc();
+      this.client.resetAndDestroy();
+    }
+  }
+
+  /** Writes what `from` read into `buffer` to the other socket; false stops reading `from`. */
+  relay(from: Socket, nread: number, buffer: Buffer): boolean {
+    this.activity++;
+    const up = from === this.client;
+    const to = up ? this.upstream! : this.client;
+    const ok = to.write(nread === buffer.length ? buffer : buffer.subarray(0, nread));
+    let next: Buffer | undefined;
+    if (to.writableLength !== 0) {
+      // The write still reads from `buffer`: keep it until `to` drains, read on into another one.
+      this.hold(up, buffer);
+      next = readBuffers.take(nread === buffer.length || buffer.length === readBuffers.largeSize);
+    } else {
+      if (up ? this.heldUp : this.heldDown) this.release(up);
+      if (nread === buffer.length) {
+        // Filled: bulk traffic reads in large buffers.
+        if (buffer.length !== readBuffers.largeSize) {
+          readBuffers.give(buffer);
+          next = readBuffers.take(true);
+        }
+      } else if (nread <= readBuffers.smallSize && buffer.length === readBuffers.largeSize) {
+        // Small again: do not pin a large buffer.
+        readBuffers.give(buffer);
+        next = readBuffers.take(false);
+      }
+    }
+    if (next !== undefined) {
+      handOver = next;
+      if (up) this.clientBuffer = next;
+      else this.upstreamBuffer = next;
+    }
+    if (ok) return true;
+    if (up) this.clientPaused = true;
+    else this.upstreamPaused = true;
+    return false;
+  }
+
+  /** `to` has no pending writes left: their buffers are free, and its source may read again. */
+  drained(to: Socket): void {
+    const up = to === this.upstream;
+    this.release(up);
+    if (up) {
+      if (this.clientPaused) {
+        this.clientPaused = false;
+        this.client.resume();
+      }
+    } else if (this.upstreamPaused) {
+      this.upstreamPaused = false;
+      this.upstream!.resume();
+    }
+  }
+
+  private hold(up: boolean, buffer: Buffer): void {
+    const held = up ? this.heldUp : this.heldDown;
+    if (held) held.push(buffer);
+    else if (up) this.heldUp = [buffer];
+    else this.heldDown = [buffer];
+  }
+
+  private release(up: boolean): void {
+    const held = up ? this.heldUp : this.heldDown;
+    if (!held) return;
+    for (const buffer of held) readBuffers.give(buffer);
+    if (up) this.heldUp = undefined;
+    else this.heldDown = undefined;
+  }
+
+  /** Both sockets are closed: account, untrack, and hand the buffers back. */
+  finished(): void {
+    const pool = this.pool;
     const metrics = pool.metrics;
-    metrics.active.inc();
-    const tracked: Tracked = {
-      close: () => {
-        client.destroy();
-        upstream.destroy();
-      },
-    };
-    pool.track(endpoint, tracked);
-    // A reset on one side is passed on as a reset; a clean close on one side never truncates the other
-    // (pipe has already ended it, it flushes and closes by itself).
-    const onClientError = () => {
-      if (!upstream.destroyed) upstream.resetAndDestroy();
-    };
-    const onUpstreamError = () => {
-      if (!client.destroyed) client.resetAndDestroy();
-    };
-    client.off("error", noop);
-    client.on("error", onClientError);
-    upstream.on("error", onUpstreamError);
-    client.setTimeout(this.options.tcpIdleTimeoutMs, () => {
-      client.destroy();
-      upstream.destroy();
-    });
-    let closed = 0;
-    const onClose = () => {
-      if (++closed < 2) return;
-      metrics.active.dec();
-      metrics.bytesIn.inc(client.bytesRead);
-      metrics.bytesOut.inc(client.bytesWritten);
-      pool.untrack(endpoint, tracked);
-    };
-    client.once("close", onClose);
-    upstream.once("close", onClose);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    metrics.active.dec();
+    metrics.bytesIn.inc(this.client.bytesRead);
+    metrics.bytesOut.inc(this.client.bytesWritten);
+    pool.untrack(this.endpoint, this);
+    this.timers.idle.delete(this);
+    this.release(true);
+    this.release(false);
+    readBuffers.give(this.clientBuffer);
+    if (this.upstreamBuffer) readBuffers.give(this.upstreamBuffer);
   }
+
+  /** Tracked: the endpoint left (after its grace period), the idle timeout, or plane shutdown. */
+  close(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  /** Idle sweep: nothing relayed since the previous look. */
+  idleSince(): boolean {
+    const quiet = this.activity === this.seenActivity;
+    this.seenActivity = this.activity;
+    return quiet;
+  }
+
+  /** Dial sweep: the current dial was already pending at the previous look. */
+  dialPending(): boolean {
+    const seen = this.dialSeen;
+    this.dialSeen = true;
+    return seen;
+  }
+
+  dialTimedOut(): void {
+    if (!this.connected) this.upstream?.destroy(new Error("connect timeout"));
+  }
+
+  closedOne(socket: Socket): void {
+    if (!this.connected) {
+      // The client left while we dialled: stop dialling for it. (Closes of failed dials are ignored.)
+      if (socket === this.client) {
+        this.timers.dial.delete(this);
+        this.upstream?.destroy();
+      }
+      return;
+    }
+    if (socket !== this.client && socket !== this.upstream) return;
+    if (++this.closed === 2) this.finished();
+  }
+}
+
+function onRead(this: Socket, nread: number, buffer: Uint8Array): boolean {
+  return (this as Linked)[LINK].relay(this, nread, buffer as Buffer);
+}
+
+function onConnect(this: Socket): void {
+  const splice = (this as Linked)[LINK];
+  if (this === splice.upstream) splice.connectedUp();
+}
+
+// A reset (or any error) on one side is passed on as a reset; a clean close on one side never
+// truncates the other (its end was passed on, it flushes and closes by itself).
+function onError(this: Socket): void {
+  const splice = (this as Linked)[LINK];
+  if (!splice.connected) {
+    if (this !== splice.client) splice.dialFailed(this);
+    return;
+  }
+  const other = this === splice.client ? splice.upstream! : splice.client;
+  if (!other.destroyed) other.resetAndDestroy();
+}
+
+function onClose(this: Socket): void {
+  (this as Linked)[LINK].closedOne(this);
+}
+
+/**
+ * Half-close: one side's FIN goes to the other once its pending bytes are written. When the other
+ * side has finished sending too and nothing is left to write, closing it sends the same FIN without
+ * a shutdown(2) first (one system call less per connection).
+ */
+function onEnd(this: Socket): void {
+  const splice = (this as Linked)[LINK];
+  const other = this === splice.client ? splice.upstream! : splice.client;
+  if (other.readableEnded && other.writableLength === 0) other.destroy();
+  else other.end();
+}
+
+function onDrain(this: Socket): void {
+  (this as Linked)[LINK].drained(this);
 }
 
 function noop(): void {}

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   Cleanup,
@@ -453,5 +453,124 @@ describe("service plane over TCP on loopback", () => {
     socket.write("ping\n");
     expect(await echoed).toBe("ping\n");
     socket.destroy();
+  });
+});
+
+describe("service plane TCP forwarding details", () => {
+  async function proxied(server: Server) {
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    cleanup.add(() => new Promise((r) => server.close(() => r(undefined))));
+    const port = (server.address() as { port: number }).port;
+    const { plane: p } = await plane();
+    const vip = uniqueLoopback();
+    await p.apply(undefined, snapshot([servicePort("detail", [frontend(vip, 9100)], [endpoint("127.0.0.1", port)])]));
+    return { vip, port: 9100, plane: p };
+  }
+
+  function outcome(s: Socket): Promise<string> {
+    return new Promise((resolve) => {
+      let data = "";
+      s.on("data", (d) => {
+        data += d;
+      });
+      s.on("error", (err: NodeJS.ErrnoException) => resolve(`error:${err.code}:${data}`));
+      s.on("end", () => resolve(`end:${data}`));
+    });
+  }
+
+  it("passes a backend's reset on to the client as a reset, after the bytes before it", async () => {
+    const server = createServer((s) => {
+      s.on("error", () => {});
+      s.write("before\n", () => setTimeout(() => s.resetAndDestroy(), 50));
+    });
+    const { vip, port } = await proxied(server);
+    const client = connect({ host: vip, port });
+    expect(await outcome(client)).toBe("error:ECONNRESET:before\n");
+  });
+
+  it("passes a client's reset on to the backend as a reset", async () => {
+    const seen: Promise<string>[] = [];
+    const server = createServer((s) => {
+      seen.push(outcome(s));
+      s.write("hi\n");
+    });
+    const { vip, port } = await proxied(server);
+    const client = connect({ host: vip, port });
+    client.on("error", () => {});
+    await new Promise((r) => client.once("data", r));
+    client.write("x");
+    await eventually(() => seen.length === 1);
+    client.resetAndDestroy();
+    expect(await seen[0]).toBe("error:ECONNRESET:x");
+  });
+
+  it("stops reading a backend while its client does not read, and loses nothing when it does (bounded: 64 MiB)", async () => {
+    const total = 64 * 1024 * 1024;
+    const chunk = randomBytes(256 * 1024);
+    let written = 0;
+    let stalled: () => void = () => {};
+    const stalledOnce = new Promise<void>((r) => {
+      stalled = r;
+    });
+    const server = createServer((s) => {
+      s.on("error", () => {});
+      const pump = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!s.write(chunk)) {
+            // The backend only stalls when the proxy stopped reading (the client reads nothing yet).
+            const at = written;
+            setTimeout(() => {
+              if (written === at) stalled();
+            }, 300);
+            return void s.once("drain", pump);
+          }
+        }
+        s.end();
+      };
+      pump();
+    });
+    const { vip, port } = await proxied(server);
+    const client = connect({ host: vip, port });
+    client.on("error", () => {});
+    client.pause();
+    await stalledOnce;
+    // Kernel socket buffers on both hops plus the proxy's high-water marks: far below the 64 MiB.
+    expect(written).toBeLessThan(total / 2);
+    const hash = createHash("sha256");
+    let received = 0;
+    client.on("data", (d: Buffer) => {
+      hash.update(d);
+      received += d.length;
+    });
+    client.resume();
+    await new Promise((r) => client.once("end", r));
+    expect(received).toBe(total);
+    const expected = createHash("sha256");
+    for (let i = 0; i < total / chunk.length; i++) expected.update(chunk);
+    expect(hash.digest("hex")).toBe(expected.digest("hex"));
+  });
+
+  it("keeps small exchanges intact after a bulk transfer on the same connection (read buffers change size)", async () => {
+    const server = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+    const { vip, port } = await proxied(server);
+    const client = connect({ host: vip, port });
+    client.on("error", () => {});
+    await new Promise((r) => client.once("connect", r));
+    let pending = Buffer.alloc(0);
+    client.on("data", (d: Buffer) => {
+      pending = Buffer.concat([pending, d]);
+    });
+    const exchange = async (payload: Buffer) => {
+      pending = Buffer.alloc(0);
+      client.write(payload);
+      await eventually(() => pending.length >= payload.length, 5_000, "echo");
+      expect(pending.equals(payload)).toBe(true);
+    };
+    for (let round = 0; round < 3; round++) {
+      await exchange(randomBytes(3 * 1024 * 1024));
+      for (let i = 0; i < 20; i++) await exchange(Buffer.from(`small ${round}.${i}\n`));
+    }
+    client.destroy();
   });
 });

@@ -1,0 +1,55 @@
+/**
+ * Read buffers for the TCP forwarding path, in two sizes. A socket reads into a small buffer while its
+ * traffic is small (an idle or chatty connection pins only a few KiB) and moves to a large one when a
+ * read fills the small one (bulk transfers make few, large reads). Buffers come back when a connection
+ * no longer needs them and are handed out again, so the hot path does not allocate; only a bounded
+ * number is kept, the rest is left to the garbage collector.
+ */
+export class ReadBufferPool {
+  readonly smallSize: number;
+  readonly largeSize: number;
+  private readonly small: Buffer[] = [];
+  private readonly large: Buffer[] = [];
+  private readonly keepSmall: number;
+  private readonly keepLarge: number;
+
+  constructor(options: { smallSize: number; largeSize: number; keepSmall: number; keepLarge: number }) {
+    if (!(options.smallSize > 0 && options.largeSize > options.smallSize))
+      throw new Error("ReadBufferPool: need 0 < smallSize < largeSize");
+    this.smallSize = options.smallSize;
+    this.largeSize = options.largeSize;
+    this.keepSmall = options.keepSmall;
+    this.keepLarge = options.keepLarge;
+  }
+
+  /** A buffer of the small or the large size (contents undefined). */
+  take(large: boolean): Buffer {
+    if (large) return this.large.pop() ?? Buffer.allocUnsafeSlow(this.largeSize);
+    return this.small.pop() ?? Buffer.allocUnsafeSlow(this.smallSize);
+  }
+
+  /** Hands a buffer back; the caller must not touch it any more. Foreign sizes are ignored. */
+  give(buffer: Buffer): void {
+    if (buffer.length === this.smallSize) {
+      if (this.small.length < this.keepSmall) this.small.push(buffer);
+    } else if (buffer.length === this.largeSize) {
+      if (this.large.length < this.keepLarge) this.large.push(buffer);
+    }
+  }
+
+  /** Buffers kept for reuse (tests, metrics). */
+  get idle(): { small: number; large: number } {
+    return { small: this.small.length, large: this.large.length };
+  }
+}
+
+/**
+ * The process-wide pool of the TCP proxy: 4 KiB reads for small traffic (one page), 64 KiB for bulk
+ * (libuv's own read size). Keeps at most 4 MiB of each size idle.
+ */
+export const readBuffers = new ReadBufferPool({
+  smallSize: 4 * 1024,
+  largeSize: 64 * 1024,
+  keepSmall: 1024,
+  keepLarge: 64,
+});
