@@ -668,7 +668,8 @@ export class RawHttpServer {
   constructor(proxy: IngressProxy, limits: ClientLimits) {
     this.proxy = proxy;
     this.limits = limits;
-    this.server = createNetServer({ noDelay: true }, (socket) => {
+    // half-open as http.Server: a client that ends its side after pipelining still gets every response
+    this.server = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       this.connections.add(new RawConnection(this, socket));
       this.timer ??= setInterval(() => this.check(), limits.connectionsCheckingIntervalMs);
       this.timer.unref();

@@ -12,7 +12,12 @@ import {
 } from "./harness.ts";
 
 /** Sends raw bytes in one write, returns everything the server sends until it closes (bounded by `ms`). */
-function exchange(port: number, bytes: string, ms = 5_000): Promise<{ data: string; closed: boolean }> {
+function exchange(
+  port: number,
+  bytes: string,
+  ms = 5_000,
+  halfClose = false,
+): Promise<{ data: string; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port });
     let data = "";
@@ -29,7 +34,7 @@ function exchange(port: number, bytes: string, ms = 5_000): Promise<{ data: stri
       clearTimeout(timer);
       resolve({ data, closed: closedByServer });
     });
-    socket.once("connect", () => socket.write(bytes));
+    socket.once("connect", () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
   });
 }
 
@@ -68,12 +73,23 @@ describe("ingress plane: the raw-socket HTTP/1 front end", () => {
         "GET /last HTTP/1.1\r\nHost: h.com\r\nConnection: close\r\n\r\n" +
         "GET /never HTTP/1.1\r\nHost: h.com\r\n\r\n",
     );
-    console.log(JSON.stringify(data));
     expect(statuses(data)).toEqual(["200", "200", "200", "404", "200"]);
     expect(urls(data)).toEqual(["/slow?ms=150", "/post", "/chunked", "/last"]);
     expect([...data.matchAll(/"bodyLength":(\d+)/g)].map((m) => m[1])).toEqual(["0", "5", "5", "0"]);
     expect(data.match(/^server: nodeplane\r$/gim)).toHaveLength(5);
     expect(data).toMatch(/Connection: close\r\n/);
+    expect(closed).toBe(true);
+  });
+
+  it("answers every pipelined request of a client that half-closes after sending them", async () => {
+    const { data, closed } = await exchange(
+      h.httpPort,
+      "GET /a?ms=100 HTTP/1.1\r\nHost: h.com\r\n\r\nGET /b HTTP/1.1\r\nHost: h.com\r\n\r\n",
+      5_000,
+      true,
+    );
+    expect(statuses(data)).toEqual(["200", "200"]);
+    expect(urls(data)).toEqual(["/a?ms=100", "/b"]);
     expect(closed).toBe(true);
   });
 
