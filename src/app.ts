@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
-import { Gauge } from "prom-client";
+import { Gauge, type Registry } from "prom-client";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
 import { type Config, formatHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -8,6 +8,7 @@ import { createRegistry, snapshotMetrics } from "./metrics.ts";
 import { SnapshotPipeline } from "./pipeline.ts";
 import type { PlaneContext } from "./planes/context.ts";
 import { PLANE_FACTORIES } from "./planes/index.ts";
+import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
 import { createSource } from "./source/index.ts";
 import type { Source } from "./source/source.ts";
 import type { LeaderElectionOverrides } from "./status/cluster.ts";
@@ -15,6 +16,10 @@ import { MemoryStatusWriter, type StatusWriter } from "./status/writer.ts";
 import { Store } from "./store/store.ts";
 import { Translator } from "./translate/index.ts";
 import type { TranslateOptions } from "./translate/options.ts";
+import { AggregatedMetrics, describeWorkers, type MetricsSource } from "./workers/metrics.ts";
+import { resolveEphemeralPorts } from "./workers/ports.ts";
+import { StatusRelay } from "./workers/status-relay.ts";
+import { Supervisor } from "./workers/supervisor.ts";
 
 export interface RunningApp {
   store: Store;
@@ -22,6 +27,8 @@ export interface RunningApp {
   source: Source;
   admin: AdminServer;
   status: StatusWriter;
+  /** with `--workers N` (N > 1): the worker processes */
+  supervisor?: Supervisor;
   stop(): Promise<void>;
 }
 
@@ -33,7 +40,12 @@ export interface AppOverrides {
   leaderElection?: LeaderElectionOverrides;
 }
 
-/** Wires design §1: source → store → translate → snapshot → planes, plus the admin server. */
+/**
+ * Wires design §1: source → store → translate → snapshot → planes, plus the admin server.
+ * With `--workers N` (N > 1) this process is the primary: it keeps the source, store, translator,
+ * admin server, status writer, leader election and the node-wide part of the planes (virtual IPs), and
+ * forks N workers that run the listener planes on the snapshots it hands them (docs/workers.md).
+ */
 export async function startApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<RunningApp> {
   const registry = createRegistry(overrides.withProcessMetrics ?? true);
   const store = new Store();
@@ -66,29 +78,42 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     logger,
     metrics: snapshotMetrics(registry),
   });
+  const supervisor = config.workers > 1 ? await createSupervisor(config, logger, registry, status) : undefined;
+  const metrics: MetricsSource = supervisor ? new AggregatedMetrics(registry, supervisor) : registry;
   let ready = false;
   const admin = await startAdminServer({
     address: config.adminAddress,
     pipeline,
-    registry,
+    registry: metrics,
     source,
     status,
     store,
     logger,
     // Ready once the first full sync is applied, and it stays so: while the origin is unreachable the last
     // snapshot keeps serving (nodeplane_source_healthy and /api/status say so), as kube-proxy keeps its rules.
-    ready: () => ready,
+    // With workers: and every worker runs and has applied a snapshot.
+    ready: () => ready && (supervisor?.ready() ?? true),
+    ...(supervisor ? { workers: () => describeWorkers(supervisor) } : {}),
   });
-  const context: PlaneContext = { config, logger, registry, store, status };
+  const context: PlaneContext = { config, logger, registry, store, status, role: supervisor ? "primary" : "single" };
   try {
     for (const factory of PLANE_FACTORIES) {
       const plane = await factory(context);
       if (plane) pipeline.register(plane);
     }
+    if (supervisor) {
+      // Workers get each snapshot once the primary's planes applied it: virtual IPs are bound before
+      // any worker listens on them.
+      pipeline.onSnapshot((snapshot) => supervisor.broadcast(snapshot));
+      await supervisor.start();
+    }
     await source.start(store);
     await pipeline.start();
+    if (supervisor && !(await supervisor.waitReady(30_000)))
+      logger.warn({ workers: supervisor.workers() }, "not every worker applied the first snapshot within 30 s");
     cluster?.start();
   } catch (err) {
+    await supervisor?.stop();
     await cluster?.stop();
     await pipeline.stop();
     await source.stop();
@@ -96,21 +121,47 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     throw err;
   }
   ready = true;
-  logger.info({ source: source.name, admin: formatHostPort(admin.address) }, "nodeplane ready");
+  logger.info(
+    { source: source.name, admin: formatHostPort(admin.address), workers: supervisor ? config.workers : 0 },
+    "nodeplane ready",
+  );
   return {
     store,
     pipeline,
     source,
     admin,
     status,
+    ...(supervisor ? { supervisor } : {}),
     async stop() {
       ready = false;
+      // First, so a worker that exits now (a signal to the whole process group) is not restarted; and
+      // workers stop listening before the primary's planes remove the addresses they listened on.
+      await supervisor?.stop();
       await cluster?.stop();
       await source.stop();
       await pipeline.stop();
       await admin.close();
     },
   };
+}
+
+async function createSupervisor(
+  config: Config,
+  logger: Logger,
+  registry: Registry,
+  status: StatusWriter,
+): Promise<Supervisor> {
+  const workerConfig = await resolveEphemeralPorts(config);
+  return new Supervisor({
+    count: config.workers,
+    config: workerConfig,
+    logger,
+    registry,
+    status: new StatusRelay(status),
+    // one self-signed default certificate for every worker (the ingress plane makes one whenever it runs),
+    // not one each: the same certificate from every worker, and one RSA key generation per start
+    ...(config.httpAddress || config.httpsAddress ? { defaultCertificate: generateDefaultCertificate() } : {}),
+  });
 }
 
 export function translateOptions(config: Config): TranslateOptions {

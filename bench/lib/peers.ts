@@ -231,7 +231,8 @@ export async function startNodeplane(ctx: PeerContext, name: string, workers?: n
     "--log-level",
     "warn",
   ];
-  if (workers !== undefined) args.push("--workers", String(workers));
+  // one data-plane process unless asked for more (nodeplane's default is one worker per CPU)
+  args.push("--workers", String(workers ?? 1));
   const proc = ctx.pm.start(name, process.execPath, args, {
     cpu: workers === undefined ? PROXY_CPU : undefined,
     cwd: ctx.repoRoot,

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Registry } from "prom-client";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { TypedObject } from "../model/k8s.ts";
@@ -9,6 +8,7 @@ import type { Source } from "../source/source.ts";
 import type { StatusWriter } from "../status/writer.ts";
 import type { Store } from "../store/store.ts";
 import { listen } from "../util/listen.ts";
+import type { MetricsSource } from "../workers/metrics.ts";
 import {
   type ApiInputs,
   list,
@@ -27,7 +27,8 @@ import { RESOURCES, type ResourceInfo } from "./resources.ts";
 export interface AdminDeps {
   address: HostPort;
   pipeline: SnapshotPipeline;
-  registry: Registry;
+  /** the process's registry, or with workers all processes' metrics merged */
+  registry: MetricsSource;
   source: Source;
   status: StatusWriter;
   /** the objects behind the snapshot, for the EndpointSlice and Ingress lists */
@@ -35,6 +36,8 @@ export interface AdminDeps {
   logger: Logger;
   /** true once the source has synced and the first snapshot is applied */
   ready: () => boolean;
+  /** with `--workers N`: the worker processes, for /api/workers */
+  workers?: () => Promise<unknown[]>;
 }
 
 export interface AdminServer {
@@ -127,6 +130,8 @@ async function handle(
       const metrics = (await deps.registry.getMetricsAsJSON()) as unknown as MetricJSON[];
       return json(res, 200, { traffic: summariseTraffic(metrics) });
     }
+    case "/api/workers":
+      return json(res, 200, { workers: deps.workers ? await deps.workers() : [] });
     case "/api/serviceports":
       if (!deps.pipeline.snapshot) return notReady(res);
       return json(res, 200, {

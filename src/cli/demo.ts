@@ -21,17 +21,30 @@ export const LAB_DIR = fileURLToPath(new URL("../../examples/lab/", import.meta.
 /**
  * The flags the demo starts with; the user's own come after and win. `--vip-interface none`: 127.0.0.0/8
  * is local on Linux, so cluster IPs in 127.96.0.0/16 bind without adding addresses (and without root).
+ * `--workers 1`: the lab is for reading what happens, one process keeps its log in one voice.
  */
 export function demoArgs(argv: readonly string[], labDir = LAB_DIR): string[] {
   // warn: the printed walk-through stays readable; --log-level info shows every listener and backend
-  return ["--manifests", labDir, "--log-format", "pretty", "--log-level", "warn", "--vip-interface", "none", ...argv];
+  return [
+    "--manifests",
+    labDir,
+    "--log-format",
+    "pretty",
+    "--log-level",
+    "warn",
+    "--vip-interface",
+    "none",
+    "--workers",
+    "1",
+    ...argv,
+  ];
 }
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(
       "usage: nodeplane demo [flags]\n\nRuns the lab of shared/seed standalone (examples/lab, echo backends on 127.244.x.x pods).\n" +
-        "Takes every flag of `nodeplane --help`; the demo defaults to --manifests examples/lab --log-format pretty --log-level warn --vip-interface none.\n",
+        "Takes every flag of `nodeplane --help`; the demo defaults to --manifests examples/lab --log-format pretty --log-level warn --vip-interface none --workers 1.\n",
     );
     return 0;
   }

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { hostname } from "node:os";
 import type { Config, HostPort } from "../config.ts";
 import { parseCIDR } from "../util/cidr.ts";
+import { defaultWorkers } from "../workers/cpus.ts";
 
 /** A bad flag or value: the CLI prints the message on one line and exits 2. */
 export class FlagError extends Error {}
@@ -147,8 +148,8 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "workers",
     value: "N",
-    help: "data-plane worker processes sharing listeners (SO_REUSEPORT); 1 = a single process",
-    default: "1",
+    help: "data-plane worker processes sharing listeners (SO_REUSEPORT); 1 = one process, no workers",
+    default: "the CPU count (capped by a cgroup CPU limit)",
     apply: (c, v) => {
       c.workers = integer("workers", v, 1, 64);
     },
@@ -362,7 +363,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     logFormat: "json",
     clusterDomain: "cluster.local",
     syncDelayMs: 100,
-    workers: 1,
+    workers: defaultWorkers(),
     tcpIdleTimeoutMs: 3_600_000,
     udpIdleTimeoutMs: 60_000,
     endpointGracePeriodMs: 10_000,

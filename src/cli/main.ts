@@ -22,6 +22,8 @@ const SUBCOMMANDS: Record<string, () => Promise<{ main: (argv: string[]) => Prom
   demo: () => import("./demo.ts"),
   get: () => import("./get.ts"),
   describe: () => import("./get.ts").then((m) => ({ main: (argv: string[]) => m.describeMain(argv) })),
+  // internal: a data-plane worker forked by `nodeplane --workers N` (not listed in the usage)
+  worker: () => import("../workers/worker.ts").then((m) => ({ main: () => m.runWorker() })),
 };
 
 export async function main(argv: string[]): Promise<number> {

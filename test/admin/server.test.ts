@@ -28,6 +28,7 @@ function testConfig() {
     "--dns-address=",
     "--vip-interface=none",
     "--sync-delay=10ms",
+    "--workers=1",
   ]);
 }
 

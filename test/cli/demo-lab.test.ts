@@ -24,6 +24,7 @@ describe("the demo on the package's examples/lab", () => {
       "--dns-address=",
       "--service-cidr=127.95.0.0/16",
       "--vip-interface=none",
+      "--workers=1",
     ]);
     app = await startApp(config, silentLogger, { withProcessMetrics: false });
     const view = demoView(app, config);

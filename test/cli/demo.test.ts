@@ -211,6 +211,7 @@ describe("nodeplane demo", () => {
       "--dns-address=",
       "--vip-interface=none",
       "--sync-delay=10ms",
+      "--workers=1",
     ]);
     app = await startApp(config, silentLogger, { source, withProcessMetrics: false });
     let printed = "";

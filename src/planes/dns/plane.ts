@@ -38,7 +38,8 @@ export async function createDnsPlane(
   overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number } = {},
 ): Promise<DnsPlane | undefined> {
   const { config, logger, registry } = context;
-  if (!config.dnsAddress) return undefined;
+  // With workers the DNS sockets live in the workers (shared with SO_REUSEPORT), not in the primary.
+  if (!config.dnsAddress || context.role === "primary") return undefined;
   const configured = config.dnsUpstream.length ? config.dnsUpstream : await readResolvConf();
   const upstreams = configured.filter((u) => usableUpstream(u, config.dnsAddress!, logger));
   if (upstreams.length === 0) logger.warn("dns: no upstream servers; names outside the cluster domain get SERVFAIL");
@@ -51,6 +52,7 @@ export async function createDnsPlane(
     forwarder,
     metrics,
     logger,
+    reusePort: context.reusePort === true,
   });
   try {
     await server.start();

@@ -39,6 +39,8 @@ export interface DnsServerOptions {
   logger: Logger;
   /** close TCP connections idle this long */
   tcpIdleTimeoutMs?: number;
+  /** SO_REUSEPORT on both sockets: workers share the port (the port must then be fixed, not 0) */
+  reusePort?: boolean;
 }
 
 type Proto = "udp" | "tcp";
@@ -80,7 +82,7 @@ export class DnsServer {
     for (let attempt = 0; ; attempt++) {
       const tcp = createServer((socket) => this.onConnection(socket));
       tcp.maxConnections = MAX_TCP_CONNECTIONS;
-      await listen(tcp, address);
+      await listen(tcp, address, { reusePort: this.options.reusePort === true });
       const bound = tcp.address();
       const port = typeof bound === "object" && bound ? bound.port : address.port;
       try {
@@ -116,6 +118,7 @@ export class DnsServer {
         lookup: (address, _options, callback) => callback(null, address, isIP(address) === 6 ? 6 : 4),
         recvBufferSize: 4 * 1024 * 1024,
         sendBufferSize: 4 * 1024 * 1024,
+        reusePort: this.options.reusePort === true,
       });
       const onError = (err: Error) => {
         socket.close();

@@ -68,6 +68,7 @@ export class IngressPlane implements Plane {
   private readonly config: Config;
   private readonly limits: ClientLimits;
   private readonly defaultPem: PemPair;
+  private readonly reusePort: boolean;
   http: Server | undefined;
   rawHttp: RawHttpServer | undefined;
   https: Http2SecureServer | undefined;
@@ -79,6 +80,7 @@ export class IngressPlane implements Plane {
   ) {
     const { config, logger } = context;
     this.config = config;
+    this.reusePort = context.reusePort === true;
     this.logger = logger.child({ plane: "ingress" });
     this.limits = limits;
     this.defaultPem = defaultPem;
@@ -138,7 +140,7 @@ export class IngressPlane implements Plane {
         );
         server.on("clientError", onClientError);
         this.http = server;
-        await listen(server as unknown as import("node:net").Server, httpAddress);
+        await listen(server as unknown as import("node:net").Server, httpAddress, { reusePort: this.reusePort });
         this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
       }
       if (httpsAddress) {
@@ -170,7 +172,7 @@ export class IngressPlane implements Plane {
           this.logger.debug({ err, client: socket.remoteAddress }, "TLS handshake failed");
         });
         this.https = server;
-        await listen(server as unknown as import("node:net").Server, httpsAddress);
+        await listen(server as unknown as import("node:net").Server, httpsAddress, { reusePort: this.reusePort });
         // With port 0 the kernel picks the port; redirects must name the real one.
         const bound = server.address();
         if (bound && typeof bound === "object") this.proxy.settings.httpsPort = bound.port;
@@ -238,7 +240,9 @@ function formatAddress(hp: HostPort): string {
 /** Registered in src/planes/index.ts: on when either listener address is set. */
 export const createIngressPlane: PlaneFactory = async (context) => {
   if (!context.config.httpAddress && !context.config.httpsAddress) return undefined;
-  const plane = new IngressPlane(context);
+  // With workers the listeners live in the workers (shared with SO_REUSEPORT), not in the primary.
+  if (context.role === "primary") return undefined;
+  const plane = new IngressPlane(context, undefined, context.defaultCertificate);
   await plane.start();
   return plane;
 };

@@ -8,6 +8,10 @@ export const createServicePlane: PlaneFactory = async (context) => {
     logger: context.logger,
     registry: context.registry,
     node: () => context.store.get("Node", context.config.nodeName),
+    role: context.role ?? "single",
+    reusePort: context.reusePort === true,
+    // With workers only the first serves ClientIP-affinity ports (see withoutClientIPAffinity).
+    servesAffinity: (context.worker?.index ?? 0) === 0,
   });
   await plane.start();
   return plane;

@@ -99,6 +99,8 @@ export class ServiceMetrics {
     this.syncLast = new Gauge({
       name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
       help: "The last time the service plane applied a snapshot (Unix seconds)",
+      // with workers, /metrics merges the processes' registries: a timestamp is not a sum
+      aggregator: "max",
       registers,
     });
   }

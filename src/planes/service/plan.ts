@@ -156,3 +156,17 @@ export function virtualIPs(snapshot: Pick<Snapshot, "servicePorts">): Set<string
   for (const sp of snapshot.servicePorts) for (const fe of sp.frontends) if (fe.kind !== "nodePort") ips.add(fe.ip);
   return ips;
 }
+
+/**
+ * The plan without ClientIP-affinity ports. With several workers, SO_REUSEPORT spreads a client's
+ * connections over them by 4-tuple hash, so no single balancer would see them all: one worker (the
+ * affinity owner) serves these ports alone and the others leave them out (docs/workers.md).
+ */
+export function withoutClientIPAffinity(plan: ServicePlan): ServicePlan {
+  const pools = new Map<string, PoolPlan>();
+  for (const [id, pool] of plan.pools) if (pool.sessionAffinity.type !== "ClientIP") pools.set(id, pool);
+  if (pools.size === plan.pools.size) return plan;
+  const listeners = new Map<string, ListenerPlan>();
+  for (const [key, listener] of plan.listeners) if (pools.has(listener.poolId)) listeners.set(key, listener);
+  return { listeners, pools, conflicts: plan.conflicts };
+}

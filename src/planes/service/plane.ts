@@ -3,10 +3,19 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Node } from "../../model/k8s.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
+import type { PlaneRole } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { diffKeys, type ListenerPlan, planService, portLabel, virtualIPs } from "./plan.ts";
+import {
+  diffKeys,
+  type ListenerPlan,
+  planService,
+  portLabel,
+  type ServicePlan,
+  virtualIPs,
+  withoutClientIPAffinity,
+} from "./plan.ts";
 import { Pool } from "./pool.ts";
 import { TcpListener } from "./tcp-listener.ts";
 import { UdpListener } from "./udp-listener.ts";
@@ -32,6 +41,16 @@ export interface ServicePlaneOptions {
   /** iproute2 runner (tests run it in a namespace) and the VIP state file */
   ip?: IpRunner;
   vipStateFile?: string;
+  /**
+   * `single` (default) does everything. With workers the plane is split: the `primary` manages the
+   * virtual IPs and the health servers (once per node, before any worker listens), each `worker` serves
+   * the proxy sockets.
+   */
+  role?: PlaneRole;
+  /** bind proxy sockets with SO_REUSEPORT (workers) */
+  reusePort?: boolean;
+  /** this process serves ClientIP-affinity ports (default true; with workers, only one of them does) */
+  servesAffinity?: boolean;
 }
 
 type Listener = TcpListener | UdpListener;
@@ -61,9 +80,11 @@ export class ServicePlane implements Plane {
   private readonly retiring = new Set<Pool>();
   private readonly failures = new Map<string, string>();
   private reportedConflicts = new Set<string>();
+  private readonly role: PlaneRole;
 
   constructor(options: ServicePlaneOptions) {
     this.options = options;
+    this.role = options.role ?? "single";
     this.logger = options.logger.child({ plane: "service" });
     this.metrics = new ServiceMetrics(options.registry);
     this.vips = new VipManager({
@@ -77,6 +98,7 @@ export class ServicePlane implements Plane {
 
   /** Sets up the VIP link (cleaning a crashed run's leftovers) and the /healthz server. */
   async start(): Promise<void> {
+    if (this.role === "worker") return;
     await this.vips.start();
     const address = this.options.config.healthzAddress;
     if (address) {
@@ -119,8 +141,32 @@ export class ServicePlane implements Plane {
   async apply(_previous: Snapshot | undefined, next: Snapshot): Promise<void> {
     const started = performance.now();
     const plan = planService(next);
-    this.reportConflicts(plan.conflicts);
+    // Conflicts are a property of the snapshot: one process reports them, not every worker.
+    if (this.role !== "worker") this.reportConflicts(plan.conflicts);
+    const serving =
+      this.role === "primary"
+        ? undefined
+        : this.options.servesAffinity === false
+          ? withoutClientIPAffinity(plan)
+          : plan;
+    const open = serving ? this.reconcileListeners(serving) : [];
+    // Addresses go on the link before anything listens on them; with workers the primary does this
+    // before it hands the snapshot on.
+    if (this.role !== "worker") await this.vips.sync(virtualIPs(next));
+    if (serving) await Promise.all(open.map((key) => this.openListener(serving.listeners.get(key)!)));
+    if (this.role !== "worker") await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
 
+    if (this.role !== "primary") {
+      this.metrics.listeners.set({ state: "listening" }, this.listeners.size);
+      this.metrics.listeners.set({ state: "failed" }, this.failures.size);
+    }
+    this.metrics.syncDuration.observe((performance.now() - started) / 1000);
+    this.metrics.syncLast.set(Date.now() / 1000);
+    this.healthz?.markUpdated();
+  }
+
+  /** Pools and the listeners that stay or go; returns the keys still to open (after the VIPs are bound). */
+  private reconcileListeners(plan: ServicePlan): string[] {
     // Pools first, so listeners can be pointed at them.
     const grace = this.options.config.endpointGracePeriodMs;
     for (const [id, poolPlan] of plan.pools) {
@@ -150,16 +196,7 @@ export class ServicePlane implements Plane {
         pool.metrics.release();
       });
     }
-
-    await this.vips.sync(virtualIPs(next));
-    await Promise.all(open.map((key) => this.openListener(plan.listeners.get(key)!)));
-    await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
-
-    this.metrics.listeners.set({ state: "listening" }, this.listeners.size);
-    this.metrics.listeners.set({ state: "failed" }, this.failures.size);
-    this.metrics.syncDuration.observe((performance.now() - started) / 1000);
-    this.metrics.syncLast.set(Date.now() / 1000);
-    this.healthz?.markUpdated();
+    return open;
   }
 
   async close(): Promise<void> {
@@ -178,11 +215,12 @@ export class ServicePlane implements Plane {
     const { config } = this.options;
     const listener: Listener =
       lp.protocol === "UDP"
-        ? new UdpListener(lp, pool, { udpIdleTimeoutMs: config.udpIdleTimeoutMs })
+        ? new UdpListener(lp, pool, { udpIdleTimeoutMs: config.udpIdleTimeoutMs, reusePort: this.options.reusePort })
         : new TcpListener(lp, pool, {
             dialTimeoutMs: config.dialTimeoutMs,
             dialRetries: config.dialRetries,
             tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
+            reusePort: this.options.reusePort,
           });
     try {
       await listener.listen();

@@ -11,6 +11,8 @@ export interface TcpProxyOptions {
   /** further endpoints tried after a failed connect */
   dialRetries: number;
   tcpIdleTimeoutMs: number;
+  /** SO_REUSEPORT, shared with sibling workers */
+  reusePort?: boolean | undefined;
 }
 
 /**
@@ -60,7 +62,9 @@ export class TcpListener {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.server.once("error", onError);
-      this.server.listen({ host: this.plan.ip, port: this.plan.port, ipv6Only: this.plan.ip.includes(":") }, () => {
+      const { ip, port } = this.plan;
+      const reusePort = this.options.reusePort === true;
+      this.server.listen({ host: ip, port, ipv6Only: ip.includes(":"), reusePort }, () => {
         this.server.off("error", onError);
         resolve();
       });

@@ -9,6 +9,8 @@ export interface UdpProxyOptions {
   udpIdleTimeoutMs: number;
   /** most flows one listener keeps; packets of new clients beyond it are dropped */
   maxFlows?: number;
+  /** SO_REUSEPORT, shared with sibling workers: datagrams are spread by source address and port */
+  reusePort?: boolean | undefined;
 }
 
 const DEFAULT_MAX_FLOWS = 16_384;
@@ -43,7 +45,11 @@ export class UdpListener {
     this.pool = pool;
     this.options = options;
     this.allowed = compileSourceRanges(plan.sourceRanges);
-    this.socket = createSocket({ type: isIPv6(plan.ip) ? "udp6" : "udp4", ipv6Only: isIPv6(plan.ip) });
+    this.socket = createSocket({
+      type: isIPv6(plan.ip) ? "udp6" : "udp4",
+      ipv6Only: isIPv6(plan.ip),
+      reusePort: options.reusePort === true,
+    });
     this.socket.on("message", (msg, rinfo) => this.onClientMessage(msg, rinfo));
   }
 

@@ -58,6 +58,8 @@ describe("ingress plane inside the app", () => {
         "",
         "--dns-address",
         "",
+        "--workers",
+        "1",
       ],
       {},
     );

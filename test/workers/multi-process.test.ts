@@ -1,0 +1,452 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer, request } from "node:http";
+import { type AddressInfo, connect, createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import type { WorkerTraffic } from "../../src/workers/metrics.ts";
+import type { WorkerInfo } from "../../src/workers/supervisor.ts";
+
+/**
+ * The real thing: `bin/nodeplane.js --manifests DIR --workers 2` on loopback. Service proxy, ingress and
+ * DNS are served by two worker processes sharing each socket (SO_REUSEPORT); the primary holds the
+ * watch and the admin server. Every wait is bounded.
+ */
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+// a /16 of 127.0.0.0/8 of our own, so parallel runs in other worktrees never collide
+const NET = `127.${180 + (process.pid % 60)}`;
+const CLUSTER_IP = `${NET}.0.10`;
+const STICKY_IP = `${NET}.0.11`;
+
+type Worker = WorkerInfo & { traffic?: WorkerTraffic };
+
+function manifests(backendPort: number, stickyPorts: number[]): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: nodeplane }
+spec: { controller: nodeplane.dev/ingress }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: default }
+spec:
+  clusterIP: ${CLUSTER_IP}
+  ports: [{ name: http, port: 8080, targetPort: http }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-1, namespace: default, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ name: http, port: ${backendPort}, protocol: TCP }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: sticky, namespace: default }
+spec:
+  clusterIP: ${STICKY_IP}
+  sessionAffinity: ClientIP
+  ports: [{ name: tcp, port: 9000, targetPort: 9000 }]
+---
+${stickyPorts
+  .map(
+    (port, i) => `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: sticky-${i}, namespace: default, labels: { kubernetes.io/service-name: sticky } }
+addressType: IPv4
+ports: [{ name: tcp, port: ${port}, protocol: TCP }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+`,
+  )
+  .join("---\n")}---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: web, namespace: default }
+spec:
+  ingressClassName: nodeplane
+  rules:
+    - host: web.example
+      http:
+        paths: [{ path: /, pathType: Prefix, backend: { service: { name: web, port: { name: http } } } }]
+`;
+}
+
+interface Running {
+  child: ChildProcess;
+  admin: string;
+  http: string;
+  dns: number;
+  exited: Promise<number | null>;
+  out: () => string;
+}
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+function listen<T extends Server>(server: T): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** An HTTP backend answering its name; connections close after each response so each request is a new one. */
+async function httpBackend(name: string): Promise<number> {
+  const server = createHttpServer((_req, res) => res.writeHead(200, { connection: "close" }).end(`${name}\n`));
+  const port = await listen(server);
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return port;
+}
+
+/** A TCP backend that says its name and closes. */
+async function nameBackend(name: string): Promise<number> {
+  const server = createServer((s) => s.end(`${name}\n`));
+  const port = await listen(server);
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return port;
+}
+
+/** Three free ports: ingress HTTP, DNS (TCP and UDP), admin. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  const port = await listen(server);
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+async function start(dir: string, workers: number, extra: string[] = [], group = false): Promise<Running> {
+  const http = await freePort();
+  const dns = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      "bin/nodeplane.js",
+      "--manifests",
+      dir,
+      "--workers",
+      String(workers),
+      "--node-name",
+      "workers-test",
+      "--admin-address=127.0.0.1:0",
+      `--http-address=127.0.0.1:${http}`,
+      "--https-address=",
+      `--dns-address=127.0.0.1:${dns}`,
+      "--dns-upstream=127.0.0.1:9",
+      `--service-cidr=${NET}.0.0/16`,
+      "--vip-interface=none",
+      "--sync-delay=20ms",
+      ...extra,
+    ],
+    // group: its own process group, so the test can signal the whole group as a terminal or systemd does
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: group },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  });
+  let out = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  const admin = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}`)), 30_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /"admin":"(127\.0\.0\.1:\d+)".*"msg":"nodeplane ready"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once("exit", () => {
+      clearTimeout(timer);
+      reject(new Error(`exited: ${out}`));
+    });
+  });
+  return { child, admin, http: `127.0.0.1:${http}`, dns, exited, out: () => out };
+}
+
+async function workers(admin: string): Promise<Worker[]> {
+  return ((await (await fetch(`http://${admin}/api/workers`)).json()) as { workers: Worker[] }).workers;
+}
+
+async function generation(admin: string): Promise<number> {
+  return ((await (await fetch(`http://${admin}/api/status`)).json()) as { generation: number }).generation;
+}
+
+/** Polls `check` every 50 ms until it returns true, for at most `ms`. */
+async function until(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/** One TCP connection: reads everything the far side sends until it closes (undefined if refused). */
+function tcpRead(host: string, port: number, payload = ""): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    let data = "";
+    s.setEncoding("utf8");
+    s.setTimeout(3_000, () => s.destroy());
+    s.on("connect", () => s.write(payload));
+    s.on("data", (d: string) => {
+      data += d;
+    });
+    s.on("close", () => resolve(data === "" ? undefined : data));
+    s.on("error", () => {});
+  });
+}
+
+function httpGet(hostPort: string, path: string, host: string): Promise<string | undefined> {
+  const [h, p] = hostPort.split(":");
+  return new Promise((resolve) => {
+    const req = request({ host: h, port: Number(p), path, headers: { host }, agent: false, timeout: 3_000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        body += d;
+      });
+      res.on("end", () => resolve(res.statusCode === 200 ? body : `HTTP ${res.statusCode}`));
+    });
+    req.on("error", () => resolve(undefined));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+function dig(port: number, name: string): Promise<string> {
+  return new Promise((resolve) =>
+    execFile("dig", ["@127.0.0.1", "-p", String(port), "+short", "+time=2", "+tries=1", name], (_err, out) =>
+      resolve(String(out).trim()),
+    ),
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes up to `max` new connections with `one` until every worker's `field` count has grown, so each
+ * has served at least one. SO_REUSEPORT picks a worker by hashing the 4-tuple: with 2 workers, 100
+ * connections all landing on one has probability 2^-99.
+ */
+async function spreadOver(
+  admin: string,
+  field: keyof WorkerTraffic,
+  one: () => Promise<unknown>,
+  max = 100,
+): Promise<{ results: unknown[]; before: Worker[]; after: Worker[] }> {
+  const before = await workers(admin);
+  const results: unknown[] = [];
+  let after = before;
+  for (let i = 0; i < max; i++) {
+    results.push(await one());
+    if (i % 10 === 9) {
+      after = await workers(admin);
+      if (after.every((w, k) => (w.traffic?.[field] ?? 0) > (before[k]?.traffic?.[field] ?? 0))) break;
+    }
+  }
+  return { results, before, after: await workers(admin) };
+}
+
+describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
+  it("serves from both workers, follows edits, restarts a killed worker, aggregates metrics, stops cleanly", async () => {
+    const b1 = await httpBackend("b1");
+    const b2 = await httpBackend("b2");
+    const sticky = [await nameBackend("s1"), await nameBackend("s2")];
+    const dir = mkdtempSync(join(tmpdir(), "nodeplane-workers-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "all.yaml"), manifests(b1, sticky));
+
+    const np = await start(dir, 2);
+    expect((await fetch(`http://${np.admin}/readyz`)).status).toBe(200);
+    const initial = await workers(np.admin);
+    expect(initial).toHaveLength(2);
+    const pids = initial.map((w) => w.pid!);
+    expect(new Set([...pids, np.child.pid]).size).toBe(3);
+    expect(initial.every((w) => w.state === "running" && w.generation >= 1)).toBe(true);
+
+    // L4 through the ClusterIP: connections land on both workers
+    const l4 = await spreadOver(np.admin, "connections", () => tcpRead(CLUSTER_IP, 8080, "GET / HTTP/1.0\r\n\r\n"));
+    expect(l4.results.every((r) => typeof r === "string" && r.endsWith("b1\n"))).toBe(true);
+    expect(l4.after.every((w, i) => w.traffic!.connections > l4.before[i]!.traffic!.connections)).toBe(true);
+
+    // L7 through the ingress listener
+    const l7 = await spreadOver(np.admin, "requests", () => httpGet(np.http, "/", "web.example"));
+    expect(l7.results.every((r) => r === "b1\n")).toBe(true);
+    expect(l7.after.every((w, i) => w.traffic!.requests > l7.before[i]!.traffic!.requests)).toBe(true);
+
+    // DNS over UDP: dig picks a new source port per run
+    const name = "web.default.svc.cluster.local";
+    const dns = await spreadOver(np.admin, "dnsQueries", () => dig(np.dns, name), 60);
+    expect(dns.results.every((r) => r === CLUSTER_IP)).toBe(true);
+    expect(dns.after.every((w, i) => w.traffic!.dnsQueries > dns.before[i]!.traffic!.dnsQueries)).toBe(true);
+
+    // ClientIP affinity: one worker serves the port alone, so every connection of this client sticks
+    const stickyBefore = await workers(np.admin);
+    const answers = new Set<string | undefined>();
+    for (let i = 0; i < 20; i++) answers.add(await tcpRead(STICKY_IP, 9000));
+    expect(answers.size).toBe(1);
+    expect([...answers][0]).toMatch(/^s[12]\n$/);
+    const stickyAfter = await workers(np.admin);
+    const grew = stickyAfter.map((w, i) => w.traffic!.connections - stickyBefore[i]!.traffic!.connections);
+    expect(grew).toEqual([20, 0]);
+
+    // /metrics merges the processes: the Service's counter is the sum over the workers
+    const metrics = await (await fetch(`http://${np.admin}/metrics`)).text();
+    const total = (stickyAfter as Worker[]).reduce((n, w) => n + w.traffic!.connections, 0);
+    const series = [...metrics.matchAll(/^nodeplane_service_connections_total\{[^}]*\} (\d+)$/gm)].map((m) =>
+      Number(m[1]),
+    );
+    expect(series.reduce((a, b) => a + b, 0)).toBe(total);
+    expect(metrics).toMatch(/^nodeplane_workers\{state="running"\} 2$/m);
+    expect(metrics).toMatch(/^nginx_ingress_controller_requests\{/m);
+    expect(metrics).toMatch(/^coredns_dns_requests_total\{/m);
+
+    // Ingress status written by the workers reached the primary's status writer
+    const ingress = (await (await fetch(`http://${np.admin}/api/v1/namespaces/default/ingresses/web`)).json()) as {
+      status?: { loadBalancer?: { ingress?: unknown[] } };
+    };
+    expect(ingress.status?.loadBalancer?.ingress?.length).toBeGreaterThan(0);
+
+    // a manifest edit reaches both workers
+    writeFileSync(join(dir, "all.yaml"), manifests(b2, sticky));
+    expect(
+      await until(async () => {
+        const g = await generation(np.admin);
+        return g > 1 && (await workers(np.admin)).every((w) => w.generation === g);
+      }),
+    ).toBe(true);
+    for (let i = 0; i < 10; i++) expect(await httpGet(np.http, "/", "web.example")).toBe("b2\n");
+    for (let i = 0; i < 20; i++) expect(await tcpRead(CLUSTER_IP, 8080, "GET / HTTP/1.0\r\n\r\n")).toMatch(/b2\n$/);
+
+    // a killed worker is restarted, gets the current snapshot, and serves again
+    const victim = pids[1]!;
+    process.kill(victim, "SIGKILL");
+    expect(
+      await until(async () => {
+        const w = await workers(np.admin);
+        return w[1]!.pid !== victim && w[1]!.state === "running" && w[1]!.generation === (await generation(np.admin));
+      }),
+    ).toBe(true);
+    expect((await fetch(`http://${np.admin}/readyz`)).status).toBe(200);
+    const restarted = await workers(np.admin);
+    expect(restarted[1]!.restarts).toBe(1);
+    expect(restarted[0]!.pid).toBe(pids[0]);
+    const resumed = await spreadOver(np.admin, "connections", () =>
+      tcpRead(CLUSTER_IP, 8080, "GET / HTTP/1.0\r\n\r\n"),
+    );
+    expect(resumed.results.every((r) => typeof r === "string" && r.endsWith("b2\n"))).toBe(true);
+    expect(resumed.after.every((w, i) => w.traffic!.connections > resumed.before[i]!.traffic!.connections)).toBe(true);
+    expect(await (await fetch(`http://${np.admin}/metrics`)).text()).toMatch(/^nodeplane_worker_restarts_total 1$/m);
+
+    // SIGTERM: everything stops, nothing is left behind
+    const all = [np.child.pid!, ...restarted.map((w) => w.pid!)];
+    np.child.kill("SIGTERM");
+    expect(await np.exited).toBe(0);
+    expect(await until(() => all.every((pid) => !alive(pid)), 5_000)).toBe(true);
+    expect(await tcpRead(CLUSTER_IP, 8080)).toBeUndefined();
+    expect(await httpGet(np.http, "/", "web.example")).toBeUndefined();
+  }, 90_000);
+
+  it("workers exit when their primary dies", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodeplane-workers-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "all.yaml"), manifests(await httpBackend("b1"), [await nameBackend("s1")]));
+    const np = await start(dir, 2);
+    const pids = (await workers(np.admin)).map((w) => w.pid!);
+    expect(pids.every(alive)).toBe(true);
+    np.child.kill("SIGKILL");
+    await np.exited;
+    expect(await until(() => pids.every((pid) => !alive(pid)), 5_000)).toBe(true);
+  }, 60_000);
+
+  it("a worker that cannot start fails the start with its reason", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodeplane-workers-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "all.yaml"), manifests(await httpBackend("b1"), [await nameBackend("s1")]));
+    // a port held without SO_REUSEPORT cannot be shared
+    const taken = createServer();
+    const port = await listen(taken);
+    cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
+    await expect(start(dir, 2, [`--http-address=127.0.0.1:${port}`])).rejects.toThrow(
+      /nodeplane: worker \d exited before it started: listen EADDRINUSE/,
+    );
+  }, 60_000);
+
+  it("`nodeplane worker` by hand (no primary) refuses to run", async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ["bin/nodeplane.js", "worker"], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr!.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.once("exit", (code) => resolve({ code, stderr }));
+    });
+    expect(result).toEqual({ code: 2, stderr: "nodeplane worker: started by `nodeplane --workers N`, not by hand\n" });
+  });
+
+  it.each(["SIGINT", "SIGTERM"] as const)(
+    "%s to the whole process group (Ctrl-C, systemd) stops everything once, with no restart",
+    async (signal) => {
+      const dir = mkdtempSync(join(tmpdir(), "nodeplane-workers-"));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      writeFileSync(join(dir, "all.yaml"), manifests(await httpBackend("b1"), [await nameBackend("s1")]));
+      const np = await start(dir, 2, [], true);
+      const pids = [np.child.pid!, ...(await workers(np.admin)).map((w) => w.pid!)];
+      process.kill(-np.child.pid!, signal);
+      expect(await np.exited).toBe(0);
+      expect(await until(() => pids.every((pid) => !alive(pid)), 5_000)).toBe(true);
+      expect(np.out()).not.toMatch(/restarting worker|worker \d restarted/);
+    },
+    60_000,
+  );
+
+  it("every worker presents the same self-signed default certificate (made once by the primary)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nodeplane-workers-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "all.yaml"), manifests(await httpBackend("b1"), [await nameBackend("s1")]));
+    const https = await freePort();
+    const np = await start(dir, 2, [`--https-address=127.0.0.1:${https}`]);
+    const fingerprint = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tlsConnect({
+          host: "127.0.0.1",
+          port: https,
+          servername: "unknown.example",
+          rejectUnauthorized: false,
+        });
+        s.once("secureConnect", () => {
+          resolve(s.getPeerCertificate().fingerprint256);
+          s.destroy();
+        });
+        s.once("error", reject);
+      });
+    const seen = new Set<string>();
+    // 40 handshakes: all on one worker has probability 2^-39
+    for (let i = 0; i < 40; i++) seen.add(await fingerprint());
+    expect(seen.size).toBe(1);
+    expect((await workers(np.admin)).map((w) => w.state)).toEqual(["running", "running"]);
+  }, 60_000);
+});
