@@ -119,7 +119,7 @@ export class IngressPlane implements Plane {
       if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
         const raw = new RawHttpServer(this.proxy, limits);
         this.rawHttp = raw;
-        await listen(raw.server, httpAddress);
+        await listen(raw.server, httpAddress, { reusePort: this.reusePort });
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
       } else if (httpAddress) {
         const server = createServer(

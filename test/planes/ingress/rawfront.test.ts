@@ -2,6 +2,7 @@ import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Backend,
+  curl,
   type Harness,
   ingress,
   rule,
@@ -118,6 +119,24 @@ describe("ingress plane: the raw-socket HTTP/1 front end", () => {
     expect(statuses(data)).toEqual(["200", "400"]);
     expect(urls(data)).toEqual(["/ok?ms=100"]);
     expect(closed).toBe(true);
+  });
+
+  it("streams a large response to a slow reader completely", async () => {
+    const out = await curl([
+      "-s",
+      "-o",
+      "/dev/null",
+      "--limit-rate",
+      "4M",
+      "--max-time",
+      "20",
+      "-w",
+      "%{http_code} %{size_download}",
+      "-H",
+      "Host: h.com",
+      `http://127.0.0.1:${h.httpPort}/big?kb=4096`,
+    ]);
+    expect(out.stdout).toBe(`200 ${4096 * 1024}`);
   });
 
   it("sends 100 Continue to a request that expects it", async () => {
