@@ -1,13 +1,13 @@
 // npm run bench [-- --quick …]: nodeplane side by side with nginx, HAProxy, a Node http-proxy and
 // BIND/dnsmasq on loopback, per core (design §8, issue 7). See docs/bench.md.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus as osCpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseAutocannonOutput } from "./lib/autocannon.ts";
 import { dnsperfArgs, dnsperfQueries, parseDnsperfOutput } from "./lib/dnsperf.ts";
 import { readBenchCluster } from "./lib/manifests.ts";
-import { type BenchOptions, OptionsError, parseBenchArgs, SCENARIOS, USAGE } from "./lib/options.ts";
+import { type BenchOptions, OptionsError, parseBenchArgs, USAGE } from "./lib/options.ts";
 import {
   LOAD_CPU,
   type NodeplanePeer,
@@ -24,11 +24,10 @@ import {
 } from "./lib/peers.ts";
 import { ProcessManager, runBounded } from "./lib/processes.ts";
 import { cpuFraction, treeTicks } from "./lib/procstat.ts";
-import { fileStamp, type Machine, type ResultsFile, type RunRecord, summarise } from "./lib/results.ts";
+import { writeReport } from "./lib/report.ts";
+import { fileStamp, type Machine, type RunRecord } from "./lib/results.ts";
 import { DNS_TARGETS, HTTP_TARGETS, type HttpScenario, SCENARIO_TABLE, type Scenario } from "./lib/scenarios.ts";
 import { rotated } from "./lib/stats.ts";
-import { renderChart, scenarioChart } from "./lib/svg.ts";
-import { renderRebuildTable, renderTrafficTable } from "./lib/table.ts";
 import { ensureTools } from "./lib/tools.ts";
 import { parseWrkOutput, wrkArgs } from "./lib/wrk.ts";
 
@@ -498,36 +497,16 @@ async function main(): Promise<number> {
 }
 
 function report(env: Env, date: Date, started: number): void {
-  const m = machine();
-  const rows = summarise(env.runs);
   const mode = env.options.quick ? "quick" : "full";
-  const header =
-    `nodeplane bench — ${date.toISOString()} — ${m.cpus} × ${m.model}, Node ${m.node} — ${mode} run, ` +
-    `${env.options.rounds} round(s), medians; took ${Math.round((Date.now() - started) / 1000)} s\n`;
-  const text = [
-    header,
-    renderTrafficTable(rows),
-    renderRebuildTable(rows),
-    env.notes.length > 0 ? `not measured:\n${env.notes.map((n) => `  - ${n}`).join("\n")}\n` : "",
-  ]
-    .filter(Boolean)
-    .join("\n");
+  const text = writeReport({
+    outDir: resolve(REPO, env.options.outDir),
+    date,
+    machine: machine(),
+    runs: env.runs,
+    description: `${mode} run, ${env.options.rounds} round(s), medians; took ${Math.round((Date.now() - started) / 1000)} s`,
+    notes: env.notes,
+  });
   process.stdout.write(`\n${text}`);
-  const out = resolve(REPO, env.options.outDir);
-  mkdirSync(out, { recursive: true });
-  const results: ResultsFile = { date: date.toISOString(), machine: m, runs: env.runs };
-  const json = `${JSON.stringify(results, null, 2)}\n`;
-  writeFileSync(join(out, `${fileStamp(date)}.json`), json);
-  writeFileSync(join(out, "latest.json"), json);
-  writeFileSync(join(out, "latest.txt"), text);
-  const subtitle = `${date.toISOString().slice(0, 10)} · ${m.cpus} × ${m.model} · Node ${m.node} · ${mode} run, medians`;
-  const measured = new Set(rows.map((r) => r.scenario));
-  for (const scenario of SCENARIOS) {
-    const file = join(out, `${scenario}.svg`);
-    // a chart left from an earlier run would disagree with latest.json
-    if (measured.has(scenario)) writeFileSync(file, renderChart(scenarioChart(scenario, rows, subtitle)));
-    else rmSync(file, { force: true });
-  }
   say(
     `results: ${join(env.options.outDir, `${fileStamp(date)}.json`)}, latest.json, latest.txt and one SVG per scenario`,
   );

@@ -14,6 +14,7 @@ import { CertificateStore, generateDefaultCertificate, type PemPair } from "./ce
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
+import { clientErrorAnswer, RawHttpServer } from "./rawserver.ts";
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
 import { IngressStatusReconciler } from "./status.ts";
 import { handleUpgrade } from "./upgrade.ts";
@@ -31,6 +32,17 @@ export interface ClientLimits {
   connectionsCheckingIntervalMs: number;
   /** idle keep-alive client connections are closed after this */
   keepAliveTimeoutMs: number;
+  /**
+   * which server parses plain-HTTP clients: "raw" (net.Server + Node's llhttp per connection, rawserver.ts)
+   * or "node" (http.Server); both use Node's strict llhttp
+   */
+  httpFrontend?: "raw" | "node";
+}
+
+/** NODEPLANE_INGRESS_HTTP=node|raw overrides the default front end of the plain-HTTP listener. */
+export function defaultHttpFrontend(): "raw" | "node" {
+  const env = process.env.NODEPLANE_INGRESS_HTTP;
+  return env === "node" || env === "raw" ? env : "raw";
 }
 
 export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
@@ -65,6 +77,7 @@ export class IngressPlane implements Plane {
   private readonly defaultPem: PemPair;
   private readonly reusePort: boolean;
   http: Server | undefined;
+  rawHttp: RawHttpServer | undefined;
   https: Http2SecureServer | undefined;
 
   constructor(
@@ -101,11 +114,21 @@ export class IngressPlane implements Plane {
     this.status = new IngressStatusReconciler(context.status, this.logger);
   }
 
+  /** the plain-HTTP listener, whichever front end serves it */
+  get httpListener(): import("node:net").Server | undefined {
+    return this.rawHttp?.server ?? (this.http as unknown as import("node:net").Server | undefined);
+  }
+
   async start(): Promise<void> {
     const { httpAddress, httpsAddress } = this.config;
     const limits = this.limits;
     try {
-      if (httpAddress) {
+      if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
+        const raw = new RawHttpServer(this.proxy, limits);
+        this.rawHttp = raw;
+        await listen(raw.server, httpAddress, { reusePort: this.reusePort });
+        this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
+      } else if (httpAddress) {
         const server = createServer(
           {
             maxHeaderSize: limits.maxHeaderSize,
@@ -204,7 +227,10 @@ export class IngressPlane implements Plane {
   }
 
   async close(): Promise<void> {
-    const servers = [this.http, this.https].filter((s): s is NonNullable<typeof s> => s !== undefined);
+    const raw = this.rawHttp;
+    this.rawHttp = undefined;
+    const servers = [this.http, this.https, raw?.server].filter((s): s is NonNullable<typeof s> => s !== undefined);
+    raw?.closeIdleConnections();
     this.http = undefined;
     this.https = undefined;
     await Promise.all(
@@ -215,7 +241,10 @@ export class IngressPlane implements Plane {
             server.close(() => resolve());
             // Idle keep-alive connections would hold close() open; busy ones get a moment to finish.
             (server as Server).closeIdleConnections?.();
-            const timer = setTimeout(() => (server as Server).closeAllConnections?.(), 2_000);
+            const timer = setTimeout(() => {
+              (server as Server).closeAllConnections?.();
+              if (server === raw?.server) raw.closeAllConnections();
+            }, 2_000);
             timer.unref();
           }),
       ),
@@ -231,18 +260,7 @@ function onClientError(err: Error & { code?: string }, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  const [status, text] =
-    err.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "Request Header Fields Too Large"]
-      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? [408, "Request Timeout"]
-        : err.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
-          ? [413, "Content Too Large"]
-          : [400, "Bad Request"];
-  const body = `${status} ${text}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nServer: nodeplane\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(clientErrorAnswer(err.code));
 }
 
 function formatAddress(hp: HostPort): string {

@@ -271,7 +271,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     this.hasBody = this.h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : chunked || contentLength > 0;
     if (this.hasBody)
-      this.body = max > 0 && contentLength < 0 ? Readable.from(limitBody(req, max, this), { objectMode: false }) : req;
+      this.body =
+        max > 0 && contentLength < 0
+          ? Readable.from(limitBody(req, max, this), { objectMode: false })
+          : ((req as { body?: Readable }).body ?? req);
     if (this.hasBody && settings.sendTimeoutMs !== undefined) {
       req.setTimeout(settings.sendTimeoutMs);
       // Only while the body arrives: waiting for the upstream's answer is proxy-read-timeout's job.

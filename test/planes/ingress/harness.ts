@@ -183,7 +183,7 @@ export async function startIngress(
     status,
     registry,
     config,
-    httpPort: (plane.http!.address() as AddressInfo).port,
+    httpPort: (plane.httpListener!.address() as AddressInfo).port,
     httpsPort: (plane.https!.address() as AddressInfo).port,
     snapshot: undefined as unknown as Snapshot,
     async sync() {

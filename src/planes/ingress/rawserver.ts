@@ -1,0 +1,699 @@
+import { STATUS_CODES } from "node:http";
+import { createRequire } from "node:module";
+import { createServer as createNetServer, type Server, type Socket } from "node:net";
+import { Readable } from "node:stream";
+import type { ClientLimits } from "./index.ts";
+import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
+import { handleUpgrade } from "./upgrade.ts";
+
+/**
+ * The plain-HTTP listener without `http.Server`: each connection's bytes go to its own instance of Node's
+ * llhttp binding (the very parser `http.Server` uses, strict: no lenient flag is ever set), and each request
+ * is handed to the proxy as a small request/response pair implementing just what the proxy uses. Responses
+ * leave in request order (pipelining); a response that is not first in line buffers its bytes and reports
+ * backpressure until its turn. Parse errors answer 400/431 (413 for chunk-extension overflow), slow heads
+ * 408, idle keep-alive connections are closed, reading pauses while the socket's write buffer is full.
+ */
+
+interface NodeHttpParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(buf: Buffer): number | (Error & { code?: string; bytesParsed?: number });
+  finish(): unknown;
+  close(): void;
+  [key: number]: unknown;
+}
+interface HttpCommon {
+  HTTPParser: {
+    new (): NodeHttpParser;
+    REQUEST: number;
+    kOnMessageBegin: number;
+    kOnHeaders: number;
+    kOnHeadersComplete: number;
+    kOnBody: number;
+    kOnMessageComplete: number;
+    kLenientNone: number;
+  };
+  methods: string[];
+  _checkInvalidHeaderChar(value: string): boolean;
+  _checkIsHttpToken(name: string): boolean;
+}
+
+const common = createRequire(import.meta.url)("_http_common") as HttpCommon;
+const { HTTPParser, methods } = common;
+const kOnMessageBegin = HTTPParser.kOnMessageBegin;
+const kOnHeaders = HTTPParser.kOnHeaders;
+const kOnHeadersComplete = HTTPParser.kOnHeadersComplete;
+const kOnBody = HTTPParser.kOnBody;
+const kOnMessageComplete = HTTPParser.kOnMessageComplete;
+
+/** Bytes a response waiting for its turn keeps before it reports backpressure. */
+const QUEUED_HIGH_WATER = 64 * 1024;
+
+/** Most requests of one connection in flight at once (pipelining); reading pauses beyond that. */
+const MAX_PIPELINE = 32;
+
+let dateSecond = 0;
+let dateHeader = "";
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateHeader = new Date(now).toUTCString();
+  }
+  return dateHeader;
+}
+
+/** The answer to a request that could not be parsed, as Node's `http.Server` would give it plus our Server header. */
+export function clientErrorAnswer(code: string | undefined): string {
+  const [status, text] =
+    code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large"]
+      : code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout"]
+        : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+          ? [413, "Content Too Large"]
+          : [400, "Bad Request"];
+  const body = `${status} ${text}\n`;
+  return `HTTP/1.1 ${status} ${text}\r\nServer: nodeplane\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+function ignore(): void {}
+
+type Listener = (...args: unknown[]) => void;
+
+/** The request as the proxy sees it (the subset of IncomingMessage it uses). */
+export class RawRequest {
+  readonly socket: Socket;
+  readonly method: string;
+  readonly url: string;
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly rawHeaders: string[];
+  complete = false;
+  /** the body stream, when the request has a body */
+  body: Readable | undefined;
+  private headerMap: Record<string, string> | undefined;
+
+  constructor(socket: Socket, method: string, url: string, major: number, minor: number, rawHeaders: string[]) {
+    this.socket = socket;
+    this.method = method;
+    this.url = url;
+    this.httpVersionMajor = major;
+    this.httpVersionMinor = minor;
+    this.rawHeaders = rawHeaders;
+  }
+
+  get httpVersion(): string {
+    return `${this.httpVersionMajor}.${this.httpVersionMinor}`;
+  }
+
+  /** lower-cased names; repeated headers joined with ", " (cookies with "; "), as IncomingMessage */
+  get headers(): Record<string, string> {
+    if (this.headerMap !== undefined) return this.headerMap;
+    const map: Record<string, string> = Object.create(null);
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      const existing = map[name];
+      if (existing === undefined) map[name] = value;
+      else if (name === "host") continue;
+      else map[name] = `${existing}${name === "cookie" ? "; " : ", "}${value}`;
+    }
+    this.headerMap = map;
+    return map;
+  }
+
+  get readableDidRead(): boolean {
+    return this.body?.readableDidRead ?? false;
+  }
+
+  /** discard the rest of the body */
+  resume(): void {
+    this.body?.resume();
+  }
+
+  setTimeout(ms: number): void {
+    this.socket.setTimeout(ms);
+  }
+
+  once(event: string, listener: Listener): this {
+    if (this.body) this.body.once(event, (...args: unknown[]) => listener.apply(this, args));
+    else if (event === "end") queueMicrotask(() => listener.call(this));
+    return this;
+  }
+
+  on(event: string, listener: Listener): this {
+    this.body?.on(event, listener);
+    return this;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return (this.body ?? Readable.from([]))[Symbol.asyncIterator]();
+  }
+}
+
+/** The response as the proxy sees it (the subset of ServerResponse it uses), queued on its connection. */
+export class RawResponse {
+  private readonly conn: RawConnection;
+  private readonly req: RawRequest;
+  get request(): RawRequest {
+    return this.req;
+  }
+  statusCode = 200;
+  headersSent = false;
+  destroyed = false;
+  finished = false;
+  /** keep the connection open after this response */
+  keepAlive: boolean;
+  private pending: string[] = [];
+  private chunked = false;
+  private bodyless = false;
+  /** bytes waiting for this response's turn */
+  private queued: (string | Buffer)[] | null = null;
+  private queuedBytes = 0;
+  /** the response head, until the first body bytes go with it */
+  private head: string | undefined;
+  private closeListeners: Listener[] = [];
+  private drainListeners: Listener[] = [];
+
+  constructor(conn: RawConnection, req: RawRequest, keepAlive: boolean) {
+    this.conn = conn;
+    this.req = req;
+    this.keepAlive = keepAlive;
+  }
+
+  setHeader(name: string, value: string | number): this {
+    const lower = name.toLowerCase();
+    for (let i = 0; i < this.pending.length; i += 2) {
+      if (this.pending[i] === lower) {
+        this.pending[i + 1] = String(value);
+        return this;
+      }
+    }
+    this.pending.push(lower, String(value));
+    return this;
+  }
+
+  getHeaderNames(): string[] {
+    return this.pending.filter((_, i) => i % 2 === 0);
+  }
+
+  removeHeader(name: string): void {
+    const lower = name.toLowerCase();
+    for (let i = 0; i < this.pending.length; i += 2) {
+      if (this.pending[i] === lower) {
+        this.pending.splice(i, 2);
+        return;
+      }
+    }
+  }
+
+  /** Throws, sending nothing, on a header Node would refuse (the proxy turns that into a 502). */
+  writeHead(status: number, headers?: string[]): this {
+    if (this.headersSent) throw new Error("headers already sent");
+    const all = headers === undefined ? this.pending : this.pending.concat(headers);
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "unknown"}\r\n`;
+    let length = false;
+    let hasDate = false;
+    let connectionClose = false;
+    for (let i = 0; i < all.length; i += 2) {
+      const name = all[i]!;
+      const value = all[i + 1]!;
+      if (!common._checkIsHttpToken(name) || common._checkInvalidHeaderChar(value))
+        throw new TypeError(`invalid response header ${name}`);
+      switch (name.length) {
+        case 4:
+          if (name.toLowerCase() === "date") hasDate = true;
+          break;
+        case 10:
+          if (name.toLowerCase() === "connection") {
+            if (value.toLowerCase().includes("close")) connectionClose = true;
+            continue;
+          }
+          break;
+        case 14:
+          if (name.toLowerCase() === "content-length") length = true;
+          break;
+        case 17:
+          if (name.toLowerCase() === "transfer-encoding") continue;
+          break;
+      }
+      head += `${name}: ${value}\r\n`;
+    }
+    if (!hasDate) head += `Date: ${httpDate()}\r\n`;
+    this.bodyless = this.req.method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (!length && !this.bodyless) {
+      // HTTP/1.0 clients cannot read chunked bodies: the body then runs to the connection's close
+      if (this.req.httpVersionMinor === 0) connectionClose = true;
+      else {
+        this.chunked = true;
+        head += "Transfer-Encoding: chunked\r\n";
+      }
+    }
+    if (connectionClose) this.keepAlive = false;
+    if (!this.keepAlive) head += "Connection: close\r\n";
+    else if (this.req.httpVersionMinor === 0) head += "Connection: keep-alive\r\n";
+    head += "\r\n";
+    this.statusCode = status;
+    this.headersSent = true;
+    // written together with the first body bytes (or at the end): one write for the whole small response
+    this.head = head;
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.destroyed || this.finished) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    const socket = this.conn.socket;
+    socket.cork();
+    const ok = this.writeBody(chunk);
+    socket.uncork();
+    return ok;
+  }
+
+  private writeBody(chunk: Buffer | string): boolean {
+    let ok = this.flushHead();
+    if (this.bodyless || chunk.length === 0) return ok;
+    if (this.chunked) {
+      const size = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+      this.output(`${size.toString(16)}\r\n`);
+      this.output(chunk);
+      return this.output("\r\n");
+    }
+    ok = this.output(chunk);
+    return ok;
+  }
+
+  private flushHead(): boolean {
+    const head = this.head;
+    if (head === undefined) return true;
+    this.head = undefined;
+    return this.output(head);
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.destroyed || this.finished) return this;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    const socket = this.conn.socket;
+    socket.cork();
+    if (chunk !== undefined) this.writeBody(chunk);
+    else this.flushHead();
+    if (this.chunked) this.output("0\r\n\r\n");
+    socket.uncork();
+    this.finished = true;
+    if (this.queued === null) this.conn.responseDone(this);
+    return this;
+  }
+
+  /** cut the response: the connection closes */
+  destroy(_err?: Error): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.conn.socket.destroy();
+  }
+
+  on(event: string, listener: Listener): this {
+    if (event === "close") this.closeListeners.push(listener);
+    else if (event === "drain") this.drainListeners.push(listener);
+    return this;
+  }
+
+  once(event: string, listener: Listener): this {
+    const wrapped: Listener = (...args) => {
+      this.off(event, wrapped);
+      listener(...args);
+    };
+    return this.on(event, wrapped);
+  }
+
+  off(event: string, listener: Listener): this {
+    const list = event === "close" ? this.closeListeners : event === "drain" ? this.drainListeners : [];
+    const i = list.indexOf(listener);
+    if (i >= 0) list.splice(i, 1);
+    return this;
+  }
+
+  private output(data: string | Buffer): boolean {
+    if (this.conn.queue[0] !== this) {
+      // Not this response's turn: keep its bytes, and ask the upstream to wait beyond a socket-buffer's worth.
+      if (this.queued === null) this.queued = [];
+      this.queued.push(data);
+      this.queuedBytes += data.length;
+      return this.queuedBytes < QUEUED_HIGH_WATER;
+    }
+    const socket = this.conn.socket;
+    return typeof data === "string" ? socket.write(data, "latin1") : socket.write(data);
+  }
+
+  /** this response is now first in line: write what it buffered */
+  promote(): void {
+    const queued = this.queued;
+    this.queued = null;
+    if (queued !== null) {
+      const socket = this.conn.socket;
+      socket.cork();
+      for (const data of queued) typeof data === "string" ? socket.write(data, "latin1") : socket.write(data);
+      socket.uncork();
+    }
+    if (this.finished) this.conn.responseDone(this);
+    // deferred: promote runs inside another response's end, possibly inside the upstream client's callback
+    else process.nextTick(emitDrainOf, this);
+  }
+
+  emitDrain(): void {
+    for (const listener of this.drainListeners.slice()) listener();
+  }
+
+  emitClose(): void {
+    const listeners = this.closeListeners;
+    this.closeListeners = [];
+    for (const listener of listeners) listener.call(this);
+  }
+}
+
+function bodyFull(body: Readable | undefined): boolean {
+  return body !== undefined && body.readableLength >= body.readableHighWaterMark;
+}
+
+function emitDrainOf(res: RawResponse): void {
+  res.emitDrain();
+}
+
+/** One client connection: its parser, the queue of responses in request order, and its timers' state. */
+class RawConnection {
+  readonly socket: Socket;
+  private readonly server: RawHttpServer;
+  private readonly parser: NodeHttpParser;
+  readonly queue: RawResponse[] = [];
+  /** the request whose body is being parsed */
+  private current: RawRequest | undefined;
+  private headerOverflow: string[] = [];
+  private urlOverflow = "";
+  /** when the head being parsed began (performance.now()), or -1 between requests */
+  headStart: number;
+  /** when the connection went idle, or -1 while a request is in flight or being parsed */
+  idleSince = -1;
+  private requestStart = -1;
+  /** no more requests: close once the queue is done */
+  private closing = false;
+  /** an answer to write (and close) once the queue is done */
+  private finalAnswer: string | undefined;
+  private upgrade: { req: RawRequest; head: Buffer } | undefined;
+  private paused = false;
+  closed = false;
+
+  constructor(server: RawHttpServer, socket: Socket) {
+    this.server = server;
+    this.socket = socket;
+    this.headStart = performance.now();
+    const parser = new HTTPParser();
+    parser.initialize(HTTPParser.REQUEST, {}, server.limits.maxHeaderSize, HTTPParser.kLenientNone);
+    parser[kOnMessageBegin] = () => {
+      this.headStart = performance.now();
+      this.requestStart = this.headStart;
+      this.idleSince = -1;
+    };
+    parser[kOnHeaders] = (headers: string[], url: string) => {
+      this.headerOverflow.push(...headers);
+      this.urlOverflow += url;
+    };
+    parser[kOnHeadersComplete] = this.onHeadersComplete;
+    parser[kOnBody] = (chunk: Buffer) => {
+      const body = this.current?.body;
+      if (body && !body.destroyed && !body.push(chunk)) this.pause();
+    };
+    parser[kOnMessageComplete] = () => {
+      const req = this.current;
+      this.current = undefined;
+      this.requestStart = -1;
+      if (req) {
+        req.complete = true;
+        req.body?.push(null);
+      }
+    };
+    this.parser = parser;
+    socket.setNoDelay(true);
+    socket.on("data", (data: Buffer) => this.onData(data));
+    socket.on("drain", () => this.onDrain());
+    socket.on("error", () => socket.destroy());
+    // proxy-send-timeout (req.setTimeout) as in http.Server: a socket timeout nobody handles closes the connection
+    socket.on("timeout", () => socket.destroy());
+    socket.on("end", () => this.onEnd());
+    socket.on("close", () => this.onClose());
+  }
+
+  private onHeadersComplete = (
+    major: number,
+    minor: number,
+    headers: string[],
+    method: number,
+    url: string,
+    _status: unknown,
+    _reason: unknown,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number => {
+    this.headStart = -1;
+    if (this.headerOverflow.length > 0) {
+      headers = this.headerOverflow.concat(headers);
+      url = this.urlOverflow + url;
+      this.headerOverflow = [];
+      this.urlOverflow = "";
+    }
+    const req = new RawRequest(this.socket, methods[method] ?? "GET", url, major, minor, headers);
+    if (upgrade) {
+      this.upgrade = { req, head: Buffer.alloc(0) };
+      this.closing = true;
+      return 0;
+    }
+    let hasBody = false;
+    let expectContinue = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 14 && name.toLowerCase() === "content-length") hasBody = headers[i + 1]!.trim() !== "0";
+      else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") hasBody = true;
+      else if (name.length === 6 && name.toLowerCase() === "expect")
+        expectContinue = headers[i + 1]!.toLowerCase() === "100-continue";
+    }
+    if (hasBody) {
+      const conn = this;
+      req.body = new Readable({
+        read() {
+          conn.resume();
+        },
+      });
+      // a body cut short (client gone, malformed) is reported to the proxy through its reader, never thrown
+      req.body.on("error", ignore);
+      this.current = req;
+    } else req.complete = true;
+    if (!keepAlive) this.closing = true;
+    const res = new RawResponse(this, req, keepAlive);
+    this.queue.push(res);
+    if (expectContinue && hasBody && this.queue.length === 1 && major === 1 && minor === 1)
+      this.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
+    if (this.queue.length >= MAX_PIPELINE) this.pause();
+    this.server.proxy.handle(req as unknown as ClientRequest, res as unknown as ClientResponse, false);
+    return 0;
+  };
+
+  private onData(data: Buffer): void {
+    if (this.closing || this.finalAnswer !== undefined) return;
+    const ret = this.parser.execute(data);
+    if (typeof ret !== "number") {
+      this.fail(ret.code);
+      return;
+    }
+    // a client that sends but does not read: stop reading until its responses drain
+    if (this.socket.writableNeedDrain) this.pause();
+    if (this.upgrade !== undefined) {
+      this.upgrade.head = data.subarray(ret);
+      this.maybeUpgrade();
+    }
+  }
+
+  /** The client broke the protocol (or was too slow): answer once earlier responses are out, then close. */
+  fail(code: string | undefined): void {
+    this.closing = true;
+    this.finalAnswer = clientErrorAnswer(code);
+    const broken = this.current;
+    this.current = undefined;
+    if (broken !== undefined) {
+      // The body of the request being read is malformed: as http.Server, answer the error instead of that
+      // request if its response has not started, else cut the connection.
+      const res = this.queue[this.queue.length - 1];
+      if (res !== undefined && res.request === broken) {
+        if (res.headersSent) {
+          this.socket.destroy();
+          return;
+        }
+        this.queue.pop();
+        res.destroyed = true;
+        res.emitClose();
+      }
+      broken.body?.destroy();
+    }
+    if (this.queue.length === 0) this.writeFinal();
+  }
+
+  private writeFinal(): void {
+    const answer = this.finalAnswer!;
+    if (this.socket.writable) this.socket.end(answer, "latin1");
+    else this.socket.destroy();
+  }
+
+  responseDone(res: RawResponse): void {
+    if (this.queue[0] !== res) return;
+    this.queue.shift();
+    res.emitClose();
+    if (!res.keepAlive) {
+      this.closing = true;
+      this.finalAnswer = undefined;
+      this.socket.end();
+      for (const rest of this.queue.splice(0)) rest.emitClose();
+      return;
+    }
+    const next = this.queue[0];
+    if (next !== undefined) {
+      next.promote();
+      return;
+    }
+    if (this.finalAnswer !== undefined) {
+      this.writeFinal();
+      return;
+    }
+    if (this.upgrade !== undefined) {
+      this.maybeUpgrade();
+      return;
+    }
+    if (this.closing) {
+      this.socket.end();
+      return;
+    }
+    if (this.headStart < 0 && this.current === undefined) this.idleSince = performance.now();
+    if (this.paused && !this.socket.writableNeedDrain) this.resume();
+  }
+
+  private maybeUpgrade(): void {
+    const upgrade = this.upgrade;
+    if (upgrade === undefined || this.queue.length > 0) return;
+    this.upgrade = undefined;
+    this.server.forget(this);
+    this.parser.close();
+    this.socket.removeAllListeners("data");
+    this.socket.removeAllListeners("drain");
+    this.socket.removeAllListeners("end");
+    this.socket.removeAllListeners("close");
+    this.socket.removeAllListeners("error");
+    handleUpgrade(
+      this.server.proxy,
+      upgrade.req as unknown as import("node:http").IncomingMessage,
+      this.socket,
+      upgrade.head,
+      false,
+    );
+  }
+
+  private onDrain(): void {
+    this.queue[0]?.emitDrain();
+    if (this.paused && this.queue.length < MAX_PIPELINE && !bodyFull(this.current?.body)) this.resume();
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  private onEnd(): void {
+    // The client finished sending: answer what is in flight, then close.
+    const body = this.current?.body;
+    if (body && !body.destroyed) body.destroy(new Error("client closed before the request body ended"));
+    this.closing = true;
+    if (this.queue.length === 0 && this.finalAnswer === undefined && this.upgrade === undefined) this.socket.end();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.forget(this);
+    this.parser.close();
+    const body = this.current?.body;
+    if (body && !body.destroyed) body.destroy(new Error("client went away"));
+    for (const res of this.queue.splice(0)) {
+      res.destroyed = true;
+      res.emitClose();
+    }
+  }
+
+  /** timers: 408 for a slow head or request, close idle keep-alive connections */
+  check(now: number): void {
+    const limits = this.server.limits;
+    if (this.headStart >= 0 && now - this.headStart > limits.headersTimeoutMs) {
+      this.headStart = -1;
+      if (this.queue.length === 0) this.fail("ERR_HTTP_REQUEST_TIMEOUT");
+      else this.socket.destroy();
+      return;
+    }
+    if (
+      limits.requestTimeoutMs > 0 &&
+      this.requestStart >= 0 &&
+      this.current !== undefined &&
+      now - this.requestStart > limits.requestTimeoutMs
+    ) {
+      this.requestStart = -1;
+      this.fail("ERR_HTTP_REQUEST_TIMEOUT");
+      return;
+    }
+    if (this.idleSince >= 0 && this.queue.length === 0 && now - this.idleSince > limits.keepAliveTimeoutMs)
+      this.socket.destroy();
+  }
+}
+
+/** The plain-HTTP listener on raw sockets (see the top of this file). */
+export class RawHttpServer {
+  readonly server: Server;
+  readonly proxy: IngressProxy;
+  readonly limits: ClientLimits;
+  private readonly connections = new Set<RawConnection>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(proxy: IngressProxy, limits: ClientLimits) {
+    this.proxy = proxy;
+    this.limits = limits;
+    // half-open as http.Server: a client that ends its side after pipelining still gets every response
+    this.server = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      this.connections.add(new RawConnection(this, socket));
+      this.timer ??= setInterval(() => this.check(), limits.connectionsCheckingIntervalMs);
+      this.timer.unref();
+    });
+  }
+
+  forget(conn: RawConnection): void {
+    this.connections.delete(conn);
+  }
+
+  private check(): void {
+    const now = performance.now();
+    for (const conn of this.connections) conn.check(now);
+    if (this.connections.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  closeIdleConnections(): void {
+    for (const conn of this.connections) if (conn.idleSince >= 0 && conn.queue.length === 0) conn.socket.destroy();
+  }
+
+  closeAllConnections(): void {
+    for (const conn of this.connections) conn.socket.destroy();
+  }
+}
