@@ -15,9 +15,19 @@ export function frontendKey(f: Frontend): string {
 }
 
 export function frontendKeysOf(result: ServiceTranslation): string[] {
-  const keys = new Set<string>();
-  for (const port of result.ports) for (const f of port.frontends) keys.add(frontendKey(f));
-  return [...keys];
+  // A Service has a few frontends: an array with includes() beats a Set per Service on a full rebuild.
+  const keys: string[] = [];
+  let count = 0;
+  for (const port of result.ports) {
+    count += port.frontends.length;
+    for (const f of port.frontends) {
+      const key = frontendKey(f);
+      if (count > 32) keys.push(key);
+      else if (!keys.includes(key)) keys.push(key);
+    }
+  }
+  // many frontends (a long externalIPs list): deduplicate once instead of quadratic includes()
+  return count > 32 ? [...new Set(keys)] : keys;
 }
 
 /**
