@@ -1,7 +1,16 @@
 import type { EndpointSlice } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
 import type { Endpoint } from "../snapshot.ts";
-import { compareIPKeys, compareStrings, type Family, familyName, type IPSortKey, ipFamily, parseIPv4 } from "./ip.ts";
+import {
+  compareIPKeys,
+  compareStrings,
+  type Family,
+  familyName,
+  type IPSortKey,
+  ipFamily,
+  ipSortKey,
+  parseIPv4,
+} from "./ip.ts";
 
 /** An endpoint's topology hints (`hints.forZones` / `hints.forNodes` names); undefined when the slice gives none. */
 export interface EndpointHints {
@@ -10,25 +19,36 @@ export interface EndpointHints {
 }
 
 /**
- * One slice port's endpoints in slice order, with their address sort keys alongside (parallel
- * arrays instead of one wrapper object per endpoint: a full rebuild reads 100k endpoints, and the
- * wrappers were a third of its allocations).
+ * One slice port's endpoints in slice order, and whether their addresses come in strictly rising
+ * order (then the list needs no sort and has no duplicate). No wrapper object per endpoint: a full
+ * rebuild reads 100k endpoints, and the wrappers were a third of its allocations.
  */
 interface SliceList {
   endpoints: Endpoint[];
-  keys: IPSortKey[];
+  ascending: boolean;
+  /** the sort key of the last endpoint pushed */
+  last: IPSortKey | undefined;
 }
 
-/** The usable content of a Service's EndpointSlices, grouped by slice port (`name/protocol`). */
+/** The slices' lists for one slice port name and protocol. */
+interface PortLists {
+  name: string;
+  protocol: string;
+  /** one list per slice serving it, in slice-name order */
+  lists: SliceList[];
+}
+
+/** The usable content of a Service's EndpointSlices, grouped by slice port (name and protocol). */
 export interface SliceIndex {
-  /** per port key, one list per slice serving it, in slice-name order */
-  byPort: Map<string, SliceList[]>;
+  /** a Service has a few ports: a short list, not a Map */
+  byPort: PortLists[];
   /** topology hints by endpoint, for the few that have any; undefined when none has */
   hints: Map<Endpoint, EndpointHints> | undefined;
 }
 
-export function portKey(name: string, protocol: string): string {
-  return `${name}/${protocol}`;
+function listsFor(index: SliceIndex, name: string, protocol: string): PortLists | undefined {
+  for (const port of index.byPort) if (port.name === name && port.protocol === protocol) return port;
+  return undefined;
 }
 
 function sliceProblem(slice: EndpointSlice, field: string, message: string): Problem {
@@ -56,8 +76,7 @@ export function indexSlices(
   families: readonly Family[],
   problems: Problem[],
 ): SliceIndex {
-  const index: SliceIndex = { byPort: new Map(), hints: undefined };
-  const byPort = index.byPort;
+  const index: SliceIndex = { byPort: [], hints: undefined };
   const ordered =
     slices.length < 2
       ? slices
@@ -77,14 +96,15 @@ export function indexSlices(
         problems.push(sliceProblem(slice, `ports[${i}].port`, `invalid port ${JSON.stringify(p.port ?? null)}`));
         return;
       }
-      const key = portKey(p.name ?? "", p.protocol ?? "TCP");
-      const list: SliceList = { endpoints: [], keys: [] };
-      let perSlice = byPort.get(key);
-      if (!perSlice) {
-        perSlice = [];
-        byPort.set(key, perSlice);
+      const name = p.name ?? "";
+      const protocol = p.protocol ?? "TCP";
+      const list: SliceList = { endpoints: [], ascending: true, last: undefined };
+      let port = listsFor(index, name, protocol);
+      if (!port) {
+        port = { name, protocol, lists: [] };
+        index.byPort.push(port);
       }
-      perSlice.push(list);
+      port.lists.push(list);
       ports.push(p.port);
       lists.push(list);
     });
@@ -149,7 +169,8 @@ function readEndpoints(
       };
       const list = lists[j]!;
       list.endpoints.push(endpoint);
-      list.keys.push(sortKey);
+      if (list.last !== undefined && compareIPKeys(list.last, sortKey) >= 0) list.ascending = false;
+      list.last = sortKey;
       if (hints) {
         index.hints ??= new Map();
         index.hints.set(endpoint, hints);
@@ -175,12 +196,12 @@ function byAddress(a: Keyed, b: Keyed): number {
  * case) it is that slice's own list, with no copy and no sort.
  */
 export function endpointsForPort(index: SliceIndex, name: string, protocol: string): readonly Endpoint[] {
-  const perSlice = index.byPort.get(portKey(name, protocol));
+  const perSlice = listsFor(index, name, protocol)?.lists;
   if (!perSlice) return [];
-  if (perSlice.length === 1 && strictlyAscending(perSlice[0]!.keys)) return perSlice[0]!.endpoints;
+  if (perSlice.length === 1 && perSlice[0]!.ascending) return perSlice[0]!.endpoints;
   const all: Keyed[] = [];
   for (const list of perSlice)
-    for (let i = 0; i < list.endpoints.length; i++) all.push({ endpoint: list.endpoints[i]!, key: list.keys[i]! });
+    for (const endpoint of list.endpoints) all.push({ endpoint, key: ipSortKey(endpoint.ip) });
   // Stable sort, so equal ip:port keep slice order; then keep one per ip:port, preferring a ready copy.
   all.sort(byAddress);
   const out: Endpoint[] = [];
@@ -195,18 +216,12 @@ export function endpointsForPort(index: SliceIndex, name: string, protocol: stri
   return out;
 }
 
-/** Every key orders strictly after the one before it (one slice port: same port, so no duplicates either). */
-function strictlyAscending(keys: readonly IPSortKey[]): boolean {
-  for (let i = 1; i < keys.length; i++) if (compareIPKeys(keys[i - 1]!, keys[i]!) >= 0) return false;
-  return true;
-}
-
 /** kube-proxy's health check count: distinct ready ip:port on this node over all the Service's slice ports. */
 export function localReadyCount(index: SliceIndex, nodeName: string): number {
   if (!nodeName) return 0;
   const seen = new Set<string>();
-  for (const perSlice of index.byPort.values()) {
-    for (const list of perSlice) {
+  for (const port of index.byPort) {
+    for (const list of port.lists) {
       for (const e of list.endpoints) if (e.ready && e.nodeName === nodeName) seen.add(`${e.ip}|${e.port}`);
     }
   }
