@@ -3,7 +3,14 @@ import type { Problem } from "../../model/problems.ts";
 import { type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
 import { canonicalIp, dashedIp, type IpFamily, isIPv4, reverseName } from "./ip.ts";
-import { DNS_SCHEMA_VERSION, type DnsRecords, type DnsSnapshot, EMPTY_DNS, type SrvRecord } from "./model.ts";
+import {
+  DNS_SCHEMA_VERSION,
+  type DnsRecords,
+  type DnsSnapshot,
+  EMPTY_DNS,
+  SMALL_ENDPOINT_IPS,
+  type SrvRecord,
+} from "./model.ts";
 import { ShardedMap } from "./records.ts";
 
 export { EMPTY_DNS };
@@ -426,13 +433,13 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   // turns back into an address and checks against `endpointIps` (no string built per endpoint).
   // The records are still private to this fragment, so they may grow in place.
   let named: Map<string, { a?: string[]; aaaa?: string[] }> | undefined;
-  const anonymous = new Set<string>();
+  let anonymous: string[] | Set<string> = [];
   // Only a headless Service needs the endpoints again (its SRV and PTR records); the rest are not kept.
   const endpoints: ReadyEndpoint[] | undefined = headless ? [] : undefined;
   forEachReady(service, slices, problems, (ip, family, hostname, ports) => {
     endpoints?.push({ ip, family, hostname, ports });
     if (hostname === undefined) {
-      anonymous.add(ip);
+      anonymous = addAddress(anonymous, ip);
       return;
     }
     named ??= new Map();
@@ -453,7 +460,7 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
     // the records object is this fragment's own (addressRecords made it): fill it in, no copy
     const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = records;
     if (named) out.endpoints = named;
-    if (anonymous.size) out.endpointIps = anonymous;
+    if (countOf(anonymous) > 0) out.endpointIps = anonymous;
     return out;
   };
 
@@ -527,6 +534,21 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   }
 
   return { owner, entries, problems };
+}
+
+/** Adds `ip` once: to the array while it is short, then to a Set made from it (same order). */
+function addAddress(ips: string[] | Set<string>, ip: string): string[] | Set<string> {
+  if (!Array.isArray(ips)) return ips.add(ip);
+  if (ips.includes(ip)) return ips;
+  if (ips.length < SMALL_ENDPOINT_IPS) {
+    ips.push(ip);
+    return ips;
+  }
+  return new Set(ips).add(ip);
+}
+
+function countOf(ips: readonly string[] | ReadonlySet<string>): number {
+  return Array.isArray(ips) ? ips.length : (ips as ReadonlySet<string>).size;
 }
 
 /** SRV weights as CoreDNS computes them: each of N records gets floor(100/N) (all share priority 0). */
@@ -649,7 +671,7 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
     txt?: readonly string[];
     ptr?: readonly string[];
     endpoints?: ReadonlyMap<string, DnsRecords>;
-    endpointIps?: ReadonlySet<string>;
+    endpointIps?: DnsRecords["endpointIps"];
   } = {};
   const a4 = union(a.a, b.a);
   if (a4) out.a = a4;

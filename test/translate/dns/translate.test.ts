@@ -182,6 +182,26 @@ describe("rebuilds", () => {
   });
 });
 
+describe("endpoint names of a ClusterIP Service", () => {
+  // a few addresses are kept in an array, more in a Set: both must answer every name, once per address
+  it.each([3, 16, 17, 40])("%i endpoints (each listed twice) all answer by their dashed address", (count) => {
+    const store = new Store();
+    store.upsert("Service", service("ns", "web", { clusterIP: "10.96.0.7", ports: [{ name: "http", port: 80 }] }));
+    const addresses = Array.from({ length: count }, (_, i) => `10.244.7.${i + 1}`);
+    const endpoints = [...addresses, ...addresses].map((ip) => ({ addresses: [ip] }));
+    store.upsert("EndpointSlice", slice("ns", "web", "web-1", endpoints, [{ name: "http", port: 8080 }]));
+    const { snapshot } = translateDns(store, options());
+    expect([...(snapshot.records.get("web.ns.svc.cluster.local")?.endpointIps ?? [])]).toEqual(addresses);
+    for (const ip of addresses) {
+      expect(lookupName(snapshot, `${ip.replaceAll(".", "-")}.web.ns.svc.cluster.local`)).toEqual({
+        kind: "records",
+        records: { a: [ip] },
+      });
+    }
+    expect(lookupName(snapshot, "10-244-7-200.web.ns.svc.cluster.local").kind).toBe("nxdomain");
+  });
+});
+
 describe("IP helpers", () => {
   it.each([
     ["10.0.0.1", "10.0.0.1"],
