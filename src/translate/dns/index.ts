@@ -2,7 +2,7 @@ import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
 import { type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
 import type { TranslateOptions } from "../options.ts";
-import { canonicalIp, dashedIp, type IpFamily, isIPv4, reverseName } from "./ip.ts";
+import { canonicalIp, dashedIp, type IpFamily, ipv4Value, isIPv4, reverseName } from "./ip.ts";
 import {
   DNS_SCHEMA_VERSION,
   type DnsRecords,
@@ -433,13 +433,18 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   // turns back into an address and checks against `endpointIps` (no string built per endpoint).
   // The records are still private to this fragment, so they may grow in place.
   let named: Map<string, { a?: string[]; aaaa?: string[] }> | undefined;
-  let anonymous: string[] | Set<string> = [];
+  const anonymous: string[] = [];
+  // IPv4 addresses in rising order cannot repeat: then no check per address (the usual slice)
+  let rising = true;
+  let lastValue = -1;
   // Only a headless Service needs the endpoints again (its SRV and PTR records); the rest are not kept.
   const endpoints: ReadyEndpoint[] | undefined = headless ? [] : undefined;
-  forEachReady(service, slices, problems, (ip, family, hostname, ports) => {
+  forEachReady(service, slices, problems, (ip, family, hostname, ports, value) => {
     endpoints?.push({ ip, family, hostname, ports });
     if (hostname === undefined) {
-      anonymous = addAddress(anonymous, ip);
+      if (value > lastValue) lastValue = value;
+      else rising = false;
+      anonymous.push(ip);
       return;
     }
     named ??= new Map();
@@ -456,11 +461,12 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
       if (!host.aaaa.includes(ip)) host.aaaa.push(ip);
     }
   });
+  const anonymousIps = anonymous.length > 0 ? endpointIps(anonymous, rising) : undefined;
   const withEndpoints = (records: { a?: readonly string[]; aaaa?: readonly string[] }): DnsRecords => {
     // the records object is this fragment's own (addressRecords made it): fill it in, no copy
     const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = records;
     if (named) out.endpoints = named;
-    if (countOf(anonymous) > 0) out.endpointIps = anonymous;
+    if (anonymousIps) out.endpointIps = anonymousIps;
     return out;
   };
 
@@ -511,7 +517,7 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
       for (const ip of ips.a ?? []) entries.push(reverseName(ip)!, ptr);
       for (const ip of ips.aaaa ?? []) entries.push(reverseName(ip)!, ptr);
     }
-    for (const ip of anonymous) entries.push(reverseName(ip)!, { ptr: [`${dashedIp(ip)}.${base}`] });
+    for (const ip of anonymousIps ?? []) entries.push(reverseName(ip)!, { ptr: [`${dashedIp(ip)}.${base}`] });
     const srvByName = new Map<string, SrvRecord[]>();
     const seen = new Set<string>();
     for (const ep of endpoints) {
@@ -536,19 +542,14 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   return { owner, entries, problems };
 }
 
-/** Adds `ip` once: to the array while it is short, then to a Set made from it (same order). */
-function addAddress(ips: string[] | Set<string>, ip: string): string[] | Set<string> {
-  if (!Array.isArray(ips)) return ips.add(ip);
-  if (ips.includes(ip)) return ips;
-  if (ips.length < SMALL_ENDPOINT_IPS) {
-    ips.push(ip);
-    return ips;
-  }
-  return new Set(ips).add(ip);
-}
-
-function countOf(ips: readonly string[] | ReadonlySet<string>): number {
-  return Array.isArray(ips) ? ips.length : (ips as ReadonlySet<string>).size;
+/**
+ * The addresses once each, in first-seen order: the list itself when `distinct` (known not to
+ * repeat) and short, else deduplicated through a Set; a Set when longer than SMALL_ENDPOINT_IPS.
+ */
+function endpointIps(ips: string[], distinct: boolean): readonly string[] | ReadonlySet<string> {
+  if (distinct && ips.length <= SMALL_ENDPOINT_IPS) return ips;
+  const set = new Set(ips);
+  return set.size <= SMALL_ENDPOINT_IPS ? [...set] : set;
 }
 
 /** SRV weights as CoreDNS computes them: each of N records gets floor(100/N) (all share priority 0). */
@@ -584,7 +585,8 @@ function forEachReady(
   service: Service,
   slices: readonly EndpointSlice[],
   problems: Problem[],
-  visit: (ip: string, family: IpFamily, hostname: string | undefined, ports: readonly Port[]) => void,
+  /** `value` is an IPv4 address's number (see ipv4Value), -1 for IPv6 */
+  visit: (ip: string, family: IpFamily, hostname: string | undefined, ports: readonly Port[], value: number) => void,
 ): void {
   const publishAll =
     service.spec?.publishNotReadyAddresses === true || service.metadata?.annotations?.[TOLERATE_UNREADY] === "true";
@@ -611,8 +613,9 @@ function forEachReady(
       const addresses = ep.addresses ?? [];
       for (let j = 0; j < addresses.length; j++) {
         const text = addresses[j]!;
-        if (isIPv4(text)) {
-          visit(text, 4, hostname, ports);
+        const value = ipv4Value(text);
+        if (value >= 0) {
+          visit(text, 4, hostname, ports, value);
           continue;
         }
         const ip = canonicalIp(text);
@@ -626,7 +629,7 @@ function forEachReady(
           });
           continue;
         }
-        visit(ip.ip, ip.family, hostname, ports);
+        visit(ip.ip, ip.family, hostname, ports, -1);
       }
     }
   }
