@@ -1,6 +1,7 @@
 import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import { type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
+import type { Store, StoreChange } from "../../store/store.ts";
+import { addSliceOwners, StoreFollower } from "../follow.ts";
 import type { TranslateOptions } from "../options.ts";
 import { canonicalIp, dashedIp, type IpFamily, ipv4Value, isIPv4, reverseName } from "./ip.ts";
 import {
@@ -90,9 +91,7 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
  * the domain or pod mode changes, or when the store has changes not yet delivered (inside a batch).
  */
 export class DnsTranslator {
-  private store: Store | undefined;
-  private unsubscribe: (() => void) | undefined;
-  private syncedRevision = -1;
+  private readonly follower = new StoreFollower((store, changes) => this.onChanges(store, changes));
   private readonly dirtyServices = new Set<string>();
   private readonly dirtyPods = new Set<string>();
   /** the store's namespaceRevision the namespace list was made at */
@@ -116,7 +115,7 @@ export class DnsTranslator {
     const domain = normaliseName(options.clusterDomain);
     const context = `${domain}|${options.dnsPods}`;
     const fresh = this.last === undefined || context !== this.context;
-    const full = fresh || store.revision !== this.syncedRevision;
+    const full = fresh || this.follower.behind(store);
     this.context = context;
     if (fresh) this.reset();
 
@@ -168,7 +167,7 @@ export class DnsTranslator {
     }
     this.dirtyServices.clear();
     this.dirtyPods.clear();
-    this.syncedRevision = store.revision;
+    this.follower.synced(store);
 
     if (store.namespaceRevision !== this.namespaceRevision || !this.base) {
       this.namespaceRevision = store.namespaceRevision;
@@ -204,9 +203,7 @@ export class DnsTranslator {
 
   /** Stops listening to the store. */
   close(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    this.store = undefined;
+    this.follower.close();
   }
 
   private reset(): void {
@@ -310,12 +307,7 @@ export class DnsTranslator {
   }
 
   private follow(store: Store): void {
-    if (this.store === store) return;
-    this.close();
-    this.store = store;
-    this.last = undefined;
-    this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
-    this.syncedRevision = -1;
+    if (this.follower.follow(store)) this.last = undefined;
   }
 
   private onChanges(store: Store, changes: readonly StoreChange[]): void {
@@ -323,16 +315,8 @@ export class DnsTranslator {
       const { kind, key } = change;
       if (kind === "Service") this.dirtyServices.add(key);
       else if (kind === "Pod") this.dirtyPods.add(key);
-      else if (kind === "EndpointSlice") {
-        // the Service it belonged to, and the one it belongs to now (a relabelled slice moves)
-        const before = change.previous ? sliceOwner(change.previous as EndpointSlice) : undefined;
-        if (before) this.dirtyServices.add(before);
-        const slice = store.get("EndpointSlice", key);
-        const owner = slice ? sliceOwner(slice) : undefined;
-        if (owner) this.dirtyServices.add(owner);
-      }
+      else if (kind === "EndpointSlice") addSliceOwners(store, change, this.dirtyServices);
     }
-    if (this.syncedRevision >= 0) this.syncedRevision = store.revision;
   }
 }
 
