@@ -37,7 +37,8 @@ export function frontendKeysOf(result: ServiceTranslation): string[] {
  * only looks at addresses that are actually contested.
  */
 export class FrontendClaims {
-  private readonly claimants = new Map<string, string[]>();
+  /** address → its claimant, or its claimants once a second one came (one array less per address: 10k on a full rebuild) */
+  private readonly claimants = new Map<string, string | string[]>();
   /** addresses with two or more claimants */
   readonly contested = new Set<string>();
   /** changes whenever the claimants of a contested address (or the contested set) change */
@@ -47,7 +48,12 @@ export class FrontendClaims {
   update(serviceKey: string, before: readonly string[], after: readonly string[]): void {
     for (const key of before) {
       const list = this.claimants.get(key);
-      if (!list) continue;
+      if (list === undefined) continue;
+      if (typeof list === "string") {
+        // a lone claimant: the address was never contested
+        if (list === serviceKey) this.claimants.delete(key);
+        continue;
+      }
       const i = list.indexOf(serviceKey);
       if (i >= 0) list.splice(i, 1);
       if (list.length >= 1 && this.contested.has(key)) this.version++;
@@ -55,11 +61,13 @@ export class FrontendClaims {
       if (list.length < 2) this.contested.delete(key);
     }
     for (const key of after) {
-      let list = this.claimants.get(key);
-      if (!list) {
-        list = [];
-        this.claimants.set(key, list);
+      const held = this.claimants.get(key);
+      if (held === undefined) {
+        this.claimants.set(key, serviceKey);
+        continue;
       }
+      const list = typeof held === "string" ? [held] : held;
+      if (list !== held) this.claimants.set(key, list);
       list.push(serviceKey);
       if (list.length >= 2) {
         this.contested.add(key);
@@ -83,7 +91,8 @@ export class FrontendClaims {
     if (this.cached?.version === this.version) return this.cached.losers;
     const byLoser = new Map<string, Map<string, string>>();
     for (const key of this.contested) {
-      const list = this.claimants.get(key)!;
+      const held = this.claimants.get(key)!;
+      const list = typeof held === "string" ? [held] : held;
       let winner = list[0]!;
       let best = rankOf(winner);
       for (const candidate of list) {
