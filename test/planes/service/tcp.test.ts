@@ -522,6 +522,42 @@ function suite(path: "handles" | "sockets"): void {
       expect(await outcome(client)).toBe("error:ECONNRESET:before\n");
     });
 
+    it("closes every backend connection when clients half-close and reset while the backend streams (bounded: 40 connections, 5 s)", async () => {
+      // A client's FIN starts a shutdown towards the backend; its reset can then fail a write to the
+      // client while that shutdown is still in flight. The backend connection must be closed anyway
+      // (a libuv handle with a shutdown in flight refuses a reset and, in Node, stays open).
+      const closed: Promise<void>[] = [];
+      const chunk = Buffer.alloc(16 * 1024, 120);
+      const server = createServer((s) => {
+        closed.push(new Promise((resolve) => s.on("close", () => resolve())));
+        s.on("error", () => {});
+        s.on("data", () => {});
+        const pump = () => {
+          while (!s.destroyed && s.write(chunk));
+        };
+        s.on("drain", pump);
+        pump();
+      });
+      const { vip, port } = await proxied(server);
+      const rounds = 40;
+      await Promise.all(
+        Array.from({ length: rounds }, async (_, i) => {
+          const client = connect({ host: vip, port });
+          client.on("error", () => {});
+          await new Promise((r) => client.once("data", r));
+          client.write("bye");
+          client.end();
+          if (i % 2 === 0) client.resetAndDestroy();
+          else setImmediate(() => client.resetAndDestroy());
+        }),
+      );
+      await eventually(() => closed.length === rounds);
+      const all = Promise.all(closed).then(() => "all closed");
+      expect(await Promise.race([all, new Promise((r) => setTimeout(() => r("some still open"), 5000))])).toBe(
+        "all closed",
+      );
+    });
+
     it("passes a client's reset on to the backend as a reset", async () => {
       const seen: Promise<string>[] = [];
       const server = createServer((s) => {
