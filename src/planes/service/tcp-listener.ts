@@ -456,7 +456,12 @@ function onError(this: Socket): void {
     return;
   }
   const other = this === splice.client ? splice.upstream! : splice.client;
-  if (!other.destroyed) other.resetAndDestroy();
+  if (other.destroyed) return;
+  // A socket whose FIN may still be in flight (end() called, not finished) is closed, not reset:
+  // libuv refuses a reset while a shutdown is pending, and Node then leaves the handle open for good
+  // (a leaked descriptor per such connection, and a process that does not exit).
+  if (other.writableEnded && !other.writableFinished) other.destroy();
+  else other.resetAndDestroy();
 }
 
 function onClose(this: Socket): void {
