@@ -23,7 +23,9 @@ export interface TcpProxyOptions {
  * reconcile, so established connections never notice.
  *
  * The server accepts paused: no client byte is read before the upstream is connected (a retried dial
- * must not lose any). Nagle is off on both sides. Forwarding itself is in `Splice`.
+ * must not lose any). Nagle is off on both sides. Forwarding itself is in `HandleSplice`
+ * (tcp-splice-handles.ts, on the libuv handles, when the start-up probe of tcp-handles.ts passes) or
+ * in `Splice` below (net.Socket, the fallback).
  */
 export class TcpListener {
   readonly key: string;
