@@ -143,10 +143,7 @@ export class ShardedMapWriter<V> {
   private writable(i: number): Map<string, V> {
     this.changed = true;
     if (!this.copied[i]) {
-      // An empty shard (every shard of a first build) starts as a new Map: copying an empty one still
-      // runs the iterator protocol, a third of the cost of filling a fresh index.
-      const shard = this.shards[i]!;
-      this.shards[i] = shard.size === 0 ? new Map() : new Map(shard);
+      this.shards[i] = new Map(this.shards[i]);
       this.copied[i] = true;
     }
     return this.shards[i] as Map<string, V>;
