@@ -11,7 +11,7 @@ import { Store } from "../src/store/store.ts";
 import { Translator, type TranslatorPart } from "../src/translate/index.ts";
 import type { TranslateOptions } from "../src/translate/options.ts";
 import { median } from "./lib/stats.ts";
-import { syntheticCluster } from "./lib/synthetic.ts";
+import { SYNTHETIC_TRANSLATE_OPTIONS, syntheticCluster } from "./lib/synthetic.ts";
 
 type TranslatorClass = typeof Translator;
 
@@ -27,16 +27,7 @@ if (!gc) {
   process.exit(2);
 }
 
-const options: TranslateOptions = {
-  nodeName: "node-0",
-  localAddresses: ["127.0.0.1"],
-  nodePortCIDRs: [],
-  clusterDomain: "cluster.local",
-  ingressClass: "nodeplane",
-  ingressController: "nodeplane.dev/ingress",
-  publishAddresses: [],
-  dnsPods: "insecure",
-};
+const options: TranslateOptions = SYNTHETIC_TRANSLATE_OPTIONS;
 
 const otherModule = pathToFileURL(resolve(otherTree, "src/translate/index.ts")).href;
 const sides: { name: string; Translator: TranslatorClass }[] = [

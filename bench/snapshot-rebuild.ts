@@ -19,23 +19,19 @@ import { Translator, type TranslatorPart } from "../src/translate/index.ts";
 import type { TranslateOptions } from "../src/translate/options.ts";
 import type { Snapshot } from "../src/translate/snapshot.ts";
 import { median, percentile } from "./lib/stats.ts";
-import { LOOPBACK_SERVICE_BASE, syntheticCluster, syntheticSlice } from "./lib/synthetic.ts";
+import {
+  LOOPBACK_SERVICE_BASE,
+  SYNTHETIC_TRANSLATE_OPTIONS,
+  syntheticCluster,
+  syntheticSlice,
+} from "./lib/synthetic.ts";
 
 const [services = 10_000, perService = 10, fullBuilds = 3, changes = 50, e2eChanges = 30] = process.argv
   .slice(2)
   .map(Number);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-const options: TranslateOptions = {
-  nodeName: "node-0",
-  localAddresses: ["127.0.0.1"],
-  nodePortCIDRs: [],
-  clusterDomain: "cluster.local",
-  ingressClass: "nodeplane",
-  ingressController: "nodeplane.dev/ingress",
-  publishAddresses: [],
-  dnsPods: "insecure",
-};
+const options: TranslateOptions = SYNTHETIC_TRANSLATE_OPTIONS;
 
 /** Wall and main-thread CPU time, in ms. */
 interface Clock {

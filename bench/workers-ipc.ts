@@ -8,7 +8,7 @@ import { Translator } from "../src/translate/index.ts";
 import type { Snapshot } from "../src/translate/snapshot.ts";
 import { decodeSnapshot, encodeSnapshot } from "../src/workers/snapshot-wire.ts";
 import { median } from "./lib/stats.ts";
-import { syntheticCluster, syntheticSlice } from "./lib/synthetic.ts";
+import { SYNTHETIC_TRANSLATE_OPTIONS, syntheticCluster, syntheticSlice } from "./lib/synthetic.ts";
 
 const [services = 10_000, perService = 10, changes = 20] = process.argv.slice(2).map(Number);
 const cluster = syntheticCluster(services, perService);
@@ -17,16 +17,7 @@ store.batch(() => {
   for (const s of cluster.services) store.upsert("Service", s);
   for (const s of cluster.slices) store.upsert("EndpointSlice", s);
 });
-const translator = new Translator({
-  nodeName: "node-0",
-  localAddresses: ["127.0.0.1"],
-  nodePortCIDRs: [],
-  clusterDomain: "cluster.local",
-  ingressClass: "nodeplane",
-  ingressController: "nodeplane.dev/ingress",
-  publishAddresses: [],
-  dnsPods: "insecure",
-});
+const translator = new Translator(SYNTHETIC_TRANSLATE_OPTIONS);
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
 
 /** primary: encode + serialize; worker: deserialize + decode */

@@ -1,4 +1,17 @@
 import type { EndpointSlice, Ingress, Service } from "../../src/model/k8s.ts";
+import type { TranslateOptions } from "../../src/translate/options.ts";
+
+/** The node and cluster the synthetic objects are translated for. */
+export const SYNTHETIC_TRANSLATE_OPTIONS: TranslateOptions = {
+  nodeName: "node-0",
+  localAddresses: ["127.0.0.1"],
+  nodePortCIDRs: [],
+  clusterDomain: "cluster.local",
+  ingressClass: "nodeplane",
+  ingressController: "nodeplane.dev/ingress",
+  publishAddresses: [],
+  dnsPods: "insecure",
+};
 
 /** A large made-up cluster for snapshot-rebuild: only objects, no traffic ever goes to these addresses. */
 export interface SyntheticCluster {

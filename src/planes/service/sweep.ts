@@ -63,3 +63,30 @@ export class Sweep<T> {
     }
   }
 }
+
+/**
+ * The markers a listener's dial and idle sweeps read on one proxied connection (either forwarding
+ * path extends it): the connection bumps `activity` on every relayed read and clears `dialSeen` when
+ * it starts a dial.
+ */
+export abstract class SweptConnection {
+  /** reads relayed so far, and the count the idle sweep saw last */
+  protected activity = 0;
+  private seenActivity = 0;
+  /** the dial sweep has seen the current dial once */
+  protected dialSeen = false;
+
+  /** Idle sweep: nothing relayed since the previous look. */
+  idleSince(): boolean {
+    const quiet = this.activity === this.seenActivity;
+    this.seenActivity = this.activity;
+    return quiet;
+  }
+
+  /** Dial sweep: the current dial was already pending at the previous look. */
+  dialPending(): boolean {
+    const seen = this.dialSeen;
+    this.dialSeen = true;
+    return seen;
+  }
+}

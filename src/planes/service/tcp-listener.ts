@@ -4,7 +4,7 @@ import { endpointKey, type ListenerPlan } from "./plan.ts";
 import type { Pool } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
 import { compileSourceRanges, type SourceMatcher } from "./source-ranges.ts";
-import { Sweep } from "./sweep.ts";
+import { Sweep, SweptConnection } from "./sweep.ts";
 import { probeTcpHandles, type TcpHandle } from "./tcp-handles.ts";
 import { HandleSplice, resetHandle, type Spliced, type Timers, useHandles } from "./tcp-splice-handles.ts";
 
@@ -219,7 +219,7 @@ function adopt(accepted: Socket, server: Server, buffer: Buffer): Socket {
   return socket;
 }
 
-class Splice implements Spliced {
+class Splice extends SweptConnection implements Spliced {
   readonly client: Socket;
   upstream: Socket | undefined;
   private readonly pool: Pool;
@@ -239,11 +239,6 @@ class Splice implements Spliced {
   /** reading stopped until the other side drains */
   clientPaused = false;
   upstreamPaused = false;
-  /** reads relayed so far, and the count the idle sweep saw last */
-  private activity = 0;
-  private seenActivity = 0;
-  /** the dial sweep has seen the current dial once */
-  private dialSeen = false;
 
   constructor(
     client: Socket,
@@ -253,6 +248,7 @@ class Splice implements Spliced {
     clientIp: string | undefined,
     attempts: Endpoint[],
   ) {
+    super();
     this.client = client;
     this.pool = pool;
     this.timers = timers;
@@ -406,20 +402,6 @@ class Splice implements Spliced {
   close(): void {
     this.client.destroy();
     this.upstream?.destroy();
-  }
-
-  /** Idle sweep: nothing relayed since the previous look. */
-  idleSince(): boolean {
-    const quiet = this.activity === this.seenActivity;
-    this.seenActivity = this.activity;
-    return quiet;
-  }
-
-  /** Dial sweep: the current dial was already pending at the previous look. */
-  dialPending(): boolean {
-    const seen = this.dialSeen;
-    this.dialSeen = true;
-    return seen;
   }
 
   dialTimedOut(): void {

@@ -2,7 +2,7 @@ import type { Endpoint } from "../../translate/snapshot.ts";
 import { endpointKey } from "./plan.ts";
 import type { Pool, Tracked } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
-import type { Sweep } from "./sweep.ts";
+import { type Sweep, SweptConnection } from "./sweep.ts";
 import type { ShutdownRequest, TcpHandle, TcpHandles, WriteRequest } from "./tcp-handles.ts";
 
 /** What the dial and idle sweeps of a listener look at: one proxied connection, either path. */
@@ -66,7 +66,7 @@ export function useHandles(handles: TcpHandles): void {
  * What is left is mostly the kernel (72-82% of the process's CPU: connect, write, close and the
  * wake-ups of the peers) and Node's C++ callback entry per read.
  */
-export class HandleSplice implements Spliced {
+export class HandleSplice extends SweptConnection implements Spliced {
   private readonly client: Linked<TcpHandle>;
   private upstream: Linked<TcpHandle> | undefined;
   private readonly pool: Pool;
@@ -91,11 +91,9 @@ export class HandleSplice implements Spliced {
    */
   private clientShutting = false;
   private upstreamShutting = false;
-  private activity = 0;
-  private seenActivity = 0;
-  private dialSeen = false;
 
   constructor(client: TcpHandle, timers: Timers, pool: Pool, clientIp: string | undefined, attempts: Endpoint[]) {
+    super();
     this.client = client;
     this.timers = timers;
     this.pool = pool;
@@ -293,18 +291,6 @@ export class HandleSplice implements Spliced {
     this.upstream?.close();
     this.upstream = undefined;
     this.client.close();
-  }
-
-  idleSince(): boolean {
-    const quiet = this.activity === this.seenActivity;
-    this.seenActivity = this.activity;
-    return quiet;
-  }
-
-  dialPending(): boolean {
-    const seen = this.dialSeen;
-    this.dialSeen = true;
-    return seen;
   }
 
   dialTimedOut(): void {
