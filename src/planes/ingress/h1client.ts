@@ -13,6 +13,24 @@ import { DEFAULT_PARSER_LIMITS, type ParserLimits, ResponseParser, type Response
  * Timeouts are deadlines checked by one coarse sweeper timer instead of a timer per request.
  */
 
+/**
+ * The receiver of a response sent with `H1Pool.dispatchDirect`: the ingress fast path (direct.ts). It gets the
+ * parser's events as they happen, with body bytes still in the shared read buffer (valid only during the
+ * call), so nothing is copied or allocated per response on this side; no Controller is made either.
+ */
+export interface DirectSink {
+  /** the final response head: `headers` already without hop-by-hop headers, names and values validated */
+  onDirectHead(status: number, headers: string[]): void;
+  /** body bytes (chunked framing removed), `buf[start, end)`, valid only during the call */
+  onDirectBody(buf: Buffer, start: number, end: number): void;
+  /** one read from the upstream was parsed and the response is not complete yet */
+  onDirectReadEnd(): void;
+  /** the response is complete (the connection is already back in its pool or closed) */
+  onDirectEnd(): void;
+  /** the request failed (the connection is closed); codes as undici's, see `upstreamError` */
+  onDirectError(err: Error): void;
+}
+
 export interface H1Timeouts {
   connectTimeoutMs: number;
   headerTimeoutMs: number;
@@ -98,6 +116,24 @@ export class H1Pool {
     if (conn === undefined) conn = new H1Connection(this);
     conn.start(options, handler);
     return true;
+  }
+
+  /**
+   * Sends `head` (a complete request head without body, as one latin1 string) on a pooled connection; the
+   * response goes to `sink`. Returns the connection, the handle to pause, resume or abort it with.
+   */
+  dispatchDirect(
+    head: string,
+    isHead: boolean,
+    headerTimeoutMs: number,
+    bodyTimeoutMs: number,
+    sink: DirectSink,
+  ): H1Connection {
+    let conn = this.idle.pop();
+    while (conn?.destroyed) conn = this.idle.pop();
+    if (conn === undefined) conn = new H1Connection(this);
+    conn.startDirect(head, isHead, headerTimeoutMs, bodyTimeoutMs, sink);
+    return conn;
   }
 
   release(conn: H1Connection): void {
@@ -201,12 +237,14 @@ function onClose(this: ConnSocket): void {
   this.nodeplaneConn?.onClose();
 }
 
-class H1Connection implements ResponseSink {
+export class H1Connection implements ResponseSink {
   private readonly pool: H1Pool;
   private readonly socket: ConnSocket;
   private readonly parser: ResponseParser;
   private handler: Dispatcher.DispatchHandler | null = null;
   private controller: Controller | null = null;
+  /** the fast path's receiver of the current response (instead of handler and controller) */
+  private direct: DirectSink | null = null;
   private connecting = true;
   /** any byte of the current response seen */
   private gotBytes = false;
@@ -261,9 +299,47 @@ class H1Connection implements ResponseSink {
     this.socket.write(requestHead(method, options.path, options.headers as string[] | null, this.pool), "latin1");
   }
 
+  startDirect(head: string, isHead: boolean, headerTimeout: number, bodyTimeout: number, sink: DirectSink): void {
+    this.direct = sink;
+    this.gotBytes = false;
+    this.completed = false;
+    this.parser.reset(isHead);
+    this.bodyTimeoutMs = bodyTimeout;
+    if (!this.connecting) {
+      this.deadline = headerTimeout > 0 ? performance.now() + headerTimeout : 0;
+      this.deadlineCode = "UND_ERR_HEADERS_TIMEOUT";
+    } else this.headerTimeoutAfterConnect = headerTimeout;
+    this.socket.write(head, "latin1");
+  }
+
+  /** the fast path's client stops reading: stop reading the upstream too (backpressure) */
+  pauseDirect(sink: DirectSink): void {
+    if (this.direct !== sink || this.socketPaused) return;
+    this.socketPaused = true;
+    this.socket.pause();
+  }
+
+  resumeDirect(sink: DirectSink): void {
+    if (this.direct !== sink || !this.socketPaused) return;
+    this.socketPaused = false;
+    this.socket.resume();
+  }
+
+  /** the fast path's client went away: drop the request, and the connection (its response is unread) */
+  abortDirect(sink: DirectSink): void {
+    if (this.direct !== sink) return;
+    this.direct = null;
+    this.deadline = 0;
+    this.destroy();
+  }
+
+  private get busy(): boolean {
+    return this.handler !== null || this.direct !== null;
+  }
+
   onConnect(): void {
     this.connecting = false;
-    if (this.handler !== null) {
+    if (this.busy) {
       const t = this.headerTimeoutAfterConnect;
       this.deadline = t > 0 ? performance.now() + t : 0;
       this.deadlineCode = "UND_ERR_HEADERS_TIMEOUT";
@@ -271,33 +347,47 @@ class H1Connection implements ResponseSink {
   }
 
   onRead(nread: number, buf: Buffer): void {
-    if (this.handler === null) {
+    if (!this.busy) {
       // Nothing was asked: a confused upstream. Never let these bytes become the next response.
       this.destroy();
       return;
     }
     this.gotBytes = true;
     const used = this.parser.execute(buf, 0, nread);
-    if (this.handler === null) return; // aborted by the handler meanwhile (the socket is gone)
+    if (!this.busy) return; // aborted by the handler meanwhile (the socket is gone)
     if (used < 0) {
       this.fail(upstreamError("NODEPLANE_BAD_RESPONSE", `malformed upstream response: ${this.parser.error}`));
       return;
     }
     if (this.completed) this.endResponse(used === nread);
-    else if (this.bodyTimeoutMs > 0 && this.parser.headDone) this.deadline = performance.now() + this.bodyTimeoutMs;
+    else {
+      if (this.bodyTimeoutMs > 0 && this.parser.headDone) this.deadline = performance.now() + this.bodyTimeoutMs;
+      this.direct?.onDirectReadEnd();
+    }
   }
 
   // ResponseSink
   onHead(status: number, reason: string, headers: string[]): void {
-    const controller = this.controller!;
-    controller.rawHeaders = headers;
     this.deadline = this.bodyTimeoutMs > 0 ? performance.now() + this.bodyTimeoutMs : 0;
     this.deadlineCode = "UND_ERR_BODY_TIMEOUT";
+    const direct = this.direct;
+    if (direct !== null) {
+      direct.onDirectHead(status, headers);
+      return;
+    }
+    const controller = this.controller!;
+    controller.rawHeaders = headers;
     this.handler!.onResponseStart?.(controller, status, EMPTY_HEADERS, reason);
   }
 
   onBody(buf: Buffer, start: number, end: number): void {
-    if (this.handler === null || end === start) return;
+    if (end === start) return;
+    const direct = this.direct;
+    if (direct !== null) {
+      direct.onDirectBody(buf, start, end);
+      return;
+    }
+    if (this.handler === null) return;
     this.handler.onResponseData?.(this.controller!, Buffer.copyBytesFrom(buf, start, end - start));
   }
 
@@ -307,6 +397,19 @@ class H1Connection implements ResponseSink {
 
   /** The response is complete: hand the connection back (or close it), then tell the handler. */
   private endResponse(reusable: boolean): void {
+    const direct = this.direct;
+    if (direct !== null) {
+      this.direct = null;
+      this.deadline = 0;
+      if (this.socketPaused) {
+        this.socketPaused = false;
+        this.socket.resume();
+      }
+      if (reusable && this.parser.keepAlive && !this.destroyed) this.pool.release(this);
+      else this.destroy();
+      direct.onDirectEnd();
+      return;
+    }
     const handler = this.handler!;
     const controller = this.controller!;
     this.handler = null;
@@ -323,7 +426,7 @@ class H1Connection implements ResponseSink {
   }
 
   onEnd(): void {
-    if (this.handler !== null && this.parser.finish()) {
+    if (this.busy && this.parser.finish()) {
       if (this.completed) this.endResponse(false);
       return;
     }
@@ -333,7 +436,7 @@ class H1Connection implements ResponseSink {
   onClose(): void {
     this.destroyed = true;
     this.pool.forget(this);
-    if (this.handler !== null) this.fail(this.closedError());
+    if (this.busy) this.fail(this.closedError());
     this.pool.drained();
   }
 
@@ -350,12 +453,20 @@ class H1Connection implements ResponseSink {
       this.fail(upstreamError(code, code === "UND_ERR_CONNECT_TIMEOUT" ? "connect timeout" : "upstream timeout"));
       return;
     }
-    if (this.handler === null && !this.connecting && now - this.idleSince >= this.pool.timeouts.idleTimeoutMs)
+    if (!this.busy && !this.connecting && now - this.idleSince >= this.pool.timeouts.idleTimeoutMs)
       this.destroy();
   }
 
   /** Ends the current request with `err` (if any) and closes the connection. */
   fail(err: Error): void {
+    const direct = this.direct;
+    if (direct !== null) {
+      this.direct = null;
+      this.deadline = 0;
+      this.destroy();
+      direct.onDirectError(err);
+      return;
+    }
     const handler = this.handler;
     const controller = this.controller;
     this.handler = null;

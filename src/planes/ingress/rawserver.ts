@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 import { Readable } from "node:stream";
+import { DirectExchange } from "./direct.ts";
 import type { ClientLimits } from "./index.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
 import { handleUpgrade } from "./upgrade.ts";
@@ -381,12 +382,17 @@ function emitDrainOf(res: RawResponse): void {
   res.emitDrain();
 }
 
+/** A response in a connection's queue: the generic one, or the fast path's (direct.ts). */
+type QueuedResponse = RawResponse | DirectExchange;
+
 /** One client connection: its parser, the queue of responses in request order, and its timers' state. */
 class RawConnection {
   readonly socket: Socket;
   private readonly server: RawHttpServer;
   private readonly parser: NodeHttpParser;
-  readonly queue: RawResponse[] = [];
+  readonly queue: QueuedResponse[] = [];
+  /** the fast path's exchange, made on first use and reused for each request it takes */
+  private direct: DirectExchange | undefined;
   /** the request whose body is being parsed */
   private current: RawRequest | undefined;
   private headerOverflow: string[] = [];
@@ -462,9 +468,9 @@ class RawConnection {
       this.headerOverflow = [];
       this.urlOverflow = "";
     }
-    const req = new RawRequest(this.socket, methods[method] ?? "GET", url, major, minor, headers);
+    const methodName = methods[method] ?? "GET";
     if (upgrade) {
-      this.upgrade = { req, head: Buffer.alloc(0) };
+      this.upgrade = { req: new RawRequest(this.socket, methodName, url, major, minor, headers), head: Buffer.alloc(0) };
       this.closing = true;
       return 0;
     }
@@ -477,6 +483,17 @@ class RawConnection {
       else if (name.length === 6 && name.toLowerCase() === "expect")
         expectContinue = headers[i + 1]!.toLowerCase() === "100-continue";
     }
+    if (!hasBody && this.queue.length === 0) {
+      // the fast path, when it can serve this request exactly as the generic path would (direct.ts)
+      const direct = (this.direct ??= new DirectExchange(this, this.server.proxy));
+      this.queue.push(direct);
+      if (direct.begin(methodName, url, minor, headers, keepAlive)) {
+        if (!keepAlive) this.closing = true;
+        return 0;
+      }
+      this.queue.pop();
+    }
+    const req = new RawRequest(this.socket, methodName, url, major, minor, headers);
     if (hasBody) {
       const conn = this;
       req.body = new Readable({
@@ -543,7 +560,7 @@ class RawConnection {
     else this.socket.destroy();
   }
 
-  responseDone(res: RawResponse): void {
+  responseDone(res: QueuedResponse): void {
     if (this.queue[0] !== res) return;
     this.queue.shift();
     res.emitClose();
