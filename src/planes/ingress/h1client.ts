@@ -243,6 +243,8 @@ export class H1Connection implements ResponseSink {
   private readonly parser: ResponseParser;
   private handler: Dispatcher.DispatchHandler | null = null;
   private controller: Controller | null = null;
+  /** a fast-path request head waiting for sendHeads */
+  private outgoingHead = "";
   /** the fast path's receiver of the current response (instead of handler and controller) */
   private direct: DirectSink | null = null;
   private connecting = true;
@@ -309,7 +311,19 @@ export class H1Connection implements ResponseSink {
       this.deadline = headerTimeout > 0 ? performance.now() + headerTimeout : 0;
       this.deadlineCode = "UND_ERR_HEADERS_TIMEOUT";
     } else this.headerTimeoutAfterConnect = headerTimeout;
-    this.socket.write(head, "latin1");
+    this.outgoingHead = head;
+    headsToSend.push(this);
+    if (!headsScheduled) {
+      headsScheduled = true;
+      setImmediate(sendHeads);
+    }
+  }
+
+  /** writes the request head deferred by startDirect */
+  sendHead(): void {
+    const head = this.outgoingHead;
+    this.outgoingHead = "";
+    if (head.length > 0 && !this.destroyed) this.socket.write(head, "latin1");
   }
 
   /** the fast path's client stops reading: stop reading the upstream too (backpressure) */
@@ -502,6 +516,24 @@ export class H1Connection implements ResponseSink {
     this.pool.forget(this);
     this.socket.destroy();
   }
+}
+
+let headsToSend: H1Connection[] = [];
+let spareHeads: H1Connection[] = [];
+let headsScheduled = false;
+
+/**
+ * Fast-path request heads go out together once the event loop has handled all ready events (setImmediate),
+ * not one by one as their client requests are parsed: the backend is then woken once per batch instead of
+ * once per request (waking a sleeping receiver was ~13% of the proxy's CPU, in the kernel).
+ */
+function sendHeads(): void {
+  headsScheduled = false;
+  const list = headsToSend;
+  headsToSend = spareHeads;
+  spareHeads = list;
+  for (let i = 0; i < list.length; i++) list[i]!.sendHead();
+  list.length = 0;
 }
 
 /**
