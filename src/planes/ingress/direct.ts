@@ -82,6 +82,8 @@ export class DirectExchange implements DirectSink {
   private chunked = false;
   private bodyless = false;
   private done = true;
+  /** the client socket is corked until uncorkAll */
+  private corked = false;
   /** the client asked to keep the connection open (llhttp's verdict) */
   private clientKeepAlive = true;
   /** keep the client connection open after this response */
@@ -329,7 +331,22 @@ export class DirectExchange implements DirectSink {
 
   private write(data: string): void {
     if (data.length === 0 || this.destroyed) return;
-    if (!this.client.socket.write(data, "latin1")) this.upstream?.pauseDirect(this);
+    const socket = this.client.socket;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      corked.push(this);
+      if (!uncorkScheduled) {
+        uncorkScheduled = true;
+        setImmediate(uncorkAll);
+      }
+    }
+    if (!socket.write(data, "latin1")) this.upstream?.pauseDirect(this);
+  }
+
+  uncork(): void {
+    this.corked = false;
+    this.client.socket.uncork();
   }
 
   private observe(status: number): void {
@@ -360,6 +377,25 @@ export class DirectExchange implements DirectSink {
     upstream?.abortDirect(this);
     this.observe(499);
   }
+}
+
+let corked: DirectExchange[] = [];
+let spareCorked: DirectExchange[] = [];
+let uncorkScheduled = false;
+
+/**
+ * Responses leave once the event loop has handled all ready events: each client socket written to in this
+ * turn was corked, and is uncorked here. The client (the load generator, say) is then woken once per batch
+ * rather than once per response: waking a sleeping receiver is a kernel cost on the writer's side. Corking
+ * (rather than keeping the bytes here) keeps every later write on the socket in order, whoever makes it.
+ */
+function uncorkAll(): void {
+  uncorkScheduled = false;
+  const list = corked;
+  corked = spareCorked;
+  spareCorked = list;
+  for (let i = 0; i < list.length; i++) list[i]!.uncork();
+  list.length = 0;
 }
 
 function directPool(pool: object): H1Pool | undefined {
