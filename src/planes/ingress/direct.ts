@@ -324,7 +324,7 @@ export class DirectExchange implements DirectSink {
     this.pending = "";
     this.started = true;
     this.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nserver: nodeplane\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n${dateLine()}${this.keepAlive ? (this.http10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n"}\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nserver: nodeplane\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n${dateLine()}${this.keepAlive ? (this.http10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n"}\r\n${this.isHead ? "" : body}`,
     );
     this.finish(status);
   }

@@ -467,8 +467,7 @@ export class H1Connection implements ResponseSink {
       this.fail(upstreamError(code, code === "UND_ERR_CONNECT_TIMEOUT" ? "connect timeout" : "upstream timeout"));
       return;
     }
-    if (!this.busy && !this.connecting && now - this.idleSince >= this.pool.timeouts.idleTimeoutMs)
-      this.destroy();
+    if (!this.busy && !this.connecting && now - this.idleSince >= this.pool.timeouts.idleTimeoutMs) this.destroy();
   }
 
   /** Ends the current request with `err` (if any) and closes the connection. */

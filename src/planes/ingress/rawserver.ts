@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { DirectExchange } from "./direct.ts";
-import type { ClientLimits } from "./index.ts";
+import { type ClientLimits, defaultFastPath } from "./index.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
 import { handleUpgrade } from "./upgrade.ts";
 
@@ -470,7 +470,10 @@ class RawConnection {
     }
     const methodName = methods[method] ?? "GET";
     if (upgrade) {
-      this.upgrade = { req: new RawRequest(this.socket, methodName, url, major, minor, headers), head: Buffer.alloc(0) };
+      this.upgrade = {
+        req: new RawRequest(this.socket, methodName, url, major, minor, headers),
+        head: Buffer.alloc(0),
+      };
       this.closing = true;
       return 0;
     }
@@ -483,11 +486,13 @@ class RawConnection {
       else if (name.length === 6 && name.toLowerCase() === "expect")
         expectContinue = headers[i + 1]!.toLowerCase() === "100-continue";
     }
-    if (!hasBody && this.queue.length === 0) {
+    if (!hasBody && this.queue.length === 0 && this.server.fastPath) {
       // the fast path, when it can serve this request exactly as the generic path would (direct.ts)
-      const direct = (this.direct ??= new DirectExchange(this, this.server.proxy));
+      if (this.direct === undefined) this.direct = new DirectExchange(this, this.server.proxy);
+      const direct = this.direct;
       this.queue.push(direct);
       if (direct.begin(methodName, url, minor, headers, keepAlive)) {
+        this.server.fastPathServed++;
         if (!keepAlive) this.closing = true;
         return 0;
       }
@@ -679,12 +684,17 @@ export class RawHttpServer {
   readonly server: Server;
   readonly proxy: IngressProxy;
   readonly limits: ClientLimits;
+  /** serve what direct.ts can serve through it */
+  readonly fastPath: boolean;
+  /** requests the fast path took (tests check that it serves what it should) */
+  fastPathServed = 0;
   private readonly connections = new Set<RawConnection>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(proxy: IngressProxy, limits: ClientLimits) {
     this.proxy = proxy;
     this.limits = limits;
+    this.fastPath = limits.fastPath ?? defaultFastPath();
     // half-open as http.Server: a client that ends its side after pipelining still gets every response
     this.server = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       this.connections.add(new RawConnection(this, socket));
