@@ -1,6 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
-import { createServer as createNetServer, type Server, type Socket } from "node:net";
+import { createServer as createNetServer, type Server, Socket, type SocketConstructorOpts } from "node:net";
 import { Readable } from "node:stream";
 import { DirectExchange } from "./direct.ts";
 import { type ClientLimits, defaultFastPath } from "./index.ts";
@@ -385,6 +385,47 @@ function emitDrainOf(res: RawResponse): void {
 /** A response in a connection's queue: the generic one, or the fast path's (direct.ts). */
 type QueuedResponse = RawResponse | DirectExchange;
 
+const CONNECTION = Symbol("nodeplane.rawConnection");
+type ClientSocket = Socket & { [CONNECTION]?: RawConnection };
+
+/**
+ * Client sockets read with `onread` into one shared buffer: llhttp parses each read synchronously and copies
+ * out what it keeps (header strings; body pieces and an upgrade's first bytes are copied explicitly), so no
+ * read allocates a buffer of its own (Node's default: a fresh allocation per read, then a Readable push and a
+ * 'data' event).
+ */
+const CLIENT_READ_BUFFER_SIZE = 64 * 1024;
+let clientReadBuffer: Buffer | undefined;
+
+function onClientRead(this: ClientSocket, nread: number, buf: Buffer): boolean {
+  const conn = this[CONNECTION];
+  if (conn !== undefined) conn.onData(buf.subarray(0, nread));
+  // an upgraded connection: the tunnel pipes the socket, so its bytes go out as 'data' events (copied)
+  else this.emit("data", Buffer.from(buf.subarray(0, nread)));
+  return true;
+}
+
+/**
+ * The server's accepted sockets cannot be given `onread`, so the accepted handle is wrapped in a new socket
+ * that has it, as the L4 plane does (tcp-listener.ts); Node's own accept path does the same
+ * (`new Socket({ handle })`), and `_server` keeps the server's connection count right.
+ */
+function adopt(accepted: Socket, server: Server): Socket {
+  const handle = (accepted as unknown as { _handle: unknown })._handle;
+  if (typeof handle !== "object" || handle === null) throw new Error("net.Socket without _handle: Node changed");
+  clientReadBuffer ??= Buffer.allocUnsafeSlow(CLIENT_READ_BUFFER_SIZE);
+  const socket = new Socket({
+    handle,
+    allowHalfOpen: true,
+    readable: true,
+    writable: true,
+    pauseOnCreate: true,
+    onread: { buffer: clientReadBuffer, callback: onClientRead },
+  } as unknown as SocketConstructorOpts);
+  (socket as unknown as { _server: Server })._server = server;
+  return socket;
+}
+
 /** One client connection: its parser, the queue of responses in request order, and its timers' state. */
 class RawConnection {
   readonly socket: Socket;
@@ -428,7 +469,8 @@ class RawConnection {
     parser[kOnHeadersComplete] = this.onHeadersComplete;
     parser[kOnBody] = (chunk: Buffer) => {
       const body = this.current?.body;
-      if (body && !body.destroyed && !body.push(chunk)) this.pause();
+      // copied: `chunk` is a view of the shared read buffer
+      if (body && !body.destroyed && !body.push(Buffer.from(chunk))) this.pause();
     };
     parser[kOnMessageComplete] = () => {
       const req = this.current;
@@ -441,7 +483,7 @@ class RawConnection {
     };
     this.parser = parser;
     socket.setNoDelay(true);
-    socket.on("data", (data: Buffer) => this.onData(data));
+    (socket as ClientSocket)[CONNECTION] = this;
     socket.on("drain", () => this.onDrain());
     socket.on("error", () => socket.destroy());
     // proxy-send-timeout (req.setTimeout) as in http.Server: a socket timeout nobody handles closes the connection
@@ -520,8 +562,9 @@ class RawConnection {
     return 0;
   };
 
-  private onData(data: Buffer): void {
-    if (this.closing || this.finalAnswer !== undefined) return;
+  onData(data: Buffer): void {
+    // After a request that closes the connection, nothing more is read, except the rest of that request's body.
+    if (this.finalAnswer !== undefined || (this.closing && this.current === undefined)) return;
     const ret = this.parser.execute(data);
     if (typeof ret !== "number") {
       this.fail(ret.code);
@@ -530,7 +573,7 @@ class RawConnection {
     // a client that sends but does not read: stop reading until its responses drain
     if (this.socket.writableNeedDrain) this.pause();
     if (this.upgrade !== undefined) {
-      this.upgrade.head = data.subarray(ret);
+      this.upgrade.head = Buffer.from(data.subarray(ret));
       this.maybeUpgrade();
     }
   }
@@ -603,7 +646,8 @@ class RawConnection {
     this.upgrade = undefined;
     this.server.forget(this);
     this.parser.close();
-    this.socket.removeAllListeners("data");
+    // From now on the socket's reads become 'data' events for the tunnel's pipe (see onClientRead).
+    (this.socket as ClientSocket)[CONNECTION] = undefined;
     this.socket.removeAllListeners("drain");
     this.socket.removeAllListeners("end");
     this.socket.removeAllListeners("close");
@@ -696,8 +740,10 @@ export class RawHttpServer {
     this.limits = limits;
     this.fastPath = limits.fastPath ?? defaultFastPath();
     // half-open as http.Server: a client that ends its side after pipelining still gets every response
-    this.server = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+    this.server = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+      const socket = adopt(accepted, this.server);
       this.connections.add(new RawConnection(this, socket));
+      socket.resume();
       this.timer ??= setInterval(() => this.check(), limits.connectionsCheckingIntervalMs);
       this.timer.unref();
     });

@@ -1,3 +1,5 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -224,5 +226,51 @@ describe("ingress plane: the raw front end's fast path", () => {
     expect(data.indexOf("3\r\nabc")).toBeLessThan(data.indexOf("hello"));
     // the first one went the fast way, the two behind it (pipelined) the generic one
     expect(fast.plane.rawHttp!.fastPathServed).toBe(servedBefore + 1);
+  });
+
+  // Also the body of a request with Connection: close that spans several reads: the raw front end used to stop
+  // reading at that request's head, and the upload hung.
+  it("passes request bodies through intact although client reads share one buffer", async () => {
+    // a backend answering the SHA-256 of the body it got
+    const hasher = createHttpServer((req, res) => {
+      const hash = createHash("sha256");
+      req.on("data", (c: Buffer) => hash.update(c));
+      req.on("end", () => res.end(hash.digest("hex")));
+    });
+    await new Promise<void>((r) => hasher.listen(0, "127.245.11.2", r));
+    const port = hasher.address() as AddressInfo;
+    const h = await startIngress(
+      [
+        service("default", "hash", [{ name: "http", port: 80 }]),
+        ...slicesFor("default", "hash", "http", [{ ip: "127.245.11.2", port: port.port }]),
+        ingress("default", "hash", { rules: [rule("hash.com", [{ path: "/", service: "hash", port: 80 }])] }),
+      ],
+      { limits: { httpFrontend: "raw" } },
+    );
+    try {
+      const body = randomBytes(900 * 1024); // under the default proxy-body-size (1m)
+      // two pipelined uploads in one write: their bytes arrive in many reads, some shared by both requests
+      const head = (n: number) =>
+        `POST /up${n} HTTP/1.1\r\nHost: hash.com\r\nContent-Length: ${body.length}\r\n${n === 2 ? "Connection: close\r\n" : ""}\r\n`;
+      const data = await new Promise<string>((resolve) => {
+        const socket = connect({ host: "127.0.0.1", port: h.httpPort });
+        let out = "";
+        const timer = setTimeout(() => socket.destroy(), 10_000);
+        socket.on("data", (c: Buffer) => {
+          out += c.toString("latin1");
+        });
+        socket.on("error", () => undefined);
+        socket.on("close", () => {
+          clearTimeout(timer);
+          resolve(out);
+        });
+        socket.write(Buffer.concat([Buffer.from(head(1)), body, Buffer.from(head(2)), body]));
+      });
+      const digest = createHash("sha256").update(body).digest("hex");
+      expect(data.split(digest).length - 1).toBe(2);
+    } finally {
+      await h.close();
+      await new Promise<void>((r) => hasher.close(() => r()));
+    }
   });
 });
