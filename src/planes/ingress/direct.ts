@@ -51,6 +51,11 @@ function dateLine(): string {
 /** What the fast path needs from the client connection (rawserver.ts RawConnection). */
 export interface DirectClient {
   readonly socket: Socket;
+  /**
+   * the port the client connected to, as text (X-Forwarded-Port): the listener's port, known without a
+   * getsockname per connection
+   */
+  readonly localPortText: string;
   /** the response is complete (or answered): the next one in line may go */
   responseDone(res: DirectExchange): void;
 }
@@ -132,7 +137,7 @@ export class DirectExchange implements DirectSink {
       const ip = socket.remoteAddress ?? "";
       clientIp = ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
       this.clientIp = clientIp;
-      this.localPort = String(socket.localPort ?? "");
+      this.localPort = this.client.localPortText;
     }
     if (!runtime.allows(clientIp)) return false;
 
