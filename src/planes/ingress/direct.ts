@@ -22,7 +22,8 @@ import type { BackendRuntime, RouteRuntime } from "./routes.ts";
  * head on a pooled upstream connection, and from the upstream parser's events to one latin1 write to the
  * client per read (head and body together). One DirectExchange per client connection, reused for each of its
  * requests: no per-request objects besides the strings themselves. Measured (wrk, 64 connections, 100-byte
- * responses, one process on one core): the generic path costs ~28 µs of CPU per request, this one ~?? µs.
+ * responses, one process on one core): the generic path cost ~26 µs of CPU per request, this one ~22 µs, and
+ * ~19 µs with the batching below (nginx: ~11 µs).
  * Anything unusual (see `begin`) returns false before any side effect, and the request takes the generic path.
  */
 
