@@ -41,6 +41,7 @@ const SCRIPTS: Record<string, { parts: string[]; after?: "end" | "destroy"; gapM
   },
   "/bad": { parts: ["HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"] },
   "/badafterhead": { parts: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "HTTP/9"], gapMs: 20 },
+  "/hang": { parts: [] },
   "/cut": { parts: ["HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"], after: "destroy", gapMs: 20 },
 };
 
@@ -136,7 +137,7 @@ const CLIENT_HEADERS =
 
 /** [what the client sends, whether it half-closes after sending] */
 const CASES: [string, string, boolean][] = [];
-for (const path of Object.keys(SCRIPTS)) {
+for (const path of Object.keys(SCRIPTS).filter((p) => p !== "/hang")) {
   CASES.push([`${path} 1.1 close`, `GET ${path} HTTP/1.1\r\n${CLIENT_HEADERS}Connection: close\r\n\r\n`, false]);
   CASES.push([
     `${path} 1.1 keep-alive`,
@@ -272,5 +273,33 @@ describe("ingress plane: the raw front end's fast path", () => {
       await h.close();
       await new Promise<void>((r) => hasher.close(() => r()));
     }
+  });
+
+  it("drops the upstream request when the client goes away, counts a 499, and keeps serving", async () => {
+    const servedBefore = fast.plane.rawHttp!.fastPathServed;
+    up.heads.length = 0;
+    const socket = connect({ host: "127.0.0.1", port: fast.httpPort });
+    socket.on("error", () => undefined);
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    socket.write("GET /hang HTTP/1.1\r\nHost: d.com\r\n\r\n");
+    for (let i = 0; i < 100 && up.heads.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(up.heads).toHaveLength(1);
+    const upstreamSockets = () => new Promise<number>((r) => up.server.getConnections((_e, n) => r(n)));
+    const before = await upstreamSockets();
+    // a reset: a plain FIN would be a half-close, after which the answer is still owed
+    socket.resetAndDestroy();
+    // the upstream connection waiting for /hang's answer is closed (its answer could never be used)
+    let after = before;
+    for (let i = 0; i < 100 && after >= before; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      after = await upstreamSockets();
+    }
+    expect(after).toBe(before - 1);
+    expect(fast.plane.rawHttp!.fastPathServed).toBe(servedBefore + 1);
+    expect(await fast.registry.metrics()).toMatch(
+      /nginx_ingress_controller_requests\{[^}]*host="d\.com"[^}]*status="499",method="GET"\} 1/,
+    );
+    const next = await exchange(fast.httpPort, "GET /cl HTTP/1.1\r\nHost: d.com\r\nConnection: close\r\n\r\n", false);
+    expect(next).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hello$/);
   });
 });
