@@ -1,7 +1,13 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Dispatcher } from "undici";
-import { DEFAULT_PARSER_LIMITS, type ParserLimits, ResponseParser, type ResponseSink } from "./h1parser.ts";
+import {
+  DEFAULT_PARSER_LIMITS,
+  type HeadLines,
+  type ParserLimits,
+  ResponseParser,
+  type ResponseSink,
+} from "./h1parser.ts";
 
 /**
  * The hand-tuned HTTP/1.1 keep-alive client for plain-HTTP endpoints, behind the same dispatch-with-handler
@@ -20,7 +26,7 @@ import { DEFAULT_PARSER_LIMITS, type ParserLimits, ResponseParser, type Response
  */
 export interface DirectSink {
   /** the final response head: `headers` already without hop-by-hop headers, names and values validated */
-  onDirectHead(status: number, headers: string[]): void;
+  onDirectHead(status: number, buf: Buffer, lines: HeadLines): void;
   /** body bytes (chunked framing removed), `buf[start, end)`, valid only during the call */
   onDirectBody(buf: Buffer, start: number, end: number): void;
   /** one read from the upstream was parsed and the response is not complete yet */
@@ -305,7 +311,7 @@ export class H1Connection implements ResponseSink {
     this.direct = sink;
     this.gotBytes = false;
     this.completed = false;
-    this.parser.reset(isHead);
+    this.parser.reset(isHead, true);
     this.bodyTimeoutMs = bodyTimeout;
     if (!this.connecting) {
       this.deadline = headerTimeout > 0 ? performance.now() + headerTimeout : 0;
@@ -384,14 +390,15 @@ export class H1Connection implements ResponseSink {
   onHead(status: number, reason: string, headers: string[]): void {
     this.deadline = this.bodyTimeoutMs > 0 ? performance.now() + this.bodyTimeoutMs : 0;
     this.deadlineCode = "UND_ERR_BODY_TIMEOUT";
-    const direct = this.direct;
-    if (direct !== null) {
-      direct.onDirectHead(status, headers);
-      return;
-    }
     const controller = this.controller!;
     controller.rawHeaders = headers;
     this.handler!.onResponseStart?.(controller, status, EMPTY_HEADERS, reason);
+  }
+
+  onRawHead(status: number, buf: Buffer, lines: HeadLines): void {
+    this.deadline = this.bodyTimeoutMs > 0 ? performance.now() + this.bodyTimeoutMs : 0;
+    this.deadlineCode = "UND_ERR_BODY_TIMEOUT";
+    this.direct?.onDirectHead(status, buf, lines);
   }
 
   onBody(buf: Buffer, start: number, end: number): void {
