@@ -1,6 +1,6 @@
-import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
+import { turnEpochMs, turnNow } from "./clock.ts";
 import type { DirectSink, H1Connection, H1Pool } from "./h1client.ts";
 import { type HeadLines, headerBlock, LINE_CONTENT_LENGTH, LINE_KIND } from "./h1parser.ts";
 import { normalizeHost, normalizePath } from "./matcher.ts";
@@ -13,6 +13,7 @@ import {
   rewrite,
   TIMEOUT_ERRORS,
 } from "./proxy.ts";
+import { newRequestId } from "./requestid.ts";
 import type { BackendRuntime, RouteRuntime } from "./routes.ts";
 
 /**
@@ -41,7 +42,7 @@ let dateSecond = 0;
 let dateHeader = "";
 /** The Date header line, formatted once a second. */
 function dateLine(): string {
-  const now = Date.now();
+  const now = turnEpochMs();
   const second = Math.floor(now / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
@@ -180,7 +181,7 @@ export class DirectExchange implements DirectSink {
       }
       head += `${name}: ${value}\r\n`;
     }
-    head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\nx-real-ip: ${clientIp}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${rawHost}\r\nx-forwarded-port: ${this.localPort}\r\nx-request-id: ${requestId ?? randomUUID()}\r\n\r\n`;
+    head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\nx-real-ip: ${clientIp}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${rawHost}\r\nx-forwarded-port: ${this.localPort}\r\nx-request-id: ${requestId ?? newRequestId()}\r\n\r\n`;
 
     this.runtime = runtime;
     this.backend = backend;
@@ -189,7 +190,7 @@ export class DirectExchange implements DirectSink {
     this.http10 = minor === 0;
     this.clientKeepAlive = keepAlive;
     this.keepAlive = keepAlive;
-    this.start = performance.now();
+    this.start = turnNow();
     this.requestHead = head;
     this.timeoutMs = settings.readTimeoutMs ?? proxy.settings.headerTimeoutMs;
     this.attempts = 0;
@@ -346,7 +347,7 @@ export class DirectExchange implements DirectSink {
   }
 
   private observe(status: number): void {
-    this.runtime!.observe(status, this.method, (performance.now() - this.start) / 1000);
+    this.runtime!.observe(status, this.method, (turnNow() - this.start) / 1000);
   }
 
   private finish(status: number): void {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Dispatcher } from "undici";
+import { turnNow } from "./clock.ts";
 import {
   DEFAULT_PARSER_LIMITS,
   type HeadLines,
@@ -145,7 +146,7 @@ export class H1Pool {
   release(conn: H1Connection): void {
     if (this.closed) conn.destroy();
     else {
-      conn.idleSince = performance.now();
+      conn.idleSince = turnNow();
       this.idle.push(conn);
     }
   }
@@ -299,7 +300,7 @@ export class H1Connection implements ResponseSink {
     const headerTimeout = options.headersTimeout ?? this.pool.timeouts.headerTimeoutMs;
     this.bodyTimeoutMs = options.bodyTimeout ?? this.pool.timeouts.headerTimeoutMs;
     if (!this.connecting) {
-      this.deadline = headerTimeout > 0 ? performance.now() + headerTimeout : 0;
+      this.deadline = headerTimeout > 0 ? turnNow() + headerTimeout : 0;
       this.deadlineCode = "UND_ERR_HEADERS_TIMEOUT";
     } else this.headerTimeoutAfterConnect = headerTimeout;
     handler.onRequestStart?.(controller, null);
@@ -314,7 +315,7 @@ export class H1Connection implements ResponseSink {
     this.parser.reset(isHead, true);
     this.bodyTimeoutMs = bodyTimeout;
     if (!this.connecting) {
-      this.deadline = headerTimeout > 0 ? performance.now() + headerTimeout : 0;
+      this.deadline = headerTimeout > 0 ? turnNow() + headerTimeout : 0;
       this.deadlineCode = "UND_ERR_HEADERS_TIMEOUT";
     } else this.headerTimeoutAfterConnect = headerTimeout;
     this.outgoingHead = head;
@@ -381,14 +382,14 @@ export class H1Connection implements ResponseSink {
     }
     if (this.completed) this.endResponse(used === nread);
     else {
-      if (this.bodyTimeoutMs > 0 && this.parser.headDone) this.deadline = performance.now() + this.bodyTimeoutMs;
+      if (this.bodyTimeoutMs > 0 && this.parser.headDone) this.deadline = turnNow() + this.bodyTimeoutMs;
       this.direct?.onDirectReadEnd();
     }
   }
 
   // ResponseSink
   onHead(status: number, reason: string, headers: string[]): void {
-    this.deadline = this.bodyTimeoutMs > 0 ? performance.now() + this.bodyTimeoutMs : 0;
+    this.deadline = this.bodyTimeoutMs > 0 ? turnNow() + this.bodyTimeoutMs : 0;
     this.deadlineCode = "UND_ERR_BODY_TIMEOUT";
     const controller = this.controller!;
     controller.rawHeaders = headers;
@@ -396,7 +397,7 @@ export class H1Connection implements ResponseSink {
   }
 
   onRawHead(status: number, buf: Buffer, lines: HeadLines): void {
-    this.deadline = this.bodyTimeoutMs > 0 ? performance.now() + this.bodyTimeoutMs : 0;
+    this.deadline = this.bodyTimeoutMs > 0 ? turnNow() + this.bodyTimeoutMs : 0;
     this.deadlineCode = "UND_ERR_BODY_TIMEOUT";
     this.direct?.onDirectHead(status, buf, lines);
   }

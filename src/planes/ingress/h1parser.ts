@@ -540,8 +540,6 @@ export class ResponseParser {
   }
 }
 
-const HOP_BY_HOP = new Set(["te", "trailer", "upgrade"]);
-
 /** A Content-Length value `buf[start, end)`: 1 to 15 digits; -1 otherwise. */
 function parseLength(buf: Buffer, start: number, end: number): number {
   const n = end - start;

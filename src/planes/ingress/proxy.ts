@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
@@ -6,6 +5,7 @@ import type { Dispatcher } from "undici";
 import type { Logger } from "../../log.ts";
 import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
 import type { IngressMetrics } from "./metrics.ts";
+import { newRequestId } from "./requestid.ts";
 import { type BackendRuntime, RouteRuntime } from "./routes.ts";
 
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
@@ -260,7 +260,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       "x-forwarded-port",
       String(req.socket?.localPort ?? ""),
       "x-request-id",
-      requestId ?? randomUUID(),
+      requestId ?? newRequestId(),
     );
     this.headers = out;
 

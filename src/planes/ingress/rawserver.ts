@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
 import { createServer as createNetServer, type Server, Socket, type SocketConstructorOpts } from "node:net";
 import { Readable } from "node:stream";
+import { turnEpochMs, turnNow } from "./clock.ts";
 import { DirectExchange } from "./direct.ts";
 import { type ClientLimits, defaultFastPath } from "./index.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
@@ -56,7 +57,7 @@ const MAX_PIPELINE = 32;
 let dateSecond = 0;
 let dateHeader = "";
 function httpDate(): string {
-  const now = Date.now();
+  const now = turnEpochMs();
   const second = Math.floor(now / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
@@ -461,7 +462,7 @@ class RawConnection {
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, server.limits.maxHeaderSize, HTTPParser.kLenientNone);
     parser[kOnMessageBegin] = () => {
-      this.headStart = performance.now();
+      this.headStart = turnNow();
       this.requestStart = this.headStart;
       this.idleSince = -1;
     };
@@ -639,7 +640,7 @@ class RawConnection {
       this.socket.end();
       return;
     }
-    if (this.headStart < 0 && this.current === undefined) this.idleSince = performance.now();
+    if (this.headStart < 0 && this.current === undefined) this.idleSince = turnNow();
     if (this.paused && !this.socket.writableNeedDrain) this.resume();
   }
 
