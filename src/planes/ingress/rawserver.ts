@@ -427,11 +427,86 @@ function adopt(accepted: Socket, server: Server): Socket {
   return socket;
 }
 
+type PooledParser = NodeHttpParser & { conn: RawConnection | null };
+
+/**
+ * llhttp parsers are reused from connection to connection, as http.Server does (its FreeList of 1000): a new
+ * parser and its five callback closures per connection were measurable at one connection per request. The
+ * callbacks are set once; llhttp calls them with the parser as `this`, which leads to its connection.
+ */
+const freeParsers: PooledParser[] = [];
+const MAX_FREE_PARSERS = 1000;
+
+function takeParser(maxHeaderSize: number): PooledParser {
+  const parser = freeParsers.pop() ?? newParser();
+  // (re)initialising resets llhttp's whole state; strict: no lenient flag
+  parser.initialize(HTTPParser.REQUEST, {}, maxHeaderSize, HTTPParser.kLenientNone);
+  return parser;
+}
+
+function newParser(): PooledParser {
+  const parser = new HTTPParser() as PooledParser;
+  parser.conn = null;
+  parser[kOnMessageBegin] = parserMessageBegin;
+  parser[kOnHeaders] = parserHeaders;
+  parser[kOnHeadersComplete] = parserHeadersComplete;
+  parser[kOnBody] = parserBody;
+  parser[kOnMessageComplete] = parserMessageComplete;
+  return parser;
+}
+
+function freeParser(parser: PooledParser): void {
+  if (parser.conn === null) return; // freed already
+  parser.conn = null;
+  if (freeParsers.length < MAX_FREE_PARSERS) freeParsers.push(parser);
+  else parser.close();
+}
+
+function parserMessageBegin(this: PooledParser): void {
+  this.conn?.messageBegin();
+}
+function parserHeaders(this: PooledParser, headers: string[], url: string): void {
+  this.conn?.headersOverflow(headers, url);
+}
+function parserHeadersComplete(
+  this: PooledParser,
+  major: number,
+  minor: number,
+  headers: string[],
+  method: number,
+  url: string,
+  _status: unknown,
+  _reason: unknown,
+  upgrade: boolean,
+  keepAlive: boolean,
+): number {
+  return this.conn?.headersComplete(major, minor, headers, method, url, upgrade, keepAlive) ?? 0;
+}
+function parserBody(this: PooledParser, chunk: Buffer): void {
+  this.conn?.body(chunk);
+}
+function parserMessageComplete(this: PooledParser): void {
+  this.conn?.messageComplete();
+}
+
+function onClientDrain(this: ClientSocket): void {
+  this[CONNECTION]?.onDrain();
+}
+function onClientEnd(this: ClientSocket): void {
+  this[CONNECTION]?.onEnd();
+}
+function onClientClose(this: ClientSocket): void {
+  this[CONNECTION]?.onClose();
+}
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+
 /** One client connection: its parser, the queue of responses in request order, and its timers' state. */
 class RawConnection {
   readonly socket: Socket;
   private readonly server: RawHttpServer;
-  private readonly parser: NodeHttpParser;
+  private readonly parser: PooledParser;
   readonly queue: QueuedResponse[] = [];
   get localPortText(): string {
     return this.server.portText(this.socket);
@@ -459,54 +534,57 @@ class RawConnection {
     this.server = server;
     this.socket = socket;
     this.headStart = performance.now();
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.REQUEST, {}, server.limits.maxHeaderSize, HTTPParser.kLenientNone);
-    parser[kOnMessageBegin] = () => {
-      this.headStart = turnNow();
-      this.requestStart = this.headStart;
-      this.idleSince = -1;
-    };
-    parser[kOnHeaders] = (headers: string[], url: string) => {
-      this.headerOverflow.push(...headers);
-      this.urlOverflow += url;
-    };
-    parser[kOnHeadersComplete] = this.onHeadersComplete;
-    parser[kOnBody] = (chunk: Buffer) => {
-      const body = this.current?.body;
-      // copied: `chunk` is a view of the shared read buffer
-      if (body && !body.destroyed && !body.push(Buffer.from(chunk))) this.pause();
-    };
-    parser[kOnMessageComplete] = () => {
-      const req = this.current;
-      this.current = undefined;
-      this.requestStart = -1;
-      if (req) {
-        req.complete = true;
-        req.body?.push(null);
-      }
-    };
+    const parser = takeParser(server.limits.maxHeaderSize);
+    parser.conn = this;
     this.parser = parser;
     socket.setNoDelay(true);
     (socket as ClientSocket)[CONNECTION] = this;
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", () => socket.destroy());
+    // module-level listeners (they find the connection through the socket): no closures per connection
+    socket.on("drain", onClientDrain);
+    socket.on("error", destroySocket);
     // proxy-send-timeout (req.setTimeout) as in http.Server: a socket timeout nobody handles closes the connection
-    socket.on("timeout", () => socket.destroy());
-    socket.on("end", () => this.onEnd());
-    socket.on("close", () => this.onClose());
+    socket.on("timeout", destroySocket);
+    socket.on("end", onClientEnd);
+    socket.on("close", onClientClose);
   }
 
-  private onHeadersComplete = (
+  // llhttp's callbacks (see takeParser)
+  messageBegin(): void {
+    this.headStart = turnNow();
+    this.requestStart = this.headStart;
+    this.idleSince = -1;
+  }
+
+  headersOverflow(headers: string[], url: string): void {
+    this.headerOverflow.push(...headers);
+    this.urlOverflow += url;
+  }
+
+  body(chunk: Buffer): void {
+    const body = this.current?.body;
+    // copied: `chunk` is a view of the shared read buffer
+    if (body && !body.destroyed && !body.push(Buffer.from(chunk))) this.pause();
+  }
+
+  messageComplete(): void {
+    const req = this.current;
+    this.current = undefined;
+    this.requestStart = -1;
+    if (req) {
+      req.complete = true;
+      req.body?.push(null);
+    }
+  }
+
+  headersComplete(
     major: number,
     minor: number,
     headers: string[],
     method: number,
     url: string,
-    _status: unknown,
-    _reason: unknown,
     upgrade: boolean,
     keepAlive: boolean,
-  ): number => {
+  ): number {
     this.headStart = -1;
     if (this.headerOverflow.length > 0) {
       headers = this.headerOverflow.concat(headers);
@@ -564,7 +642,7 @@ class RawConnection {
     if (this.queue.length >= MAX_PIPELINE) this.pause();
     this.server.proxy.handle(req as unknown as ClientRequest, res as unknown as ClientResponse, false);
     return 0;
-  };
+  }
 
   onData(data: Buffer): void {
     // After a request that closes the connection, nothing more is read, except the rest of that request's body.
@@ -665,7 +743,7 @@ class RawConnection {
     );
   }
 
-  private onDrain(): void {
+  onDrain(): void {
     this.queue[0]?.emitDrain();
     if (this.paused && this.queue.length < MAX_PIPELINE && !bodyFull(this.current?.body)) this.resume();
   }
@@ -682,7 +760,7 @@ class RawConnection {
     this.socket.resume();
   }
 
-  private onEnd(): void {
+  onEnd(): void {
     // The client finished sending: answer what is in flight, then close.
     const body = this.current?.body;
     if (body && !body.destroyed) body.destroy(new Error("client closed before the request body ended"));
@@ -698,11 +776,12 @@ class RawConnection {
       this.socket.end();
   }
 
-  private onClose(): void {
+  onClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.server.forget(this);
-    this.parser.close();
+    // never inside the parser's execute: 'close' is emitted on a later tick
+    freeParser(this.parser);
     const body = this.current?.body;
     if (body && !body.destroyed) body.destroy(new Error("client went away"));
     for (const res of this.queue.splice(0)) {
