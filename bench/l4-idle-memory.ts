@@ -103,6 +103,9 @@ async function main(): Promise<void> {
       `127.0.0.1:${adminPort}`,
       "--log-level",
       "warn",
+      // One process: with workers the connections land in children, and the primary's RSS says nothing.
+      "--workers",
+      "1",
     ],
     { stdio: ["ignore", "inherit", "inherit"], cwd: repo },
   );

@@ -1,10 +1,12 @@
 import { createServer, type Server, Socket, type SocketConstructorOpts } from "node:net";
 import type { Endpoint } from "../../translate/snapshot.ts";
 import { endpointKey, type ListenerPlan } from "./plan.ts";
-import type { Pool, Tracked } from "./pool.ts";
+import type { Pool } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
 import { compileSourceRanges, type SourceMatcher } from "./source-ranges.ts";
 import { Sweep } from "./sweep.ts";
+import { probeTcpHandles, type TcpHandle } from "./tcp-handles.ts";
+import { HandleSplice, resetHandle, type Spliced, type Timers, useHandles } from "./tcp-splice-handles.ts";
 
 export interface TcpProxyOptions {
   dialTimeoutMs: number;
@@ -21,7 +23,9 @@ export interface TcpProxyOptions {
  * reconcile, so established connections never notice.
  *
  * The server accepts paused: no client byte is read before the upstream is connected (a retried dial
- * must not lose any). Nagle is off on both sides. Forwarding itself is in `Splice`.
+ * must not lose any). Nagle is off on both sides. Forwarding itself is in `HandleSplice`
+ * (tcp-splice-handles.ts, on the libuv handles, when the start-up probe of tcp-handles.ts passes) or
+ * in `Splice` below (net.Socket, the fallback).
  */
 export class TcpListener {
   readonly key: string;
@@ -39,12 +43,12 @@ export class TcpListener {
     this.pool = pool;
     this.options = options;
     this.timers = {
-      dial: new Sweep<Splice>(
+      dial: new Sweep<Spliced>(
         options.dialTimeoutMs,
         (s) => s.dialPending(),
         (s) => s.dialTimedOut(),
       ),
-      idle: new Sweep<Splice>(
+      idle: new Sweep<Spliced>(
         options.tcpIdleTimeoutMs,
         (s) => s.idleSince(),
         (s) => s.close(),
@@ -66,6 +70,7 @@ export class TcpListener {
       const reusePort = this.options.reusePort === true;
       this.server.listen({ host: ip, port, ipv6Only: ip.includes(":"), reusePort }, () => {
         this.server.off("error", onError);
+        this.acceptHandles();
         resolve();
       });
     });
@@ -81,6 +86,56 @@ export class TcpListener {
   /** Stops accepting; established connections stay with their pool (closed by it or by the peers). */
   close(): void {
     this.server.close();
+  }
+
+  /** Which forwarding path this socket's connections take (see tcp-handles.ts). */
+  get path(): "handles" | "sockets" {
+    return this.handlePath ? "handles" : "sockets";
+  }
+
+  private handlePath = false;
+
+  /**
+   * Takes the accepted libuv handles straight from the server's handle, before net.Server wraps them
+   * in a net.Socket, when the handle path is usable here (probed once at start-up).
+   */
+  private acceptHandles(): void {
+    const handles = probeTcpHandles();
+    if (typeof handles === "string") return;
+    const serverHandle = (this.server as unknown as { _handle?: { onconnection?: unknown } })._handle;
+    if (!serverHandle || typeof serverHandle.onconnection !== "function") return;
+    useHandles(handles);
+    serverHandle.onconnection = (status: number, handle: TcpHandle | undefined) => this.acceptHandle(status, handle);
+    this.handlePath = true;
+  }
+
+  private acceptHandle(status: number, handle: TcpHandle | undefined): void {
+    // an accept error (EMFILE and friends): the server keeps listening, like net.Server's
+    if (status !== 0 || handle === undefined) return;
+    const pool = this.pool;
+    const metrics = pool.metrics;
+    const filtered = this.plan.sourceRanges.length > 0;
+    let clientIp: string | undefined;
+    if (pool.balancer.needsClient || filtered) {
+      const peer: { address?: string } = {};
+      handle.getpeername(peer);
+      clientIp = peer.address;
+    }
+    if (this.plan.action === "drop" || (filtered && !this.allowed(clientIp))) {
+      metrics.rejected.inc();
+      resetHandle(handle);
+      return;
+    }
+    const now = pool.balancer.needsClient ? Date.now() : 0;
+    const attempts = pool.balancer.attempts(clientIp, now, 1 + this.options.dialRetries);
+    if (attempts.length === 0) {
+      metrics.rejected.inc();
+      resetHandle(handle);
+      return;
+    }
+    metrics.total.inc();
+    handle.setNoDelay(true);
+    new HandleSplice(handle, this.timers, pool, clientIp, attempts).dial();
   }
 
   private accept(accepted: Socket): void {
@@ -122,16 +177,6 @@ export class TcpListener {
 
 const LINK = Symbol("nodeplane.splice");
 
-/**
- * Connect and idle timeouts by sweeping (sweep.ts) rather than a timer per socket: a timer per
- * connection costs an allocation, a timer-list insert and a clock read on every read and write. A
- * connect times out after 1 to 1.25 × `--dial-timeout`, an idle connection is closed after 1 to
- * 1.25 × `--tcp-idle-timeout` without a byte in either direction.
- */
-interface Timers {
-  dial: Sweep<Splice>;
-  idle: Sweep<Splice>;
-}
 type Linked = Socket & { [LINK]: Splice };
 
 /**
@@ -174,7 +219,7 @@ function adopt(accepted: Socket, server: Server, buffer: Buffer): Socket {
   return socket;
 }
 
-class Splice implements Tracked {
+class Splice implements Spliced {
   readonly client: Socket;
   upstream: Socket | undefined;
   private readonly pool: Pool;
@@ -413,7 +458,12 @@ function onError(this: Socket): void {
     return;
   }
   const other = this === splice.client ? splice.upstream! : splice.client;
-  if (!other.destroyed) other.resetAndDestroy();
+  if (other.destroyed) return;
+  // A socket whose FIN may still be in flight (end() called, not finished) is closed, not reset:
+  // libuv refuses a reset while a shutdown is pending, and Node then leaves the handle open for good
+  // (a leaked descriptor per such connection, and a process that does not exit).
+  if (other.writableEnded && !other.writableFinished) other.destroy();
+  else other.resetAndDestroy();
 }
 
 function onClose(this: Socket): void {
