@@ -163,6 +163,27 @@ endpoints:
     },
   },
   {
+    // one slice, already in address order but for a repeated address: the copy-free path must not take it
+    name: "a duplicate endpoint within one slice appears once; a ready copy wins over a not-ready one",
+    manifests: [
+      service("web", { clusterIP: "10.96.0.14", ports: http }),
+      slice("web", "web-a", httpSlicePort, [
+        ep("10.244.1.1"),
+        ep("10.244.1.2", { ready: false }),
+        ep("10.244.1.2"),
+        ep("10.244.1.3"),
+        ep("10.244.1.3"),
+      ]),
+    ],
+    ports: {
+      "default/web:http": {
+        frontends: [fwd("10.96.0.14")],
+        cluster: ["10.244.1.1:8080", "10.244.1.2:8080", "10.244.1.3:8080"],
+        external: ["10.244.1.1:8080", "10.244.1.2:8080", "10.244.1.3:8080"],
+      },
+    },
+  },
+  {
     name: "FQDN slices are ignored",
     manifests: [
       service("web", { clusterIP: "10.96.0.15", ports: http }),

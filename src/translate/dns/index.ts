@@ -1,9 +1,17 @@
 import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import { type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
+import type { Store, StoreChange } from "../../store/store.ts";
+import { addSliceOwners, StoreFollower } from "../follow.ts";
 import type { TranslateOptions } from "../options.ts";
-import { canonicalIp, dashedIp, type IpFamily, isIPv4, reverseName } from "./ip.ts";
-import { DNS_SCHEMA_VERSION, type DnsRecords, type DnsSnapshot, EMPTY_DNS, type SrvRecord } from "./model.ts";
+import { canonicalIp, dashedIp, type IpFamily, ipv4Value, isIPv4, reverseName } from "./ip.ts";
+import {
+  DNS_SCHEMA_VERSION,
+  type DnsRecords,
+  type DnsSnapshot,
+  EMPTY_DNS,
+  SMALL_ENDPOINT_IPS,
+  type SrvRecord,
+} from "./model.ts";
 import { ShardedMap } from "./records.ts";
 
 export { EMPTY_DNS };
@@ -17,9 +25,30 @@ const TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints
  */
 interface Fragment {
   owner: string;
-  entries: readonly (readonly [string, DnsRecords])[];
+  entries: Entries;
   problems: readonly Problem[];
 }
+
+/**
+ * A fragment's names and their records as two parallel arrays, rather than a `[name, records]`
+ * pair per name: a full build makes 40k names, and the fragments are kept (the memo).
+ */
+class Entries {
+  readonly names: string[] = [];
+  readonly values: DnsRecords[] = [];
+
+  push(name: string, value: DnsRecords): void {
+    this.names.push(name);
+    this.values.push(value);
+  }
+
+  get length(): number {
+    return this.names.length;
+  }
+}
+
+/** The entries of a fragment without names (shared: an empty Entries is never written to). */
+const NO_ENTRIES = new Entries();
 
 interface ServiceMemo {
   service: Service;
@@ -62,9 +91,7 @@ export function translateDns(store: Store, options: TranslateOptions): { snapsho
  * the domain or pod mode changes, or when the store has changes not yet delivered (inside a batch).
  */
 export class DnsTranslator {
-  private store: Store | undefined;
-  private unsubscribe: (() => void) | undefined;
-  private syncedRevision = -1;
+  private readonly follower = new StoreFollower((store, changes) => this.onChanges(store, changes));
   private readonly dirtyServices = new Set<string>();
   private readonly dirtyPods = new Set<string>();
   /** the store's namespaceRevision the namespace list was made at */
@@ -88,7 +115,7 @@ export class DnsTranslator {
     const domain = normaliseName(options.clusterDomain);
     const context = `${domain}|${options.dnsPods}`;
     const fresh = this.last === undefined || context !== this.context;
-    const full = fresh || store.revision !== this.syncedRevision;
+    const full = fresh || this.follower.behind(store);
     this.context = context;
     if (fresh) this.reset();
 
@@ -140,7 +167,7 @@ export class DnsTranslator {
     }
     this.dirtyServices.clear();
     this.dirtyPods.clear();
-    this.syncedRevision = store.revision;
+    this.follower.synced(store);
 
     if (store.namespaceRevision !== this.namespaceRevision || !this.base) {
       this.namespaceRevision = store.namespaceRevision;
@@ -176,9 +203,7 @@ export class DnsTranslator {
 
   /** Stops listening to the store. */
   close(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    this.store = undefined;
+    this.follower.close();
   }
 
   private reset(): void {
@@ -225,8 +250,11 @@ export class DnsTranslator {
     const shared = this.shared;
     const remerge = new Set<string>();
     for (const fragment of removed) {
-      for (const [name, value] of fragment.entries) {
-        const list = shared.get(name);
+      const { names, values } = fragment.entries;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        const value = values[i]!;
+        const list = shared.size > 0 ? shared.get(name) : undefined;
         if (list) {
           const at = list.indexOf(value);
           if (at >= 0) {
@@ -239,8 +267,12 @@ export class DnsTranslator {
         this.problemFragments.delete(fragment.owner);
     }
     for (const fragment of added) {
-      for (const [name, value] of fragment.entries) {
-        const list = shared.get(name);
+      const { names, values } = fragment.entries;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        const value = values[i]!;
+        // no shared name yet (a first build, until two fragments meet): skip the lookup
+        const list = shared.size > 0 ? shared.get(name) : undefined;
         if (list) {
           list.push(value);
           remerge.add(name);
@@ -275,12 +307,7 @@ export class DnsTranslator {
   }
 
   private follow(store: Store): void {
-    if (this.store === store) return;
-    this.close();
-    this.store = store;
-    this.last = undefined;
-    this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
-    this.syncedRevision = -1;
+    if (this.follower.follow(store)) this.last = undefined;
   }
 
   private onChanges(store: Store, changes: readonly StoreChange[]): void {
@@ -288,16 +315,8 @@ export class DnsTranslator {
       const { kind, key } = change;
       if (kind === "Service") this.dirtyServices.add(key);
       else if (kind === "Pod") this.dirtyPods.add(key);
-      else if (kind === "EndpointSlice") {
-        // the Service it belonged to, and the one it belongs to now (a relabelled slice moves)
-        const before = change.previous ? sliceOwner(change.previous as EndpointSlice) : undefined;
-        if (before) this.dirtyServices.add(before);
-        const slice = store.get("EndpointSlice", key);
-        const owner = slice ? sliceOwner(slice) : undefined;
-        if (owner) this.dirtyServices.add(owner);
-      }
+      else if (kind === "EndpointSlice") addSliceOwners(store, change, this.dirtyServices);
     }
-    if (this.syncedRevision >= 0) this.syncedRevision = store.revision;
   }
 }
 
@@ -324,7 +343,7 @@ function contentKey(r: DnsRecords): string {
 
 function sameEntries(a: Fragment, b: Fragment | undefined): boolean {
   if (!b || a.entries.length !== b.entries.length) return false;
-  return a.entries.every(([name], i) => name === b.entries[i]![0]);
+  return a.entries.names.every((name, i) => name === b.entries.names[i]);
 }
 
 /**
@@ -342,7 +361,7 @@ function guarded(
   } catch (err) {
     return {
       owner,
-      entries: [],
+      entries: NO_ENTRIES,
       problems: [
         {
           kind,
@@ -357,13 +376,15 @@ function guarded(
 
 /** The names every zone has: the apex, `svc`, `pod`, the schema version, and each namespace's subtrees. */
 function baseFragment(domain: string, namespaces: readonly string[]): Fragment {
-  const entries: [string, DnsRecords][] = [
-    [domain, {}],
-    [`svc.${domain}`, {}],
-    [`pod.${domain}`, {}],
-    [`dns-version.${domain}`, { txt: [DNS_SCHEMA_VERSION] }],
-  ];
-  for (const ns of namespaces) entries.push([`${ns}.svc.${domain}`, {}], [`${ns}.pod.${domain}`, {}]);
+  const entries = new Entries();
+  entries.push(domain, {});
+  entries.push(`svc.${domain}`, {});
+  entries.push(`pod.${domain}`, {});
+  entries.push(`dns-version.${domain}`, { txt: [DNS_SCHEMA_VERSION] });
+  for (const ns of namespaces) {
+    entries.push(`${ns}.svc.${domain}`, {});
+    entries.push(`${ns}.pod.${domain}`, {});
+  }
   return { owner: BASE_OWNER, entries, problems: [] };
 }
 
@@ -375,10 +396,10 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
     problems.push({ kind: "Service", namespace, name, field, message });
   if (!isLabel(name.toLowerCase()) || !isLabel(namespace.toLowerCase())) {
     problem("metadata.name", "not a DNS label: no DNS records for this Service");
-    return { owner, entries: [], problems };
+    return { owner, entries: NO_ENTRIES, problems };
   }
   const base = `${name}.${namespace}.svc.${domain}`.toLowerCase();
-  const entries: [string, DnsRecords][] = [];
+  const entries = new Entries();
   const spec = service.spec ?? {};
 
   if (spec.type === "ExternalName") {
@@ -386,7 +407,7 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
     if (!target) problem("spec.externalName", "missing: no DNS record for this ExternalName Service");
     else if (canonicalIp(target)) problem("spec.externalName", `"${target}" is an IP address, not a DNS name`);
     else if (!isDomainName(target)) problem("spec.externalName", `"${spec.externalName}" is not a DNS name`);
-    else entries.push([base, { cname: target }]);
+    else entries.push(base, { cname: target });
     return { owner, entries, problems };
   }
 
@@ -396,13 +417,18 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   // turns back into an address and checks against `endpointIps` (no string built per endpoint).
   // The records are still private to this fragment, so they may grow in place.
   let named: Map<string, { a?: string[]; aaaa?: string[] }> | undefined;
-  const anonymous = new Set<string>();
+  const anonymous: string[] = [];
+  // IPv4 addresses in rising order cannot repeat: then no check per address (the usual slice)
+  let rising = true;
+  let lastValue = -1;
   // Only a headless Service needs the endpoints again (its SRV and PTR records); the rest are not kept.
   const endpoints: ReadyEndpoint[] | undefined = headless ? [] : undefined;
-  forEachReady(service, slices, problems, (ip, family, hostname, ports) => {
+  forEachReady(service, slices, problems, (ip, family, hostname, ports, value) => {
     endpoints?.push({ ip, family, hostname, ports });
     if (hostname === undefined) {
-      anonymous.add(ip);
+      if (value > lastValue) lastValue = value;
+      else rising = false;
+      anonymous.push(ip);
       return;
     }
     named ??= new Map();
@@ -419,54 +445,63 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
       if (!host.aaaa.includes(ip)) host.aaaa.push(ip);
     }
   });
-  const withEndpoints = (records: DnsRecords): DnsRecords => {
-    if (!named && !anonymous.size) return records;
-    const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = { ...records };
+  const anonymousIps = anonymous.length > 0 ? endpointIps(anonymous, rising) : undefined;
+  const withEndpoints = (records: { a?: readonly string[]; aaaa?: readonly string[] }): DnsRecords => {
+    // the records object is this fragment's own (addressRecords made it): fill it in, no copy
+    const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = records;
     if (named) out.endpoints = named;
-    if (anonymous.size) out.endpointIps = anonymous;
+    if (anonymousIps) out.endpointIps = anonymousIps;
     return out;
   };
 
   if (!headless) {
-    const clusterIPs = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter(
-      (ip) => ip !== "None",
-    );
+    const listed = (spec.clusterIPs?.length ?? 0) > 0;
+    const clusterIPs = listed ? spec.clusterIPs! : spec.clusterIP ? [spec.clusterIP] : [];
     const v4: string[] = [];
     const v6: string[] = [];
-    clusterIPs.forEach((text, i) => {
-      const ip = canonicalIp(text);
-      if (!ip) {
-        problem(spec.clusterIPs?.length ? `spec.clusterIPs[${i}]` : "spec.clusterIP", `"${text}" is not an IP address`);
-        return;
+    for (let i = 0; i < clusterIPs.length; i++) {
+      const text = clusterIPs[i]!;
+      if (text === "None") continue;
+      // a valid IPv4 text is already canonical: no parse result object for the usual case
+      const ipv4 = isIPv4(text);
+      const ip = ipv4 ? text : canonicalIp(text)?.ip;
+      if (ip === undefined) {
+        problem(listed ? `spec.clusterIPs[${i}]` : "spec.clusterIP", `"${text}" is not an IP address`);
+        continue;
       }
-      (ip.family === 4 ? v4 : v6).push(ip.ip);
-      entries.push([reverseName(ip.ip)!, { ptr: [base] }]);
-    });
-    entries.push([base, withEndpoints(addressRecords(v4, v6))]);
-    const srvByName = new Map<string, SrvRecord[]>();
+      (ipv4 ? v4 : v6).push(ip);
+      entries.push(reverseName(ip)!, { ptr: [base] });
+    }
+    entries.push(base, withEndpoints(addressRecords(v4, v6)));
+    // SRV names of the named ports, grouped by name (a Service has a few ports: a list, not a Map)
+    let srv: { name: string; records: SrvRecord[] }[] | undefined;
     for (const port of spec.ports ?? []) {
       if (!port.name) continue;
       const srvName = `_${port.name}._${(port.protocol ?? "TCP").toLowerCase()}.${base}`.toLowerCase();
-      const list = srvByName.get(srvName) ?? [];
-      list.push({ priority: 0, weight: 0, port: port.port, target: base });
-      srvByName.set(srvName, list);
+      srv ??= [];
+      let group = srv.find((g) => g.name === srvName);
+      if (!group) {
+        group = { name: srvName, records: [] };
+        srv.push(group);
+      }
+      group.records.push({ priority: 0, weight: 0, port: port.port, target: base });
     }
-    pushSrv(entries, srvByName);
+    if (srv) for (const { name: srvName, records } of srv) pushSrvName(entries, srvName, records);
   } else {
     // Headless: the name answers with the ready endpoints, and does not exist without them.
     if (!endpoints || endpoints.length === 0) return { owner, entries, problems };
     const v4: string[] = [];
     const v6: string[] = [];
     for (const ep of endpoints) (ep.family === 4 ? v4 : v6).push(ep.ip);
-    entries.push([base, withEndpoints(addressRecords(unique(v4), unique(v6)))]);
+    entries.push(base, withEndpoints(addressRecords(unique(v4), unique(v6))));
     // PTR records for the ready endpoints (spec 2.4.3); a ClusterIP Service's endpoints get none:
     // their reverse names are forwarded, as CoreDNS does with `fallthrough in-addr.arpa ip6.arpa`.
     for (const [hostname, ips] of named ?? []) {
       const ptr = { ptr: [`${hostname}.${base}`] };
-      for (const ip of ips.a ?? []) entries.push([reverseName(ip)!, ptr]);
-      for (const ip of ips.aaaa ?? []) entries.push([reverseName(ip)!, ptr]);
+      for (const ip of ips.a ?? []) entries.push(reverseName(ip)!, ptr);
+      for (const ip of ips.aaaa ?? []) entries.push(reverseName(ip)!, ptr);
     }
-    for (const ip of anonymous) entries.push([reverseName(ip)!, { ptr: [`${dashedIp(ip)}.${base}`] }]);
+    for (const ip of anonymousIps ?? []) entries.push(reverseName(ip)!, { ptr: [`${dashedIp(ip)}.${base}`] });
     const srvByName = new Map<string, SrvRecord[]>();
     const seen = new Set<string>();
     for (const ep of endpoints) {
@@ -491,14 +526,28 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
   return { owner, entries, problems };
 }
 
+/**
+ * The addresses once each, in first-seen order: the list itself when `distinct` (known not to
+ * repeat) and short, else deduplicated through a Set; a Set when longer than SMALL_ENDPOINT_IPS.
+ */
+function endpointIps(ips: string[], distinct: boolean): readonly string[] | ReadonlySet<string> {
+  if (distinct && ips.length <= SMALL_ENDPOINT_IPS) return ips;
+  const set = new Set(ips);
+  return set.size <= SMALL_ENDPOINT_IPS ? [...set] : set;
+}
+
 /** SRV weights as CoreDNS computes them: each of N records gets floor(100/N) (all share priority 0). */
-function pushSrv(entries: [string, DnsRecords][], srvByName: Map<string, SrvRecord[]>): void {
-  for (const [srvName, list] of srvByName) {
-    const weight = Math.floor((100 / (100 * list.length)) * 100);
-    entries.push([srvName, { srv: list.map((s) => ({ ...s, weight })) }]);
-    // `_tcp.<svc>…` exists as an empty non-terminal: NODATA, not NXDOMAIN.
-    entries.push([srvName.slice(srvName.indexOf(".") + 1), {}]);
-  }
+function pushSrv(entries: Entries, srvByName: Map<string, SrvRecord[]>): void {
+  for (const [srvName, list] of srvByName) pushSrvName(entries, srvName, list);
+}
+
+/** One SRV name and its empty parent; `list` is the caller's own (fresh records), weighted in place. */
+function pushSrvName(entries: Entries, srvName: string, list: SrvRecord[]): void {
+  const weight = Math.floor((100 / (100 * list.length)) * 100);
+  for (const s of list) s.weight = weight;
+  entries.push(srvName, { srv: list });
+  // `_tcp.<svc>…` exists as an empty non-terminal: NODATA, not NXDOMAIN.
+  entries.push(srvName.slice(srvName.indexOf(".") + 1), {});
 }
 
 interface ReadyEndpoint {
@@ -520,7 +569,8 @@ function forEachReady(
   service: Service,
   slices: readonly EndpointSlice[],
   problems: Problem[],
-  visit: (ip: string, family: IpFamily, hostname: string | undefined, ports: readonly Port[]) => void,
+  /** `value` is an IPv4 address's number (see ipv4Value), -1 for IPv6 */
+  visit: (ip: string, family: IpFamily, hostname: string | undefined, ports: readonly Port[], value: number) => void,
 ): void {
   const publishAll =
     service.spec?.publishNotReadyAddresses === true || service.metadata?.annotations?.[TOLERATE_UNREADY] === "true";
@@ -547,8 +597,9 @@ function forEachReady(
       const addresses = ep.addresses ?? [];
       for (let j = 0; j < addresses.length; j++) {
         const text = addresses[j]!;
-        if (isIPv4(text)) {
-          visit(text, 4, hostname, ports);
+        const value = ipv4Value(text);
+        if (value >= 0) {
+          visit(text, 4, hostname, ports, value);
           continue;
         }
         const ip = canonicalIp(text);
@@ -562,7 +613,7 @@ function forEachReady(
           });
           continue;
         }
-        visit(ip.ip, ip.family, hostname, ports);
+        visit(ip.ip, ip.family, hostname, ports, -1);
       }
     }
   }
@@ -572,18 +623,18 @@ function podFragment(owner: string, pod: Pod, domain: string): Fragment {
   const namespace = (pod.metadata?.namespace ?? "default").toLowerCase();
   const phase = pod.status?.phase;
   // Finished pods give their addresses back; they must not keep answering for them.
-  if (phase === "Succeeded" || phase === "Failed") return { owner, entries: [], problems: [] };
+  if (phase === "Succeeded" || phase === "Failed") return { owner, entries: NO_ENTRIES, problems: [] };
   const texts = pod.status?.podIPs?.length
     ? pod.status.podIPs.map((p) => p.ip)
     : pod.status?.podIP
       ? [pod.status.podIP]
       : [];
-  const entries: [string, DnsRecords][] = [];
+  const entries = new Entries();
   for (const text of texts) {
     const ip = canonicalIp(text);
     if (!ip) continue;
     const name = `${dashedIp(ip.ip)}.${namespace}.pod.${domain}`;
-    entries.push([name, ip.family === 4 ? { a: [ip.ip] } : { aaaa: [ip.ip] }]);
+    entries.push(name, ip.family === 4 ? { a: [ip.ip] } : { aaaa: [ip.ip] });
   }
   return { owner, entries, problems: [] };
 }
@@ -607,7 +658,7 @@ function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
     txt?: readonly string[];
     ptr?: readonly string[];
     endpoints?: ReadonlyMap<string, DnsRecords>;
-    endpointIps?: ReadonlySet<string>;
+    endpointIps?: DnsRecords["endpointIps"];
   } = {};
   const a4 = union(a.a, b.a);
   if (a4) out.a = a4;

@@ -113,6 +113,29 @@ export function isIPv4(text: string): boolean {
   return octets === 4;
 }
 
+/** The value of a dotted IPv4 address as `isIPv4` accepts it (0..2^32-1), or -1 when it is not one. */
+export function ipv4Value(text: string): number {
+  let octets = 0;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || ++octets > 4) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 0x30 || c > 0x39 || (digits > 0 && octet === 0)) return -1;
+    octet = octet * 10 + (c - 0x30);
+    digits++;
+    if (octet > 255) return -1;
+  }
+  return octets === 4 ? value : -1;
+}
+
 /** Canonical text of an address (IPv6 normalised), or undefined when it is not an IP. */
 export function canonicalIp(text: string): { ip: string; family: IpFamily } | undefined {
   // a valid IPv4 text is already canonical (leading zeros are refused)

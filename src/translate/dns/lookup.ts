@@ -1,5 +1,5 @@
 import { ipFromDashed } from "./ip.ts";
-import type { DnsRecords, DnsSnapshot } from "./model.ts";
+import { type DnsRecords, type DnsSnapshot, hasEndpointIp } from "./model.ts";
 
 /**
  * What the index says about one name (lowercase, no trailing dot):
@@ -27,7 +27,7 @@ export function lookupName(zone: DnsSnapshot, name: string): LookupResult {
       const endpoint = service.endpoints?.get(label);
       if (endpoint) return { kind: "records", records: endpoint };
       const ip = service.endpointIps ? ipFromDashed(label) : undefined;
-      if (ip && service.endpointIps!.has(ip.ip))
+      if (ip && hasEndpointIp(service, ip.ip))
         return { kind: "records", records: ip.family === 4 ? { a: [ip.ip] } : { aaaa: [ip.ip] } };
     }
   }

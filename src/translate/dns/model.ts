@@ -27,9 +27,21 @@ export interface DnsRecords {
   endpoints?: ReadonlyMap<string, DnsRecords>;
   /**
    * On a Service name: ready endpoint addresses without a hostname of their own. They are named by
-   * the address with dashes (`10-244-1-4`, `fd00--1`), as in CoreDNS.
+   * the address with dashes (`10-244-1-4`, `fd00--1`), as in CoreDNS. An array while there are at
+   * most SMALL_ENDPOINT_IPS of them (a third of a Set's memory, and no hashing to build it: a full
+   * rebuild makes one per Service), a Set beyond. Ask with `hasEndpointIp`.
    */
-  endpointIps?: ReadonlySet<string>;
+  endpointIps?: ReadonlySet<string> | readonly string[];
+}
+
+/** Up to this many endpoint addresses are kept in an array (`includes` is then as quick as a Set). */
+export const SMALL_ENDPOINT_IPS = 16;
+
+/** Whether `ip` (canonical text) is one of the records' anonymous endpoint addresses. */
+export function hasEndpointIp(records: DnsRecords, ip: string): boolean {
+  const ips = records.endpointIps;
+  if (!ips) return false;
+  return Array.isArray(ips) ? ips.includes(ip) : (ips as ReadonlySet<string>).has(ip);
 }
 
 export interface DnsSoa {

@@ -1,6 +1,7 @@
 import type { EndpointSlice, Ingress, IngressBackend, LoadBalancerIngress, Secret, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import { type Store, type StoreChange, sliceOwner } from "../../store/store.ts";
+import type { Store, StoreChange } from "../../store/store.ts";
+import { addSliceOwners, StoreFollower } from "../follow.ts";
 import type { TranslateOptions } from "../options.ts";
 import type { NodeSnapshot } from "../snapshot.ts";
 import { parseAnnotations } from "./annotations.ts";
@@ -90,9 +91,7 @@ type Step =
  * when nothing the table depends on changed the previous snapshot is returned as is.
  */
 export class IngressTranslator {
-  private store: Store | undefined;
-  private unsubscribe: (() => void) | undefined;
-  private syncedRevision = -1;
+  private readonly follower = new StoreFollower((store, changes) => this.onChanges(store, changes));
   private readonly dirtyIngresses = new Set<string>();
   private readonly dirtyServices = new Set<string>();
   /** Secrets or IngressClasses changed: the table is assembled again */
@@ -118,7 +117,7 @@ export class IngressTranslator {
     const context = `${options.ingressClass}|${options.ingressController}`;
     if (context !== this.context) this.tableDirty = true;
     this.context = context;
-    const full = this.last === undefined || store.revision !== this.syncedRevision;
+    const full = this.last === undefined || this.follower.behind(store);
     let changed = this.tableDirty;
 
     if (full) {
@@ -163,7 +162,7 @@ export class IngressTranslator {
     }
     this.dirtyIngresses.clear();
     this.dirtyServices.clear();
-    this.syncedRevision = store.revision;
+    this.follower.synced(store);
 
     const addresses = options.publishAddresses.length > 0 ? options.publishAddresses : node.addresses;
     const statusKey = addresses.join(",");
@@ -207,9 +206,7 @@ export class IngressTranslator {
 
   /** Stops listening to the store. */
   close(): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    this.store = undefined;
+    this.follower.close();
   }
 
   private compile(store: Store, key: string, ingress: Ingress): CompiledIngress {
@@ -236,12 +233,7 @@ export class IngressTranslator {
   }
 
   private follow(store: Store): void {
-    if (this.store === store) return;
-    this.close();
-    this.store = store;
-    this.last = undefined;
-    this.unsubscribe = store.subscribe((changes) => this.onChanges(store, changes));
-    this.syncedRevision = -1;
+    if (this.follower.follow(store)) this.last = undefined;
   }
 
   private onChanges(store: Store, changes: readonly StoreChange[]): void {
@@ -250,16 +242,8 @@ export class IngressTranslator {
       if (kind === "Ingress") this.dirtyIngresses.add(key);
       else if (kind === "Service") this.dirtyServices.add(key);
       else if (kind === "Secret" || kind === "IngressClass") this.tableDirty = true;
-      else if (kind === "EndpointSlice") {
-        // the Service it belonged to, and the one it belongs to now (a relabelled slice moves)
-        const before = change.previous ? sliceOwner(change.previous as EndpointSlice) : undefined;
-        if (before) this.dirtyServices.add(before);
-        const slice = store.get("EndpointSlice", key);
-        const owner = slice ? sliceOwner(slice) : undefined;
-        if (owner) this.dirtyServices.add(owner);
-      }
+      else if (kind === "EndpointSlice") addSliceOwners(store, change, this.dirtyServices);
     }
-    if (this.syncedRevision >= 0) this.syncedRevision = store.revision;
   }
 }
 

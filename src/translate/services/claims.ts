@@ -15,9 +15,19 @@ export function frontendKey(f: Frontend): string {
 }
 
 export function frontendKeysOf(result: ServiceTranslation): string[] {
-  const keys = new Set<string>();
-  for (const port of result.ports) for (const f of port.frontends) keys.add(frontendKey(f));
-  return [...keys];
+  // A Service has a few frontends: an array with includes() beats a Set per Service on a full rebuild.
+  const keys: string[] = [];
+  let count = 0;
+  for (const port of result.ports) {
+    count += port.frontends.length;
+    for (const f of port.frontends) {
+      const key = frontendKey(f);
+      if (count > 32) keys.push(key);
+      else if (!keys.includes(key)) keys.push(key);
+    }
+  }
+  // many frontends (a long externalIPs list): deduplicate once instead of quadratic includes()
+  return count > 32 ? [...new Set(keys)] : keys;
 }
 
 /**
@@ -27,7 +37,8 @@ export function frontendKeysOf(result: ServiceTranslation): string[] {
  * only looks at addresses that are actually contested.
  */
 export class FrontendClaims {
-  private readonly claimants = new Map<string, string[]>();
+  /** address → its claimant, or its claimants once a second one came (one array less per address: 10k on a full rebuild) */
+  private readonly claimants = new Map<string, string | string[]>();
   /** addresses with two or more claimants */
   readonly contested = new Set<string>();
   /** changes whenever the claimants of a contested address (or the contested set) change */
@@ -37,7 +48,12 @@ export class FrontendClaims {
   update(serviceKey: string, before: readonly string[], after: readonly string[]): void {
     for (const key of before) {
       const list = this.claimants.get(key);
-      if (!list) continue;
+      if (list === undefined) continue;
+      if (typeof list === "string") {
+        // a lone claimant: the address was never contested
+        if (list === serviceKey) this.claimants.delete(key);
+        continue;
+      }
       const i = list.indexOf(serviceKey);
       if (i >= 0) list.splice(i, 1);
       if (list.length >= 1 && this.contested.has(key)) this.version++;
@@ -45,11 +61,13 @@ export class FrontendClaims {
       if (list.length < 2) this.contested.delete(key);
     }
     for (const key of after) {
-      let list = this.claimants.get(key);
-      if (!list) {
-        list = [];
-        this.claimants.set(key, list);
+      const held = this.claimants.get(key);
+      if (held === undefined) {
+        this.claimants.set(key, serviceKey);
+        continue;
       }
+      const list = typeof held === "string" ? [held] : held;
+      if (list !== held) this.claimants.set(key, list);
       list.push(serviceKey);
       if (list.length >= 2) {
         this.contested.add(key);
@@ -73,7 +91,8 @@ export class FrontendClaims {
     if (this.cached?.version === this.version) return this.cached.losers;
     const byLoser = new Map<string, Map<string, string>>();
     for (const key of this.contested) {
-      const list = this.claimants.get(key)!;
+      const held = this.claimants.get(key)!;
+      const list = typeof held === "string" ? [held] : held;
       let winner = list[0]!;
       let best = rankOf(winner);
       for (const candidate of list) {

@@ -17,11 +17,12 @@ import {
   compareStrings,
   type Family,
   familyName,
+  familyOf,
   ipFamily,
   ipSortKey,
   normaliseIP,
 } from "./ip.ts";
-import { type CandidateEndpoint, endpointsForPort, indexSlices, localReadyCount } from "./slices.ts";
+import { endpointsForPort, indexSlices, localReadyCount } from "./slices.ts";
 
 /** Label kube-proxy's informers exclude: Services (and their slices) of headless Services. */
 export const HEADLESS_LABEL = "service.kubernetes.io/headless";
@@ -41,6 +42,15 @@ export interface ServiceTranslation {
 }
 
 const NOTHING: ServiceTranslation = { ports: [], problems: [] };
+const NO_IPS: ReadonlyMap<Family, string[]> = new Map();
+const NONE: readonly string[] = [];
+const FAMILY_4: readonly Family[] = [4];
+const FAMILY_6: readonly Family[] = [6];
+const FAMILY_BOTH: readonly Family[] = [4, 6];
+const KNOWN_TYPES: ReadonlySet<string> = new Set(["ClusterIP", "NodePort", "LoadBalancer"]);
+const TRAFFIC_POLICIES: ReadonlySet<string> = new Set(["Cluster", "Local"]);
+/** Shared by every Service without affinity (snapshot values are never modified). */
+const NO_AFFINITY: SessionAffinity = Object.freeze({ type: "None" });
 
 const KIND_ORDER: Record<FrontendKind, number> = { clusterIP: 0, nodePort: 1, externalIP: 2, loadBalancer: 3 };
 
@@ -78,7 +88,7 @@ export function translateService(
   if (leftToAnotherProxy(service.metadata?.labels, ctx.serviceProxyName)) return NOTHING;
   const type = spec.type ?? "ClusterIP";
   if (type === "ExternalName") return NOTHING;
-  if (!["ClusterIP", "NodePort", "LoadBalancer"].includes(type)) {
+  if (!KNOWN_TYPES.has(type)) {
     report("spec.type", `unknown type "${type}"; treated as ClusterIP`);
   }
   const exposesNodePorts = type === "NodePort" || type === "LoadBalancer";
@@ -88,22 +98,31 @@ export function translateService(
   const rawClusterIPs = fromList ? spec.clusterIPs! : spec.clusterIP ? [spec.clusterIP] : [];
   // Headless: DNS only. No clusterIP yet: not proxied until one is allocated (as kube-proxy skips it).
   if (rawClusterIPs.length === 0 || rawClusterIPs[0] === "None") return NOTHING;
-  const clusterIPs = new Map<Family, string>();
-  rawClusterIPs.forEach((ip, i) => {
+  // one clusterIP per family: [IPv4, IPv6] (two variables rather than a Map per Service)
+  let clusterV4: string | undefined;
+  let clusterV6: string | undefined;
+  for (let i = 0; i < rawClusterIPs.length; i++) {
+    const ip = rawClusterIPs[i]!;
     const field = fromList ? `spec.clusterIPs[${i}]` : "spec.clusterIP";
     const family = ipFamily(ip);
     if (!family) report(field, `"${ip}" is not an IP address`);
-    else if (clusterIPs.has(family)) report(field, `a second ${familyName(family)} clusterIP ("${ip}") is ignored`);
-    else clusterIPs.set(family, normaliseIP(ip));
-  });
-  if (clusterIPs.size === 0) return { ports: [], problems };
-  const families = [...clusterIPs.keys()].sort();
+    else if ((family === 4 ? clusterV4 : clusterV6) !== undefined)
+      report(field, `a second ${familyName(family)} clusterIP ("${ip}") is ignored`);
+    else if (family === 4) clusterV4 = ip;
+    else clusterV6 = normaliseIP(ip);
+  }
+  if (clusterV4 === undefined && clusterV6 === undefined) return { ports: [], problems };
+  const families: readonly Family[] =
+    clusterV4 === undefined ? FAMILY_6 : clusterV6 === undefined ? FAMILY_4 : FAMILY_BOTH;
+  const clusterIP = (family: Family) => (family === 4 ? clusterV4 : clusterV6)!;
 
   const externalIPs = familyIPs(spec.externalIPs ?? [], "spec.externalIPs", families, report);
   const lbIngress = status(service);
   const lbIPs = familyIPs(
     // ipMode Proxy: the load balancer proxies to the nodes itself, so kube-proxy adds no rule for its IP.
-    lbIngress.map((ing) => (ing.ipMode === undefined || ing.ipMode === "VIP" ? ing.ip : undefined)),
+    lbIngress.length === 0
+      ? NONE
+      : lbIngress.map((ing) => (ing.ipMode === undefined || ing.ipMode === "VIP" ? ing.ip : undefined)),
     "status.loadBalancer.ingress",
     families,
     report,
@@ -126,31 +145,22 @@ export function translateService(
   const sessionAffinity = affinity(service, report);
   const internalLocal = spec.internalTrafficPolicy === "Local";
   const externalLocal = exposesNodePorts && spec.externalTrafficPolicy === "Local";
-  if (spec.internalTrafficPolicy !== undefined && !["Cluster", "Local"].includes(spec.internalTrafficPolicy))
+  if (spec.internalTrafficPolicy !== undefined && !TRAFFIC_POLICIES.has(spec.internalTrafficPolicy))
     report("spec.internalTrafficPolicy", `unknown value "${spec.internalTrafficPolicy}"; treated as Cluster`);
-  if (spec.externalTrafficPolicy !== undefined && !["Cluster", "Local"].includes(spec.externalTrafficPolicy))
+  if (spec.externalTrafficPolicy !== undefined && !TRAFFIC_POLICIES.has(spec.externalTrafficPolicy))
     report("spec.externalTrafficPolicy", `unknown value "${spec.externalTrafficPolicy}"; treated as Cluster`);
 
-  const nodePortAddresses = new Map<Family, string[]>();
-  for (const family of families) nodePortAddresses.set(family, []);
-  for (const address of ctx.node.nodePortAddresses) {
-    const family = ipFamily(address);
-    const ip = normaliseIP(address);
-    const list = family ? nodePortAddresses.get(family) : undefined;
-    if (list && !list.includes(ip)) list.push(ip);
-  }
+  const nodePortAddresses = exposesNodePorts ? nodePortAddressesOf(families, ctx.node) : NO_IPS;
 
-  const index = indexSlices(
-    slices.filter((s) => !leftToAnotherProxy(s.metadata?.labels, ctx.serviceProxyName)),
-    families,
-    problems,
-  );
-  const node = { name: ctx.node.name, ...(ctx.node.zone !== undefined ? { zone: ctx.node.zone } : {}) };
+  const foreign = (s: EndpointSlice) => leftToAnotherProxy(s.metadata?.labels, ctx.serviceProxyName);
+  const index = indexSlices(slices.some(foreign) ? slices.filter((s) => !foreign(s)) : slices, families, problems);
+  const node = ctx.node;
 
   // --- ports -------------------------------------------------------------------------------
   const ports: ServicePortSnapshot[] = [];
-  const seenNames = new Set<string>();
-  const seenPorts = new Set<string>();
+  // a Service has a handful of ports: arrays, not Sets
+  const seenNames: string[] = [];
+  const seenPorts: string[] = [];
   (spec.ports ?? []).forEach((p, i) => {
     const protocol = p.protocol ?? "TCP";
     const field = `spec.ports[${i}]`;
@@ -167,14 +177,15 @@ export function translateService(
       return;
     }
     const portName = p.name ?? "";
-    if (seenNames.has(portName)) {
+    if (seenNames.includes(portName)) {
       report(
         `${field}.name`,
         portName ? `duplicate port name "${portName}"; this port is not served` : "a second unnamed port is not served",
       );
       return;
     }
-    if (seenPorts.has(`${p.port}/${protocol}`)) {
+    const portKey = `${p.port}/${protocol}`;
+    if (seenPorts.includes(portKey)) {
       report(`${field}.port`, `duplicate port ${p.port}/${protocol}; this port is not served`);
       return;
     }
@@ -187,29 +198,29 @@ export function translateService(
         return;
       } else nodePort = p.nodePort;
     }
-    seenNames.add(portName);
-    seenPorts.add(`${p.port}/${protocol}`);
+    seenNames.push(portName);
+    seenPorts.push(portKey);
 
     const all = endpointsForPort(index, portName, protocol);
     const frontends: Frontend[] = [];
-    let clusterEndpoints: Endpoint[] = [];
-    let externalEndpoints: Endpoint[] = [];
+    let clusterEndpoints: readonly Endpoint[] = [];
+    let externalEndpoints: readonly Endpoint[] = [];
     for (const family of families) {
-      const familyExternalIPs = externalIPs.get(family) ?? [];
-      const familyLbIPs = lbClosed ? [] : (lbIPs.get(family) ?? []);
+      const familyExternalIPs = externalIPs.get(family) ?? NONE;
+      const familyLbIPs = lbClosed ? NONE : (lbIPs.get(family) ?? NONE);
       const categorized = categorize(
-        families.length === 1 ? all : all.filter((c) => c.family === family),
+        families.length === 1 ? all : all.filter((e) => familyOf(e.ip) === family),
         {
           internalLocal,
           externalLocal,
           externallyAccessible: nodePort !== undefined || familyExternalIPs.length > 0 || familyLbIPs.length > 0,
         },
         node,
+        index.hints,
       );
-      const internal = categorized.internal.map(toEndpoint);
-      // Without a Local policy both lists are the same: share one array (planes may compare by reference).
-      const externalList =
-        categorized.external === categorized.internal ? internal : categorized.external.map(toEndpoint);
+      // Without a Local policy both lists are the same array (planes may compare by reference).
+      const internal = categorized.internal;
+      const externalList = categorized.external;
       clusterEndpoints = clusterEndpoints.length === 0 ? internal : [...clusterEndpoints, ...internal];
       externalEndpoints = externalEndpoints.length === 0 ? externalList : [...externalEndpoints, ...externalList];
       const add = (kind: FrontendKind, ip: string, port: number) => {
@@ -225,7 +236,7 @@ export function translateService(
         if (kind === "loadBalancer") frontend.sourceRanges = sourceRanges;
         frontends.push(frontend);
       };
-      add("clusterIP", clusterIPs.get(family)!, p.port);
+      add("clusterIP", clusterIP(family), p.port);
       if (nodePort !== undefined) for (const ip of nodePortAddresses.get(family)!) add("nodePort", ip, nodePort);
       for (const ip of familyExternalIPs) add("externalIP", ip, p.port);
       for (const ip of familyLbIPs) add("loadBalancer", ip, p.port);
@@ -268,10 +279,6 @@ export function translateService(
   return result;
 }
 
-function toEndpoint(c: CandidateEndpoint): Endpoint {
-  return c.endpoint;
-}
-
 /**
  * kube-proxy's filter rules: no usable endpoint anywhere → REJECT (here: no listener, so
  * "connection refused"); a Local policy with none on this node → DROP; else forward.
@@ -282,7 +289,22 @@ function action(c: Categorized, external: boolean): Frontend["action"] {
 }
 
 function status(service: Service) {
-  return service.status?.loadBalancer?.ingress ?? [];
+  return service.status?.loadBalancer?.ingress ?? NO_INGRESS;
+}
+
+const NO_INGRESS: readonly { ip?: string; ipMode?: string }[] = [];
+
+/** The node's NodePort addresses, per family of the Service. */
+function nodePortAddressesOf(families: readonly Family[], node: NodeSnapshot): ReadonlyMap<Family, string[]> {
+  const out = new Map<Family, string[]>();
+  for (const family of families) out.set(family, []);
+  for (const address of node.nodePortAddresses) {
+    const family = ipFamily(address);
+    const ip = normaliseIP(address);
+    const list = family ? out.get(family) : undefined;
+    if (list && !list.includes(ip)) list.push(ip);
+  }
+  return out;
 }
 
 /**
@@ -295,9 +317,9 @@ function familyIPs(
   families: readonly Family[],
   report: (field: string, message: string) => void,
   fieldOf: (i: number) => string = (i) => `${base}[${i}]`,
-): Map<Family, string[]> {
+): ReadonlyMap<Family, string[]> {
+  if (list.length === 0) return NO_IPS;
   const out = new Map<Family, string[]>();
-  if (list.length === 0) return out;
   list.forEach((ip, i) => {
     if (ip === undefined) return;
     const family = ipFamily(ip);
@@ -325,10 +347,10 @@ function familyIPs(
 
 function affinity(service: Service, report: (field: string, message: string) => void): SessionAffinity {
   const spec = service.spec ?? {};
-  if (spec.sessionAffinity === undefined || spec.sessionAffinity === "None") return { type: "None" };
+  if (spec.sessionAffinity === undefined || spec.sessionAffinity === "None") return NO_AFFINITY;
   if (spec.sessionAffinity !== "ClientIP") {
     report("spec.sessionAffinity", `unknown value "${spec.sessionAffinity}"; treated as None`);
-    return { type: "None" };
+    return NO_AFFINITY;
   }
   const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
   if (timeout === undefined) return { type: "ClientIP", timeoutSeconds: DEFAULT_AFFINITY_TIMEOUT_SECONDS };

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Store } from "../../../src/store/store.ts";
 import { translateDns } from "../../../src/translate/dns/index.ts";
-import { canonicalIp, ipFromDashed, reverseName } from "../../../src/translate/dns/ip.ts";
+import { canonicalIp, ipFromDashed, ipv4Value, isIPv4, reverseName } from "../../../src/translate/dns/ip.ts";
 import { lookupName } from "../../../src/translate/dns/lookup.ts";
 import type { DnsRecords, PodRecordMode } from "../../../src/translate/dns/model.ts";
 import { labStore, options, service, slice } from "./fixtures.ts";
@@ -182,7 +182,58 @@ describe("rebuilds", () => {
   });
 });
 
+describe("endpoint names of a ClusterIP Service", () => {
+  // a few addresses are kept in an array, more in a Set: both must answer every name, once per address
+  it.each([3, 16, 17, 40])("%i endpoints in rising order all answer by their dashed address", (count) => {
+    const store = new Store();
+    store.upsert("Service", service("ns", "web", { clusterIP: "10.96.0.7", ports: [{ name: "http", port: 80 }] }));
+    const addresses = Array.from({ length: count }, (_, i) => `10.244.7.${i + 1}`);
+    const endpoints = addresses.map((ip) => ({ addresses: [ip] }));
+    store.upsert("EndpointSlice", slice("ns", "web", "web-1", endpoints, [{ name: "http", port: 8080 }]));
+    const { snapshot } = translateDns(store, options());
+    expect([...(snapshot.records.get("web.ns.svc.cluster.local")?.endpointIps ?? [])]).toEqual(addresses);
+    for (const ip of addresses)
+      expect(lookupName(snapshot, `${ip.replaceAll(".", "-")}.web.ns.svc.cluster.local`).kind).toBe("records");
+  });
+
+  it.each([3, 16, 17, 40])("%i endpoints (each listed twice) all answer by their dashed address", (count) => {
+    const store = new Store();
+    store.upsert("Service", service("ns", "web", { clusterIP: "10.96.0.7", ports: [{ name: "http", port: 80 }] }));
+    const addresses = Array.from({ length: count }, (_, i) => `10.244.7.${i + 1}`);
+    const endpoints = [...addresses, ...addresses].map((ip) => ({ addresses: [ip] }));
+    // first-seen order is kept, repeats dropped
+    store.upsert("EndpointSlice", slice("ns", "web", "web-1", endpoints, [{ name: "http", port: 8080 }]));
+    const { snapshot } = translateDns(store, options());
+    expect([...(snapshot.records.get("web.ns.svc.cluster.local")?.endpointIps ?? [])]).toEqual(addresses);
+    for (const ip of addresses) {
+      expect(lookupName(snapshot, `${ip.replaceAll(".", "-")}.web.ns.svc.cluster.local`)).toEqual({
+        kind: "records",
+        records: { a: [ip] },
+      });
+    }
+    expect(lookupName(snapshot, "10-244-7-200.web.ns.svc.cluster.local").kind).toBe("nxdomain");
+  });
+});
+
 describe("IP helpers", () => {
+  it("ipv4Value accepts exactly what isIPv4 accepts, with the address's number", () => {
+    const octet = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom("", "00", "01", "a", "-1"));
+    const text = fc.oneof(
+      fc.array(octet, { minLength: 1, maxLength: 6 }).map((parts) => parts.join(".")),
+      fc.string({ maxLength: 16 }),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        const value = ipv4Value(t);
+        expect(value >= 0).toBe(isIPv4(t));
+        if (value >= 0) expect(value).toBe(t.split(".").reduce((n, o) => n * 256 + Number(o), 0));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(ipv4Value("255.255.255.255")).toBe(2 ** 32 - 1);
+    expect(ipv4Value("0.0.0.0")).toBe(0);
+  });
+
   it.each([
     ["10.0.0.1", "10.0.0.1"],
     ["FD00:0:0:0:0:0:0:1", "fd00::1"],

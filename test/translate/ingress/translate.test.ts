@@ -219,6 +219,29 @@ describe("backends", () => {
   });
 
   it.each([
+    ["a repeated address once, in address order", [["10.0.1.5"], ["10.0.1.5"], ["10.0.1.2"]], ["10.0.1.2", "10.0.1.5"]],
+    [
+      "a repeated serving+terminating address once",
+      [
+        ["10.0.1.5", false],
+        ["10.0.1.5", false],
+      ],
+      ["10.0.1.5"],
+    ],
+    // the first copy decides: terminating first, so its later ready copy is not among the ready ones
+    ["the first copy of an address decides its list", [["10.0.1.5", false], ["10.0.1.5"], ["10.0.1.2"]], ["10.0.1.2"]],
+  ] as [string, [string, boolean?][], string[]][])("endpoints: %s", (_name, endpoints, expected) => {
+    const objects = svc("web", []);
+    const slice = objects[1] as { endpoints: unknown[] };
+    slice.endpoints = endpoints.map(([ip, ready = true]) => ({
+      addresses: [ip],
+      conditions: ready ? { ready: true } : { ready: false, serving: true, terminating: true },
+    }));
+    const { snapshot } = translate([...objects, ing("a", { rules: [{ paths: [{ path: "/", pathType: "Prefix" }] }] })]);
+    expect(snapshot.hosts[0]!.routes[0]!.backend.endpoints.map((e) => e.ip)).toEqual(expected);
+  });
+
+  it.each([
     ["missing Service", "nope", 80, 'Service "default/nope" not found'],
     ["missing port number", "web", 81, "has no port 81"],
     ["missing port name", "web", "grpc", 'has no port "grpc"'],
