@@ -14,6 +14,12 @@
 export interface ResponseSink {
   /** a final (non-1xx) response head; `headers` is a flat [name, value, ...] list, hop-by-hop headers removed */
   onHead(status: number, reason: string, headers: string[]): void;
+  /**
+   * a final response head, in raw mode (`reset(head, true)`): instead of strings, where each kept header line
+   * lies in `buf` (only valid during the call), so the head can be copied through without decoding every name
+   * and value (the ingress fast path)
+   */
+  onRawHead?(status: number, buf: Buffer, lines: HeadLines): void;
   /** a piece of body (chunked framing removed); `buf` is only valid during the call */
   onBody(buf: Buffer, start: number, end: number): void;
   /** the message is complete */
@@ -26,6 +32,26 @@ export interface ParserLimits {
   /** most header lines in a head */
   maxHeaders: number;
 }
+
+/**
+ * A parsed head's header lines in raw mode: for line i, `offsets[4i..4i+3]` = name start, name end, value
+ * start, value end (OWS trimmed) in the buffer given with it, and `flags[i]` its kind (low 3 bits) and whether
+ * it is written exactly as `name ": " value CRLF` (LINE_CANONICAL). Hop-by-hop lines are not listed; lines
+ * named by a Connection header are listed as LINE_DROPPED. Reused from response to response.
+ */
+export interface HeadLines {
+  count: number;
+  readonly offsets: Int32Array;
+  readonly flags: Uint8Array;
+}
+
+export const LINE_OTHER = 0;
+export const LINE_CONTENT_LENGTH = 1;
+export const LINE_DATE = 2;
+export const LINE_SERVER = 3;
+export const LINE_DROPPED = 4;
+export const LINE_KIND = 7;
+export const LINE_CANONICAL = 8;
 
 export const DEFAULT_PARSER_LIMITS: ParserLimits = { maxHeadBytes: 16 * 1024, maxHeaders: 200 };
 
@@ -74,6 +100,10 @@ for (let c = 0; c < 6; c++) {
   HEX[97 + c] = 10 + c;
 }
 
+/** ASCII lowercase of a byte (header names are tokens: ASCII only) */
+const LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) LOWER[c] = c >= 65 && c <= 90 ? c + 32 : c;
+
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 
 /** Buffer's latin1 decoder without `toString`'s argument handling (it is on every header name and value). */
@@ -90,6 +120,9 @@ export class ResponseParser {
   /** bytes of a head split across reads */
   private pending: Buffer | undefined;
   private informational = 0;
+  /** report heads with onRawHead (see HeadLines) instead of onHead */
+  private raw = false;
+  private readonly lines: HeadLines;
   private remaining = 0;
   private chunkLine = 0;
   private trailerBytes = 0;
@@ -104,12 +137,18 @@ export class ResponseParser {
   constructor(sink: ResponseSink, limits: ParserLimits = DEFAULT_PARSER_LIMITS) {
     this.sink = sink;
     this.limits = limits;
+    this.lines = {
+      count: 0,
+      offsets: new Int32Array(limits.maxHeaders * 4),
+      flags: new Uint8Array(limits.maxHeaders),
+    };
   }
 
-  /** Expects a new response (to a request with method HEAD when `head`). */
-  reset(head: boolean): void {
+  /** Expects a new response (to a request with method HEAD when `head`; its head reported raw when `raw`). */
+  reset(head: boolean, raw = false): void {
     this.state = HEAD;
     this.noBody = head;
+    this.raw = raw;
     this.pending = undefined;
     this.informational = 0;
     this.keepAlive = false;
@@ -248,11 +287,18 @@ export class ResponseParser {
       pos++;
     }
     if (buf[pos + 1] !== LF) return this.bad("bare CR in status line");
-    const reason = pos > reasonStart ? latin1Slice.call(buf, reasonStart, pos) : "";
+    const raw = this.raw;
+    const reason = !raw && pos > reasonStart ? latin1Slice.call(buf, reasonStart, pos) : "";
     pos += 2;
 
     const http10 = minor === 48;
+    // Header names are classified on their bytes (no string for a name unless it is kept in list mode).
     const headers: string[] = [];
+    const lines = this.lines;
+    const offsets = lines.offsets;
+    const flags = lines.flags;
+    const maxHeaders = this.limits.maxHeaders;
+    let kept = 0;
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
@@ -260,7 +306,7 @@ export class ResponseParser {
     let connectionTokens: string | undefined;
     const headEnd = end - 2; // the final CRLF
     while (pos < headEnd) {
-      if (headers.length >= this.limits.maxHeaders * 2) return this.bad("too many response headers");
+      if (kept >= maxHeaders) return this.bad("too many response headers");
       const nameStart = pos;
       while (TCHAR[buf[pos]!] === 1) pos++;
       if (pos === nameStart) return this.bad(buf[pos] === SP || buf[pos] === HTAB ? "obs-fold" : "malformed header");
@@ -275,56 +321,84 @@ export class ResponseParser {
       if (buf[pos + 1] !== LF) return this.bad("bare CR in header");
       let valueEnd = pos;
       while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
+      const lineEnd = pos;
       pos += 2;
-      const name = latin1Slice.call(buf, nameStart, nameEnd);
-      const value = valueEnd > valueStart ? latin1Slice.call(buf, valueStart, valueEnd) : "";
+      let kind = LINE_OTHER;
       switch (nameEnd - nameStart) {
-        case 2: // te
-        case 7: // trailer, upgrade
-          if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+        case 2:
+          if (nameIs(buf, nameStart, "te")) continue;
           break;
-        case 10: {
-          // connection, keep-alive
-          const lower = name.toLowerCase();
-          if (lower === "connection") {
-            const tokens = value.toLowerCase();
+        case 4:
+          if (nameIs(buf, nameStart, "date")) kind = LINE_DATE;
+          break;
+        case 6:
+          if (nameIs(buf, nameStart, "server")) kind = LINE_SERVER;
+          break;
+        case 7:
+          if (nameIs(buf, nameStart, "trailer") || nameIs(buf, nameStart, "upgrade")) continue;
+          break;
+        case 10:
+          if (nameIs(buf, nameStart, "connection")) {
+            const tokens = latin1Slice.call(buf, valueStart, valueEnd).toLowerCase();
             connectionTokens = connectionTokens === undefined ? tokens : `${connectionTokens},${tokens}`;
             continue;
           }
-          if (lower === "keep-alive") continue;
+          if (nameIs(buf, nameStart, "keep-alive")) continue;
           break;
-        }
-        case 14: // content-length
-          if (name.toLowerCase() === "content-length") {
+        case 14:
+          if (nameIs(buf, nameStart, "content-length")) {
             if (contentLength >= 0) return this.bad("duplicate Content-Length");
-            contentLength = parseLength(value);
+            contentLength = parseLength(buf, valueStart, valueEnd);
             if (contentLength < 0) return this.bad("malformed Content-Length");
+            kind = LINE_CONTENT_LENGTH;
           }
           break;
-        case 16: // proxy-connection
-          if (name.toLowerCase() === "proxy-connection") continue;
+        case 16:
+          if (nameIs(buf, nameStart, "proxy-connection")) continue;
           break;
-        case 17: // transfer-encoding
-          if (name.toLowerCase() === "transfer-encoding") {
+        case 17:
+          if (nameIs(buf, nameStart, "transfer-encoding")) {
             if (transferEncoding) return this.bad("duplicate Transfer-Encoding");
             transferEncoding = true;
-            chunked = value.length === 7 && value.toLowerCase() === "chunked";
+            chunked = valueEnd - valueStart === 7 && nameIs(buf, valueStart, "chunked");
             if (!chunked) return this.bad("unsupported Transfer-Encoding");
             continue;
           }
           break;
       }
-      headers.push(name, value);
+      if (raw) {
+        const at = kept * 4;
+        offsets[at] = nameStart;
+        offsets[at + 1] = nameEnd;
+        offsets[at + 2] = valueStart;
+        offsets[at + 3] = valueEnd;
+        flags[kept] =
+          valueStart === nameEnd + 2 && buf[nameEnd + 1] === SP && valueEnd === lineEnd ? kind | LINE_CANONICAL : kind;
+      } else
+        headers.push(
+          latin1Slice.call(buf, nameStart, nameEnd),
+          valueEnd > valueStart ? latin1Slice.call(buf, valueStart, valueEnd) : "",
+        );
+      kept++;
     }
+    lines.count = raw ? kept : 0;
 
     if (connectionTokens !== undefined) {
-      for (const raw of connectionTokens.split(",")) {
-        const token = raw.trim();
-        if (token === "close") close = true;
-        else if (token === "keep-alive") {
-          if (http10) close = false;
-        } else if (token !== "") removeHeader(headers, token);
-      }
+      // the usual single token without splitting
+      if (connectionTokens === "keep-alive") {
+        if (http10) close = false;
+      } else if (connectionTokens === "close") close = true;
+      else
+        for (const part of connectionTokens.split(",")) {
+          const token = part.trim();
+          if (token === "close") close = true;
+          else if (token === "keep-alive") {
+            if (http10) close = false;
+          } else if (token !== "") {
+            if (raw) dropLines(buf, lines, token);
+            else removeHeader(headers, token);
+          }
+        }
     }
 
     if (status < 200) {
@@ -336,7 +410,8 @@ export class ResponseParser {
       return this.bad(http10 ? "Transfer-Encoding on HTTP/1.0" : "Content-Length with Transfer-Encoding");
 
     this.status = status;
-    this.sink.onHead(status, reason, headers);
+    if (raw) this.sink.onRawHead!(status, buf, lines);
+    else this.sink.onHead(status, reason, headers);
     if (this.state !== HEAD) return true; // the sink reset or failed us
 
     if (this.noBody || status === 204 || status === 304) {
@@ -465,23 +540,71 @@ export class ResponseParser {
   }
 }
 
-const HOP_BY_HOP = new Set(["te", "trailer", "upgrade"]);
-
-/** A Content-Length value: 1 to 15 digits; -1 otherwise. */
-function parseLength(value: string): number {
-  const n = value.length;
+/** A Content-Length value `buf[start, end)`: 1 to 15 digits; -1 otherwise. */
+function parseLength(buf: Buffer, start: number, end: number): number {
+  const n = end - start;
   if (n === 0 || n > 15) return -1;
   let v = 0;
-  for (let i = 0; i < n; i++) {
-    const d = value.charCodeAt(i) - 48;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 48;
     if (d < 0 || d > 9) return -1;
     v = v * 10 + d;
   }
   return v;
 }
 
+/** whether the bytes at `start` are `lower` (lowercase ASCII) in any case; the caller checked the length */
+function nameIs(buf: Buffer, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if (LOWER[buf[start + i]!] !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
 function removeHeader(headers: string[], lowerName: string): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     if (headers[i]!.toLowerCase() === lowerName) headers.splice(i, 2);
   }
+}
+
+/** Marks the raw lines named `lowerName` dropped (a Connection header named them). */
+function dropLines(buf: Buffer, lines: HeadLines, lowerName: string): void {
+  const { offsets, flags } = lines;
+  for (let i = 0; i < lines.count; i++) {
+    const start = offsets[i * 4]!;
+    if (offsets[i * 4 + 1]! - start === lowerName.length && nameIs(buf, start, lowerName)) flags[i] = LINE_DROPPED;
+  }
+}
+
+/**
+ * The header lines of a raw head as text, `name: value` CRLF each, in order, without the dropped ones (and
+ * without Date and Server when `dropOwn`): byte for byte what formatting onHead's list gives, but runs of
+ * canonical lines are decoded as one slice each rather than two strings per header plus the joins.
+ */
+export function headerBlock(buf: Buffer, lines: HeadLines, dropOwn: boolean): string {
+  const { offsets, flags } = lines;
+  let out = "";
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = 0; i < lines.count; i++) {
+    const flag = flags[i]!;
+    const kind = flag & LINE_KIND;
+    if (kind === LINE_DROPPED || (dropOwn && (kind === LINE_DATE || kind === LINE_SERVER))) continue;
+    const at = i * 4;
+    const nameStart = offsets[at]!;
+    const valueEnd = offsets[at + 3]!;
+    if ((flag & LINE_CANONICAL) !== 0) {
+      if (nameStart === runEnd) runEnd = valueEnd + 2;
+      else {
+        if (runStart >= 0) out += latin1Slice.call(buf, runStart, runEnd);
+        runStart = nameStart;
+        runEnd = valueEnd + 2;
+      }
+      continue;
+    }
+    if (runStart >= 0) out += latin1Slice.call(buf, runStart, runEnd);
+    runStart = -1;
+    runEnd = -1;
+    out += `${latin1Slice.call(buf, nameStart, offsets[at + 1]!)}: ${latin1Slice.call(buf, offsets[at + 2]!, valueEnd)}\r\n`;
+  }
+  if (runStart >= 0) out += latin1Slice.call(buf, runStart, runEnd);
+  return out;
 }

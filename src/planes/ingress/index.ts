@@ -37,6 +37,16 @@ export interface ClientLimits {
    * or "node" (http.Server); both use Node's strict llhttp
    */
   httpFrontend?: "raw" | "node";
+  /**
+   * the raw front end's fast path for bodyless requests to plain-HTTP backends (direct.ts); default on,
+   * NODEPLANE_INGRESS_FASTPATH=off turns it off (every request then takes the generic path)
+   */
+  fastPath?: boolean;
+}
+
+/** NODEPLANE_INGRESS_FASTPATH=off disables the raw front end's fast path. */
+export function defaultFastPath(): boolean {
+  return process.env.NODEPLANE_INGRESS_FASTPATH !== "off";
 }
 
 /** NODEPLANE_INGRESS_HTTP=node|raw overrides the default front end of the plain-HTTP listener. */

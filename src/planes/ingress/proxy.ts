@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
@@ -6,6 +5,7 @@ import type { Dispatcher } from "undici";
 import type { Logger } from "../../log.ts";
 import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
 import type { IngressMetrics } from "./metrics.ts";
+import { newRequestId } from "./requestid.ts";
 import { type BackendRuntime, RouteRuntime } from "./routes.ts";
 
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
@@ -21,7 +21,7 @@ export interface ProxySettings {
 }
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1), ones we set ourselves, and ones undici refuses. */
-const REQUEST_SKIP = new Set([
+export const REQUEST_SKIP = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -52,7 +52,7 @@ const RESPONSE_SKIP = new Set([
   "date",
 ]);
 
-const SERVER = "nodeplane";
+export const SERVER = "nodeplane";
 const EXCHANGE = Symbol("nodeplane.exchange");
 
 interface ResponseWithExchange {
@@ -260,7 +260,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       "x-forwarded-port",
       String(req.socket?.localPort ?? ""),
       "x-request-id",
-      requestId ?? randomUUID(),
+      requestId ?? newRequestId(),
     );
     this.headers = out;
 
@@ -440,7 +440,7 @@ function upstreamHeaderRejected(): Error {
   return err;
 }
 
-const CONNECT_ERRORS = new Set([
+export const CONNECT_ERRORS = new Set([
   "ECONNREFUSED",
   "EHOSTUNREACH",
   "ENETUNREACH",
@@ -448,9 +448,9 @@ const CONNECT_ERRORS = new Set([
   "EADDRNOTAVAIL",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
-const RESET_ERRORS = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
-const TIMEOUT_ERRORS = new Set([
+export const RESET_ERRORS = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS"]);
+export const TIMEOUT_ERRORS = new Set([
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
   "UND_ERR_CONNECT_TIMEOUT",

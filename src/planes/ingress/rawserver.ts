@@ -1,8 +1,10 @@
 import { STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
-import { createServer as createNetServer, type Server, type Socket } from "node:net";
+import { createServer as createNetServer, type Server, Socket, type SocketConstructorOpts } from "node:net";
 import { Readable } from "node:stream";
-import type { ClientLimits } from "./index.ts";
+import { turnEpochMs, turnNow } from "./clock.ts";
+import { DirectExchange } from "./direct.ts";
+import { type ClientLimits, defaultFastPath } from "./index.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
 import { handleUpgrade } from "./upgrade.ts";
 
@@ -55,7 +57,7 @@ const MAX_PIPELINE = 32;
 let dateSecond = 0;
 let dateHeader = "";
 function httpDate(): string {
-  const now = Date.now();
+  const now = turnEpochMs();
   const second = Math.floor(now / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
@@ -381,12 +383,136 @@ function emitDrainOf(res: RawResponse): void {
   res.emitDrain();
 }
 
+/** A response in a connection's queue: the generic one, or the fast path's (direct.ts). */
+type QueuedResponse = RawResponse | DirectExchange;
+
+const CONNECTION = Symbol("nodeplane.rawConnection");
+type ClientSocket = Socket & { [CONNECTION]?: RawConnection };
+
+/**
+ * Client sockets read with `onread` into one shared buffer: llhttp parses each read synchronously and copies
+ * out what it keeps (header strings; body pieces and an upgrade's first bytes are copied explicitly), so no
+ * read allocates a buffer of its own (Node's default: a fresh allocation per read, then a Readable push and a
+ * 'data' event).
+ */
+const CLIENT_READ_BUFFER_SIZE = 64 * 1024;
+let clientReadBuffer: Buffer | undefined;
+
+function onClientRead(this: ClientSocket, nread: number, buf: Buffer): boolean {
+  const conn = this[CONNECTION];
+  if (conn !== undefined) conn.onData(buf.subarray(0, nread));
+  // an upgraded connection: the tunnel pipes the socket, so its bytes go out as 'data' events (copied)
+  else this.emit("data", Buffer.from(buf.subarray(0, nread)));
+  return true;
+}
+
+/**
+ * The server's accepted sockets cannot be given `onread`, so the accepted handle is wrapped in a new socket
+ * that has it, as the L4 plane does (tcp-listener.ts); Node's own accept path does the same
+ * (`new Socket({ handle })`), and `_server` keeps the server's connection count right.
+ */
+function adopt(accepted: Socket, server: Server): Socket {
+  const handle = (accepted as unknown as { _handle: unknown })._handle;
+  if (typeof handle !== "object" || handle === null) throw new Error("net.Socket without _handle: Node changed");
+  clientReadBuffer ??= Buffer.allocUnsafeSlow(CLIENT_READ_BUFFER_SIZE);
+  const socket = new Socket({
+    handle,
+    allowHalfOpen: true,
+    readable: true,
+    writable: true,
+    pauseOnCreate: true,
+    onread: { buffer: clientReadBuffer, callback: onClientRead },
+  } as unknown as SocketConstructorOpts);
+  (socket as unknown as { _server: Server })._server = server;
+  return socket;
+}
+
+type PooledParser = NodeHttpParser & { conn: RawConnection | null };
+
+/**
+ * llhttp parsers are reused from connection to connection, as http.Server does (its FreeList of 1000): a new
+ * parser and its five callback closures per connection were measurable at one connection per request. The
+ * callbacks are set once; llhttp calls them with the parser as `this`, which leads to its connection.
+ */
+const freeParsers: PooledParser[] = [];
+const MAX_FREE_PARSERS = 1000;
+
+function takeParser(maxHeaderSize: number): PooledParser {
+  const parser = freeParsers.pop() ?? newParser();
+  // (re)initialising resets llhttp's whole state; strict: no lenient flag
+  parser.initialize(HTTPParser.REQUEST, {}, maxHeaderSize, HTTPParser.kLenientNone);
+  return parser;
+}
+
+function newParser(): PooledParser {
+  const parser = new HTTPParser() as PooledParser;
+  parser.conn = null;
+  parser[kOnMessageBegin] = parserMessageBegin;
+  parser[kOnHeaders] = parserHeaders;
+  parser[kOnHeadersComplete] = parserHeadersComplete;
+  parser[kOnBody] = parserBody;
+  parser[kOnMessageComplete] = parserMessageComplete;
+  return parser;
+}
+
+function freeParser(parser: PooledParser): void {
+  if (parser.conn === null) return; // freed already
+  parser.conn = null;
+  if (freeParsers.length < MAX_FREE_PARSERS) freeParsers.push(parser);
+  else parser.close();
+}
+
+function parserMessageBegin(this: PooledParser): void {
+  this.conn?.messageBegin();
+}
+function parserHeaders(this: PooledParser, headers: string[], url: string): void {
+  this.conn?.headersOverflow(headers, url);
+}
+function parserHeadersComplete(
+  this: PooledParser,
+  major: number,
+  minor: number,
+  headers: string[],
+  method: number,
+  url: string,
+  _status: unknown,
+  _reason: unknown,
+  upgrade: boolean,
+  keepAlive: boolean,
+): number {
+  return this.conn?.headersComplete(major, minor, headers, method, url, upgrade, keepAlive) ?? 0;
+}
+function parserBody(this: PooledParser, chunk: Buffer): void {
+  this.conn?.body(chunk);
+}
+function parserMessageComplete(this: PooledParser): void {
+  this.conn?.messageComplete();
+}
+
+function onClientDrain(this: ClientSocket): void {
+  this[CONNECTION]?.onDrain();
+}
+function onClientEnd(this: ClientSocket): void {
+  this[CONNECTION]?.onEnd();
+}
+function onClientClose(this: ClientSocket): void {
+  this[CONNECTION]?.onClose();
+}
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+
 /** One client connection: its parser, the queue of responses in request order, and its timers' state. */
 class RawConnection {
   readonly socket: Socket;
   private readonly server: RawHttpServer;
-  private readonly parser: NodeHttpParser;
-  readonly queue: RawResponse[] = [];
+  private readonly parser: PooledParser;
+  readonly queue: QueuedResponse[] = [];
+  get localPortText(): string {
+    return this.server.portText(this.socket);
+  }
+  /** the fast path's exchange, made on first use and reused for each request it takes */
+  private direct: DirectExchange | undefined;
   /** the request whose body is being parsed */
   private current: RawRequest | undefined;
   private headerOverflow: string[] = [];
@@ -408,53 +534,57 @@ class RawConnection {
     this.server = server;
     this.socket = socket;
     this.headStart = performance.now();
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.REQUEST, {}, server.limits.maxHeaderSize, HTTPParser.kLenientNone);
-    parser[kOnMessageBegin] = () => {
-      this.headStart = performance.now();
-      this.requestStart = this.headStart;
-      this.idleSince = -1;
-    };
-    parser[kOnHeaders] = (headers: string[], url: string) => {
-      this.headerOverflow.push(...headers);
-      this.urlOverflow += url;
-    };
-    parser[kOnHeadersComplete] = this.onHeadersComplete;
-    parser[kOnBody] = (chunk: Buffer) => {
-      const body = this.current?.body;
-      if (body && !body.destroyed && !body.push(chunk)) this.pause();
-    };
-    parser[kOnMessageComplete] = () => {
-      const req = this.current;
-      this.current = undefined;
-      this.requestStart = -1;
-      if (req) {
-        req.complete = true;
-        req.body?.push(null);
-      }
-    };
+    const parser = takeParser(server.limits.maxHeaderSize);
+    parser.conn = this;
     this.parser = parser;
     socket.setNoDelay(true);
-    socket.on("data", (data: Buffer) => this.onData(data));
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", () => socket.destroy());
+    (socket as ClientSocket)[CONNECTION] = this;
+    // module-level listeners (they find the connection through the socket): no closures per connection
+    socket.on("drain", onClientDrain);
+    socket.on("error", destroySocket);
     // proxy-send-timeout (req.setTimeout) as in http.Server: a socket timeout nobody handles closes the connection
-    socket.on("timeout", () => socket.destroy());
-    socket.on("end", () => this.onEnd());
-    socket.on("close", () => this.onClose());
+    socket.on("timeout", destroySocket);
+    socket.on("end", onClientEnd);
+    socket.on("close", onClientClose);
   }
 
-  private onHeadersComplete = (
+  // llhttp's callbacks (see takeParser)
+  messageBegin(): void {
+    this.headStart = turnNow();
+    this.requestStart = this.headStart;
+    this.idleSince = -1;
+  }
+
+  headersOverflow(headers: string[], url: string): void {
+    this.headerOverflow.push(...headers);
+    this.urlOverflow += url;
+  }
+
+  body(chunk: Buffer): void {
+    const body = this.current?.body;
+    // copied: `chunk` is a view of the shared read buffer
+    if (body && !body.destroyed && !body.push(Buffer.from(chunk))) this.pause();
+  }
+
+  messageComplete(): void {
+    const req = this.current;
+    this.current = undefined;
+    this.requestStart = -1;
+    if (req) {
+      req.complete = true;
+      req.body?.push(null);
+    }
+  }
+
+  headersComplete(
     major: number,
     minor: number,
     headers: string[],
     method: number,
     url: string,
-    _status: unknown,
-    _reason: unknown,
     upgrade: boolean,
     keepAlive: boolean,
-  ): number => {
+  ): number {
     this.headStart = -1;
     if (this.headerOverflow.length > 0) {
       headers = this.headerOverflow.concat(headers);
@@ -462,9 +592,12 @@ class RawConnection {
       this.headerOverflow = [];
       this.urlOverflow = "";
     }
-    const req = new RawRequest(this.socket, methods[method] ?? "GET", url, major, minor, headers);
+    const methodName = methods[method] ?? "GET";
     if (upgrade) {
-      this.upgrade = { req, head: Buffer.alloc(0) };
+      this.upgrade = {
+        req: new RawRequest(this.socket, methodName, url, major, minor, headers),
+        head: Buffer.alloc(0),
+      };
       this.closing = true;
       return 0;
     }
@@ -477,6 +610,19 @@ class RawConnection {
       else if (name.length === 6 && name.toLowerCase() === "expect")
         expectContinue = headers[i + 1]!.toLowerCase() === "100-continue";
     }
+    if (!hasBody && this.queue.length === 0 && this.server.fastPath) {
+      // the fast path, when it can serve this request exactly as the generic path would (direct.ts)
+      if (this.direct === undefined) this.direct = new DirectExchange(this, this.server.proxy);
+      const direct = this.direct;
+      this.queue.push(direct);
+      if (direct.begin(methodName, url, minor, headers, keepAlive)) {
+        this.server.fastPathServed++;
+        if (!keepAlive) this.closing = true;
+        return 0;
+      }
+      this.queue.pop();
+    }
+    const req = new RawRequest(this.socket, methodName, url, major, minor, headers);
     if (hasBody) {
       const conn = this;
       req.body = new Readable({
@@ -496,10 +642,11 @@ class RawConnection {
     if (this.queue.length >= MAX_PIPELINE) this.pause();
     this.server.proxy.handle(req as unknown as ClientRequest, res as unknown as ClientResponse, false);
     return 0;
-  };
+  }
 
-  private onData(data: Buffer): void {
-    if (this.closing || this.finalAnswer !== undefined) return;
+  onData(data: Buffer): void {
+    // After a request that closes the connection, nothing more is read, except the rest of that request's body.
+    if (this.finalAnswer !== undefined || (this.closing && this.current === undefined)) return;
     const ret = this.parser.execute(data);
     if (typeof ret !== "number") {
       this.fail(ret.code);
@@ -508,7 +655,7 @@ class RawConnection {
     // a client that sends but does not read: stop reading until its responses drain
     if (this.socket.writableNeedDrain) this.pause();
     if (this.upgrade !== undefined) {
-      this.upgrade.head = data.subarray(ret);
+      this.upgrade.head = Buffer.from(data.subarray(ret));
       this.maybeUpgrade();
     }
   }
@@ -543,7 +690,7 @@ class RawConnection {
     else this.socket.destroy();
   }
 
-  responseDone(res: RawResponse): void {
+  responseDone(res: QueuedResponse): void {
     if (this.queue[0] !== res) return;
     this.queue.shift();
     res.emitClose();
@@ -571,7 +718,7 @@ class RawConnection {
       this.socket.end();
       return;
     }
-    if (this.headStart < 0 && this.current === undefined) this.idleSince = performance.now();
+    if (this.headStart < 0 && this.current === undefined) this.idleSince = turnNow();
     if (this.paused && !this.socket.writableNeedDrain) this.resume();
   }
 
@@ -581,7 +728,8 @@ class RawConnection {
     this.upgrade = undefined;
     this.server.forget(this);
     this.parser.close();
-    this.socket.removeAllListeners("data");
+    // From now on the socket's reads become 'data' events for the tunnel's pipe (see onClientRead).
+    (this.socket as ClientSocket)[CONNECTION] = undefined;
     this.socket.removeAllListeners("drain");
     this.socket.removeAllListeners("end");
     this.socket.removeAllListeners("close");
@@ -595,7 +743,7 @@ class RawConnection {
     );
   }
 
-  private onDrain(): void {
+  onDrain(): void {
     this.queue[0]?.emitDrain();
     if (this.paused && this.queue.length < MAX_PIPELINE && !bodyFull(this.current?.body)) this.resume();
   }
@@ -612,19 +760,28 @@ class RawConnection {
     this.socket.resume();
   }
 
-  private onEnd(): void {
+  onEnd(): void {
     // The client finished sending: answer what is in flight, then close.
     const body = this.current?.body;
     if (body && !body.destroyed) body.destroy(new Error("client closed before the request body ended"));
     this.closing = true;
-    if (this.queue.length === 0 && this.finalAnswer === undefined && this.upgrade === undefined) this.socket.end();
+    // Not twice: ending an ended socket makes (and discards) an ERR_STREAM_ALREADY_FINISHED error, stack trace
+    // included, which was 8% of the CPU at one new connection per request (we end first after Connection: close).
+    if (
+      this.queue.length === 0 &&
+      this.finalAnswer === undefined &&
+      this.upgrade === undefined &&
+      !this.socket.writableEnded
+    )
+      this.socket.end();
   }
 
-  private onClose(): void {
+  onClose(): void {
     if (this.closed) return;
     this.closed = true;
     this.server.forget(this);
-    this.parser.close();
+    // never inside the parser's execute: 'close' is emitted on a later tick
+    freeParser(this.parser);
     const body = this.current?.body;
     if (body && !body.destroyed) body.destroy(new Error("client went away"));
     for (const res of this.queue.splice(0)) {
@@ -662,18 +819,32 @@ export class RawHttpServer {
   readonly server: Server;
   readonly proxy: IngressProxy;
   readonly limits: ClientLimits;
+  /** serve what direct.ts can serve through it */
+  readonly fastPath: boolean;
+  /** requests the fast path took (tests check that it serves what it should) */
+  fastPathServed = 0;
   private readonly connections = new Set<RawConnection>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(proxy: IngressProxy, limits: ClientLimits) {
     this.proxy = proxy;
     this.limits = limits;
+    this.fastPath = limits.fastPath ?? defaultFastPath();
     // half-open as http.Server: a client that ends its side after pipelining still gets every response
-    this.server = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+    this.server = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+      const socket = adopt(accepted, this.server);
       this.connections.add(new RawConnection(this, socket));
+      socket.resume();
       this.timer ??= setInterval(() => this.check(), limits.connectionsCheckingIntervalMs);
       this.timer.unref();
     });
+  }
+
+  private listenPort = "";
+  /** The listener's port as text: every accepted socket's local port (asked once, not per connection). */
+  portText(socket: Socket): string {
+    if (this.listenPort === "") this.listenPort = String(socket.localPort ?? "");
+    return this.listenPort;
   }
 
   forget(conn: RawConnection): void {

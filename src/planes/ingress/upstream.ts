@@ -33,6 +33,11 @@ export class EndpointPool implements UpstreamPool {
     this.makeGeneral = makeGeneral;
   }
 
+  /** the plain-HTTP keep-alive pool, for the ingress fast path (bodyless requests); undefined for HTTPS */
+  get direct(): H1Pool | undefined {
+    return this.fast;
+  }
+
   dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     if (this.fast !== undefined && options.body == null) return this.fast.dispatch(options, handler);
     this.general ??= this.makeGeneral();

@@ -1,6 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ResponseParser, type ResponseSink } from "../../../src/planes/ingress/h1parser.ts";
+import {
+  type HeadLines,
+  headerBlock,
+  LINE_DATE,
+  LINE_KIND,
+  LINE_SERVER,
+  ResponseParser,
+  type ResponseSink,
+} from "../../../src/planes/ingress/h1parser.ts";
 
 interface Parsed {
   status: number;
@@ -14,8 +22,34 @@ interface Parsed {
   error: string | undefined;
 }
 
-/** Feeds `input` in pieces cut at `cuts` (then EOF when `eof`), as the connection does. */
+/**
+ * Feeds `input` in pieces cut at `cuts` (then EOF when `eof`), as the connection does; and the same pieces to a
+ * parser in raw mode (the fast path's), which must agree on everything, its header block being the list's
+ * lines formatted (and without Date and Server when asked to drop them).
+ */
 function parse(input: string, cuts: number[] = [], options: { head?: boolean; eof?: boolean } = {}): Parsed {
+  const listed = parseIn(false, input, cuts, options);
+  const raw = parseIn(true, input, cuts, options);
+  const lines = (drop: boolean) =>
+    listed.headers
+      .map((h, i) => (i % 2 === 0 ? `${h}: ${listed.headers[i + 1]}\r\n` : ""))
+      .filter((_, i) => i % 2 === 0)
+      .filter((_, i) => !drop || !/^(date|server)$/i.test(listed.headers[i * 2]!))
+      .join("");
+  expect(raw.block).toBe(lines(false));
+  expect(raw.blockWithoutOwn).toBe(lines(true));
+  expect({ ...raw.parsed, reason: listed.parsed.reason, headers: listed.headers }).toEqual(listed.parsed);
+  return listed.parsed;
+}
+
+function parseIn(
+  rawMode: boolean,
+  input: string,
+  cuts: number[],
+  options: { head?: boolean; eof?: boolean },
+): { parsed: Parsed; headers: string[]; block: string; blockWithoutOwn: string } {
+  let block = "";
+  let blockWithoutOwn = "";
   const out: Parsed = {
     status: 0,
     reason: "",
@@ -32,6 +66,18 @@ function parse(input: string, cuts: number[] = [], options: { head?: boolean; eo
       out.reason = reason;
       out.headers = headers;
     },
+    onRawHead(status: number, buf: Buffer, lines: HeadLines) {
+      out.status = status;
+      block = headerBlock(buf, lines, false);
+      blockWithoutOwn = headerBlock(buf, lines, true);
+      // the kinds agree with the names
+      for (let i = 0; i < lines.count; i++) {
+        const name = buf.toString("latin1", lines.offsets[i * 4], lines.offsets[i * 4 + 1]).toLowerCase();
+        const kind = lines.flags[i]! & LINE_KIND;
+        if (kind === LINE_DATE) expect(name).toBe("date");
+        if (kind === LINE_SERVER) expect(name).toBe("server");
+      }
+    },
     onBody(buf, start, end) {
       out.body += buf.toString("latin1", start, end);
     },
@@ -40,7 +86,7 @@ function parse(input: string, cuts: number[] = [], options: { head?: boolean; eo
     },
   };
   const parser = new ResponseParser(sink, { maxHeadBytes: 1024, maxHeaders: 20 });
-  parser.reset(options.head ?? false);
+  parser.reset(options.head ?? false, rawMode);
   const bytes = Buffer.from(input, "latin1");
   const points = [0, ...cuts.filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b), bytes.length];
   for (let i = 0; i + 1 < points.length; i++) {
@@ -52,16 +98,16 @@ function parse(input: string, cuts: number[] = [], options: { head?: boolean; eo
     const used = parser.execute(scratch, 0, piece.length);
     if (used < 0) {
       out.error = parser.error;
-      return out;
+      return { parsed: out, headers: out.headers, block, blockWithoutOwn };
     }
     if (out.complete) {
       out.leftover = bytes.length - points[i]! - used;
       out.keepAlive = parser.keepAlive;
-      return out;
+      return { parsed: out, headers: out.headers, block, blockWithoutOwn };
     }
   }
   if (options.eof !== false && parser.finish() && out.complete) out.keepAlive = parser.keepAlive;
-  return out;
+  return { parsed: out, headers: out.headers, block, blockWithoutOwn };
 }
 
 describe("upstream response parser: valid responses", () => {
@@ -337,6 +383,33 @@ describe("upstream response parser: properties (fast-check)", () => {
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+
+  it("copies header lines through in raw mode exactly as the list formats them (odd whitespace, Date/Server, Connection-named)", () => {
+    const ows = fc.constantFrom("", " ", "  ", "\t", " \t");
+    const header = fc.tuple(
+      fc.oneof(
+        extraHeader.map(([n]) => n),
+        fc.constantFrom("Date", "date", "SERVER", "Server", "X-Gone"),
+      ),
+      ows,
+      fc.oneof(value, fc.constant("")),
+      ows,
+    );
+    fc.assert(
+      fc.property(fc.array(header, { maxLength: 8 }), fc.boolean(), fc.nat(), (headers, named, cut) => {
+        let wire = "HTTP/1.1 200 OK\r\n";
+        for (const [n, before, v, after] of headers) wire += `${n}:${before}${v}${v === "" ? "" : after}\r\n`;
+        if (named) wire += "Connection: keep-alive, X-Gone\r\n";
+        wire += "Content-Length: 2\r\n\r\nok";
+        // parse() compares the raw mode's copy with the list; here also the list itself
+        const r = parse(wire, [cut % wire.length]);
+        expect(r.error).toBeUndefined();
+        expect(r.body).toBe("ok");
+        if (named) expect(r.headers.some((h) => h === "X-Gone")).toBe(false);
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -82,6 +82,27 @@ describe("ingress plane: the raw-socket HTTP/1 front end", () => {
     expect(closed).toBe(true);
   });
 
+  it("parses each new connection from a clean state though llhttp parsers are reused across connections", async () => {
+    // Connections that leave their parser mid-head, mid-body or mid-header-line, each followed by a clean one
+    // (which gets a parser freed by the one before it).
+    const cuts = [
+      "GET /half HTTP/1.1\r\nHost: h.c",
+      "POST /post HTTP/1.1\r\nHost: h.com\r\nContent-Length: 100\r\n\r\nabc",
+      "POST /chunked HTTP/1.1\r\nHost: h.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+      "GET /bad HTTP/1.1\r\nHo st: h.com\r\n\r\n",
+    ];
+    for (const cut of cuts) {
+      await exchange(h.httpPort, cut, 200);
+      const { data, closed } = await exchange(
+        h.httpPort,
+        "GET /clean HTTP/1.1\r\nHost: h.com\r\nConnection: close\r\n\r\n",
+      );
+      expect(statuses(data)).toEqual(["200"]);
+      expect(urls(data)).toEqual(["/clean"]);
+      expect(closed).toBe(true);
+    }
+  });
+
   it("answers every pipelined request of a client that half-closes after sending them", async () => {
     const { data, closed } = await exchange(
       h.httpPort,
