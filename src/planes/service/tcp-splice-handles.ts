@@ -49,7 +49,7 @@ export function useHandles(handles: TcpHandles): void {
  * the fallback). Same behaviour as the `net.Socket` Splice in tcp-listener.ts:
  *
  * - the client is not read before the upstream is connected (so a retried dial loses nothing);
- * - each side reads straight into a pooled buffer (`useUserBuffer`, 4 KiB, 64 KiB once a read fills
+ * - each side reads straight into a pooled buffer (`useUserBuffer`, 4 KiB, 256 KiB once a read fills
  *   one) and the bytes are written to the other side from there. A write the kernel does not take at
  *   once keeps its buffer and stops reading its source until it completes: at most one read buffer in
  *   flight per direction, backpressure both ways, nothing unbounded;

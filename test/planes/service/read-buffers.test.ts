@@ -44,8 +44,8 @@ describe("read buffer pool", () => {
     expect(() => new ReadBufferPool({ smallSize: 0, largeSize: 64, keepSmall: 1, keepLarge: 1 })).toThrow();
   });
 
-  it("the proxy's pool reads a page for small traffic and 64 KiB for bulk", () => {
+  it("the proxy's pool reads a page for small traffic and 256 KiB for bulk", () => {
     expect(readBuffers.smallSize).toBe(4096);
-    expect(readBuffers.largeSize).toBe(65536);
+    expect(readBuffers.largeSize).toBe(256 * 1024);
   });
 });
