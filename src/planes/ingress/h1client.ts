@@ -335,15 +335,11 @@ export class H1Connection implements ResponseSink {
 
   /** the fast path's client stops reading: stop reading the upstream too (backpressure) */
   pauseDirect(sink: DirectSink): void {
-    if (this.direct !== sink || this.socketPaused) return;
-    this.socketPaused = true;
-    this.socket.pause();
+    if (this.direct === sink) this.pauseSocket();
   }
 
   resumeDirect(sink: DirectSink): void {
-    if (this.direct !== sink || !this.socketPaused) return;
-    this.socketPaused = false;
-    this.socket.resume();
+    if (this.direct === sink) this.resumeSocket();
   }
 
   /** the fast path's client went away: drop the request, and the connection (its response is unread) */
@@ -505,13 +501,22 @@ export class H1Connection implements ResponseSink {
   }
 
   pauseFrom(controller: Controller): void {
-    if (this.controller !== controller || this.socketPaused) return;
+    if (this.controller === controller) this.pauseSocket();
+  }
+
+  resumeFrom(controller: Controller): void {
+    if (this.controller === controller) this.resumeSocket();
+  }
+
+  /** stop reading the upstream while the current request's client does not drain */
+  private pauseSocket(): void {
+    if (this.socketPaused) return;
     this.socketPaused = true;
     this.socket.pause();
   }
 
-  resumeFrom(controller: Controller): void {
-    if (this.controller !== controller || !this.socketPaused) return;
+  private resumeSocket(): void {
+    if (!this.socketPaused) return;
     this.socketPaused = false;
     this.socket.resume();
   }
