@@ -8,7 +8,6 @@ import type { PlaneContext, PlaneRole } from "../../src/planes/context.ts";
 import { PLANE_FACTORIES } from "../../src/planes/index.ts";
 import { generateDefaultCertificate } from "../../src/planes/ingress/certificates.ts";
 import type { Plane } from "../../src/planes/plane.ts";
-import { planService, withoutClientIPAffinity } from "../../src/planes/service/plan.ts";
 import { ServicePlane } from "../../src/planes/service/plane.ts";
 import type { IpRunner } from "../../src/planes/service/vip.ts";
 import { MemoryStatusWriter } from "../../src/status/writer.ts";
@@ -24,6 +23,7 @@ import {
   testConfig,
   uniqueLoopback,
 } from "../planes/service/helpers.ts";
+import { planService, withoutClientIPAffinity } from "../planes/service/reference-plan.ts";
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());

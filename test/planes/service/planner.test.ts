@@ -1,15 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type ListenerPlan,
-  type PoolPlan,
-  planService,
-  virtualIPs,
-  withoutClientIPAffinity,
-} from "../../../src/planes/service/plan.ts";
+import type { ListenerPlan, PoolPlan } from "../../../src/planes/service/plan.ts";
 import { ServicePlanner } from "../../../src/planes/service/planner.ts";
 import type { Endpoint, Frontend, ServicePortSnapshot } from "../../../src/translate/snapshot.ts";
 import { endpoint, frontend, servicePort } from "./helpers.ts";
+import { planService, virtualIPs, withoutClientIPAffinity } from "./reference-plan.ts";
 
 /** A small universe of ports: few addresses and port numbers, so sockets get contested. */
 const frontendArb: fc.Arbitrary<Frontend> = fc
