@@ -38,7 +38,8 @@ export interface PlanDelta {
  * The service plane's plan (equal, after every update, to the one-pass reference plan in
  * test/planes/service/reference-plan.ts) kept up to date from one servicePorts list to the next at
  * a cost proportional to what changed: the translator hands back the very same ServicePortSnapshot
- * objects for unchanged ports, so only ports that are new objects (or gone) are planned again, and only the sockets they claim are re-decided.
+ * objects for unchanged ports, so only ports that are new objects (or gone) are planned again, and
+ * only the sockets they claim are re-decided.
  *
  * When two ports claim one socket, the first in snapshot order keeps it. Positions are recomputed
  * (one pass over the list) only while some socket is contested.
