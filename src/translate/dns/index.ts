@@ -650,16 +650,7 @@ function addressRecords(v4: readonly string[], v6: readonly string[]): DnsRecord
 function mergeRecords(a: DnsRecords, b: DnsRecords): DnsRecords {
   if (isEmpty(b)) return a;
   if (isEmpty(a)) return b;
-  const out: {
-    a?: readonly string[];
-    aaaa?: readonly string[];
-    cname?: string;
-    srv?: readonly SrvRecord[];
-    txt?: readonly string[];
-    ptr?: readonly string[];
-    endpoints?: ReadonlyMap<string, DnsRecords>;
-    endpointIps?: DnsRecords["endpointIps"];
-  } = {};
+  const out: DnsRecords = {};
   const a4 = union(a.a, b.a);
   if (a4) out.a = a4;
   const a6 = union(a.aaaa, b.aaaa);
