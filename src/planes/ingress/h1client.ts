@@ -415,32 +415,20 @@ export class H1Connection implements ResponseSink {
 
   /** The response is complete: hand the connection back (or close it), then tell the handler. */
   private endResponse(reusable: boolean): void {
+    // one request at a time: either the fast path's sink or a handler with its controller
     const direct = this.direct;
-    if (direct !== null) {
-      this.direct = null;
-      this.deadline = 0;
-      if (this.socketPaused) {
-        this.socketPaused = false;
-        this.socket.resume();
-      }
-      if (reusable && this.parser.keepAlive && !this.destroyed) this.pool.release(this);
-      else this.destroy();
-      direct.onDirectEnd();
-      return;
-    }
-    const handler = this.handler!;
-    const controller = this.controller!;
+    const handler = this.handler;
+    const controller = this.controller;
+    this.direct = null;
     this.handler = null;
     this.controller = null;
-    controller.conn = null;
+    if (controller !== null) controller.conn = null;
     this.deadline = 0;
-    if (this.socketPaused) {
-      this.socketPaused = false;
-      this.socket.resume();
-    }
+    this.resumeSocket();
     if (reusable && this.parser.keepAlive && !this.destroyed) this.pool.release(this);
     else this.destroy();
-    handler.onResponseEnd?.(controller, EMPTY_HEADERS);
+    if (direct !== null) direct.onDirectEnd();
+    else handler!.onResponseEnd?.(controller!, EMPTY_HEADERS);
   }
 
   onEnd(): void {
