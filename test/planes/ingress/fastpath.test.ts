@@ -3,7 +3,7 @@ import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, ingress, rule, service, slicesFor, startIngress } from "./harness.ts";
+import { type Harness, ingress, rawExchange, rule, service, slicesFor, startIngress } from "./harness.ts";
 
 /**
  * The raw front end's fast path (direct.ts) must put the same bytes on the wire as the generic path, both
@@ -109,21 +109,8 @@ async function play(socket: Socket, parts: string[], gapMs: number, after: "end"
 }
 
 /** Sends raw bytes, returns everything until the server closes (bounded). */
-function exchange(port: number, bytes: string, halfClose: boolean): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    let data = "";
-    const timer = setTimeout(() => socket.destroy(), 5_000);
-    socket.on("data", (c: Buffer) => {
-      data += c.toString("latin1");
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-    socket.once("connect", () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
-  });
+async function exchange(port: number, bytes: string, halfClose: boolean): Promise<string> {
+  return (await rawExchange(port, [bytes], { halfClose })).data;
 }
 
 const normalizeResponse = (data: string) => data.replace(/\r\nDate: [^\r]*/g, "\r\nDate: D");

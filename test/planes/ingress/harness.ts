@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { connect as tlsConnect } from "node:tls";
 import { promisify } from "node:util";
 import { Registry } from "prom-client";
 import { parseFlags } from "../../../src/cli/flags.ts";
@@ -253,6 +254,51 @@ export async function curl(args: string[]): Promise<{ stdout: string; stderr: st
     const e = err as { stdout?: string; stderr?: string; code?: number };
     return { stdout: e.stdout ?? "", stderr: e.stderr ?? "", code: typeof e.code === "number" ? e.code : -1 };
   }
+}
+
+/**
+ * Sends raw bytes to 127.0.0.1:port (one write per chunk, `gapMs` after each; over TLS to SNI h.com when
+ * `tls`), half-closes afterwards when `halfClose`, and returns everything the server sent until the
+ * connection closed (bounded by `ms`) and whether the server closed it (FIN) rather than the time bound.
+ */
+export function rawExchange(
+  port: number,
+  chunks: readonly string[],
+  options: { tls?: boolean; gapMs?: number; ms?: number; halfClose?: boolean } = {},
+): Promise<{ data: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = options.tls
+      ? tlsConnect({
+          host: "127.0.0.1",
+          port,
+          rejectUnauthorized: false,
+          servername: "h.com",
+          ALPNProtocols: ["http/1.1"],
+        })
+      : connect({ host: "127.0.0.1", port });
+    let data = "";
+    let closed = false;
+    const timer = setTimeout(() => socket.destroy(), options.ms ?? 5_000);
+    socket.on("data", (c: Buffer) => {
+      data += c.toString("latin1");
+    });
+    socket.on("end", () => {
+      closed = true;
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve({ data, closed });
+    });
+    socket.once(options.tls ? "secureConnect" : "connect", async () => {
+      for (const chunk of chunks) {
+        if (socket.destroyed) return;
+        socket.write(chunk);
+        if (options.gapMs) await new Promise((r) => setTimeout(r, options.gapMs));
+      }
+      if (options.halfClose && !socket.destroyed) socket.end();
+    });
+  });
 }
 
 // ---- object builders -----------------------------------------------------------------------------

@@ -1,5 +1,3 @@
-import { connect } from "node:net";
-import { connect as tlsConnect } from "node:tls";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -7,6 +5,7 @@ import {
   curl,
   type Harness,
   ingress,
+  rawExchange,
   rule,
   service,
   slicesFor,
@@ -15,39 +14,12 @@ import {
 } from "./harness.ts";
 
 /** Sends raw bytes, returns everything the server sends until it closes (bounded by `ms`). */
-function raw(
+async function raw(
   port: number,
   chunks: string[],
   options: { tls?: boolean; gapMs?: number; ms?: number } = {},
 ): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = options.tls
-      ? tlsConnect({
-          host: "127.0.0.1",
-          port,
-          rejectUnauthorized: false,
-          servername: "h.com",
-          ALPNProtocols: ["http/1.1"],
-        })
-      : connect({ host: "127.0.0.1", port });
-    let data = "";
-    const timer = setTimeout(() => socket.destroy(), options.ms ?? 5_000);
-    socket.on("data", (c: Buffer) => {
-      data += c.toString("latin1");
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-    socket.once(options.tls ? "secureConnect" : "connect", async () => {
-      for (const chunk of chunks) {
-        if (socket.destroyed) break;
-        socket.write(chunk);
-        if (options.gapMs) await new Promise((r) => setTimeout(r, options.gapMs));
-      }
-    });
-  });
+  return (await rawExchange(port, chunks, options)).data;
 }
 
 const status = (response: string) => /^HTTP\/1\.1 (\d{3})/.exec(response)?.[1];

@@ -1,10 +1,10 @@
-import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Backend,
   curl,
   type Harness,
   ingress,
+  rawExchange,
   rule,
   service,
   slicesFor,
@@ -19,24 +19,7 @@ function exchange(
   ms = 5_000,
   halfClose = false,
 ): Promise<{ data: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    let data = "";
-    let closedByServer = false;
-    const timer = setTimeout(() => socket.destroy(), ms);
-    socket.on("data", (c: Buffer) => {
-      data += c.toString("latin1");
-    });
-    socket.on("end", () => {
-      closedByServer = true;
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve({ data, closed: closedByServer });
-    });
-    socket.once("connect", () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
-  });
+  return rawExchange(port, [bytes], { ms, halfClose });
 }
 
 const statuses = (data: string) => [...data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
