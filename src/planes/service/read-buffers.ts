@@ -28,6 +28,30 @@ export class ReadBufferPool {
     return this.small.pop() ?? Buffer.allocUnsafeSlow(this.smallSize);
   }
 
+  /**
+   * After a read of `nread` bytes into `buffer`, whose bytes are written and which is free again: the
+   * buffer to read into next, when it should change size — a large one once a read filled a small one
+   * (bulk traffic), a small one once a read into a large one was small again (do not pin a large
+   * buffer) — giving `buffer` back; undefined to read into `buffer` again.
+   */
+  resized(buffer: Buffer, nread: number): Buffer | undefined {
+    if (nread === buffer.length) {
+      if (buffer.length === this.largeSize) return undefined;
+      this.give(buffer);
+      return this.take(true);
+    }
+    if (nread <= this.smallSize && buffer.length === this.largeSize) {
+      this.give(buffer);
+      return this.take(false);
+    }
+    return undefined;
+  }
+
+  /** After a read of `nread` bytes into `buffer`, which a pending write still holds: a buffer to read on into. */
+  successor(buffer: Buffer, nread: number): Buffer {
+    return this.take(nread === buffer.length || buffer.length === this.largeSize);
+  }
+
   /** Hands a buffer back; the caller must not touch it any more. Foreign sizes are ignored. */
   give(buffer: Buffer): void {
     if (buffer.length === this.smallSize) {

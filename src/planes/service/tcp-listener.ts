@@ -327,20 +327,10 @@ class Splice extends SweptConnection implements Spliced {
     if (to.writableLength !== 0) {
       // The write still reads from `buffer`: keep it until `to` drains, read on into another one.
       this.hold(up, buffer);
-      next = readBuffers.take(nread === buffer.length || buffer.length === readBuffers.largeSize);
+      next = readBuffers.successor(buffer, nread);
     } else {
       if (up ? this.heldUp : this.heldDown) this.release(up);
-      if (nread === buffer.length) {
-        // Filled: bulk traffic reads in large buffers.
-        if (buffer.length !== readBuffers.largeSize) {
-          readBuffers.give(buffer);
-          next = readBuffers.take(true);
-        }
-      } else if (nread <= readBuffers.smallSize && buffer.length === readBuffers.largeSize) {
-        // Small again: do not pin a large buffer.
-        readBuffers.give(buffer);
-        next = readBuffers.take(false);
-      }
+      next = readBuffers.resized(buffer, nread);
     }
     if (next !== undefined) {
       handOver = next;

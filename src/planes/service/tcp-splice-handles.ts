@@ -183,17 +183,9 @@ export class HandleSplice extends SweptConnection implements Spliced {
       if (up) this.upBusy = buffer;
       else this.downBusy = buffer;
       from.readStop();
-      next = readBuffers.take(nread === buffer.length || buffer.length === readBuffers.largeSize);
-    } else if (nread === buffer.length) {
-      // Filled: bulk traffic reads in large buffers.
-      if (buffer.length !== readBuffers.largeSize) {
-        readBuffers.give(buffer);
-        next = readBuffers.take(true);
-      }
-    } else if (nread <= readBuffers.smallSize && buffer.length === readBuffers.largeSize) {
-      // Small again: do not pin a large buffer.
-      readBuffers.give(buffer);
-      next = readBuffers.take(false);
+      next = readBuffers.successor(buffer, nread);
+    } else {
+      next = readBuffers.resized(buffer, nread);
     }
     if (next !== undefined) {
       if (up) this.clientBuffer = next;

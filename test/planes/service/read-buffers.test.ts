@@ -39,6 +39,34 @@ describe("read buffer pool", () => {
     expect(p.idle).toEqual({ small: 0, large: 0 });
   });
 
+  it.each([
+    // [buffer size, bytes read, size of the next buffer (undefined: read into the same one)]
+    [16, 16, 64], // a small buffer filled: bulk, go large
+    [16, 15, undefined], // small traffic stays small
+    [64, 64, undefined], // bulk stays large
+    [64, 40, undefined], // more than a small buffer holds: stay large
+    [64, 16, 16], // small again: give the large one back
+  ] as const)("resized: a %i-byte buffer that read %i bytes → %s", (size, nread, next) => {
+    const p = pool();
+    const buffer = p.take(size === 64);
+    const resized = p.resized(buffer, nread);
+    expect(resized?.length).toBe(next);
+    // a replaced buffer goes back to the pool, a kept one does not
+    expect(p.idle.small + p.idle.large).toBe(next === undefined ? 0 : 1);
+  });
+
+  it.each([
+    [16, 16, 64],
+    [16, 3, 16],
+    [64, 3, 64],
+  ] as const)("successor: a held %i-byte buffer that read %i bytes → a new %i-byte one", (size, nread, next) => {
+    const p = pool();
+    const buffer = p.take(size === 64);
+    const successor = p.successor(buffer, nread);
+    expect(successor).not.toBe(buffer);
+    expect(successor.length).toBe(next);
+  });
+
   it("rejects sizes that are not small < large", () => {
     expect(() => new ReadBufferPool({ smallSize: 64, largeSize: 64, keepSmall: 1, keepLarge: 1 })).toThrow();
     expect(() => new ReadBufferPool({ smallSize: 0, largeSize: 64, keepSmall: 1, keepLarge: 1 })).toThrow();
