@@ -30,11 +30,17 @@
  *                              the client's and, at most times, one upstream)
  *   dnsTcpConnections          DNS-over-TCP client connections (1 descriptor each)
  *
+ *   descriptorExhaustionCounter(registry)  → prom-client Counter nodeplane_descriptor_exhaustion_total{plane,listener},
+ *                                          get-or-create (every plane may call it with the same registry)
+ *   isDescriptorExhaustion(code) → EMFILE/ENFILE as an error code or a libuv status
+ *   new ExhaustionBackoff(min, max) → hit(now) starts a growing pause; blockedAt(now) says whether to hold off
+ *
  * Flags (`--max-udp-flows`, `--max-udp-flows-per-source`, `--max-tcp-connections`,
  * `--max-ingress-connections`): 0 or absent = derived here; a value given is used as is.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { Counter, type Registry } from "prom-client";
 
 export interface FdLimits {
   soft: number;
@@ -143,17 +149,22 @@ interface RaiseLog {
  * prlimit(1) (util-linux) can set it on another pid, ours included. When prlimit is missing or
  * refused, the process keeps going with the soft limit (the budget is planned for it) and says so once.
  */
-export function raiseFdLimit(log?: RaiseLog, run: (args: string[]) => void = runPrlimit): RaiseResult {
-  const before = readFdLimits();
-  if (!before) return { before, after: before, failed: "cannot read /proc/self/limits" };
+export function raiseFdLimit(
+  log?: RaiseLog,
+  run: (args: string[]) => void = runPrlimit,
+  pid: number = process.pid,
+  read: () => FdLimits | undefined = () => readFdLimits(`/proc/${pid}/limits`),
+): RaiseResult {
+  const before = read();
+  if (!before) return { before, after: before, failed: "cannot read the open-files limit" };
   if (before.soft >= before.hard) return { before, after: before };
   let failed: string | undefined;
   try {
-    run([`--pid=${process.pid}`, `--nofile=${before.hard}:${before.hard}`]);
+    run([`--pid=${pid}`, `--nofile=${before.hard}:${before.hard}`]);
   } catch (err) {
     failed = `prlimit: ${(err as Error).message.split("\n")[0]}`;
   }
-  const after = readFdLimits() ?? before;
+  const after = read() ?? before;
   if (!failed && after.soft < after.hard) failed = "prlimit ran but the soft limit did not change";
   if (failed)
     log?.warn(
@@ -182,4 +193,55 @@ export function processFdBudget(flags: FdBudgetFlags = {}): FdBudget {
   const budget = planFdBudget(limit, flags);
   memo = { key, budget };
   return budget;
+}
+
+export const DESCRIPTOR_EXHAUSTION_METRIC = "nodeplane_descriptor_exhaustion_total";
+
+/**
+ * `nodeplane_descriptor_exhaustion_total{plane, listener}`: EMFILE/ENFILE seen on accept or on opening
+ * a socket. One counter per registry, shared by the planes (get-or-create: any plane may ask first).
+ */
+export function descriptorExhaustionCounter(registry: Registry): Counter<"plane" | "listener"> {
+  const existing = registry.getSingleMetric(DESCRIPTOR_EXHAUSTION_METRIC);
+  if (existing) return existing as Counter<"plane" | "listener">;
+  return new Counter({
+    name: DESCRIPTOR_EXHAUSTION_METRIC,
+    help: "Times a plane could not open a descriptor (EMFILE/ENFILE on accept or on a new socket), per plane and listener",
+    labelNames: ["plane", "listener"],
+    registers: [registry],
+  });
+}
+
+/** EMFILE or ENFILE, as a Node error code or a libuv status (-24, -23 on Linux). */
+export function isDescriptorExhaustion(code: string | number | undefined): boolean {
+  return code === "EMFILE" || code === "ENFILE" || code === -24 || code === -23;
+}
+
+/**
+ * Back-off after EMFILE: the first one pauses `minMs`, each further one within twice the last pause
+ * doubles it up to `maxMs`; a quiet spell resets it. `blockedAt(now)` says whether to hold off.
+ */
+export class ExhaustionBackoff {
+  /** end of the current pause (0: none yet) */
+  until = 0;
+  private delay = 0;
+  private readonly minMs: number;
+  private readonly maxMs: number;
+
+  constructor(minMs = 100, maxMs = 5_000) {
+    this.minMs = minMs;
+    this.maxMs = maxMs;
+  }
+
+  /** Records an exhaustion at `now`; returns the pause it starts. */
+  hit(now: number): number {
+    const recent = this.until !== 0 && now < this.until + 2 * this.delay;
+    this.delay = recent ? Math.min(this.maxMs, this.delay * 2) : this.minMs;
+    this.until = now + this.delay;
+    return this.delay;
+  }
+
+  blockedAt(now: number): boolean {
+    return now < this.until;
+  }
 }
