@@ -219,7 +219,8 @@ export function isDescriptorExhaustion(code: string | number | undefined): boole
 
 /**
  * Back-off after EMFILE: the first one pauses `minMs`, each further one within twice the last pause
- * doubles it up to `maxMs`; a quiet spell resets it. `blockedAt(now)` says whether to hold off.
+ * after it ended doubles it up to `maxMs`; a quiet spell resets it. One during a pause changes nothing
+ * (the retries of one connection must not compound). `blockedAt(now)` says whether to hold off.
  */
 export class ExhaustionBackoff {
   /** end of the current pause (0: none yet) */
@@ -233,8 +234,9 @@ export class ExhaustionBackoff {
     this.maxMs = maxMs;
   }
 
-  /** Records an exhaustion at `now`; returns the pause it starts. */
+  /** Records an exhaustion at `now`; returns the pause it starts, 0 when one is running already. */
   hit(now: number): number {
+    if (now < this.until) return 0;
     const recent = this.until !== 0 && now < this.until + 2 * this.delay;
     this.delay = recent ? Math.min(this.maxMs, this.delay * 2) : this.minMs;
     this.until = now + this.delay;

@@ -154,6 +154,8 @@ describe("ExhaustionBackoff", () => {
     expect(b.blockedAt(0)).toBe(false);
     expect(b.hit(0)).toBe(100);
     expect(b.blockedAt(50)).toBe(true);
+    // during the pause: no new one, no growth
+    expect(b.hit(60)).toBe(0);
     expect(b.blockedAt(100)).toBe(false);
     expect(b.hit(150)).toBe(200);
     expect(b.hit(400)).toBe(400);
