@@ -6,14 +6,15 @@
  * fail with EMFILE: the ingress, /healthz, DNS over TCP, manifest rescans. So the limit is split once,
  * at start, into caps each plane enforces on its own, with a reserve no cap can reach.
  *
- * API (other planes: read it with `processFdBudget(config)`; it is computed once per process):
+ * API (other planes: read it with `processFdBudget(config)`):
  *
  *   readFdLimits(text?)          → { soft, hard } of "Max open files" from /proc/self/limits (undefined when unreadable)
  *   raiseFdLimit(log?)           → raises the soft limit to the hard one with `prlimit --pid <self>`
  *                                  (Node has neither getrlimit nor setrlimit); logs once when it cannot.
  *                                  Called once by the CLI before anything listens; forked workers inherit it.
  *   planFdBudget(limit, flags)   → FdBudget, pure (tested table-driven in test/util/fd-budget.test.ts)
- *   processFdBudget(flags)       → planFdBudget(soft limit of this process, flags), memoised per process
+ *   processFdBudget(flags)       → planFdBudget(soft limit of this process, flags)
+ *   openFdCount()                → descriptors this process holds now (/proc/self/fd)
  *
  * FdBudget fields, all counts (not descriptors) of what each plane may hold open at once:
  *   limit                      the soft RLIMIT_NOFILE planned for
@@ -39,7 +40,7 @@
  * `--max-ingress-connections`): 0 or absent = derived here; a value given is used as is.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { Counter, type Registry } from "prom-client";
 
 export interface FdLimits {
@@ -183,16 +184,18 @@ function runPrlimit(args: string[]): void {
   execFileSync("prlimit", args, { stdio: ["ignore", "ignore", "pipe"], timeout: 5_000 });
 }
 
-let memo: { key: string; budget: FdBudget } | undefined;
-
-/** This process's budget: its current soft limit, split by planFdBudget. Memoised per flags. */
+/** This process's budget: its current soft limit (read each time: it may have been raised), split by planFdBudget. */
 export function processFdBudget(flags: FdBudgetFlags = {}): FdBudget {
-  const key = `${flags.maxUdpFlows}|${flags.maxUdpFlowsPerSource}|${flags.maxTcpConnections}|${flags.maxIngressConnections}`;
-  if (memo?.key === key) return memo.budget;
-  const limit = readFdLimits()?.soft ?? FALLBACK_FD_LIMIT;
-  const budget = planFdBudget(limit, flags);
-  memo = { key, budget };
-  return budget;
+  return planFdBudget(readFdLimits()?.soft ?? FALLBACK_FD_LIMIT, flags);
+}
+
+/** Descriptors this process holds now (undefined when /proc cannot be read, or none is left to read it). */
+export function openFdCount(): number | undefined {
+  try {
+    return readdirSync("/proc/self/fd").length - 1;
+  } catch {
+    return undefined;
+  }
 }
 
 export const DESCRIPTOR_EXHAUSTION_METRIC = "nodeplane_descriptor_exhaustion_total";
