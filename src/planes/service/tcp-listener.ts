@@ -41,9 +41,9 @@ const UNCOUNTED: RefusalCounters = { listener: NO_COUNT, total: NO_COUNT, source
  * in `Splice` below (net.Socket, the fallback).
  *
  * Each connection holds a slot of the listener's `ConnectionGate` (fd-guard.ts) from accept until both
- * of its sockets are closed; over a cap, or in the pause after an EMFILE on accept or dial, a new
- * connection is reset at once (libuv itself accepts and closes the backlog while no descriptor is
- * free, with its reserved descriptor), so the listener holds nothing it cannot forward.
+ * of its sockets are closed; over a cap, or in the pause after an EMFILE on a dial (or on accept, when
+ * libuv's own remedy fails: it accepts and closes the backlog with a reserved descriptor and does not
+ * tell Node), a new connection is reset at once, so the listener holds nothing it cannot forward.
  */
 export class TcpListener {
   readonly key: string;
