@@ -16,6 +16,7 @@ import { MemoryStatusWriter, type StatusWriter } from "./status/writer.ts";
 import { Store } from "./store/store.ts";
 import { Translator } from "./translate/index.ts";
 import type { TranslateOptions } from "./translate/options.ts";
+import { openFdCount, processFdBudget } from "./util/fd-budget.ts";
 import { AggregatedMetrics, describeWorkers, type MetricsSource } from "./workers/metrics.ts";
 import { resolveEphemeralPorts } from "./workers/ports.ts";
 import { StatusRelay } from "./workers/status-relay.ts";
@@ -94,6 +95,8 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     // With workers: and every worker runs and has applied a snapshot.
     ready: () => ready && (supervisor?.ready() ?? true),
     ...(supervisor ? { workers: () => describeWorkers(supervisor) } : {}),
+    // this process's (with workers: each worker plans the same budget from the same inherited limit)
+    descriptors: () => ({ budget: processFdBudget(config), open: openFdCount() }),
   });
   const context: PlaneContext = { config, logger, registry, store, status, role: supervisor ? "primary" : "single" };
   try {

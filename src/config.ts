@@ -28,6 +28,11 @@ export interface Config {
   endpointGracePeriodMs: number;
   dialTimeoutMs: number;
   dialRetries: number;
+  /** descriptor budget caps (src/util/fd-budget.ts); 0 = derived from the open-files limit */
+  maxUdpFlows: number;
+  maxUdpFlowsPerSource: number;
+  maxTcpConnections: number;
+  maxIngressConnections: number;
 
   // ingress
   httpAddress?: HostPort;

@@ -23,6 +23,16 @@ describe("parseFlags", () => {
     [["--admin-address", "[::1]:9000"], { adminAddress: { host: "::1", port: 9000 } }],
     [["--manifests", "d", "--http-address", ""], { httpAddress: undefined }],
     [["--leader-elect=false"], { leaderElect: false }],
+    [[], { maxUdpFlows: 0, maxUdpFlowsPerSource: 0, maxTcpConnections: 0, maxIngressConnections: 0 }],
+    [
+      [
+        "--max-udp-flows=5000",
+        "--max-udp-flows-per-source=100",
+        "--max-tcp-connections=800",
+        "--max-ingress-connections=300",
+      ],
+      { maxUdpFlows: 5000, maxUdpFlowsPerSource: 100, maxTcpConnections: 800, maxIngressConnections: 300 },
+    ],
   ])("%j", (argv, expected) => {
     expect(parseFlags(argv, {})).toMatchObject(expected);
   });
@@ -35,6 +45,8 @@ describe("parseFlags", () => {
     [["--log-level", "loud"], "--log-level"],
     [["--admin-address", "nope:port"], "--admin-address"],
     [["--manifests"], "needs a value"],
+    [["--max-udp-flows", "-1"], "--max-udp-flows"],
+    [["--max-tcp-connections", "lots"], "--max-tcp-connections"],
     [["stray"], "unexpected argument"],
   ])("%j is rejected", (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(FlagError);

@@ -38,6 +38,8 @@ export interface AdminDeps {
   ready: () => boolean;
   /** with `--workers N`: the worker processes, for /api/workers */
   workers?: () => Promise<unknown[]>;
+  /** the descriptor budget and use, for /api/status (src/util/fd-budget.ts) */
+  descriptors?: () => unknown;
 }
 
 export interface AdminServer {
@@ -120,6 +122,7 @@ async function handle(
         healthy: deps.source.healthy(),
         generation: snapshot?.generation ?? 0,
         node: snapshot?.node,
+        ...(deps.descriptors ? { descriptors: deps.descriptors() } : {}),
       });
     }
     case "/api/problems":

@@ -173,6 +173,42 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "max-udp-flows",
+    value: "N",
+    help: "most UDP flows the service proxy holds, all UDP Services together (one socket each); 0 = from the open-files limit",
+    default: "0",
+    apply: (c, v) => {
+      c.maxUdpFlows = integer("max-udp-flows", v, 0, 10_000_000);
+    },
+  }),
+  flag({
+    name: "max-udp-flows-per-source",
+    value: "N",
+    help: "most UDP flows one client IP holds, all UDP Services together; 0 = a quarter of --max-udp-flows",
+    default: "0",
+    apply: (c, v) => {
+      c.maxUdpFlowsPerSource = integer("max-udp-flows-per-source", v, 0, 10_000_000);
+    },
+  }),
+  flag({
+    name: "max-tcp-connections",
+    value: "N",
+    help: "most proxied TCP connections of the service proxy (two sockets each); 0 = from the open-files limit",
+    default: "0",
+    apply: (c, v) => {
+      c.maxTcpConnections = integer("max-tcp-connections", v, 0, 10_000_000);
+    },
+  }),
+  flag({
+    name: "max-ingress-connections",
+    value: "N",
+    help: "most client connections of the ingress listeners (net.Server maxConnections); 0 = from the open-files limit",
+    default: "0",
+    apply: (c, v) => {
+      c.maxIngressConnections = integer("max-ingress-connections", v, 0, 10_000_000);
+    },
+  }),
+  flag({
     name: "endpoint-grace-period",
     value: "DURATION",
     help: "connections to an endpoint that disappeared are closed after this",
@@ -369,6 +405,10 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     endpointGracePeriodMs: 10_000,
     dialTimeoutMs: 2_000,
     dialRetries: 2,
+    maxUdpFlows: 0,
+    maxUdpFlowsPerSource: 0,
+    maxTcpConnections: 0,
+    maxIngressConnections: 0,
     ingressClass: "nodeplane",
     ingressController: "nodeplane.dev/ingress",
     publishAddresses: [],

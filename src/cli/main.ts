@@ -60,6 +60,11 @@ type Cleanup = () => Promise<void> | void;
 export async function run(argv: string[], hooks: RunHooks = {}): Promise<number> {
   const config = parseFlags(argv);
   const logger = createLogger(config);
+  // Before anything opens a socket (workers, forked later, inherit the limit): docs/service-proxy.md.
+  const { raiseFdLimit, processFdBudget } = await import("../util/fd-budget.ts");
+  raiseFdLimit(logger);
+  const budget = processFdBudget(config);
+  logger.info({ budget }, `descriptor budget: ${describeBudget(budget)}`);
   const { startApp } = await import("../app.ts");
   const app = await startApp(config, logger);
   let cleanup: Cleanup | undefined;
@@ -85,6 +90,14 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<number>
     logger.flush();
   }
   return 0;
+}
+
+function describeBudget(b: import("../util/fd-budget.ts").FdBudget): string {
+  return (
+    `limit ${b.limit}, reserve ${b.reserve}; service proxy: ${b.listeners} listeners, ${b.udpFlows} UDP flows ` +
+    `(${b.udpFlowsPerSource} per client IP, ${b.udpFlowsPerListener} per listener), ${b.tcpConnections} TCP connections ` +
+    `(${b.tcpConnectionsPerListener} per listener); ingress: ${b.ingressConnections} connections; DNS: ${b.dnsTcpConnections} TCP connections`
+  );
 }
 
 /** Entry point: exit 2 with one line for bad flags, 1 for a failed start. */

@@ -7,6 +7,7 @@ import type { Config, HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { IngressRoute, IngressSnapshot } from "../../translate/ingress/model.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
+import { processFdBudget } from "../../util/fd-budget.ts";
 import { listen } from "../../util/listen.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
@@ -132,10 +133,15 @@ export class IngressPlane implements Plane {
   async start(): Promise<void> {
     const { httpAddress, httpsAddress } = this.config;
     const limits = this.limits;
+    // The descriptor budget's ingress share (src/util/fd-budget.ts), split over the listeners; net.Server
+    // closes connections beyond it at accept.
+    const budget = processFdBudget({ maxIngressConnections: this.config.maxIngressConnections }).ingressConnections;
+    const maxConnections = Math.max(1, Math.floor(budget / ((httpAddress ? 1 : 0) + (httpsAddress ? 1 : 0))));
     try {
       if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
         const raw = new RawHttpServer(this.proxy, limits);
         this.rawHttp = raw;
+        raw.server.maxConnections = maxConnections;
         await listen(raw.server, httpAddress, { reusePort: this.reusePort });
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
       } else if (httpAddress) {
@@ -157,6 +163,7 @@ export class IngressPlane implements Plane {
         );
         server.on("clientError", onClientError);
         this.http = server;
+        server.maxConnections = maxConnections;
         await listen(server as unknown as import("node:net").Server, httpAddress, { reusePort: this.reusePort });
         this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
       }
@@ -189,6 +196,7 @@ export class IngressPlane implements Plane {
           this.logger.debug({ err, client: socket.remoteAddress }, "TLS handshake failed");
         });
         this.https = server;
+        server.maxConnections = maxConnections;
         await listen(server as unknown as import("node:net").Server, httpsAddress, { reusePort: this.reusePort });
         // With port 0 the kernel picks the port; redirects must name the real one.
         const bound = server.address();

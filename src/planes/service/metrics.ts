@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { descriptorExhaustionCounter } from "../../util/fd-budget.ts";
 import type { PortRef } from "./plan.ts";
 
 const LABELS = ["namespace", "service", "port", "protocol"] as const;
@@ -19,6 +20,10 @@ export class ServiceMetrics {
   readonly syncDuration: Histogram;
   readonly syncLast: Gauge;
   readonly listeners: Gauge<"state">;
+  /** new flows/connections refused by a cap of the descriptor budget, or during an EMFILE back-off */
+  readonly budgetRefused: Counter<"protocol" | "cap">;
+  /** nodeplane_descriptor_exhaustion_total, shared with the other planes */
+  readonly exhaustion: Counter<"plane" | "listener">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -90,6 +95,13 @@ export class ServiceMetrics {
       labelNames: ["state"],
       registers,
     });
+    this.budgetRefused = new Counter({
+      name: "nodeplane_service_budget_refused_total",
+      help: "New UDP flows dropped or TCP connections reset by the descriptor budget: cap listener, total, source (per client IP), exhausted (EMFILE back-off)",
+      labelNames: ["protocol", "cap"],
+      registers,
+    });
+    this.exhaustion = descriptorExhaustionCounter(registry);
     this.syncDuration = new Histogram({
       name: "kubeproxy_sync_proxy_rules_duration_seconds",
       help: "SyncProxyRules latency in seconds: time for the service plane to apply a snapshot",

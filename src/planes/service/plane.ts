@@ -2,9 +2,12 @@ import type { Registry } from "prom-client";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Node } from "../../model/k8s.ts";
+import type { Problem } from "../../model/problems.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
+import { type FdBudget, processFdBudget } from "../../util/fd-budget.ts";
 import type { PlaneRole } from "../context.ts";
 import type { Plane } from "../plane.ts";
+import { type RefusalCounters, refusalCounters, SharedCount, UdpFlowLimits } from "./fd-guard.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { type ListenerPlan, portLabel } from "./plan.ts";
@@ -23,7 +26,8 @@ export type ServicePlaneConfig = Pick<
   | "endpointGracePeriodMs"
   | "dialTimeoutMs"
   | "dialRetries"
->;
+> &
+  Partial<Pick<Config, "maxUdpFlows" | "maxUdpFlowsPerSource" | "maxTcpConnections">>;
 
 export interface ServicePlaneOptions {
   config: ServicePlaneConfig;
@@ -44,6 +48,8 @@ export interface ServicePlaneOptions {
   reusePort?: boolean;
   /** this process serves ClientIP-affinity ports (default true; with workers, only one of them does) */
   servesAffinity?: boolean;
+  /** the descriptor budget (default: this process's, from its open-files limit and the config's caps) */
+  budget?: FdBudget;
 }
 
 type Listener = TcpListener | UdpListener;
@@ -79,6 +85,17 @@ export class ServicePlane implements Plane {
   /** the running state is not known to match the planner's (first apply, or the last one threw) */
   private resync = true;
   private readonly role: PlaneRole;
+  /** the descriptor budget's caps, enforced by the listeners (fd-guard.ts) */
+  readonly budget: FdBudget;
+  private readonly udpLimits: UdpFlowLimits;
+  private readonly tcpShared: SharedCount;
+  private readonly udpRefused: RefusalCounters;
+  private readonly tcpRefused: RefusalCounters;
+  /** listeners being bound now (they count against the listener budget before they are listening) */
+  private opening = 0;
+  /** keys not bound because the listener budget is used up (reported as one line, not one per port) */
+  private readonly overBudget = new Set<string>();
+  private reportedOverBudget = 0;
 
   constructor(options: ServicePlaneOptions) {
     this.options = options;
@@ -87,6 +104,18 @@ export class ServicePlane implements Plane {
     this.planner = new ServicePlanner({ clientIPAffinity: options.servesAffinity !== false });
     this.logger = options.logger.child({ plane: "service" });
     this.metrics = new ServiceMetrics(options.registry);
+    const { config } = options;
+    this.budget =
+      options.budget ??
+      processFdBudget({
+        maxUdpFlows: config.maxUdpFlows,
+        maxUdpFlowsPerSource: config.maxUdpFlowsPerSource,
+        maxTcpConnections: config.maxTcpConnections,
+      });
+    this.udpLimits = new UdpFlowLimits(this.budget.udpFlows, this.budget.udpFlowsPerSource);
+    this.tcpShared = new SharedCount(this.budget.tcpConnections);
+    this.udpRefused = refusalCounters(this.metrics.budgetRefused, "UDP");
+    this.tcpRefused = refusalCounters(this.metrics.budgetRefused, "TCP");
     this.vips = new VipManager({
       link: options.config.vipInterface,
       logger: this.logger,
@@ -131,6 +160,40 @@ export class ServicePlane implements Plane {
     return { listening: [...this.listeners.keys()].sort(), failed: Object.fromEntries(this.failures) };
   }
 
+  /** What the budget holds now: UDP flows (total, client IPs) and TCP connections of this process. */
+  budgetUse(): { udpFlows: number; udpSources: number; tcpConnections: number; listeners: number } {
+    return {
+      udpFlows: this.udpLimits.total,
+      udpSources: this.udpLimits.sources(),
+      tcpConnections: this.tcpShared.open,
+      listeners: this.listeners.size,
+    };
+  }
+
+  /** Service ports this process does not serve, one problem per Service (for /api/problems). */
+  problems(): Problem[] {
+    const byService = new Map<string, { problem: Problem; keys: string[]; reasons: Set<string> }>();
+    for (const [key, reason] of this.failures) {
+      const lp = this.planner.listeners.get(key);
+      const ref = lp ? this.pools.get(lp.poolId)?.ref : undefined;
+      const id = ref ? `${ref.namespace}/${ref.name}` : key;
+      let entry = byService.get(id);
+      if (!entry) {
+        const problem: Problem = ref
+          ? { kind: "Service", namespace: ref.namespace, name: ref.name, message: "" }
+          : { kind: "Service", name: key, message: "" };
+        entry = { problem, keys: [], reasons: new Set() };
+        byService.set(id, entry);
+      }
+      entry.keys.push(key);
+      entry.reasons.add(reason);
+    }
+    return [...byService.values()].map(({ problem, keys, reasons }) => {
+      const some = `${keys.slice(0, 3).join(", ")}${keys.length > 3 ? ", …" : ""}`;
+      return { ...problem, message: `${keys.length} port(s) not bound (${some}): ${[...reasons].join("; ")}` };
+    });
+  }
+
   /** Open connections/flows per pool id (tests and the dashboard). */
   openConnections(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -165,6 +228,7 @@ export class ServicePlane implements Plane {
       const open = new Map(delta.listeners.open.map((lp) => [lp.key, lp]));
       for (const key of this.failures.keys()) if (!this.listeners.has(key)) open.set(key, planned.get(key)!);
       await Promise.all([...open.values()].map((lp) => this.openListener(lp)));
+      this.reportOverBudget();
     }
     if (this.role !== "worker") await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
 
@@ -239,16 +303,40 @@ export class ServicePlane implements Plane {
 
   private async openListener(lp: ListenerPlan): Promise<void> {
     const pool = this.pools.get(lp.poolId)!;
+    // Each listening socket is a descriptor: past the budget's share, the port is reported, not bound
+    // (a Service with 10,000 ports must not take the descriptors of the other planes).
+    if (this.listeners.size + this.opening >= this.budget.listeners) {
+      this.failures.set(
+        lp.key,
+        `not bound: the service proxy's ${this.budget.listeners} listening sockets (descriptor budget) are in use`,
+      );
+      this.overBudget.add(lp.key);
+      return;
+    }
+    this.overBudget.delete(lp.key);
     const { config } = this.options;
+    const onExhausted = (pauseMs: number) => this.exhausted(lp.key, pauseMs);
     const listener: Listener =
       lp.protocol === "UDP"
-        ? new UdpListener(lp, pool, { udpIdleTimeoutMs: config.udpIdleTimeoutMs, reusePort: this.options.reusePort })
+        ? new UdpListener(lp, pool, {
+            udpIdleTimeoutMs: config.udpIdleTimeoutMs,
+            reusePort: this.options.reusePort,
+            maxFlows: this.budget.udpFlowsPerListener,
+            limits: this.udpLimits,
+            refused: this.udpRefused,
+            onExhausted,
+          })
         : new TcpListener(lp, pool, {
             dialTimeoutMs: config.dialTimeoutMs,
             dialRetries: config.dialRetries,
             tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
             reusePort: this.options.reusePort,
+            maxConnections: this.budget.tcpConnectionsPerListener,
+            shared: this.tcpShared,
+            refused: this.tcpRefused,
+            onExhausted,
           });
+    this.opening++;
     try {
       await listener.listen();
       this.listeners.set(lp.key, listener);
@@ -263,7 +351,36 @@ export class ServicePlane implements Plane {
         );
       }
       this.failures.set(lp.key, reason);
+      if ((err as NodeJS.ErrnoException).code === "EMFILE" || (err as NodeJS.ErrnoException).code === "ENFILE")
+        this.exhausted(lp.key, 0);
+    } finally {
+      this.opening--;
     }
+  }
+
+  /** Ports left unbound by the listener budget: one line when their number changes. */
+  private reportOverBudget(): void {
+    for (const key of this.overBudget)
+      if (!this.planner.listeners.has(key) || this.listeners.has(key)) this.overBudget.delete(key);
+    const n = this.overBudget.size;
+    if (n === this.reportedOverBudget) return;
+    this.reportedOverBudget = n;
+    if (n === 0) this.logger.info("every service port is bound again (listener budget)");
+    else
+      this.logger.error(
+        { notBound: n, budget: this.budget.listeners, example: [...this.overBudget].slice(0, 5) },
+        `${n} service port(s) not bound: the service proxy's budget of ${this.budget.listeners} listening sockets is used up (see /api/problems and docs/service-proxy.md)`,
+      );
+  }
+
+  /** EMFILE/ENFILE in a listener: counted always, logged when it starts a pause. */
+  private exhausted(key: string, pauseMs: number): void {
+    this.metrics.exhaustion.inc({ plane: "service", listener: key });
+    if (pauseMs > 0)
+      this.logger.warn(
+        { listener: key, pauseMs },
+        `${key}: out of file descriptors (EMFILE); refusing new connections/flows for ${pauseMs} ms`,
+      );
   }
 
   private reportConflicts(conflicts: readonly string[]): void {

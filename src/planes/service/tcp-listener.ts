@@ -1,5 +1,7 @@
 import { createServer, type Server, Socket, type SocketConstructorOpts } from "node:net";
 import type { Endpoint } from "../../translate/snapshot.ts";
+import { isDescriptorExhaustion } from "../../util/fd-budget.ts";
+import { ConnectionGate, type RefusalCounters, SharedCount } from "./fd-guard.ts";
 import { endpointKey, type ListenerPlan } from "./plan.ts";
 import type { Pool } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
@@ -15,7 +17,18 @@ export interface TcpProxyOptions {
   tcpIdleTimeoutMs: number;
   /** SO_REUSEPORT, shared with sibling workers */
   reusePort?: boolean | undefined;
+  /** most connections this listener holds at once (default: no cap of its own) */
+  maxConnections?: number | undefined;
+  /** the plane's connection count and cap, shared by its TCP listeners (default: this listener's own) */
+  shared?: SharedCount | undefined;
+  /** counts what the caps refuse */
+  refused?: RefusalCounters | undefined;
+  /** accept or an upstream socket hit EMFILE/ENFILE: told with the back-off it starts */
+  onExhausted?: ((pauseMs: number) => void) | undefined;
 }
+
+const NO_COUNT = { inc(): void {} };
+const UNCOUNTED: RefusalCounters = { listener: NO_COUNT, total: NO_COUNT, source: NO_COUNT, exhausted: NO_COUNT };
 
 /**
  * One TCP socket of the service plane. `forward`: each accepted connection is spliced to an endpoint
@@ -26,6 +39,11 @@ export interface TcpProxyOptions {
  * must not lose any). Nagle is off on both sides. Forwarding itself is in `HandleSplice`
  * (tcp-splice-handles.ts, on the libuv handles, when the start-up probe of tcp-handles.ts passes) or
  * in `Splice` below (net.Socket, the fallback).
+ *
+ * Each connection holds a slot of the listener's `ConnectionGate` (fd-guard.ts) from accept until both
+ * of its sockets are closed; over a cap, or in the pause after an EMFILE on a dial (or on accept, when
+ * libuv's own remedy fails: it accepts and closes the backlog with a reserved descriptor and does not
+ * tell Node), a new connection is reset at once, so the listener holds nothing it cannot forward.
  */
 export class TcpListener {
   readonly key: string;
@@ -36,6 +54,7 @@ export class TcpListener {
   private readonly options: TcpProxyOptions;
   /** dial and idle timeouts of this socket's connections (they outlive the socket) */
   private readonly timers: Timers;
+  readonly gate: ConnectionGate;
 
   constructor(plan: ListenerPlan, pool: Pool, options: TcpProxyOptions) {
     this.key = plan.key;
@@ -54,12 +73,20 @@ export class TcpListener {
         (s) => s.close(),
       ),
     };
+    this.gate = new ConnectionGate(
+      options.maxConnections ?? Number.MAX_SAFE_INTEGER,
+      options.shared ?? new SharedCount(Number.MAX_SAFE_INTEGER),
+      options.refused ?? UNCOUNTED,
+      options.onExhausted ?? noop,
+    );
     this.allowed = compileSourceRanges(plan.sourceRanges);
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) =>
       this.accept(socket),
     );
     // Accept errors (EMFILE and friends) must not crash the process; the server keeps listening.
-    this.server.on("error", () => {});
+    this.server.on("error", (err: NodeJS.ErrnoException) => {
+      if (isDescriptorExhaustion(err.code)) this.gate.exhausted();
+    });
   }
 
   listen(): Promise<void> {
@@ -111,7 +138,10 @@ export class TcpListener {
 
   private acceptHandle(status: number, handle: TcpHandle | undefined): void {
     // an accept error (EMFILE and friends): the server keeps listening, like net.Server's
-    if (status !== 0 || handle === undefined) return;
+    if (status !== 0 || handle === undefined) {
+      if (isDescriptorExhaustion(status)) this.gate.exhausted();
+      return;
+    }
     const pool = this.pool;
     const metrics = pool.metrics;
     const filtered = this.plan.sourceRanges.length > 0;
@@ -128,14 +158,14 @@ export class TcpListener {
     }
     const now = pool.balancer.needsClient ? Date.now() : 0;
     const attempts = pool.balancer.attempts(clientIp, now, 1 + this.options.dialRetries);
-    if (attempts.length === 0) {
+    if (attempts.length === 0 || !this.gate.acquire()) {
       metrics.rejected.inc();
       resetHandle(handle);
       return;
     }
     metrics.total.inc();
     handle.setNoDelay(true);
-    new HandleSplice(handle, this.timers, pool, clientIp, attempts).dial();
+    new HandleSplice(handle, this.timers, pool, clientIp, attempts, this.gate).dial();
   }
 
   private accept(accepted: Socket): void {
@@ -151,7 +181,7 @@ export class TcpListener {
     }
     const now = pool.balancer.needsClient ? Date.now() : 0;
     const attempts = pool.balancer.attempts(clientIp, now, 1 + this.options.dialRetries);
-    if (attempts.length === 0) {
+    if (attempts.length === 0 || !this.gate.acquire()) {
       metrics.rejected.inc();
       accepted.on("error", noop);
       accepted.resetAndDestroy();
@@ -159,7 +189,7 @@ export class TcpListener {
     }
     metrics.total.inc();
     const buffer = readBuffers.take(false);
-    new Splice(adopt(accepted, this.server, buffer), buffer, this.timers, pool, clientIp, attempts).dial();
+    new Splice(adopt(accepted, this.server, buffer), buffer, this.timers, pool, clientIp, attempts, this.gate).dial();
   }
 }
 
@@ -226,6 +256,7 @@ class Splice extends SweptConnection implements Spliced {
   private readonly timers: Timers;
   private readonly clientIp: string | undefined;
   private readonly attempts: Endpoint[];
+  readonly gate: ConnectionGate;
   private attempt = 0;
   private endpoint = "";
   connected = false;
@@ -247,9 +278,11 @@ class Splice extends SweptConnection implements Spliced {
     pool: Pool,
     clientIp: string | undefined,
     attempts: Endpoint[],
+    gate: ConnectionGate,
   ) {
     super();
     this.client = client;
+    this.gate = gate;
     this.pool = pool;
     this.timers = timers;
     this.clientIp = clientIp;
@@ -386,6 +419,7 @@ class Splice extends SweptConnection implements Spliced {
     this.release(false);
     readBuffers.give(this.clientBuffer);
     if (this.upstreamBuffer) readBuffers.give(this.upstreamBuffer);
+    this.gate.release();
   }
 
   /** Tracked: the endpoint left (after its grace period), the idle timeout, or plane shutdown. */
@@ -404,6 +438,7 @@ class Splice extends SweptConnection implements Spliced {
       if (socket === this.client) {
         this.timers.dial.delete(this);
         this.upstream?.destroy();
+        this.gate.release();
       }
       return;
     }
@@ -423,10 +458,13 @@ function onConnect(this: Socket): void {
 
 // A reset (or any error) on one side is passed on as a reset; a clean close on one side never
 // truncates the other (its end was passed on, it flushes and closes by itself).
-function onError(this: Socket): void {
+function onError(this: Socket, err: NodeJS.ErrnoException): void {
   const splice = (this as Linked)[LINK];
   if (!splice.connected) {
-    if (this !== splice.client) splice.dialFailed(this);
+    if (this !== splice.client) {
+      if (isDescriptorExhaustion(err.code)) splice.gate.exhausted();
+      splice.dialFailed(this);
+    }
     return;
   }
   const other = this === splice.client ? splice.upstream! : splice.client;

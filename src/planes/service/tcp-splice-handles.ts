@@ -1,4 +1,6 @@
 import type { Endpoint } from "../../translate/snapshot.ts";
+import { isDescriptorExhaustion } from "../../util/fd-budget.ts";
+import type { ConnectionGate } from "./fd-guard.ts";
 import { endpointKey } from "./plan.ts";
 import type { Pool, Tracked } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
@@ -73,6 +75,8 @@ export class HandleSplice extends SweptConnection implements Spliced {
   private readonly timers: Timers;
   private readonly clientIp: string | undefined;
   private readonly attempts: Endpoint[];
+  /** the listener's connection slots: released once, when `done` is set */
+  private readonly gate: ConnectionGate;
   private attempt = 0;
   private endpoint = "";
   private connected = false;
@@ -92,9 +96,17 @@ export class HandleSplice extends SweptConnection implements Spliced {
   private clientShutting = false;
   private upstreamShutting = false;
 
-  constructor(client: TcpHandle, timers: Timers, pool: Pool, clientIp: string | undefined, attempts: Endpoint[]) {
+  constructor(
+    client: TcpHandle,
+    timers: Timers,
+    pool: Pool,
+    clientIp: string | undefined,
+    attempts: Endpoint[],
+    gate: ConnectionGate,
+  ) {
     super();
     this.client = client;
+    this.gate = gate;
     this.timers = timers;
     this.pool = pool;
     this.clientIp = clientIp;
@@ -115,6 +127,7 @@ export class HandleSplice extends SweptConnection implements Spliced {
       ? upstream.connect6(req, endpoint.ip, endpoint.port)
       : upstream.connect(req, endpoint.ip, endpoint.port);
     if (err !== 0) {
+      if (isDescriptorExhaustion(err)) this.gate.exhausted();
       this.dialFailed(upstream);
       return;
     }
@@ -156,6 +169,7 @@ export class HandleSplice extends SweptConnection implements Spliced {
     } else {
       this.pool.metrics.rejected.inc();
       this.done = true;
+      this.gate.release();
       resetHandle(this.client);
     }
   }
@@ -246,6 +260,7 @@ export class HandleSplice extends SweptConnection implements Spliced {
   private closeBoth(reset: boolean): void {
     if (this.done) return;
     this.done = true;
+    this.gate.release();
     const client = this.client;
     const upstream = this.upstream!;
     const pool = this.pool;
@@ -279,6 +294,7 @@ export class HandleSplice extends SweptConnection implements Spliced {
     }
     if (this.done) return;
     this.done = true;
+    this.gate.release();
     this.timers.dial.delete(this);
     this.upstream?.close();
     this.upstream = undefined;

@@ -1,6 +1,8 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import type { Endpoint } from "../../translate/snapshot.ts";
+import { ExhaustionBackoff, isDescriptorExhaustion, UDP_FLOWS_PER_LISTENER_CEILING } from "../../util/fd-budget.ts";
+import type { RefusalCounters, UdpFlowLimits } from "./fd-guard.ts";
 import { endpointKey, type ListenerPlan } from "./plan.ts";
 import type { Pool, Tracked } from "./pool.ts";
 import { compileSourceRanges, type SourceMatcher } from "./source-ranges.ts";
@@ -9,11 +11,18 @@ export interface UdpProxyOptions {
   udpIdleTimeoutMs: number;
   /** most flows one listener keeps; packets of new clients beyond it are dropped */
   maxFlows?: number;
+  /** the process's flow caps (total and per client IP), shared by every UDP listener */
+  limits?: UdpFlowLimits | undefined;
+  /** counts what the caps refuse */
+  refused?: RefusalCounters | undefined;
+  /** an upstream socket could not be opened (EMFILE/ENFILE): told with the back-off it starts */
+  onExhausted?: ((pauseMs: number) => void) | undefined;
   /** SO_REUSEPORT, shared with sibling workers: datagrams are spread by source address and port */
   reusePort?: boolean | undefined;
 }
 
-const DEFAULT_MAX_FLOWS = 16_384;
+const NO_COUNT = { inc(): void {} };
+const UNCOUNTED: RefusalCounters = { listener: NO_COUNT, total: NO_COUNT, source: NO_COUNT, exhausted: NO_COUNT };
 
 interface Flow extends Tracked {
   upstream: Socket;
@@ -28,6 +37,10 @@ interface Flow extends Tracked {
  * endpoint chosen for it, so replies find their way back and the endpoint sees one peer per client.
  * Flows idle for `udpIdleTimeoutMs` are forgotten; flows to an endpoint that left are dropped at once
  * (the client's next datagram opens a flow to a live endpoint).
+ *
+ * A new client over a cap (this listener's, the process's total, or its IP's share: fd-guard.ts) is
+ * dropped and counted; established flows are never evicted for it. When an upstream socket cannot be
+ * opened (EMFILE), the flow is closed and new flows are dropped for a growing pause.
  */
 export class UdpListener {
   readonly key: string;
@@ -38,12 +51,17 @@ export class UdpListener {
   private readonly flows = new Map<string, Flow>();
   private readonly options: UdpProxyOptions;
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly maxFlows: number;
+  private readonly refused: RefusalCounters;
+  private readonly backoff = new ExhaustionBackoff();
 
   constructor(plan: ListenerPlan, pool: Pool, options: UdpProxyOptions) {
     this.key = plan.key;
     this.plan = plan;
     this.pool = pool;
     this.options = options;
+    this.maxFlows = options.maxFlows ?? UDP_FLOWS_PER_LISTENER_CEILING;
+    this.refused = options.refused ?? UNCOUNTED;
     this.allowed = compileSourceRanges(plan.sourceRanges);
     this.socket = createSocket({
       type: isIPv6(plan.ip) ? "udp6" : "udp4",
@@ -100,12 +118,28 @@ export class UdpListener {
         this.pool.metrics.rejected.inc();
         return;
       }
-      if (this.flows.size >= (this.options.maxFlows ?? DEFAULT_MAX_FLOWS)) {
+      if (this.flows.size >= this.maxFlows) {
         this.pool.metrics.rejected.inc();
+        this.refused.listener.inc();
+        return;
+      }
+      if (this.backoff.until !== 0 && this.backoff.blockedAt(Date.now())) {
+        this.pool.metrics.rejected.inc();
+        this.refused.exhausted.inc();
+        return;
+      }
+      const limits = this.options.limits;
+      const refusedBy = limits?.acquire(client.address);
+      if (refusedBy !== undefined) {
+        this.pool.metrics.rejected.inc();
+        this.refused[refusedBy].inc();
         return;
       }
       flow = this.openFlow(key, client);
-      if (!flow) return;
+      if (!flow) {
+        limits?.release(client.address);
+        return;
+      }
     }
     flow.lastSeen = Date.now();
     flow.bytesIn += msg.length;
@@ -134,7 +168,12 @@ export class UdpListener {
         pool.metrics.active.dec();
         pool.metrics.bytesIn.inc(flow.bytesIn);
         pool.metrics.bytesOut.inc(flow.bytesOut);
-        upstream.close();
+        this.options.limits?.release(client.address);
+        try {
+          upstream.close();
+        } catch {
+          // already closed
+        }
       },
     };
     upstream.on("message", (reply, from) => {
@@ -145,12 +184,22 @@ export class UdpListener {
       this.socket.send(reply, client.port, client.address);
     });
     // ECONNREFUSED from an endpoint with nothing bound: the datagram is lost, as it would be without a proxy.
-    upstream.on("error", () => {});
+    // EMFILE/ENFILE (the implicit bind of the first send found no descriptor): the flow goes, new ones wait.
+    upstream.on("error", (err: NodeJS.ErrnoException) => {
+      if (!isDescriptorExhaustion(err.code)) return;
+      flow.close();
+      this.exhausted();
+    });
     this.flows.set(key, flow);
     pool.track(epKey, flow, true);
     pool.metrics.total.inc();
     pool.metrics.active.inc();
     return flow;
+  }
+
+  private exhausted(): void {
+    const pause = this.backoff.hit(Date.now());
+    this.options.onExhausted?.(pause);
   }
 
   private sweep(now: number): void {
