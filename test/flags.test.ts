@@ -20,6 +20,13 @@ describe("parseFlags", () => {
         ],
       },
     ],
+    [["--dns-allow-recursion", "10.0.0.0/8,::1/128"], { dnsAllowRecursion: ["10.0.0.0/8", "::1/128"] }],
+    [["--dns-allow-recursion", ""], { dnsAllowRecursion: [] }],
+    [["--dns-ttl", "5"], { dnsTcpMaxConnections: 256, dnsTcpIdleTimeoutMs: 10_000 }],
+    [
+      ["--dns-tcp-max-connections", "64", "--dns-tcp-idle-timeout", "2s"],
+      { dnsTcpMaxConnections: 64, dnsTcpIdleTimeoutMs: 2000 },
+    ],
     [["--admin-address", "[::1]:9000"], { adminAddress: { host: "::1", port: 9000 } }],
     [["--manifests", "d", "--http-address", ""], { httpAddress: undefined }],
     [["--leader-elect=false"], { leaderElect: false }],
@@ -34,6 +41,9 @@ describe("parseFlags", () => {
     [["--node-port-range", "5-1"], "--node-port-range"],
     [["--log-level", "loud"], "--log-level"],
     [["--admin-address", "nope:port"], "--admin-address"],
+    [["--dns-allow-recursion", "10.0.0.0/33"], "--dns-allow-recursion"],
+    [["--dns-tcp-max-connections", "0"], "--dns-tcp-max-connections"],
+    [["--dns-tcp-idle-timeout", "10ms"], "--dns-tcp-idle-timeout"],
     [["--manifests"], "needs a value"],
     [["stray"], "unexpected argument"],
   ])("%j is rejected", (argv, message) => {

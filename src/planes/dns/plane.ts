@@ -4,6 +4,7 @@ import { normaliseName } from "../../translate/dns/index.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
+import { RecursionPolicy } from "./acl.ts";
 import { Forwarder } from "./forward.ts";
 import { DnsMetrics } from "./metrics.ts";
 import { readResolvConf } from "./resolv.ts";
@@ -14,15 +15,22 @@ export class DnsPlane implements Plane {
   readonly name = "dns";
   readonly server: DnsServer;
   private readonly forwarder: Forwarder;
+  private readonly recursion: RecursionPolicy;
 
-  constructor(server: DnsServer, forwarder: Forwarder) {
+  constructor(server: DnsServer, forwarder: Forwarder, recursion: RecursionPolicy) {
     this.server = server;
     this.forwarder = forwarder;
+    this.recursion = recursion;
   }
 
   async apply(previous: Snapshot | undefined, next: Snapshot): Promise<void> {
     // The translator hands back the same index object when nothing DNS-relevant changed: keep the warm zone.
     if (!previous || previous.dns !== next.dns) this.server.setSnapshot(next.dns);
+    // The default recursion list follows the Node object (its addresses and pod CIDRs).
+    if (!previous || previous.node !== next.node) {
+      const acl = this.recursion.forNode(next.node);
+      if (acl) this.server.setRecursionAcl(acl);
+    }
   }
 
   async close(): Promise<void> {
@@ -44,6 +52,7 @@ export async function createDnsPlane(
   const upstreams = configured.filter((u) => usableUpstream(u, config.dnsAddress!, logger));
   if (upstreams.length === 0) logger.warn("dns: no upstream servers; names outside the cluster domain get SERVFAIL");
   const metrics = new DnsMetrics(registry, `dns://${formatHostPort(config.dnsAddress)}`);
+  const recursion = new RecursionPolicy(config.dnsAllowRecursion, config.serviceCIDRs);
   const forwarder = new Forwarder({ upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides });
   const server = new DnsServer({
     address: config.dnsAddress,
@@ -52,6 +61,9 @@ export async function createDnsPlane(
     forwarder,
     metrics,
     logger,
+    recursion: recursion.initial,
+    tcp: { maxConnections: config.dnsTcpMaxConnections, idleTimeoutMs: config.dnsTcpIdleTimeoutMs },
+    onTcpClose: (reason) => metrics.tcpClosed(reason),
     reusePort: context.reusePort === true,
   });
   try {
@@ -64,10 +76,11 @@ export async function createDnsPlane(
     {
       address: formatHostPort({ host: config.dnsAddress.host, port: server.port }),
       upstreams: upstreams.map(formatHostPort),
+      allowRecursion: recursion.initial.cidrs,
     },
     "dns listening (udp+tcp)",
   );
-  return new DnsPlane(server, forwarder);
+  return new DnsPlane(server, forwarder, recursion);
 }
 
 /** Upstreams must be IP addresses (resolving a hostname would ask DNS) and must not be ourselves (a loop). */
