@@ -345,18 +345,18 @@ export function tcpClient(port: number, host = "127.0.0.1"): Promise<TcpClient> 
       wake();
     });
     socket.on("error", () => {});
-    const until = (done: () => boolean, ms: number) =>
-      new Promise<void>((done_) => {
-        const check = () => {
-          if (!done()) return;
+    /** resolves once `met()` holds (checked on every event) or after `ms` */
+    const until = (met: () => boolean, ms: number) =>
+      new Promise<void>((resolve) => {
+        const finish = () => {
           clearTimeout(timer);
           waiters.delete(check);
-          done_();
+          resolve();
         };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          done_();
-        }, ms);
+        const check = () => {
+          if (met()) finish();
+        };
+        const timer = setTimeout(finish, ms);
         waiters.add(check);
         check();
       });

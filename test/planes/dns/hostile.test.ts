@@ -69,8 +69,11 @@ beforeAll(async () => {
     if (name === "www.example.com" && type === "A")
       return { kind: "records", answers: [{ name, type: "A", ttl: 300, data: "192.0.2.11" }] };
     if (name === "amplify.example" && type === "TXT") return { kind: "tcp-only", answers: AMPLIFY };
-    const slow = /^slow(\d+)\.example$/.exec(name);
-    if (slow) return { kind: "records", delayMs: 150, answers: [{ name, type: "A", ttl: 300, data: "192.0.2.30" }] };
+    if (/^slow\d+\.example$/.test(name))
+      return { kind: "records", delayMs: 150, answers: [{ name, type: "A", ttl: 300, data: "192.0.2.30" }] };
+    // long enough that a connection asking it is surely still owed the answer when the next one arrives
+    if (/^stuck\d+\.example$/.test(name))
+      return { kind: "records", delayMs: 1500, answers: [{ name, type: "A", ttl: 300, data: "192.0.2.31" }] };
     return undefined;
   });
   dns = await startDns(store(), upstream.port, { dnsAllowRecursion: ["127.0.0.1/32"] });
@@ -81,6 +84,12 @@ afterAll(async () => {
   await dns?.close();
   await upstream?.close();
 });
+
+/** Polls `done` every 10 ms, for at most 5 s. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(done()).toBe(true);
+}
 
 const rcodeOf = (reply: Buffer) => reply.readUInt16BE(2) & 0xf;
 const flagsOf = (reply: Buffer) => reply.readUInt16BE(2);
@@ -352,6 +361,7 @@ describe("I: DNS over TCP under hostile clients", () => {
       const a = await tcpClient(small.port);
       const b = await tcpClient(small.port);
       clients.push(a, b);
+      await until(() => small.plane.server.tcpConnections === 2);
       a.socket.write(framed(q("my-nginx.default.svc.cluster.local", "A", 1)));
       expect(await a.waitReplies(1, 2000)).toHaveLength(1);
       const c = await tcpClient(small.port);
@@ -374,13 +384,13 @@ describe("I: DNS over TCP under hostile clients", () => {
     const clients: TcpClient[] = [];
     try {
       await small.sync();
-      for (const name of ["slow900.example", "slow901.example"]) {
+      for (const name of ["stuck1.example", "stuck2.example"]) {
         const client = await tcpClient(small.port);
         clients.push(client);
         client.socket.write(framed(q(name)));
       }
-      // both are waiting for the upstream (150 ms): nothing idle to close
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      // both are waiting for the upstream (1.5 s): nothing idle to close
+      await until(() => upstream.seen.includes("stuck1.example/A") && upstream.seen.includes("stuck2.example/A"));
       const refused = await tcpClient(small.port);
       clients.push(refused);
       expect(await refused.closedWithin(2000)).toBe(true);
