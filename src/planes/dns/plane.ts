@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { formatHostPort, type HostPort } from "../../config.ts";
+import type { Logger } from "../../log.ts";
 import { normaliseName } from "../../translate/dns/index.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
@@ -16,11 +17,14 @@ export class DnsPlane implements Plane {
   readonly server: DnsServer;
   private readonly forwarder: Forwarder;
   private readonly recursion: RecursionPolicy;
+  /** set while a Node without pod CIDRs is still worth one warning (cluster mode, default list) */
+  private warnNoPodCIDRs: Logger | undefined;
 
-  constructor(server: DnsServer, forwarder: Forwarder, recursion: RecursionPolicy) {
+  constructor(server: DnsServer, forwarder: Forwarder, recursion: RecursionPolicy, warnNoPodCIDRs?: Logger) {
     this.server = server;
     this.forwarder = forwarder;
     this.recursion = recursion;
+    this.warnNoPodCIDRs = warnNoPodCIDRs;
   }
 
   async apply(previous: Snapshot | undefined, next: Snapshot): Promise<void> {
@@ -30,6 +34,14 @@ export class DnsPlane implements Plane {
     if (!previous || previous.node !== next.node) {
       const acl = this.recursion.forNode(next.node);
       if (acl) this.server.setRecursionAcl(acl);
+      // Many CNIs (Calico, Cilium cluster-pool) leave spec.podCIDRs empty: then pods may not recurse.
+      if (this.warnNoPodCIDRs && !next.node.podCIDRs) {
+        this.warnNoPodCIDRs.warn(
+          { node: next.node.name },
+          "dns: the Node has no spec.podCIDRs (or is not known yet): pods get REFUSED for names outside the cluster domain unless --dns-allow-recursion names the pod network",
+        );
+        this.warnNoPodCIDRs = undefined;
+      }
     }
   }
 
@@ -80,7 +92,8 @@ export async function createDnsPlane(
     },
     "dns listening (udp+tcp)",
   );
-  return new DnsPlane(server, forwarder, recursion);
+  const watchPodCIDRs = !config.manifests && !config.dnsAllowRecursion;
+  return new DnsPlane(server, forwarder, recursion, watchPodCIDRs ? logger : undefined);
 }
 
 /** Upstreams must be IP addresses (resolving a hostname would ask DNS) and must not be ourselves (a loop). */

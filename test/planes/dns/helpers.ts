@@ -5,7 +5,7 @@ import dnsPacket from "dns-packet";
 import { Registry } from "prom-client";
 import { parseFlags } from "../../../src/cli/flags.ts";
 import type { Config } from "../../../src/config.ts";
-import { silentLogger } from "../../../src/log.ts";
+import { type Logger, silentLogger } from "../../../src/log.ts";
 import { createDnsPlane, type DnsPlane } from "../../../src/planes/dns/plane.ts";
 import { MemoryStatusWriter } from "../../../src/status/writer.ts";
 import type { Store } from "../../../src/store/store.ts";
@@ -168,6 +168,7 @@ export async function startDns(
   store: Store,
   upstreamPort: number | undefined,
   extra: Partial<Config> = {},
+  logger: Logger = silentLogger,
 ): Promise<Harness> {
   const config: Config = {
     ...parseFlags(["--manifests", "unused", "--dns-ttl", "7"], {}),
@@ -177,7 +178,7 @@ export async function startDns(
   };
   const registry = new Registry();
   const plane = await createDnsPlane(
-    { config, logger: silentLogger, registry, store, status: new MemoryStatusWriter() },
+    { config, logger, registry, store, status: new MemoryStatusWriter() },
     { attemptTimeoutMs: 400, totalTimeoutMs: 800 },
   );
   if (!plane) throw new Error("dns plane is off");

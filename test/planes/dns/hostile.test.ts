@@ -1,4 +1,5 @@
 import dnsPacket from "dns-packet";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/store.ts";
 import { labStore, service, slice } from "../../translate/dns/fixtures.ts";
@@ -216,6 +217,22 @@ describe("J: the default recursion list", () => {
       expect(firstData(cluster!)).toBe("10.96.0.10");
     } finally {
       await closed.close();
+    }
+  });
+});
+
+describe("J: a Node without pod CIDRs", () => {
+  it("is warned about once in cluster mode, where pods would then get REFUSED for outside names", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
+    // cluster mode (no --manifests), default recursion list; the lab store has no Node object
+    const cluster = await startDns(store(), upstream.port, { manifests: undefined }, logger);
+    try {
+      await cluster.sync();
+      await cluster.sync();
+      expect(lines.filter((l) => l.includes("spec.podCIDRs"))).toHaveLength(1);
+    } finally {
+      await cluster.close();
     }
   });
 });
