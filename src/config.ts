@@ -52,6 +52,11 @@ export interface Config {
   dnsTtlSeconds: number;
   dnsPods: "insecure" | "verified" | "disabled";
   dnsCacheSize: number;
+  /** clients that may have names outside the cluster domain forwarded; undefined = the default (loopback, node, pod and service ranges) */
+  dnsAllowRecursion?: string[];
+  /** open DNS-over-TCP connections per process; at the cap the longest-idle one is closed for a new one */
+  dnsTcpMaxConnections: number;
+  dnsTcpIdleTimeoutMs: number;
 
   // cluster mode
   leaderElect: boolean;

@@ -351,6 +351,34 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "dns-allow-recursion",
+    value: "CIDR[,CIDR]",
+    help: "clients whose names outside the cluster domain are forwarded; others get REFUSED ('' = none)",
+    default: "loopback, node addresses, pod and service CIDRs",
+    apply: (c, v) => {
+      c.dnsAllowRecursion = list(v).map((s) => cidr("dns-allow-recursion", s));
+    },
+  }),
+  flag({
+    name: "dns-tcp-max-connections",
+    value: "N",
+    help: "open DNS-over-TCP connections per process; at the cap the longest-idle one makes room",
+    default: "256",
+    apply: (c, v) => {
+      c.dnsTcpMaxConnections = integer("dns-tcp-max-connections", v, 1, 65_535);
+    },
+  }),
+  flag({
+    name: "dns-tcp-idle-timeout",
+    value: "DURATION",
+    help: "close a DNS-over-TCP connection without a complete query for this long (1s when over half full)",
+    default: "10s",
+    apply: (c, v) => {
+      c.dnsTcpIdleTimeoutMs = duration("dns-tcp-idle-timeout", v);
+      if (c.dnsTcpIdleTimeoutMs < 100) throw new FlagError(`--dns-tcp-idle-timeout: "${v}" is under 100ms`);
+    },
+  }),
+  flag({
     name: "leader-elect",
     help: "elect one instance (Lease) to write Ingress and Service status",
     default: (m) => (m === "manifests" ? "false" : "true"),
@@ -419,6 +447,8 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     dnsTtlSeconds: 5,
     dnsPods: "insecure",
     dnsCacheSize: 10_000,
+    dnsTcpMaxConnections: 256,
+    dnsTcpIdleTimeoutMs: 10_000,
     leaderElect: mode === "cluster",
     leaseName: "nodeplane",
     leaseNamespace: env.POD_NAMESPACE || "nodeplane-system",

@@ -19,7 +19,14 @@ export function translateNode(store: Store, options: TranslateOptions): NodeSnap
   const nodePortAddresses =
     cidrs.length === 0 ? addresses : candidates.filter((ip) => cidrs.some((c) => cidrContains(c, ip)));
   const zone = node?.metadata?.labels?.[ZONE_LABEL];
-  return { name: options.nodeName, addresses, nodePortAddresses, ...(zone ? { zone } : {}) };
+  const podCIDRs = node?.spec?.podCIDRs ?? (node?.spec?.podCIDR ? [node.spec.podCIDR] : []);
+  return {
+    name: options.nodeName,
+    addresses,
+    nodePortAddresses,
+    ...(zone ? { zone } : {}),
+    ...(podCIDRs.length > 0 ? { podCIDRs } : {}),
+  };
 }
 
 function unique(values: readonly string[]): string[] {

@@ -80,6 +80,8 @@ export interface NodeSnapshot {
   /** all addresses of this node (InternalIP/ExternalIP), for status writes */
   addresses: readonly string[];
   zone?: string;
+  /** the Node's spec.podCIDRs (or podCIDR), when it has them: the pods on this node (DNS recursion is theirs) */
+  podCIDRs?: readonly string[];
 }
 
 export interface Snapshot {

@@ -18,6 +18,7 @@ export class DnsMetrics {
   private readonly cacheHits: Counter<"server" | "type">;
   private readonly cacheMisses: Counter<"server">;
   private readonly forwardSeconds: Histogram<"to" | "rcode">;
+  private readonly tcpClosed_: Counter<"server" | "reason">;
   private readonly server: string;
   private readonly pending = new Map<number, { child: Child; count: number }>();
   private readonly zones = new Map<string, number>();
@@ -37,6 +38,12 @@ export class DnsMetrics {
     ]);
     this.cacheHits = counter(registry, "coredns_cache_hits_total", "The count of cache hits.", ["server", "type"]);
     this.cacheMisses = counter(registry, "coredns_cache_misses_total", "The count of cache misses.", ["server"]);
+    this.tcpClosed_ = counter(
+      registry,
+      "nodeplane_dns_tcp_closed_total",
+      "DNS-over-TCP connections closed by the server: idle, evicted (oldest idle, to admit a new one at the cap), refused (at the cap, none idle), oversize (length prefix above the query limit).",
+      ["server", "reason"],
+    );
     const existing = registry.getSingleMetric("coredns_forward_request_duration_seconds");
     this.forwardSeconds =
       (existing as Histogram<"to" | "rcode"> | undefined) ??
@@ -95,6 +102,10 @@ export class DnsMetrics {
 
   cacheMiss(): void {
     this.cacheMisses.labels(this.server).inc();
+  }
+
+  tcpClosed(reason: "idle" | "evicted" | "refused" | "oversize"): void {
+    this.tcpClosed_.labels(this.server, reason).inc();
   }
 
   forwardDone(to: HostPort, rcode: string, seconds: number): void {

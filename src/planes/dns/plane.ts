@@ -1,9 +1,11 @@
 import { isIP } from "node:net";
 import { formatHostPort, type HostPort } from "../../config.ts";
+import type { Logger } from "../../log.ts";
 import { normaliseName } from "../../translate/dns/index.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
+import { RecursionPolicy } from "./acl.ts";
 import { Forwarder } from "./forward.ts";
 import { DnsMetrics } from "./metrics.ts";
 import { readResolvConf } from "./resolv.ts";
@@ -14,15 +16,33 @@ export class DnsPlane implements Plane {
   readonly name = "dns";
   readonly server: DnsServer;
   private readonly forwarder: Forwarder;
+  private readonly recursion: RecursionPolicy;
+  /** set while a Node without pod CIDRs is still worth one warning (cluster mode, default list) */
+  private warnNoPodCIDRs: Logger | undefined;
 
-  constructor(server: DnsServer, forwarder: Forwarder) {
+  constructor(server: DnsServer, forwarder: Forwarder, recursion: RecursionPolicy, warnNoPodCIDRs?: Logger) {
     this.server = server;
     this.forwarder = forwarder;
+    this.recursion = recursion;
+    this.warnNoPodCIDRs = warnNoPodCIDRs;
   }
 
   async apply(previous: Snapshot | undefined, next: Snapshot): Promise<void> {
     // The translator hands back the same index object when nothing DNS-relevant changed: keep the warm zone.
     if (!previous || previous.dns !== next.dns) this.server.setSnapshot(next.dns);
+    // The default recursion list follows the Node object (its addresses and pod CIDRs).
+    if (!previous || previous.node !== next.node) {
+      const acl = this.recursion.forNode(next.node);
+      if (acl) this.server.setRecursionAcl(acl);
+      // Many CNIs (Calico, Cilium cluster-pool) leave spec.podCIDRs empty: then pods may not recurse.
+      if (this.warnNoPodCIDRs && !next.node.podCIDRs) {
+        this.warnNoPodCIDRs.warn(
+          { node: next.node.name },
+          "dns: the Node has no spec.podCIDRs (or is not known yet): pods get REFUSED for names outside the cluster domain unless --dns-allow-recursion names the pod network",
+        );
+        this.warnNoPodCIDRs = undefined;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -44,6 +64,7 @@ export async function createDnsPlane(
   const upstreams = configured.filter((u) => usableUpstream(u, config.dnsAddress!, logger));
   if (upstreams.length === 0) logger.warn("dns: no upstream servers; names outside the cluster domain get SERVFAIL");
   const metrics = new DnsMetrics(registry, `dns://${formatHostPort(config.dnsAddress)}`);
+  const recursion = new RecursionPolicy(config.dnsAllowRecursion, config.serviceCIDRs);
   const forwarder = new Forwarder({ upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides });
   const server = new DnsServer({
     address: config.dnsAddress,
@@ -52,6 +73,9 @@ export async function createDnsPlane(
     forwarder,
     metrics,
     logger,
+    recursion: recursion.initial,
+    tcp: { maxConnections: config.dnsTcpMaxConnections, idleTimeoutMs: config.dnsTcpIdleTimeoutMs },
+    onTcpClose: (reason) => metrics.tcpClosed(reason),
     reusePort: context.reusePort === true,
   });
   try {
@@ -64,10 +88,12 @@ export async function createDnsPlane(
     {
       address: formatHostPort({ host: config.dnsAddress.host, port: server.port }),
       upstreams: upstreams.map(formatHostPort),
+      allowRecursion: recursion.initial.cidrs,
     },
     "dns listening (udp+tcp)",
   );
-  return new DnsPlane(server, forwarder);
+  const watchPodCIDRs = !config.manifests && !config.dnsAllowRecursion;
+  return new DnsPlane(server, forwarder, recursion, watchPodCIDRs ? logger : undefined);
 }
 
 /** Upstreams must be IP addresses (resolving a hostname would ask DNS) and must not be ourselves (a loop). */

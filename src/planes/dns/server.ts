@@ -6,8 +6,10 @@ import type { Logger } from "../../log.ts";
 import { inDomain } from "../../translate/dns/lookup.ts";
 import type { DnsSnapshot } from "../../translate/dns/model.ts";
 import { listen } from "../../util/listen.ts";
+import type { RecursionAcl } from "./acl.ts";
 import { type Forwarder, SERVFAIL } from "./forward.ts";
 import type { DnsMetrics } from "./metrics.ts";
+import { type CloseReason, DEFAULT_TCP_LIMITS, type DnsTcpLimits, TcpConnections } from "./tcp.ts";
 import {
   assemble,
   CLASS_ANY,
@@ -37,8 +39,12 @@ export interface DnsServerOptions {
   forwarder: Forwarder;
   metrics?: DnsMetrics;
   logger: Logger;
-  /** close TCP connections idle this long */
-  tcpIdleTimeoutMs?: number;
+  /** clients whose names outside the cluster domain are forwarded; the others get REFUSED */
+  recursion: RecursionAcl;
+  /** DNS-over-TCP bounds; any left out take DEFAULT_TCP_LIMITS */
+  tcp?: Partial<DnsTcpLimits>;
+  /** told each time a TCP connection is closed by the server (not by the client) */
+  onTcpClose?: (reason: CloseReason) => void;
   /** SO_REUSEPORT on both sockets: workers share the port (the port must then be fixed, not 0) */
   reusePort?: boolean;
 }
@@ -53,7 +59,11 @@ const TYPE_AXFR = 252;
 const SERVFAIL_AUTHORITATIVE = rcodeTemplate(RCODE_SERVFAIL, true);
 const AUTHORITATIVE = FLAG_QR | FLAG_AA | FLAG_RA;
 const TCP_LIMIT = 65535;
-const MAX_TCP_CONNECTIONS = 1024;
+/**
+ * REFUSED to a client that may not recurse: RA clear (recursion is not available to it), the
+ * question echoed, nothing else, so the answer is never larger than the question that caused it.
+ */
+const NO_RECURSION: Template = { ...rcodeTemplate(RCODE_REFUSED), flags: FLAG_QR | RCODE_REFUSED };
 
 /**
  * The cluster DNS server: UDP and TCP on one port. Names under the cluster domain are answered from
@@ -64,8 +74,11 @@ export class DnsServer {
   private zone: Zone | undefined;
   private udp: dgram.Socket | undefined;
   private tcp: Server | undefined;
-  private readonly connections = new Set<Socket>();
+  private readonly connections: TcpConnections;
   private readonly options: DnsServerOptions;
+  private recursion: RecursionAcl;
+  /** an ExternalName's CNAME alone, per zone answer, for clients that may not recurse */
+  private readonly cnameOnly = new WeakMap<object, Template>();
   private readonly zoneLabel: string;
   port = 0;
   /** round-robin position over answers with rotations */
@@ -74,14 +87,29 @@ export class DnsServer {
   constructor(options: DnsServerOptions) {
     this.options = options;
     this.zoneLabel = `${options.domain}.`;
+    this.recursion = options.recursion;
+    this.connections = new TcpConnections(
+      { ...DEFAULT_TCP_LIMITS, ...options.tcp },
+      (msg, connection) => this.handle(msg, "tcp", connection.family, connection.address, connection.send),
+      options.onTcpClose,
+    );
+  }
+
+  /** open DNS-over-TCP connections */
+  get tcpConnections(): number {
+    return this.connections.size;
+  }
+
+  setRecursionAcl(acl: RecursionAcl): void {
+    this.recursion = acl;
   }
 
   /** Binds TCP and UDP on the same port (with port 0: an ephemeral port free for both). */
   async start(): Promise<void> {
     const { address } = this.options;
     for (let attempt = 0; ; attempt++) {
+      // No server.maxConnections: at the cap, the oldest idle connection makes room instead (tcp.ts).
       const tcp = createServer((socket) => this.onConnection(socket));
-      tcp.maxConnections = MAX_TCP_CONNECTIONS;
       await listen(tcp, address, { reusePort: this.options.reusePort === true });
       const bound = tcp.address();
       const port = typeof bound === "object" && bound ? bound.port : address.port;
@@ -104,7 +132,7 @@ export class DnsServer {
   async close(): Promise<void> {
     this.udp?.close();
     this.udp = undefined;
-    for (const socket of this.connections) socket.destroy();
+    this.connections.closeAll();
     const tcp = this.tcp;
     this.tcp = undefined;
     if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
@@ -132,7 +160,7 @@ export class DnsServer {
           const family = rinfo.family === "IPv6" ? 6 : 4;
           // No send callback: Node then tries a synchronous send first (no request object per reply);
           // failures surface as socket 'error' events, which are logged.
-          this.handle(msg, "udp", family, (out) => socket.send(out, rinfo.port, rinfo.address));
+          this.handle(msg, "udp", family, rinfo.address, (out) => socket.send(out, rinfo.port, rinfo.address));
         });
         resolve(socket);
       });
@@ -140,62 +168,48 @@ export class DnsServer {
   }
 
   private onConnection(socket: Socket): void {
-    this.connections.add(socket);
-    socket.setNoDelay(true);
-    socket.setTimeout(this.options.tcpIdleTimeoutMs ?? 10_000, () => socket.destroy());
-    socket.on("close", () => this.connections.delete(socket));
     socket.on("error", ignore);
-    const family = socket.remoteFamily === "IPv6" ? 6 : 4;
-    const send = (out: Buffer) => {
-      if (socket.destroyed) return;
-      const framed = Buffer.allocUnsafe(2 + out.length);
-      framed.writeUInt16BE(out.length, 0);
-      out.copy(framed, 2);
-      // A client that pipelines questions but does not read the answers must not grow our buffers:
-      // stop reading from it until it has taken what we wrote.
-      if (!socket.write(framed) && !socket.isPaused()) {
-        socket.pause();
-        socket.once("drain", () => socket.resume());
-      }
-    };
-    let buffered: Buffer = Buffer.alloc(0);
-    socket.on("data", (chunk: Buffer) => {
-      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-      while (buffered.length >= 2) {
-        const length = buffered.readUInt16BE(0);
-        if (buffered.length < 2 + length) break;
-        const msg = Buffer.from(buffered.subarray(2, 2 + length));
-        buffered = buffered.subarray(2 + length);
-        this.handle(msg, "tcp", family, send);
-      }
-    });
+    socket.setNoDelay(true);
+    this.connections.admit(socket);
   }
 
-  /** Answers one message; `send` gets the response. Never throws. */
-  handle(msg: Buffer, proto: Proto, family: 4 | 6, send: (out: Buffer) => void): void {
+  /**
+   * Answers one message from `source`; `send` gets the response. Returns true when the response
+   * comes later (a forwarded question): `send` is then called exactly once. Never throws.
+   */
+  handle(msg: Buffer, proto: Proto, family: 4 | 6, source: string, send: (out: Buffer) => void): boolean {
     try {
-      this.dispatch(msg, proto, family, send);
+      return this.dispatch(msg, proto, family, source, send);
     } catch (err) {
       this.options.logger.debug({ err }, "dns query failed");
+      return false;
     }
   }
 
-  private dispatch(msg: Buffer, proto: Proto, family: 4 | 6, send: (out: Buffer) => void): void {
+  private dispatch(msg: Buffer, proto: Proto, family: 4 | 6, source: string, send: (out: Buffer) => void): boolean {
     const { metrics } = this.options;
     const parsed = parseQuery(msg);
     if (!parsed.ok) {
-      if (parsed.drop) return;
+      if (parsed.drop) return false;
       metrics?.response(".", parsed.rcode);
       send(headerOnly(parsed.id, parsed.flags, parsed.rcode));
-      return;
+      return false;
     }
     const query = parsed.query;
     const limit = proto === "udp" ? query.udpSize : TCP_LIMIT;
     // Also runs later for forwarded answers, possibly after close(): it must never throw.
     const reply = (zone: string, template: Template) => {
+      let out: Buffer;
       try {
         metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf);
-        send(assemble(msg, query, template, limit, template.storedAtMs === undefined ? 0 : Date.now()));
+        out = assemble(msg, query, template, limit, template.storedAtMs === undefined ? 0 : Date.now());
+      } catch (err) {
+        this.options.logger.debug({ err }, "dns reply not assembled");
+        out = headerOnly(query.id, query.flags, RCODE_SERVFAIL);
+      }
+      // Exactly one send per answered question: a TCP connection counts the answers it is owed.
+      try {
+        send(out);
       } catch (err) {
         this.options.logger.debug({ err }, "dns reply not sent");
       }
@@ -212,13 +226,18 @@ export class DnsServer {
       template = answer.kind === "forward" ? REFUSED : NOTIMP;
     else if (answer.kind === "answer")
       template = answer.rotations ? answer.rotations[this.turn++ % answer.rotations.length]! : answer.template;
+    // Cluster names are everyone's (as with CoreDNS); anything that needs the upstream is for allowed clients only.
     else if (answer.kind === "chase") {
-      this.chase(answer, query).then(
-        (t) => reply(zone, t),
-        () => reply(zone, SERVFAIL),
-      );
-      return;
-    } else if (this.options.forwarder.upstreams.length === 0) template = SERVFAIL;
+      if (!this.recursion.allows(source)) template = this.cnameOnlyFor(answer);
+      else {
+        this.chase(answer, query).then(
+          (t) => reply(zone, t),
+          () => reply(zone, SERVFAIL),
+        );
+        return true;
+      }
+    } else if (!this.recursion.allows(source)) template = NO_RECURSION;
+    else if (this.options.forwarder.upstreams.length === 0) template = SERVFAIL;
     else {
       const key = `${query.type}/${query.qclass}/${query.name}`;
       const result = this.options.forwarder.resolve(key, msg.subarray(12, query.questionEnd));
@@ -227,11 +246,12 @@ export class DnsServer {
           (t) => reply(zone, t),
           () => reply(zone, SERVFAIL),
         );
-        return;
+        return true;
       }
       template = result;
     }
     reply(zone, template);
+    return false;
   }
 
   private route(query: Query): ZoneAnswer {
@@ -242,9 +262,18 @@ export class DnsServer {
     return { kind: "forward" };
   }
 
+  private cnameOnlyFor(answer: { cname: dnsPacket.Answer }): Template {
+    let template = this.cnameOnly.get(answer);
+    if (!template) {
+      template = encodeTemplate(AUTHORITATIVE, [answer.cname], [], []);
+      this.cnameOnly.set(answer, template);
+    }
+    return template;
+  }
+
   /** An ExternalName answer: the CNAME, then the target's records as the upstream resolver has them. */
   private async chase(answer: { cname: dnsPacket.Answer; target: string }, query: Query): Promise<Template> {
-    const cnameOnly = () => encodeTemplate(AUTHORITATIVE, [answer.cname], [], []);
+    const cnameOnly = () => this.cnameOnlyFor(answer);
     const { forwarder } = this.options;
     if (forwarder.upstreams.length === 0) return cnameOnly();
     const question = encodeQuestion(answer.target, query.type);

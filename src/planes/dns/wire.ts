@@ -33,9 +33,11 @@ export const TYPE_ANY = 255;
 export const CLASS_IN = 1;
 export const CLASS_ANY = 255;
 
-/** What nodeplane advertises and the most it sends over UDP (DNS flag day 2020). */
+/**
+ * What nodeplane advertises and the most it sends over UDP, whatever the client advertises (DNS flag
+ * day 2020): fragmentation is avoided, and a spoofed small query cannot draw more than this.
+ */
 export const OUR_UDP_SIZE = 1232;
-export const MAX_UDP_SIZE = 4096;
 export const DEFAULT_UDP_SIZE = 512;
 
 export interface Query {
@@ -49,7 +51,7 @@ export interface Query {
   qclass: number;
   /** an OPT record was present */
   edns: boolean;
-  /** the largest UDP response the client accepts */
+  /** the largest UDP response to send it: min(its EDNS size, 1232), at least 512 */
   udpSize: number;
   ednsVersion: number;
 }
@@ -116,11 +118,13 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     if (rrType === TYPE_OPT) {
       if (edns) return formerr;
       edns = true;
-      udpSize = Math.min(MAX_UDP_SIZE, Math.max(DEFAULT_UDP_SIZE, msg.readUInt16BE(nameEnd + 2)));
+      udpSize = Math.min(OUR_UDP_SIZE, Math.max(DEFAULT_UDP_SIZE, msg.readUInt16BE(nameEnd + 2)));
       ednsVersion = msg[nameEnd + 5]!;
     }
     offset = rdEnd;
   }
+  // Bytes beyond the records the header counts (a second question under QDCOUNT 1, say): FORMERR, as BIND and Knot.
+  if (offset !== msg.length) return formerr;
   return { ok: true, query: { id, flags, name, questionEnd, type, qclass, edns, udpSize, ednsVersion } };
 }
 

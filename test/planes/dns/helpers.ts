@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
 import dgram from "node:dgram";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import dnsPacket from "dns-packet";
 import { Registry } from "prom-client";
 import { parseFlags } from "../../../src/cli/flags.ts";
 import type { Config } from "../../../src/config.ts";
-import { silentLogger } from "../../../src/log.ts";
+import { type Logger, silentLogger } from "../../../src/log.ts";
 import { createDnsPlane, type DnsPlane } from "../../../src/planes/dns/plane.ts";
 import { MemoryStatusWriter } from "../../../src/status/writer.ts";
 import type { Store } from "../../../src/store/store.ts";
@@ -17,6 +17,8 @@ export interface UpstreamStub {
   port: number;
   /** questions seen, as `name/TYPE` (lowercase name), UDP and TCP alike */
   seen: string[];
+  /** the most delayed answers it was holding at once */
+  maxDelayed(): number;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,8 @@ export async function startUpstreamStub(
   table: (name: string, type: string) => StubAnswer | undefined,
 ): Promise<UpstreamStub> {
   const seen: string[] = [];
+  let delayed = 0;
+  let maxDelayed = 0;
   const respond = (query: Buffer, tcp: boolean): Buffer | undefined | Promise<Buffer | undefined> => {
     const packet = dnsPacket.decode(query);
     const q = packet.questions?.[0];
@@ -89,7 +93,14 @@ export async function startUpstreamStub(
           ],
         });
         if (!entry.delayMs) return out;
-        return new Promise((resolve) => setTimeout(() => resolve(out), entry.delayMs));
+        delayed++;
+        maxDelayed = Math.max(maxDelayed, delayed);
+        return new Promise((resolve) =>
+          setTimeout(() => {
+            delayed--;
+            resolve(out);
+          }, entry.delayMs),
+        );
       }
     }
   };
@@ -135,6 +146,7 @@ export async function startUpstreamStub(
   return {
     port: (tcp.address() as { port: number }).port,
     seen,
+    maxDelayed: () => maxDelayed,
     close: async () => {
       udp.close();
       await new Promise<void>((resolve) => tcp.close(() => resolve()));
@@ -156,6 +168,7 @@ export async function startDns(
   store: Store,
   upstreamPort: number | undefined,
   extra: Partial<Config> = {},
+  logger: Logger = silentLogger,
 ): Promise<Harness> {
   const config: Config = {
     ...parseFlags(["--manifests", "unused", "--dns-ttl", "7"], {}),
@@ -165,7 +178,7 @@ export async function startDns(
   };
   const registry = new Registry();
   const plane = await createDnsPlane(
-    { config, logger: silentLogger, registry, store, status: new MemoryStatusWriter() },
+    { config, logger, registry, store, status: new MemoryStatusWriter() },
     { attemptTimeoutMs: 400, totalTimeoutMs: 800 },
   );
   if (!plane) throw new Error("dns plane is off");
@@ -247,10 +260,14 @@ export function firstData(reply: Buffer): unknown {
   return answer && "data" in answer ? answer.data : undefined;
 }
 
-/** Sends raw bytes over UDP and waits for one reply (undefined after `timeoutMs`). */
-export function rawUdp(port: number, payload: Buffer, timeoutMs = 300): Promise<Buffer | undefined> {
+/**
+ * Sends raw bytes over UDP and waits for one reply (undefined after `timeoutMs`). `from` binds the
+ * client to another loopback address (127.0.0.2 plays a client outside the recursion list).
+ */
+export function rawUdp(port: number, payload: Buffer, timeoutMs = 300, from?: string): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     const socket = dgram.createSocket("udp4");
+    if (from) socket.bind(0, from);
     const done = (reply: Buffer | undefined) => {
       clearTimeout(timer);
       socket.close();
@@ -263,11 +280,103 @@ export function rawUdp(port: number, payload: Buffer, timeoutMs = 300): Promise<
   });
 }
 
-export function queryPacket(name: string, type: dnsPacket.RecordType, id = 4242): Buffer {
+export function queryPacket(name: string, type: dnsPacket.RecordType, id = 4242, ednsSize?: number): Buffer {
   return dnsPacket.encode({
     type: "query",
     id,
     flags: dnsPacket.RECURSION_DESIRED,
     questions: [{ name, type, class: "IN" }],
+    additionals:
+      ednsSize === undefined
+        ? []
+        : [
+            {
+              name: ".",
+              type: "OPT",
+              udpPayloadSize: ednsSize,
+              extendedRcode: 0,
+              ednsVersion: 0,
+              flags: 0,
+              flag_do: false,
+              options: [],
+            },
+          ],
+  });
+}
+
+/** A message with its two-byte TCP length prefix. */
+export function framed(msg: Buffer): Buffer {
+  const out = Buffer.alloc(2 + msg.length);
+  out.writeUInt16BE(msg.length, 0);
+  msg.copy(out, 2);
+  return out;
+}
+
+/** A TCP client that collects length-prefixed replies and notices when the server closes. */
+export interface TcpClient {
+  socket: Socket;
+  replies: Buffer[];
+  /** resolves true when the server has closed the connection within `ms`, false otherwise */
+  closedWithin(ms: number): Promise<boolean>;
+  /** resolves with the next `count` replies, or what arrived within `ms` */
+  waitReplies(count: number, ms: number): Promise<Buffer[]>;
+  destroy(): void;
+}
+
+export function tcpClient(port: number, host = "127.0.0.1"): Promise<TcpClient> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, host);
+    const replies: Buffer[] = [];
+    let buffered = Buffer.alloc(0);
+    let closed = false;
+    const waiters = new Set<() => void>();
+    const wake = () => {
+      for (const w of waiters) w();
+    };
+    socket.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        replies.push(buffered.subarray(2, 2 + buffered.readUInt16BE(0)));
+        buffered = buffered.subarray(2 + buffered.readUInt16BE(0));
+      }
+      wake();
+    });
+    socket.on("close", () => {
+      closed = true;
+      wake();
+    });
+    socket.on("error", () => {});
+    /** resolves once `met()` holds (checked on every event) or after `ms` */
+    const until = (met: () => boolean, ms: number) =>
+      new Promise<void>((resolve) => {
+        const finish = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        const check = () => {
+          if (met()) finish();
+        };
+        const timer = setTimeout(finish, ms);
+        waiters.add(check);
+        check();
+      });
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      resolve({
+        socket,
+        replies,
+        async closedWithin(ms) {
+          await until(() => closed, ms);
+          return closed;
+        },
+        async waitReplies(count, ms) {
+          await until(() => closed || replies.length >= count, ms);
+          return replies.slice(0, count);
+        },
+        destroy: () => socket.destroy(),
+      });
+    });
   });
 }

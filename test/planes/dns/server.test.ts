@@ -228,13 +228,17 @@ describe("truncation and EDNS", () => {
     expect(r.answers).toHaveLength(60);
   });
 
-  it("honours the advertised EDNS UDP size", async () => {
+  it("honours the advertised EDNS UDP size up to 1232 bytes", async () => {
+    // ~2.8 KB: more than 1232 bytes, so truncated even for a client that advertises 4096
     const big = await dig(dns.port, ["+bufsize=4096", "+ignore", "many.default.svc.cluster.local"]);
-    expect(big.flags).not.toContain("tc");
-    expect(big.answers).toHaveLength(60);
+    expect(big.flags).toContain("tc");
+    expect(big.answers).toEqual([]);
     expect(big.raw).toMatch(/EDNS: version: 0, flags:; udp: 1232/);
     const small = await dig(dns.port, ["+bufsize=512", "+ignore", "many.default.svc.cluster.local"]);
     expect(small.flags).toContain("tc");
+    const fits = await dig(dns.port, ["+bufsize=4096", "headless.web.svc.cluster.local"]);
+    expect(fits.flags).not.toContain("tc");
+    expect(fits.answers).toHaveLength(3);
   });
 });
 

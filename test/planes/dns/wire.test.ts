@@ -48,9 +48,12 @@ describe("parseQuery", () => {
 
   it.each([
     [undefined, false, 512],
-    [4096, true, 4096],
+    [1000, true, 1000],
+    [1232, true, 1232],
+    // never more than 1232 over UDP, whatever the client advertises (issue 11 J: 78× amplification at 4096)
+    [4096, true, 1232],
     [100, true, 512],
-    [65000, true, 4096],
+    [65000, true, 1232],
   ])("EDNS size %s", (size, edns, limit) => {
     const parsed = parseQuery(query("a.b", "A", size));
     expect(parsed.ok && [parsed.query.edns, parsed.query.udpSize]).toEqual([edns, limit]);
@@ -70,6 +73,12 @@ describe("parseQuery", () => {
     ["a label running off the end", Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, 0x61]), 1],
     ["a pointer in the question", Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]), 1],
     ["no question", Buffer.from([0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 1],
+    [
+      "a second question under QDCOUNT 1 (bytes beyond the counted records)",
+      Buffer.concat([query("a", "A"), query("b", "A").subarray(12)]),
+      1,
+    ],
+    ["one stray byte after the question", Buffer.concat([query("a", "A"), Buffer.from([0])]), 1],
     ["an UPDATE", Buffer.from([0, 1, 0x28, 0, 0, 1, 0, 0, 0, 0, 0, 0]), 4],
   ])("%s", (_label, msg, expected) => {
     const parsed = parseQuery(msg);
