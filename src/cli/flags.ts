@@ -155,6 +155,24 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "ingress-isolation",
+    value: "MODE",
+    help: "process: the ingress runs in processes of its own, so an ingress crash never drops a ClusterIP connection or DNS; none: in the same process (tests, benchmarks, low-memory nodes)",
+    default: "process",
+    apply: (c, v) => {
+      c.ingressIsolation = oneOf("ingress-isolation", v, ["process", "none"] as const);
+    },
+  }),
+  flag({
+    name: "stop-timeout",
+    value: "DURATION",
+    help: "on SIGTERM/SIGINT, longest wait for a clean stop; then the rest is cut and the process exits 1",
+    default: "10s",
+    apply: (c, v) => {
+      c.stopTimeoutMs = duration("stop-timeout", v);
+    },
+  }),
+  flag({
     name: "tcp-idle-timeout",
     value: "DURATION",
     help: "close proxied TCP connections idle this long",
@@ -364,6 +382,8 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     clusterDomain: "cluster.local",
     syncDelayMs: 100,
     workers: defaultWorkers(),
+    ingressIsolation: "process",
+    stopTimeoutMs: 10_000,
     tcpIdleTimeoutMs: 3_600_000,
     udpIdleTimeoutMs: 60_000,
     endpointGracePeriodMs: 10_000,
