@@ -39,9 +39,10 @@ export function planLayout(
   const n = config.workers;
   const ingressGroup: WorkerGroup[] = isolate ? [{ name: "ingress", planes: ["ingress"], count: n }] : [];
   if (n <= 1) return { role: "single", planes: isolate ? ["service", "dns"] : [...ALL_PLANES], groups: ingressGroup };
-  const serviceGroup: WorkerGroup = isolate
-    ? { name: "service", planes: ["service", "dns"], count: n }
-    : { name: "all", planes: [...ALL_PLANES], count: n };
+  const serviceGroup: WorkerGroup =
+    isolate || !ingress
+      ? { name: "service", planes: ["service", "dns"], count: n }
+      : { name: "all", planes: [...ALL_PLANES], count: n };
   // the primary builds the service plane alone, for the node-wide part (ingress and DNS have none)
   return { role: "primary", planes: ["service"], groups: [serviceGroup, ...ingressGroup] };
 }

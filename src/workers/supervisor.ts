@@ -417,21 +417,22 @@ export function workerProblems(workers: readonly WorkerInfo[], stableAfterMs: nu
   const problems: Problem[] = [];
   for (const w of workers) {
     const exit = w.lastExit;
-    if (w.state === "stopped") continue;
-    const recent = exit !== undefined && now - Date.parse(w.startedAt ?? exit.at) < stableAfterMs;
-    if (w.state === "running" && !recent) continue;
-    if (!exit) {
-      if (w.state === "starting") continue;
-      problems.push({ kind: "Worker", name: w.name, message: `${w.state} (planes: ${w.planes.join(", ")})` });
-      continue;
-    }
-    const what = `exited (${exit.cause}${exit.reason ? `: ${exit.reason}` : ""}) at ${exit.at}, ${exit.inARow} time${exit.inARow === 1 ? "" : "s"} in a row`;
-    const now_ = w.state === "restarting" ? `restarting${w.nextRetryAt ? ` at ${w.nextRetryAt}` : ""}` : w.state;
+    // never crashed (a first start is not a problem yet), or stopped on purpose
+    if (!exit || w.state === "stopped") continue;
+    if (w.state === "running" && now - Date.parse(w.startedAt ?? exit.at) >= stableAfterMs) continue;
+    const cause = exit.reason ? `${exit.cause}: ${exit.reason}` : exit.cause;
+    const state = w.state === "restarting" && w.nextRetryAt ? `restarting at ${w.nextRetryAt}` : w.state;
     problems.push({
       kind: "Worker",
       name: w.name,
-      message: `planes ${w.planes.join(", ")}: ${what}; ${w.restarts} restart${w.restarts === 1 ? "" : "s"} so far; now ${now_}`,
+      message:
+        `planes ${w.planes.join(", ")}: exited (${cause}) at ${exit.at}, ${plural(exit.inARow, "time")} in a row; ` +
+        `${plural(w.restarts, "restart")} so far; now ${state}`,
     });
   }
   return problems;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
