@@ -148,7 +148,7 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "workers",
     value: "N",
-    help: "data-plane worker processes sharing listeners (SO_REUSEPORT); 1 = one process, no workers",
+    help: "data-plane worker processes per plane group, sharing listeners (SO_REUSEPORT); 1 = service proxy and DNS in the main process",
     default: "the CPU count (capped by a cgroup CPU limit)",
     apply: (c, v) => {
       c.workers = integer("workers", v, 1, 64);
