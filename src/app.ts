@@ -150,11 +150,21 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
       ready = false;
       const deadline = Date.now() + config.stopTimeoutMs;
       let clean = true;
+      // each step gets what is left of the deadline, and at least a moment: one that overran does not
+      // keep the quick ones after it (the admin server) from closing
       const step = async (what: string, work: () => Promise<unknown>) => {
-        const left = deadline - Date.now();
-        if (left > 0 && (await within(work(), left))) return;
-        clean = false;
-        logger.warn({ step: what, timeoutMs: config.stopTimeoutMs }, `stop: ${what} did not finish in time; cut`);
+        let result: unknown;
+        const finished = await within(
+          work().then((r) => {
+            result = r;
+          }),
+          Math.max(deadline - Date.now(), 100),
+        );
+        if (!finished)
+          logger.warn({ step: what, timeoutMs: config.stopTimeoutMs }, `stop: ${what} did not finish in time; cut`);
+        // a step that reports its own forced end (a worker that had to cut its connections, or was killed)
+        else if (result === false) logger.warn({ step: what }, `stop: ${what} did not stop cleanly`);
+        if (!finished || result === false) clean = false;
       };
       // First, so a worker that exits now (a signal to the whole process group) is not restarted; and
       // workers stop listening before the primary's planes remove the addresses they listened on.

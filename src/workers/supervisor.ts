@@ -218,27 +218,33 @@ export class Supervisor {
     return out;
   }
 
-  /** Stops every worker (asks, then kills after the stop timeout) and never restarts them again. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every worker (asks, then kills after the stop timeout) and never restarts them again.
+   * Resolves true when each one stopped cleanly (exit code 0), false when one had to cut its stop
+   * short or was killed.
+   */
+  async stop(): Promise<boolean> {
     this.stopping = true;
     const timeout = this.options.stopTimeoutMs ?? 5_000;
-    await Promise.all(
+    const clean = await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.timer) clearTimeout(slot.timer);
         slot.timer = undefined;
         const child = slot.child;
         slot.state = "stopped";
-        if (!child || child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        if (!child || child.exitCode !== null || child.signalCode !== null) return true;
+        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
         this.send(child, { type: "stop" });
         const killer = setTimeout(() => {
           this.logger.warn({ worker: slot.name, pid: child.pid }, "worker did not stop in time; killing it");
           child.kill("SIGKILL");
         }, timeout);
-        await exited;
+        const code = await exited;
         clearTimeout(killer);
+        return code === 0;
       }),
     );
+    return clean.every(Boolean);
   }
 
   private spawn(slot: Slot, first: boolean): Promise<void> {
