@@ -98,7 +98,7 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<number>
     logger.info("stopped");
     return exitSoon(logger, 0);
   }
-  const why = typeof outcome === "string" ? outcome : "some part did not stop in time";
+  const why = typeof outcome === "string" ? outcome : "some part did not stop cleanly in time";
   logger.error({ reason: why }, `stop forced: ${why}; open connections are cut, exit 1`);
   return exitSoon(logger, 1);
 }
