@@ -170,6 +170,7 @@ export const FLAGS: readonly FlagSpec[] = [
     default: "10s",
     apply: (c, v) => {
       c.stopTimeoutMs = duration("stop-timeout", v);
+      if (c.stopTimeoutMs <= 0) throw new FlagError(`--stop-timeout: "${v}" must be more than 0`);
     },
   }),
   flag({

@@ -66,9 +66,10 @@ describe("planLayout: which process runs which plane", () => {
     expect(() => parseFlags(["--ingress-isolation", "thread"], {})).toThrow(/--ingress-isolation/);
   });
 
-  it("--stop-timeout defaults to 10 s", () => {
+  it("--stop-timeout defaults to 10 s and must be more than 0", () => {
     expect(parseFlags([], {}).stopTimeoutMs).toBe(10_000);
     expect(parseFlags(["--stop-timeout", "3s"], {}).stopTimeoutMs).toBe(3_000);
+    expect(() => parseFlags(["--stop-timeout", "0"], {})).toThrow(/--stop-timeout: "0" must be more than 0/);
   });
 });
 
