@@ -125,18 +125,20 @@ export class Supervisor {
     const slots = this.slots;
     new Gauge({
       name: "nodeplane_workers",
-      help: "Data-plane worker processes by state (starting, running, restarting)",
-      labelNames: ["state"],
+      help: "Data-plane worker processes by plane group (service, ingress, all) and state (starting, running, restarting)",
+      labelNames: ["group", "state"],
       registers: [options.registry],
       collect() {
         this.reset();
-        for (const state of ["starting", "running", "restarting"] as const)
-          this.set({ state }, slots.filter((s) => s.state === state).length);
+        for (const group of options.groups)
+          for (const state of ["starting", "running", "restarting"] as const)
+            this.set({ group: group.name, state }, slots.filter((s) => s.group === group && s.state === state).length);
       },
     });
     this.restartsTotal = new Counter({
       name: "nodeplane_worker_restarts_total",
-      help: "Worker processes restarted after they exited unexpectedly",
+      help: "Worker processes restarted after they exited unexpectedly, by plane group",
+      labelNames: ["group"],
       registers: [options.registry],
     });
   }
@@ -347,7 +349,7 @@ export class Supervisor {
       if (this.stopping) return;
       this.logger.warn({ worker: slot.name, afterMs: delay }, `restarting worker ${slot.name}`);
       slot.restarts++;
-      this.restartsTotal.inc();
+      this.restartsTotal.inc({ group: slot.group.name });
       // a restart that fails to start exits, and its exit schedules the next try
       this.spawn(slot, false).catch(() => {});
     }, delay);

@@ -163,6 +163,8 @@ describe("the ingress runs apart from the service proxy and DNS (--ingress-isola
       expect(await until(() => ingressBack(np.admin, victims))).toBe(true);
       expect(await httpGet(np.http, "/", "web.example")).toBe("web\n");
       expect((await workers(np.admin, "ingress")).every((w) => w.restarts === 1)).toBe(true);
+      const metrics = await (await fetch(`http://${np.admin}/metrics`)).text();
+      expect(metrics).toContain(`nodeplane_worker_restarts_total{group="ingress"} ${n}`);
       // the processes that serve ClusterIPs and DNS were never touched
       const others = ws.filter((w) => w.group !== "ingress").map((w) => w.pid);
       expect((await workers(np.admin)).filter((w) => w.group !== "ingress").map((w) => w.pid)).toEqual(others);

@@ -149,7 +149,8 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
       Number(m[1]),
     );
     expect(series.reduce((a, b) => a + b, 0)).toBe(total);
-    expect(metrics).toMatch(/^nodeplane_workers\{state="running"\} 4$/m);
+    expect(metrics).toMatch(/^nodeplane_workers\{group="service",state="running"\} 2$/m);
+    expect(metrics).toMatch(/^nodeplane_workers\{group="ingress",state="running"\} 2$/m);
     expect(metrics).toMatch(/^nginx_ingress_controller_requests\{/m);
     expect(metrics).toMatch(/^coredns_dns_requests_total\{/m);
 
@@ -192,7 +193,9 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     );
     expect(resumed.results.every((r) => typeof r === "string" && r.endsWith("b2\n"))).toBe(true);
     expect(resumed.after.every((w, i) => w.traffic!.connections > resumed.before[i]!.traffic!.connections)).toBe(true);
-    expect(await (await fetch(`http://${np.admin}/metrics`)).text()).toMatch(/^nodeplane_worker_restarts_total 1$/m);
+    expect(await (await fetch(`http://${np.admin}/metrics`)).text()).toMatch(
+      /^nodeplane_worker_restarts_total\{group="service"\} 1$/m,
+    );
 
     // SIGTERM: everything stops, nothing is left behind
     const all = [np.child.pid!, ...restarted.map((w) => w.pid!)];
