@@ -148,7 +148,7 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "workers",
     value: "N",
-    help: "data-plane worker processes per plane group, sharing listeners (SO_REUSEPORT); 1 = service proxy and DNS in the main process",
+    help: "data-plane worker processes per plane group (SO_REUSEPORT); 1 = service proxy and DNS in the main process",
     default: "the CPU count (capped by a cgroup CPU limit)",
     apply: (c, v) => {
       c.workers = integer("workers", v, 1, 64);
@@ -157,7 +157,7 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "ingress-isolation",
     value: "MODE",
-    help: "process: the ingress runs in processes of its own, so an ingress crash never drops a ClusterIP connection or DNS; none: in the same process (tests, benchmarks, low-memory nodes)",
+    help: "process: the ingress in processes of its own, so its crash keeps ClusterIP and DNS; none: one process (tests, low memory)",
     default: "process",
     apply: (c, v) => {
       c.ingressIsolation = oneOf("ingress-isolation", v, ["process", "none"] as const);
