@@ -7,7 +7,7 @@ import type { Logger } from "./log.ts";
 import { createRegistry, snapshotMetrics } from "./metrics.ts";
 import { SnapshotPipeline } from "./pipeline.ts";
 import type { PlaneContext } from "./planes/context.ts";
-import { PLANE_FACTORIES } from "./planes/index.ts";
+import { planeFactories } from "./planes/index.ts";
 import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
 import { createSource } from "./source/index.ts";
 import type { Source } from "./source/source.ts";
@@ -17,9 +17,11 @@ import { Store } from "./store/store.ts";
 import { Translator } from "./translate/index.ts";
 import type { TranslateOptions } from "./translate/options.ts";
 import { openFdCount, processFdBudget } from "./util/fd-budget.ts";
+import { type Layout, planLayout } from "./workers/layout.ts";
 import { AggregatedMetrics, describeWorkers, type MetricsSource } from "./workers/metrics.ts";
 import { resolveEphemeralPorts } from "./workers/ports.ts";
 import { StatusRelay } from "./workers/status-relay.ts";
+import { within } from "./workers/stop.ts";
 import { Supervisor } from "./workers/supervisor.ts";
 
 export interface RunningApp {
@@ -28,9 +30,14 @@ export interface RunningApp {
   source: Source;
   admin: AdminServer;
   status: StatusWriter;
-  /** with `--workers N` (N > 1): the worker processes */
+  /** with `--workers N` (N > 1) or the ingress isolated: the worker processes */
   supervisor?: Supervisor;
-  stop(): Promise<void>;
+  /**
+   * Stops everything. Bounded: each step gets what is left of `config.stopTimeoutMs`; a step still going
+   * at the deadline is left behind (the caller exits, and the process takes its connections with it).
+   * Resolves true after a clean stop, false when something had to be cut.
+   */
+  stop(): Promise<boolean>;
 }
 
 export interface AppOverrides {
@@ -43,9 +50,10 @@ export interface AppOverrides {
 
 /**
  * Wires design §1: source → store → translate → snapshot → planes, plus the admin server.
- * With `--workers N` (N > 1) this process is the primary: it keeps the source, store, translator,
- * admin server, status writer, leader election and the node-wide part of the planes (virtual IPs), and
- * forks N workers that run the listener planes on the snapshots it hands them (docs/workers.md).
+ * With workers (`planLayout`: `--workers N` with N > 1, or the ingress in processes of its own) this
+ * process is the primary: it keeps the source, store, translator, admin server, status writer, leader
+ * election and the node-wide part of the planes (virtual IPs), and forks the workers that run the
+ * listener planes on the snapshots it hands them (docs/workers.md).
  */
 export async function startApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<RunningApp> {
   const registry = createRegistry(overrides.withProcessMetrics ?? true);
@@ -79,7 +87,9 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     logger,
     metrics: snapshotMetrics(registry),
   });
-  const supervisor = config.workers > 1 ? await createSupervisor(config, logger, registry, status) : undefined;
+  const layout = planLayout(config);
+  const supervisor =
+    layout.groups.length > 0 ? await createSupervisor(config, layout, logger, registry, status) : undefined;
   const metrics: MetricsSource = supervisor ? new AggregatedMetrics(registry, supervisor) : registry;
   let ready = false;
   const admin = await startAdminServer({
@@ -94,13 +104,13 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     // snapshot keeps serving (nodeplane_source_healthy and /api/status say so), as kube-proxy keeps its rules.
     // With workers: and every worker runs and has applied a snapshot.
     ready: () => ready && (supervisor?.ready() ?? true),
-    ...(supervisor ? { workers: () => describeWorkers(supervisor) } : {}),
     // this process's (with workers: each worker plans the same budget from the same inherited limit)
     descriptors: () => ({ budget: processFdBudget(config), open: openFdCount() }),
+    ...(supervisor ? { workers: () => describeWorkers(supervisor), problems: () => supervisor.problems() } : {}),
   });
-  const context: PlaneContext = { config, logger, registry, store, status, role: supervisor ? "primary" : "single" };
+  const context: PlaneContext = { config, logger, registry, store, status, role: layout.role };
   try {
-    for (const factory of PLANE_FACTORIES) {
+    for (const factory of await planeFactories(layout.planes)) {
       const plane = await factory(context);
       if (plane) pipeline.register(plane);
     }
@@ -125,7 +135,11 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
   }
   ready = true;
   logger.info(
-    { source: source.name, admin: formatHostPort(admin.address), workers: supervisor ? config.workers : 0 },
+    {
+      source: source.name,
+      admin: formatHostPort(admin.address),
+      workers: Object.fromEntries(layout.groups.map((g) => [g.name, g.count])),
+    },
     "nodeplane ready",
   );
   return {
@@ -137,33 +151,60 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     ...(supervisor ? { supervisor } : {}),
     async stop() {
       ready = false;
+      const deadline = Date.now() + config.stopTimeoutMs;
+      let clean = true;
+      // each step gets what is left of the deadline, and at least a moment: one that overran does not
+      // keep the quick ones after it (the admin server) from closing
+      const step = async (what: string, work: () => Promise<unknown>) => {
+        let result: unknown;
+        const finished = await within(
+          work().then((r) => {
+            result = r;
+          }),
+          Math.max(deadline - Date.now(), 100),
+        );
+        if (!finished)
+          logger.warn({ step: what, timeoutMs: config.stopTimeoutMs }, `stop: ${what} did not finish in time; cut`);
+        // a step that reports its own forced end (a worker that had to cut its connections, or was killed)
+        else if (result === false) logger.warn({ step: what }, `stop: ${what} did not stop cleanly`);
+        if (!finished || result === false) clean = false;
+      };
       // First, so a worker that exits now (a signal to the whole process group) is not restarted; and
       // workers stop listening before the primary's planes remove the addresses they listened on.
-      await supervisor?.stop();
-      await cluster?.stop();
-      await source.stop();
-      await pipeline.stop();
-      await admin.close();
+      if (supervisor) await step("workers", () => supervisor.stop());
+      if (cluster) await step("cluster controllers", () => cluster.stop());
+      await step("source", () => source.stop());
+      await step("planes", () => pipeline.stop());
+      await step("admin server", () => admin.close());
+      return clean;
     },
   };
 }
 
 async function createSupervisor(
   config: Config,
+  layout: Layout,
   logger: Logger,
   registry: Registry,
   status: StatusWriter,
 ): Promise<Supervisor> {
-  const workerConfig = await resolveEphemeralPorts(config);
+  // Workers stop within half the stop deadline themselves, are killed at three quarters, so the primary
+  // still has time for its own planes (virtual IPs) before the deadline.
+  const workerConfig = {
+    ...(await resolveEphemeralPorts(config)),
+    stopTimeoutMs: Math.floor(config.stopTimeoutMs / 2),
+  };
+  const runsIngress = layout.groups.some((g) => g.planes.includes("ingress"));
   return new Supervisor({
-    count: config.workers,
+    groups: layout.groups,
     config: workerConfig,
     logger,
     registry,
     status: new StatusRelay(status),
+    stopTimeoutMs: Math.floor((config.stopTimeoutMs * 3) / 4),
     // one self-signed default certificate for every worker (the ingress plane makes one whenever it runs),
     // not one each: the same certificate from every worker, and one RSA key generation per start
-    ...(config.httpAddress || config.httpsAddress ? { defaultCertificate: generateDefaultCertificate() } : {}),
+    ...(runsIngress ? { defaultCertificate: generateDefaultCertificate() } : {}),
   });
 }
 

@@ -20,6 +20,10 @@ export interface Config {
   /** how long a burst of changes may wait before one snapshot rebuild */
   syncDelayMs: number;
   workers: number;
+  /** `process`: the ingress runs in worker processes of its own (docs/workers.md); `none`: beside the other planes */
+  ingressIsolation: "process" | "none";
+  /** SIGTERM/SIGINT: how long a clean stop may take before the rest is cut and the process exits 1 */
+  stopTimeoutMs: number;
 
   // service proxy
   tcpIdleTimeoutMs: number;

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { TypedObject } from "../model/k8s.ts";
+import { formatProblem, type Problem } from "../model/problems.ts";
 import type { SnapshotPipeline } from "../pipeline.ts";
 import type { Source } from "../source/source.ts";
 import type { StatusWriter } from "../status/writer.ts";
@@ -40,6 +41,8 @@ export interface AdminDeps {
   workers?: () => Promise<unknown[]>;
   /** the descriptor budget and use, for /api/status (src/util/fd-budget.ts) */
   descriptors?: () => unknown;
+  /** the process's own problems (workers down or crash-looping), for /api/problems and /readyz */
+  problems?: () => readonly Problem[];
 }
 
 export interface AdminServer {
@@ -106,7 +109,7 @@ async function handle(
     case "/livez":
       return send(res, 200, "text/plain", "ok\n");
     case "/readyz":
-      return deps.ready() ? send(res, 200, "text/plain", "ok\n") : send(res, 503, "text/plain", "not synced yet\n");
+      return deps.ready() ? send(res, 200, "text/plain", "ok\n") : send(res, 503, "text/plain", notReadyText(deps));
     case "/metrics":
       return send(res, 200, deps.registry.contentType, await deps.registry.metrics());
     case "/api/snapshot": {
@@ -127,7 +130,10 @@ async function handle(
     }
     case "/api/problems":
       return json(res, 200, {
-        problems: listProblems(deps.pipeline.snapshot, deps.source.problems?.() ?? []),
+        problems: [
+          ...(deps.problems?.() ?? []),
+          ...listProblems(deps.pipeline.snapshot, deps.source.problems?.() ?? []),
+        ],
       });
     case "/api/traffic": {
       const metrics = (await deps.registry.getMetricsAsJSON()) as unknown as MetricJSON[];
@@ -172,6 +178,13 @@ function listResource(resource: ResourceInfo, inputs: ApiInputs, namespace: stri
     case "Ingress":
       return listIngresses(inputs, namespace);
   }
+}
+
+/** /readyz 503: why, with the process's own problems (a worker down) one a line. */
+function notReadyText(deps: AdminDeps): string {
+  const problems = deps.problems?.() ?? [];
+  if (problems.length === 0) return "not synced yet\n";
+  return `not ready:\n${problems.map((p) => `${formatProblem(p)}\n`).join("")}`;
 }
 
 function notReady(res: ServerResponse): void {

@@ -148,10 +148,29 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "workers",
     value: "N",
-    help: "data-plane worker processes sharing listeners (SO_REUSEPORT); 1 = one process, no workers",
+    help: "data-plane worker processes per plane group (SO_REUSEPORT); 1 = service proxy and DNS in the main process",
     default: "the CPU count (capped by a cgroup CPU limit)",
     apply: (c, v) => {
       c.workers = integer("workers", v, 1, 64);
+    },
+  }),
+  flag({
+    name: "ingress-isolation",
+    value: "MODE",
+    help: "process: the ingress in processes of its own, so its crash keeps ClusterIP and DNS; none: one process (tests, low memory)",
+    default: "process",
+    apply: (c, v) => {
+      c.ingressIsolation = oneOf("ingress-isolation", v, ["process", "none"] as const);
+    },
+  }),
+  flag({
+    name: "stop-timeout",
+    value: "DURATION",
+    help: "on SIGTERM/SIGINT, longest wait for a clean stop; then the rest is cut and the process exits 1",
+    default: "10s",
+    apply: (c, v) => {
+      c.stopTimeoutMs = duration("stop-timeout", v);
+      if (c.stopTimeoutMs <= 0) throw new FlagError(`--stop-timeout: "${v}" must be more than 0`);
     },
   }),
   flag({
@@ -428,6 +447,8 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     clusterDomain: "cluster.local",
     syncDelayMs: 100,
     workers: defaultWorkers(),
+    ingressIsolation: "process",
+    stopTimeoutMs: 10_000,
     tcpIdleTimeoutMs: 3_600_000,
     udpIdleTimeoutMs: 60_000,
     endpointGracePeriodMs: 10_000,

@@ -75,21 +75,47 @@ export async function run(argv: string[], hooks: RunHooks = {}): Promise<number>
     throw err;
   }
   logger.info({ admin: formatHostPort(app.admin.address) }, "serving; Ctrl-C to stop");
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, "stopping");
-      resolve();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
   });
-  try {
-    await cleanup?.();
-  } finally {
-    await app.stop();
-    logger.flush();
+  const deadline = config.stopTimeoutMs;
+  logger.info({ signal, deadlineMs: deadline }, "stopping");
+  // A second signal while stopping cuts the stop short; so does the deadline (the app's own steps keep
+  // to it too: this one also covers the demo's cleanup and anything that ignores it).
+  const forced = new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve(`the stop took longer than ${deadline} ms`), deadline + 1_000);
+    timer.unref();
+    const again = (s: string) => resolve(`${s} again while stopping`);
+    process.once("SIGINT", again);
+    process.once("SIGTERM", again);
+  });
+  const stopped = (async () => {
+    try {
+      await cleanup?.();
+    } catch (err) {
+      logger.error({ err }, "cleanup before the stop failed");
+    }
+    return app.stop();
+  })();
+  const outcome = await Promise.race([stopped, forced]);
+  if (outcome === true) {
+    logger.info("stopped");
+    return exitSoon(logger, 0);
   }
-  return 0;
+  const why = typeof outcome === "string" ? outcome : "some part did not stop cleanly in time";
+  logger.error({ reason: why }, `stop forced: ${why}; open connections are cut, exit 1`);
+  return exitSoon(logger, 1);
+}
+
+/**
+ * After a stop, whatever is still open (a half-open connection a plane did not track, a timer) must not
+ * keep the process alive: exit with `code` once the logs are out, whether or not the event loop drains.
+ */
+function exitSoon(logger: Logger, code: number): number {
+  logger.flush();
+  setTimeout(() => process.exit(code), 200).unref();
+  return code;
 }
 
 function describeBudget(b: import("../util/fd-budget.ts").FdBudget): string {

@@ -7,11 +7,12 @@ import type { Plane } from "./plane.ts";
 
 /**
  * Where a plane runs (docs/workers.md):
- * - `single`: one process does everything (`--workers 1`);
- * - `primary`: the process that owns the watch; with workers it keeps only node-wide, do-once work
- *   (virtual IP addresses, health servers), no data-plane listeners;
- * - `worker`: one of N data-plane processes; it serves listeners shared with its siblings
- *   (SO_REUSEPORT) and does nothing that must happen once per node.
+ * - `single`: the process that owns the watch also serves its planes' listeners and does the node-wide
+ *   work (`--workers 1`: every plane, or all but the ingress when that runs in a worker of its own);
+ * - `primary`: the process that owns the watch; with service workers it keeps only node-wide, do-once
+ *   work (virtual IP addresses, health servers), no data-plane listeners;
+ * - `worker`: one of the data-plane processes of a plane group (`src/workers/layout.ts`); it serves
+ *   listeners shared with its siblings (SO_REUSEPORT) and does nothing that must happen once per node.
  */
 export type PlaneRole = "single" | "primary" | "worker";
 

@@ -1,10 +1,22 @@
 import type { PlaneFactory } from "./context.ts";
-import { dnsPlaneFactory } from "./dns/plane.ts";
-import { createIngressPlane } from "./ingress/index.ts";
-import { createServicePlane } from "./service/index.ts";
+
+/** The planes nodeplane runs; a worker process runs a group of them (docs/workers.md). */
+export type PlaneName = "service" | "ingress" | "dns";
 
 /**
- * The planes nodeplane runs, in apply order. Each plane issue adds its factory here;
- * a factory returns undefined when its flags turn it off.
+ * The planes nodeplane runs, in apply order. Each plane issue adds its entry here; a factory returns
+ * undefined when its flags turn it off. Each is loaded on demand: a process that runs the ingress alone
+ * does not load the service proxy or DNS modules, and the other way round (less memory per worker).
  */
-export const PLANE_FACTORIES: readonly PlaneFactory[] = [createServicePlane, createIngressPlane, dnsPlaneFactory];
+export const PLANES: readonly { name: PlaneName; load: () => Promise<PlaneFactory> }[] = [
+  { name: "service", load: async () => (await import("./service/index.ts")).createServicePlane },
+  { name: "ingress", load: async () => (await import("./ingress/index.ts")).createIngressPlane },
+  { name: "dns", load: async () => (await import("./dns/plane.ts")).dnsPlaneFactory },
+];
+
+export const ALL_PLANES: readonly PlaneName[] = PLANES.map((p) => p.name);
+
+/** The factories of `names`, in apply order (whatever the order of `names`). */
+export async function planeFactories(names: readonly PlaneName[] = ALL_PLANES): Promise<PlaneFactory[]> {
+  return Promise.all(PLANES.filter((p) => names.includes(p.name)).map((p) => p.load()));
+}

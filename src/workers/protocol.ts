@@ -1,6 +1,7 @@
 import type { Registry } from "prom-client";
 import type { Config } from "../config.ts";
 import type { LoadBalancerIngress } from "../model/k8s.ts";
+import type { PlaneName } from "../planes/index.ts";
 import type { SnapshotDelta } from "./snapshot-wire.ts";
 
 /**
@@ -16,8 +17,14 @@ export type ToWorker =
   | {
       type: "init";
       config: Config;
+      /** the worker's group (`service`, `ingress`, `all`) and the planes it runs */
+      group: string;
+      planes: PlaneName[];
+      /** its index (0-based) among the `count` workers of its group */
       index: number;
       count: number;
+      /** bind listeners SO_REUSEPORT: the group has more than one worker sharing them */
+      reusePort: boolean;
       defaultCertificate?: { cert: string; key: string };
     }
   | { type: "snapshot"; delta: SnapshotDelta }

@@ -1,19 +1,21 @@
 /**
- * A data-plane worker process (`nodeplane worker`, forked by the primary with `--workers N`): it runs
- * the listener planes on the snapshots the primary sends, with every listening socket bound
- * SO_REUSEPORT so the kernel spreads connections over the workers. It owns no watch, no admin server
- * and no addresses; it exits when the primary tells it to or goes away.
+ * A data-plane worker process (`nodeplane worker`, forked by the primary): it runs the listener planes
+ * of its group (`init.planes`: the ingress alone, or the service proxy and DNS, or all three) on the
+ * snapshots the primary sends. When its group has several workers every listening socket is bound
+ * SO_REUSEPORT, so the kernel spreads connections over them. It owns no watch, no admin server and no
+ * addresses; it exits when the primary tells it to or goes away.
  */
 import { createLogger, type Logger } from "../log.ts";
 import { createRegistry } from "../metrics.ts";
 import type { PlaneContext } from "../planes/context.ts";
-import { PLANE_FACTORIES } from "../planes/index.ts";
+import { planeFactories } from "../planes/index.ts";
 import type { Plane } from "../planes/plane.ts";
 import { Store } from "../store/store.ts";
 import type { Snapshot } from "../translate/snapshot.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { decodeSnapshot } from "./snapshot-wire.ts";
 import { IpcStatusWriter, type StatusRequest } from "./status-relay.ts";
+import { within } from "./stop.ts";
 
 /** The `nodeplane worker` subcommand: runs until stopped, then exits the process (the IPC channel would keep it alive). */
 export async function runWorker(): Promise<number> {
@@ -47,7 +49,8 @@ async function main(): Promise<number> {
     process.on("message", onMessage);
     process.once("disconnect", orphaned);
   });
-  const logger = createLogger(init.config).child({ worker: init.index });
+  const name = `${init.group}-${init.index}`;
+  const logger = createLogger(init.config).child({ worker: name });
   const worker = new Worker(logger, post);
   // Listen for the end from now on: the primary may go away while the planes start.
   const stopped = new Promise<string>((resolve) => {
@@ -63,7 +66,7 @@ async function main(): Promise<number> {
     await worker.start(init);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    logger.error({ err }, `worker ${init.index} cannot start: ${message}`);
+    logger.error({ err }, `worker ${name} cannot start: ${message}`);
     await worker.stop();
     // before exiting: the primary reports this reason
     await post({ type: "failed", message });
@@ -71,10 +74,16 @@ async function main(): Promise<number> {
   }
   void post({ type: "started" });
   const reason = await stopped;
-  logger.info({ reason }, `worker ${init.index} stopping`);
-  await worker.stop();
+  logger.info({ reason }, `worker ${name} stopping`);
+  // bounded: what is still open at the deadline goes with the process
+  const clean = await within(worker.stop(), init.config.stopTimeoutMs);
+  if (!clean)
+    logger.warn(
+      { timeoutMs: init.config.stopTimeoutMs },
+      `worker ${name} did not stop cleanly in time; exiting anyway`,
+    );
   logger.flush();
-  return 0;
+  return clean ? 0 : 1;
 }
 
 class Worker {
@@ -103,11 +112,11 @@ class Worker {
       store: new Store(),
       status: this.status,
       role: "worker",
-      reusePort: true,
+      reusePort: init.reusePort,
       worker: { index: init.index, count: init.count },
       ...(init.defaultCertificate ? { defaultCertificate: init.defaultCertificate } : {}),
     };
-    for (const factory of PLANE_FACTORIES) {
+    for (const factory of await planeFactories(init.planes)) {
       const plane = await factory(context);
       if (plane) this.planes.push(plane);
     }

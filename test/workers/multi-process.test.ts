@@ -1,14 +1,30 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer as createHttpServer, request } from "node:http";
-import { type AddressInfo, connect, createServer, type Server } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import type { WorkerTraffic } from "../../src/workers/metrics.ts";
-import type { WorkerInfo } from "../../src/workers/supervisor.ts";
+import {
+  alive,
+  cleanups,
+  dig,
+  freePort,
+  generation,
+  httpBackend,
+  httpGet,
+  listen,
+  NET,
+  nameBackend,
+  ROOT,
+  runCleanups,
+  spreadOver,
+  start,
+  tcpRead,
+  until,
+  type Worker,
+  workers,
+} from "./harness.ts";
 
 /**
  * The real thing: `bin/nodeplane.js --manifests DIR --workers 2` on loopback. Service proxy, ingress and
@@ -16,13 +32,8 @@ import type { WorkerInfo } from "../../src/workers/supervisor.ts";
  * watch and the admin server. Every wait is bounded.
  */
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-// a /16 of 127.0.0.0/8 of our own, so parallel runs in other worktrees never collide
-const NET = `127.${180 + (process.pid % 60)}`;
 const CLUSTER_IP = `${NET}.0.10`;
 const STICKY_IP = `${NET}.0.11`;
-
-type Worker = WorkerInfo & { traffic?: WorkerTraffic };
 
 function manifests(backendPort: number, stickyPorts: number[]): string {
   return `apiVersion: networking.k8s.io/v1
@@ -75,200 +86,10 @@ spec:
 `;
 }
 
-interface Running {
-  child: ChildProcess;
-  admin: string;
-  http: string;
-  dns: number;
-  exited: Promise<number | null>;
-  out: () => string;
-}
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-function listen<T extends Server>(server: T): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-/** An HTTP backend answering its name; connections close after each response so each request is a new one. */
-async function httpBackend(name: string): Promise<number> {
-  const server = createHttpServer((_req, res) => res.writeHead(200, { connection: "close" }).end(`${name}\n`));
-  const port = await listen(server);
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-  return port;
-}
-
-/** A TCP backend that says its name and closes. */
-async function nameBackend(name: string): Promise<number> {
-  const server = createServer((s) => s.end(`${name}\n`));
-  const port = await listen(server);
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-  return port;
-}
-
-/** Three free ports: ingress HTTP, DNS (TCP and UDP), admin. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  const port = await listen(server);
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-async function start(dir: string, workers: number, extra: string[] = [], group = false): Promise<Running> {
-  const http = await freePort();
-  const dns = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      "bin/nodeplane.js",
-      "--manifests",
-      dir,
-      "--workers",
-      String(workers),
-      "--node-name",
-      "workers-test",
-      "--admin-address=127.0.0.1:0",
-      `--http-address=127.0.0.1:${http}`,
-      "--https-address=",
-      `--dns-address=127.0.0.1:${dns}`,
-      "--dns-upstream=127.0.0.1:9",
-      `--service-cidr=${NET}.0.0/16`,
-      "--vip-interface=none",
-      "--sync-delay=20ms",
-      ...extra,
-    ],
-    // group: its own process group, so the test can signal the whole group as a terminal or systemd does
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: group },
-  );
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
-      await exited;
-    }
-  });
-  let out = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const admin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /"admin":"(127\.0\.0\.1:\d+)".*"msg":"nodeplane ready"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once("exit", () => {
-      clearTimeout(timer);
-      reject(new Error(`exited: ${out}`));
-    });
-  });
-  return { child, admin, http: `127.0.0.1:${http}`, dns, exited, out: () => out };
-}
-
-async function workers(admin: string): Promise<Worker[]> {
-  return ((await (await fetch(`http://${admin}/api/workers`)).json()) as { workers: Worker[] }).workers;
-}
-
-async function generation(admin: string): Promise<number> {
-  return ((await (await fetch(`http://${admin}/api/status`)).json()) as { generation: number }).generation;
-}
-
-/** Polls `check` every 50 ms until it returns true, for at most `ms`. */
-async function until(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
-
-/** One TCP connection: reads everything the far side sends until it closes (undefined if refused). */
-function tcpRead(host: string, port: number, payload = ""): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    let data = "";
-    s.setEncoding("utf8");
-    s.setTimeout(3_000, () => s.destroy());
-    s.on("connect", () => s.write(payload));
-    s.on("data", (d: string) => {
-      data += d;
-    });
-    s.on("close", () => resolve(data === "" ? undefined : data));
-    s.on("error", () => {});
-  });
-}
-
-function httpGet(hostPort: string, path: string, host: string): Promise<string | undefined> {
-  const [h, p] = hostPort.split(":");
-  return new Promise((resolve) => {
-    const req = request({ host: h, port: Number(p), path, headers: { host }, agent: false, timeout: 3_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => {
-        body += d;
-      });
-      res.on("end", () => resolve(res.statusCode === 200 ? body : `HTTP ${res.statusCode}`));
-    });
-    req.on("error", () => resolve(undefined));
-    req.on("timeout", () => req.destroy());
-    req.end();
-  });
-}
-
-function dig(port: number, name: string): Promise<string> {
-  return new Promise((resolve) =>
-    execFile("dig", ["@127.0.0.1", "-p", String(port), "+short", "+time=2", "+tries=1", name], (_err, out) =>
-      resolve(String(out).trim()),
-    ),
-  );
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Makes up to `max` new connections with `one` until every worker's `field` count has grown, so each
- * has served at least one. SO_REUSEPORT picks a worker by hashing the 4-tuple: with 2 workers, 100
- * connections all landing on one has probability 2^-99.
- */
-async function spreadOver(
-  admin: string,
-  field: keyof WorkerTraffic,
-  one: () => Promise<unknown>,
-  max = 100,
-): Promise<{ results: unknown[]; before: Worker[]; after: Worker[] }> {
-  const before = await workers(admin);
-  const results: unknown[] = [];
-  let after = before;
-  for (let i = 0; i < max; i++) {
-    results.push(await one());
-    if (i % 10 === 9) {
-      after = await workers(admin);
-      if (after.every((w, k) => (w.traffic?.[field] ?? 0) > (before[k]?.traffic?.[field] ?? 0))) break;
-    }
-  }
-  return { results, before, after: await workers(admin) };
-}
+afterEach(runCleanups);
 
 describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
-  it("serves from both workers, follows edits, restarts a killed worker, aggregates metrics, stops cleanly", async () => {
+  it("serves from both workers of each group, follows edits, restarts a killed worker, aggregates metrics, stops cleanly", async () => {
     const b1 = await httpBackend("b1");
     const b2 = await httpBackend("b2");
     const sticky = [await nameBackend("s1"), await nameBackend("s2")];
@@ -279,34 +100,45 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     const np = await start(dir, 2);
     expect((await fetch(`http://${np.admin}/readyz`)).status).toBe(200);
     const initial = await workers(np.admin);
-    expect(initial).toHaveLength(2);
+    // the ingress in processes of its own (the default --ingress-isolation process)
+    expect(initial.map((w) => [w.name, w.planes])).toEqual([
+      ["service-0", ["service", "dns"]],
+      ["service-1", ["service", "dns"]],
+      ["ingress-0", ["ingress"]],
+      ["ingress-1", ["ingress"]],
+    ]);
     const pids = initial.map((w) => w.pid!);
-    expect(new Set([...pids, np.child.pid]).size).toBe(3);
+    expect(new Set([...pids, np.child.pid]).size).toBe(5);
     expect(initial.every((w) => w.state === "running" && w.generation >= 1)).toBe(true);
 
     // L4 through the ClusterIP: connections land on both workers
-    const l4 = await spreadOver(np.admin, "connections", () => tcpRead(CLUSTER_IP, 8080, "GET / HTTP/1.0\r\n\r\n"));
+    const l4 = await spreadOver(
+      np.admin,
+      "connections",
+      () => tcpRead(CLUSTER_IP, 8080, "GET / HTTP/1.0\r\n\r\n"),
+      "service",
+    );
     expect(l4.results.every((r) => typeof r === "string" && r.endsWith("b1\n"))).toBe(true);
     expect(l4.after.every((w, i) => w.traffic!.connections > l4.before[i]!.traffic!.connections)).toBe(true);
 
     // L7 through the ingress listener
-    const l7 = await spreadOver(np.admin, "requests", () => httpGet(np.http, "/", "web.example"));
+    const l7 = await spreadOver(np.admin, "requests", () => httpGet(np.http, "/", "web.example"), "ingress");
     expect(l7.results.every((r) => r === "b1\n")).toBe(true);
     expect(l7.after.every((w, i) => w.traffic!.requests > l7.before[i]!.traffic!.requests)).toBe(true);
 
     // DNS over UDP: dig picks a new source port per run
     const name = "web.default.svc.cluster.local";
-    const dns = await spreadOver(np.admin, "dnsQueries", () => dig(np.dns, name), 60);
+    const dns = await spreadOver(np.admin, "dnsQueries", () => dig(np.dns, name), "service", 60);
     expect(dns.results.every((r) => r === CLUSTER_IP)).toBe(true);
     expect(dns.after.every((w, i) => w.traffic!.dnsQueries > dns.before[i]!.traffic!.dnsQueries)).toBe(true);
 
     // ClientIP affinity: one worker serves the port alone, so every connection of this client sticks
-    const stickyBefore = await workers(np.admin);
+    const stickyBefore = await workers(np.admin, "service");
     const answers = new Set<string | undefined>();
     for (let i = 0; i < 20; i++) answers.add(await tcpRead(STICKY_IP, 9000));
     expect(answers.size).toBe(1);
     expect([...answers][0]).toMatch(/^s[12]\n$/);
-    const stickyAfter = await workers(np.admin);
+    const stickyAfter = await workers(np.admin, "service");
     const grew = stickyAfter.map((w, i) => w.traffic!.connections - stickyBefore[i]!.traffic!.connections);
     expect(grew).toEqual([20, 0]);
 
@@ -317,7 +149,8 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
       Number(m[1]),
     );
     expect(series.reduce((a, b) => a + b, 0)).toBe(total);
-    expect(metrics).toMatch(/^nodeplane_workers\{state="running"\} 2$/m);
+    expect(metrics).toMatch(/^nodeplane_workers\{group="service",state="running"\} 2$/m);
+    expect(metrics).toMatch(/^nodeplane_workers\{group="ingress",state="running"\} 2$/m);
     expect(metrics).toMatch(/^nginx_ingress_controller_requests\{/m);
     expect(metrics).toMatch(/^coredns_dns_requests_total\{/m);
 
@@ -340,6 +173,7 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
 
     // a killed worker is restarted, gets the current snapshot, and serves again
     const victim = pids[1]!;
+    expect(initial[1]!.name).toBe("service-1");
     process.kill(victim, "SIGKILL");
     expect(
       await until(async () => {
@@ -351,12 +185,17 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     const restarted = await workers(np.admin);
     expect(restarted[1]!.restarts).toBe(1);
     expect(restarted[0]!.pid).toBe(pids[0]);
-    const resumed = await spreadOver(np.admin, "connections", () =>
-      tcpRead(CLUSTER_IP, 8080, "GET / HTTP/1.0\r\n\r\n"),
+    const resumed = await spreadOver(
+      np.admin,
+      "connections",
+      () => tcpRead(CLUSTER_IP, 8080, "GET / HTTP/1.0\r\n\r\n"),
+      "service",
     );
     expect(resumed.results.every((r) => typeof r === "string" && r.endsWith("b2\n"))).toBe(true);
     expect(resumed.after.every((w, i) => w.traffic!.connections > resumed.before[i]!.traffic!.connections)).toBe(true);
-    expect(await (await fetch(`http://${np.admin}/metrics`)).text()).toMatch(/^nodeplane_worker_restarts_total 1$/m);
+    expect(await (await fetch(`http://${np.admin}/metrics`)).text()).toMatch(
+      /^nodeplane_worker_restarts_total\{group="service"\} 1$/m,
+    );
 
     // SIGTERM: everything stops, nothing is left behind
     const all = [np.child.pid!, ...restarted.map((w) => w.pid!)];
@@ -388,7 +227,7 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     const port = await listen(taken);
     cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
     await expect(start(dir, 2, [`--http-address=127.0.0.1:${port}`])).rejects.toThrow(
-      /nodeplane: worker \d exited before it started: listen EADDRINUSE/,
+      /nodeplane: worker ingress-\d exited before it started: listen EADDRINUSE/,
     );
   }, 60_000);
 
@@ -418,7 +257,7 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
       process.kill(-np.child.pid!, signal);
       expect(await np.exited).toBe(0);
       expect(await until(() => pids.every((pid) => !alive(pid)), 5_000)).toBe(true);
-      expect(np.out()).not.toMatch(/restarting worker|worker \d restarted/);
+      expect(np.out()).not.toMatch(/restarting worker|worker [a-z]+-\d restarted/);
     },
     60_000,
   );
@@ -447,6 +286,6 @@ describe("nodeplane --workers 2 (SO_REUSEPORT data-plane processes)", () => {
     // 40 handshakes: all on one worker has probability 2^-39
     for (let i = 0; i < 40; i++) seen.add(await fingerprint());
     expect(seen.size).toBe(1);
-    expect((await workers(np.admin)).map((w) => w.state)).toEqual(["running", "running"]);
+    expect((await workers(np.admin, "ingress")).map((w) => w.state)).toEqual(["running", "running"]);
   }, 60_000);
 });

@@ -5,7 +5,7 @@ import { parseFlags } from "../../src/cli/flags.ts";
 import type { Config } from "../../src/config.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { PlaneContext, PlaneRole } from "../../src/planes/context.ts";
-import { PLANE_FACTORIES } from "../../src/planes/index.ts";
+import { planeFactories } from "../../src/planes/index.ts";
 import { generateDefaultCertificate } from "../../src/planes/ingress/certificates.ts";
 import type { Plane } from "../../src/planes/plane.ts";
 import { ServicePlane } from "../../src/planes/service/plane.ts";
@@ -130,7 +130,7 @@ describe("service plane roles", () => {
   });
 });
 
-/** Every plane of PLANE_FACTORIES, built as a worker would build it. */
+/** Every plane of PLANES, built as a worker would build it. */
 async function buildPlanes(config: Config, role: PlaneRole, reusePort: boolean, pem: { cert: string; key: string }) {
   const context: PlaneContext = {
     config,
@@ -147,7 +147,7 @@ async function buildPlanes(config: Config, role: PlaneRole, reusePort: boolean, 
   cleanup.add(async () => {
     for (const p of planes.reverse()) await p.close();
   });
-  for (const factory of PLANE_FACTORIES) {
+  for (const factory of await planeFactories()) {
     const plane = await factory(context);
     if (plane) planes.push(plane);
   }
