@@ -39,6 +39,8 @@ export interface Config {
   upstreamConnectTimeoutMs: number;
   upstreamHeaderTimeoutMs: number;
   upstreamIdleTimeoutMs: number;
+  /** HTTPS connections still in the TLS handshake after this are destroyed */
+  tlsHandshakeTimeoutMs: number;
 
   // dns
   dnsAddress?: HostPort;

@@ -23,6 +23,8 @@ describe("parseFlags", () => {
     [["--admin-address", "[::1]:9000"], { adminAddress: { host: "::1", port: 9000 } }],
     [["--manifests", "d", "--http-address", ""], { httpAddress: undefined }],
     [["--leader-elect=false"], { leaderElect: false }],
+    [[], { tlsHandshakeTimeoutMs: 10_000 }],
+    [["--tls-handshake-timeout", "2s"], { tlsHandshakeTimeoutMs: 2_000 }],
   ])("%j", (argv, expected) => {
     expect(parseFlags(argv, {})).toMatchObject(expected);
   });
@@ -35,6 +37,7 @@ describe("parseFlags", () => {
     [["--log-level", "loud"], "--log-level"],
     [["--admin-address", "nope:port"], "--admin-address"],
     [["--manifests"], "needs a value"],
+    [["--tls-handshake-timeout", "0"], "--tls-handshake-timeout: must be more than 0"],
     [["stray"], "unexpected argument"],
   ])("%j is rejected", (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(FlagError);

@@ -218,6 +218,15 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "tls-handshake-timeout",
+    value: "DURATION",
+    help: "ingress: close HTTPS connections whose TLS handshake has not finished after this",
+    default: "10s",
+    apply: (c, v) => {
+      c.tlsHandshakeTimeoutMs = positiveDuration("tls-handshake-timeout", v);
+    },
+  }),
+  flag({
     name: "ingress-class",
     value: "NAME",
     help: "IngressClass name served",
@@ -375,6 +384,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     upstreamConnectTimeoutMs: 5_000,
     upstreamHeaderTimeoutMs: 60_000,
     upstreamIdleTimeoutMs: 60_000,
+    tlsHandshakeTimeoutMs: 10_000,
     dnsUpstream: [],
     dnsTtlSeconds: 5,
     dnsPods: "insecure",
@@ -475,6 +485,12 @@ export function duration(name: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new FlagError(`--${name}: "${v}" is not a duration like 500ms, 10s, 2m or 1h`);
   return Math.round(Number(m[1]) * UNITS[m[2] ?? "s"]!);
+}
+
+function positiveDuration(name: string, v: string): number {
+  const ms = duration(name, v);
+  if (ms <= 0) throw new FlagError(`--${name}: must be more than 0`);
+  return ms;
 }
 
 function ip(name: string, v: string): string {
