@@ -10,7 +10,7 @@ import type { Snapshot } from "../../translate/snapshot.ts";
 import { listen } from "../../util/listen.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
-import { CertificateStore, generateDefaultCertificate, type PemPair } from "./certificates.ts";
+import { CertificateStore, generateDefaultCertificate, type PemPair, TLS_PROFILE } from "./certificates.ts";
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
@@ -164,6 +164,7 @@ export class IngressPlane implements Plane {
       }
       if (httpsAddress) {
         const server = createSecureServer({
+          ...TLS_PROFILE,
           allowHTTP1: true,
           cert: this.defaultPem.cert,
           key: this.defaultPem.key,
@@ -236,7 +237,8 @@ export class IngressPlane implements Plane {
     }
     this.proxy.accessLog = this.logger.isLevelEnabled("debug");
     if (this.certificates.update(next.ingress) && this.https) {
-      this.https.setSecureContext(this.certificates.fallbackPem);
+      // setSecureContext rebuilds the default context from these options alone: the profile must come along
+      this.https.setSecureContext({ ...TLS_PROFILE, ...this.certificates.fallbackPem });
     }
     await this.status.apply(next.ingress);
   }

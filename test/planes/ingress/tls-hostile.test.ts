@@ -1,6 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,6 +14,7 @@ import {
   slicesFor,
   startBackend,
   startIngress,
+  tlsSecret,
 } from "./harness.ts";
 
 const HANDSHAKE_TIMEOUT_MS = 400;
@@ -192,5 +195,177 @@ describe("ingress plane: hostile TLS clients cannot hold descriptors", () => {
     await slow.close();
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await Promise.all(held.map((c) => c.closedByServer))).every((b) => b)).toBe(true);
+  });
+});
+
+/** Runs `openssl s_client` (a real TLS client) to 127.0.0.1:port; `input` lines are sent with pauses between. */
+function sClient(port: number, args: string[], input: string[] = []): Promise<{ out: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString("latin1");
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      out += c.toString("latin1");
+    });
+    const bound = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    child.on("close", (code) => {
+      clearTimeout(bound);
+      resolve({ out, code });
+    });
+    child.stdin.on("error", () => undefined);
+    (async () => {
+      for (const line of input) {
+        await new Promise((r) => setTimeout(r, 400));
+        if (child.exitCode !== null) return;
+        child.stdin.write(line);
+      }
+      await new Promise((r) => setTimeout(r, 400));
+      // s_client quits at the end of its input (-ign_eof would also turn off its R command)
+      child.stdin.end();
+    })();
+  });
+}
+
+/** The negotiated suite, or undefined when the handshake failed. */
+function negotiated(out: string): string | undefined {
+  const suite = /Cipher is (\S+)/.exec(out)?.[1];
+  return suite === undefined || suite === "(NONE)" ? undefined : suite;
+}
+
+/** A self-signed RSA certificate as a kubernetes.io/tls Secret (the harness's tlsSecret makes EC ones). */
+function rsaSecret(namespace: string, name: string, commonName: string, dir: string) {
+  const key = join(dir, `${name}.key`);
+  const crt = join(dir, `${name}.crt`);
+  execFileSync("openssl", [
+    ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${commonName}`],
+    ...["-addext", `subjectAltName=DNS:${commonName}`, "-keyout", key, "-out", crt],
+  ]);
+  return {
+    kind: "Secret" as const,
+    apiVersion: "v1",
+    metadata: { namespace, name },
+    type: "kubernetes.io/tls",
+    data: { "tls.crt": readFileSync(crt).toString("base64"), "tls.key": readFileSync(key).toString("base64") },
+  };
+}
+
+// Backends of this file: 127.245.9.x
+describe("ingress plane: TLS profile (Mozilla intermediate), seen by openssl s_client", () => {
+  let web: Backend;
+  let h: Harness;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "nodeplane-tls-profile-"));
+    web = await startBackend("web", "127.245.9.2");
+    h = await startIngress([
+      service("default", "web", [{ name: "http", port: 80 }]),
+      ...slicesFor("default", "web", "http", [web]),
+      rsaSecret("default", "rsa-tls", "rsa.test", dir),
+      await tlsSecret("default", "ec-tls", "ec.test", dir),
+      ingress("default", "sites", {
+        tls: [
+          { hosts: ["rsa.test"], secretName: "rsa-tls" },
+          { hosts: ["ec.test"], secretName: "ec-tls" },
+        ],
+        rules: ["rsa.test", "ec.test", "h.com"].map((host) => rule(host, [{ path: "/", service: "web", port: 80 }])),
+      }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await web?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  // servername: undefined = no SNI (the default certificate, RSA); rsa.test and ec.test are SNI contexts
+  const rows: { servername?: string; args: string[]; accepted: string | undefined; why: string }[] = [
+    { args: ["-tls1_2", "-cipher", "AES128-SHA"], accepted: undefined, why: "static RSA, CBC, SHA-1" },
+    { args: ["-tls1_2", "-cipher", "AES256-GCM-SHA384"], accepted: undefined, why: "static RSA key exchange" },
+    { args: ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"], accepted: undefined, why: "CBC with SHA-1" },
+    { args: ["-tls1_2", "-cipher", "ECDHE-RSA-AES256-SHA384"], accepted: undefined, why: "CBC" },
+    {
+      args: ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+      accepted: "ECDHE-RSA-AES128-GCM-SHA256",
+      why: "ECDHE + AEAD with the RSA default certificate",
+    },
+    {
+      args: ["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"],
+      accepted: "ECDHE-RSA-CHACHA20-POLY1305",
+      why: "ChaCha20-Poly1305",
+    },
+    {
+      args: ["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"],
+      accepted: "ECDHE-RSA-AES128-GCM-SHA256",
+      why: "the server's order wins over the client's",
+    },
+    { args: ["-tls1_3"], accepted: "TLS_AES_128_GCM_SHA256", why: "TLS 1.3, the server's first suite" },
+    { servername: "rsa.test", args: ["-tls1_2", "-cipher", "AES256-GCM-SHA384"], accepted: undefined, why: "SNI" },
+    { servername: "rsa.test", args: ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA"], accepted: undefined, why: "SNI" },
+    {
+      servername: "rsa.test",
+      args: ["-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384"],
+      accepted: "ECDHE-RSA-AES256-GCM-SHA384",
+      why: "SNI, RSA Secret",
+    },
+    { servername: "ec.test", args: ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"], accepted: undefined, why: "SNI" },
+    {
+      servername: "ec.test",
+      args: ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+      accepted: "ECDHE-ECDSA-AES128-GCM-SHA256",
+      why: "SNI, EC Secret",
+    },
+  ];
+
+  it.each(rows)("$servername $args → $accepted ($why)", async ({ servername, args, accepted }) => {
+    const { out } = await sClient(h.httpsPort, [
+      ...(servername ? ["-servername", servername] : ["-noservername"]),
+      ...args,
+    ]);
+    // the client did offer it: a refusal must come from the server (alert), not from s_client's own config
+    expect(out).not.toMatch(/no cipher match|no protocols available/);
+    expect(negotiated(out)).toBe(accepted);
+    if (accepted === undefined) expect(out).toMatch(/alert handshake failure/);
+  });
+
+  it("refuses TLS 1.1 (the client offers it at security level 0)", async () => {
+    const { out } = await sClient(h.httpsPort, ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-noservername"]);
+    expect(out).not.toMatch(/no protocols available/);
+    expect(negotiated(out)).toBeUndefined();
+    expect(out).toMatch(/alert protocol version|unsupported protocol/);
+  });
+
+  it("refuses client-initiated TLS 1.2 renegotiation (R in s_client)", async () => {
+    const get = "GET / HTTP/1.1\r\nHost: h.com\r\n\r\n";
+    const { out } = await sClient(h.httpsPort, ["-tls1_2", "-servername", "h.com"], [get, "R\n", get]);
+    expect(negotiated(out)).toBe("ECDHE-RSA-AES128-GCM-SHA256");
+    expect(out).toContain("RENEGOTIATING");
+    // the request before R is answered; after R the server refuses, so the second never is
+    expect(out.match(/HTTP\/1\.1 200/g)?.length).toBe(1);
+    expect(out).toMatch(/no renegotiation|alert/);
+  });
+
+  it("keeps the profile when a Secret becomes the default certificate (setSecureContext)", async () => {
+    h.store.upsert("Secret", rsaSecret("default", "catch-all", "catch-all.test", dir) as never);
+    h.store.upsert(
+      "Ingress",
+      ingress("default", "catch-all", {
+        tls: [{ secretName: "catch-all" }],
+        rules: [rule(undefined, [{ path: "/", service: "web", port: 80 }])],
+      }) as never,
+    );
+    await h.sync();
+    const ok = await sClient(h.httpsPort, ["-noservername", "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]);
+    expect(ok.out).toMatch(/CN ?= ?catch-all\.test/);
+    expect(negotiated(ok.out)).toBe("ECDHE-RSA-AES128-GCM-SHA256");
+    for (const cipher of ["AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA"]) {
+      const refused = await sClient(h.httpsPort, ["-noservername", "-tls1_2", "-cipher", cipher]);
+      expect(negotiated(refused.out)).toBeUndefined();
+    }
   });
 });
