@@ -52,6 +52,8 @@ export interface Config {
 
   // cluster mode
   leaderElect: boolean;
+  /** Ingresses and TLS Secrets are watched only in these namespaces; empty = all */
+  watchNamespaces: string[];
   leaseName: string;
   leaseNamespace: string;
   /** LoadBalancer IP pools; empty = no allocation */

@@ -25,6 +25,8 @@ describe("parseFlags", () => {
     [["--leader-elect=false"], { leaderElect: false }],
     [[], { tlsHandshakeTimeoutMs: 10_000 }],
     [["--tls-handshake-timeout", "2s"], { tlsHandshakeTimeoutMs: 2_000 }],
+    [[], { watchNamespaces: [] }],
+    [["--watch-namespaces", "a, b,a"], { watchNamespaces: ["a", "b"] }],
   ])("%j", (argv, expected) => {
     expect(parseFlags(argv, {})).toMatchObject(expected);
   });
@@ -38,6 +40,7 @@ describe("parseFlags", () => {
     [["--admin-address", "nope:port"], "--admin-address"],
     [["--manifests"], "needs a value"],
     [["--tls-handshake-timeout", "0"], "--tls-handshake-timeout: must be more than 0"],
+    [["--watch-namespaces", "a,B_c"], '--watch-namespaces: "B_c" is not a namespace name'],
     [["stray"], "unexpected argument"],
   ])("%j is rejected", (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(FlagError);

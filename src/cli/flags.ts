@@ -40,6 +40,14 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "watch-namespaces",
+    value: "NS[,NS]",
+    help: "cluster mode: watch Ingresses and TLS Secrets only in these namespaces (one watch each), so RBAC can grant Secrets per namespace (default: all namespaces)",
+    apply: (c, v) => {
+      c.watchNamespaces = [...new Set(list(v).map((ns) => namespaceName("watch-namespaces", ns)))];
+    },
+  }),
+  flag({
     name: "node-name",
     value: "NAME",
     help: "this node's name (for Local traffic policies, zone and status)",
@@ -390,6 +398,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     dnsPods: "insecure",
     dnsCacheSize: 10_000,
     leaderElect: mode === "cluster",
+    watchNamespaces: [],
     leaseName: "nodeplane",
     leaseNamespace: env.POD_NAMESPACE || "nodeplane-system",
     lbPool: [],
@@ -485,6 +494,13 @@ export function duration(name: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new FlagError(`--${name}: "${v}" is not a duration like 500ms, 10s, 2m or 1h`);
   return Math.round(Number(m[1]) * UNITS[m[2] ?? "s"]!);
+}
+
+/** A namespace name is a DNS-1123 label. */
+function namespaceName(name: string, v: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v))
+    throw new FlagError(`--${name}: "${v}" is not a namespace name (lowercase letters, digits and '-', at most 63)`);
+  return v;
 }
 
 function positiveDuration(name: string, v: string): number {
