@@ -42,7 +42,7 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "watch-namespaces",
     value: "NS[,NS]",
-    help: "cluster mode: watch Ingresses and TLS Secrets only in these namespaces (one watch each), so RBAC can grant Secrets per namespace (default: all namespaces)",
+    help: "cluster mode: watch Ingresses and TLS Secrets only in these namespaces (hardened install: RBAC per namespace)",
     apply: (c, v) => {
       c.watchNamespaces = [...new Set(list(v).map((ns) => namespaceName("watch-namespaces", ns)))];
     },
