@@ -172,6 +172,34 @@ describe("ingress plane: hostile TLS clients cannot hold descriptors", () => {
     expect(closeWait(h.httpsPort)).toBe(0);
   });
 
+  it("after an HTTP/1.1 error answer over TLS, a client that never closes is cut off (bounded linger)", async () => {
+    const before = openFds();
+    // allowHalfOpen: this client keeps its side open after the server's FIN, as a hostile one would
+    const socket = tlsConnect({
+      host: "127.0.0.1",
+      port: h.httpsPort,
+      rejectUnauthorized: false,
+      servername: "h.com",
+      ALPNProtocols: ["http/1.1"],
+      allowHalfOpen: true,
+    });
+    try {
+      let data = "";
+      socket.on("data", (c: Buffer) => {
+        data += c.toString("latin1");
+      });
+      socket.on("error", () => undefined);
+      await new Promise((resolve) => socket.once("secureConnect", resolve));
+      socket.write("GET / HTTP/1.1\r\nHost: h.com\r\nContent-Length: x\r\n\r\n");
+      await until("the answer", () => data.includes("\r\n\r\n"));
+      expect(data).toMatch(/^HTTP\/1\.1 400/);
+      // only our own end of the connection may remain: the server's descriptor goes after the linger
+      await until("the server's socket destroyed", () => openFds() <= before + 1, 8_000);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it("an idle HTTP/2 session is closed after the keep-alive timeout", async () => {
     const idle = await startIngress([], { limits: { keepAliveTimeoutMs: 300 } });
     try {
