@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect as tlsConnect } from "node:tls";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Backend,
@@ -174,15 +174,17 @@ describe("ingress plane: hostile TLS clients cannot hold descriptors", () => {
 
   it("after an HTTP/1.1 error answer over TLS, a client that never closes is cut off (bounded linger)", async () => {
     const before = openFds();
-    // allowHalfOpen: this client keeps its side open after the server's FIN, as a hostile one would
-    const socket = tlsConnect({
+    // allowHalfOpen (honoured by TLSSocket, missing from its typings): this client keeps its side open after
+    // the server's FIN, as a hostile one would
+    const options: ConnectionOptions & { allowHalfOpen: boolean } = {
       host: "127.0.0.1",
       port: h.httpsPort,
       rejectUnauthorized: false,
       servername: "h.com",
       ALPNProtocols: ["http/1.1"],
       allowHalfOpen: true,
-    });
+    };
+    const socket = tlsConnect(options);
     try {
       let data = "";
       socket.on("data", (c: Buffer) => {
@@ -200,17 +202,45 @@ describe("ingress plane: hostile TLS clients cannot hold descriptors", () => {
     }
   });
 
-  it("an idle HTTP/2 session is closed after the keep-alive timeout", async () => {
-    const idle = await startIngress([], { limits: { keepAliveTimeoutMs: 300 } });
+  it("idle HTTP/2 sessions and HTTP/1.1 keep-alive connections over TLS are closed after the keep-alive timeout", async () => {
+    const idle = await startIngress(
+      [
+        service("default", "web", [{ name: "http", port: 80 }]),
+        ...slicesFor("default", "web", "http", [web]),
+        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
+      ],
+      { limits: { keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 } },
+    );
     try {
       const { connect: h2connect } = await import("node:http2");
       const session = h2connect(`https://127.0.0.1:${idle.httpsPort}`, { rejectUnauthorized: false });
       session.on("error", () => undefined);
+      const h2Closed = new Promise<number>((resolve) => session.once("close", () => resolve(Date.now())));
+      // HTTP/1.1: one answered request, then the connection sits idle in keep-alive
+      const h1 = tlsConnect({
+        host: "127.0.0.1",
+        port: idle.httpsPort,
+        rejectUnauthorized: false,
+        servername: "h.com",
+        ALPNProtocols: ["http/1.1"],
+      });
+      let h1Data = "";
+      h1.on("data", (c: Buffer) => {
+        h1Data += c.toString("latin1");
+      });
+      h1.on("error", () => undefined);
+      h1.once("secureConnect", () => h1.write("GET / HTTP/1.1\r\nHost: h.com\r\n\r\n"));
+      const h1Closed = new Promise<number>((resolve) => h1.once("close", () => resolve(Date.now())));
       const started = Date.now();
-      const bound = setTimeout(() => session.destroy(), 5_000);
-      await new Promise((resolve) => session.once("close", resolve));
+      const bound = setTimeout(() => {
+        session.destroy();
+        h1.destroy();
+      }, 5_000);
+      const [h2At, h1At] = await Promise.all([h2Closed, h1Closed]);
       clearTimeout(bound);
-      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(h1Data).toMatch(/^HTTP\/1\.1 200/);
+      expect(h2At - started).toBeLessThan(3_000);
+      expect(h1At - started).toBeLessThan(3_000);
     } finally {
       await idle.close();
     }
