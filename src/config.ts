@@ -48,6 +48,8 @@ export interface Config {
   upstreamConnectTimeoutMs: number;
   upstreamHeaderTimeoutMs: number;
   upstreamIdleTimeoutMs: number;
+  /** HTTPS connections still in the TLS handshake after this are destroyed */
+  tlsHandshakeTimeoutMs: number;
 
   // dns
   dnsAddress?: HostPort;
@@ -64,6 +66,8 @@ export interface Config {
 
   // cluster mode
   leaderElect: boolean;
+  /** Ingresses and TLS Secrets are watched only in these namespaces; empty = all */
+  watchNamespaces: string[];
   leaseName: string;
   leaseNamespace: string;
   /** LoadBalancer IP pools; empty = no allocation */

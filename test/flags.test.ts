@@ -40,6 +40,10 @@ describe("parseFlags", () => {
       ],
       { maxUdpFlows: 5000, maxUdpFlowsPerSource: 100, maxTcpConnections: 800, maxIngressConnections: 300 },
     ],
+    [[], { tlsHandshakeTimeoutMs: 10_000 }],
+    [["--tls-handshake-timeout", "2s"], { tlsHandshakeTimeoutMs: 2_000 }],
+    [[], { watchNamespaces: [] }],
+    [["--watch-namespaces", "a, b,a"], { watchNamespaces: ["a", "b"] }],
   ])("%j", (argv, expected) => {
     expect(parseFlags(argv, {})).toMatchObject(expected);
   });
@@ -57,6 +61,8 @@ describe("parseFlags", () => {
     [["--manifests"], "needs a value"],
     [["--max-udp-flows", "-1"], "--max-udp-flows"],
     [["--max-tcp-connections", "lots"], "--max-tcp-connections"],
+    [["--tls-handshake-timeout", "0"], "--tls-handshake-timeout: must be more than 0"],
+    [["--watch-namespaces", "a,B_c"], '--watch-namespaces: "B_c" is not a namespace name'],
     [["stray"], "unexpected argument"],
   ])("%j is rejected", (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(FlagError);

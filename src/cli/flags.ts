@@ -40,6 +40,14 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "watch-namespaces",
+    value: "NS[,NS]",
+    help: "cluster mode: watch Ingresses and TLS Secrets only in these namespaces (hardened install: RBAC per namespace)",
+    apply: (c, v) => {
+      c.watchNamespaces = [...new Set(list(v).map((ns) => namespaceName("watch-namespaces", ns)))];
+    },
+  }),
+  flag({
     name: "node-name",
     value: "NAME",
     help: "this node's name (for Local traffic policies, zone and status)",
@@ -273,6 +281,15 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "tls-handshake-timeout",
+    value: "DURATION",
+    help: "ingress: close HTTPS connections whose TLS handshake has not finished after this",
+    default: "10s",
+    apply: (c, v) => {
+      c.tlsHandshakeTimeoutMs = positiveDuration("tls-handshake-timeout", v);
+    },
+  }),
+  flag({
     name: "ingress-class",
     value: "NAME",
     help: "IngressClass name served",
@@ -464,6 +481,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     upstreamConnectTimeoutMs: 5_000,
     upstreamHeaderTimeoutMs: 60_000,
     upstreamIdleTimeoutMs: 60_000,
+    tlsHandshakeTimeoutMs: 10_000,
     dnsUpstream: [],
     dnsTtlSeconds: 5,
     dnsPods: "insecure",
@@ -471,6 +489,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     dnsTcpMaxConnections: 256,
     dnsTcpIdleTimeoutMs: 10_000,
     leaderElect: mode === "cluster",
+    watchNamespaces: [],
     leaseName: "nodeplane",
     leaseNamespace: env.POD_NAMESPACE || "nodeplane-system",
     lbPool: [],
@@ -566,6 +585,19 @@ export function duration(name: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new FlagError(`--${name}: "${v}" is not a duration like 500ms, 10s, 2m or 1h`);
   return Math.round(Number(m[1]) * UNITS[m[2] ?? "s"]!);
+}
+
+/** A namespace name is a DNS-1123 label. */
+function namespaceName(name: string, v: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v))
+    throw new FlagError(`--${name}: "${v}" is not a namespace name (lowercase letters, digits and '-', at most 63)`);
+  return v;
+}
+
+function positiveDuration(name: string, v: string): number {
+  const ms = duration(name, v);
+  if (ms <= 0) throw new FlagError(`--${name}: must be more than 0`);
+  return ms;
 }
 
 function ip(name: string, v: string): string {

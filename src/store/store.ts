@@ -99,10 +99,13 @@ export class Store {
   }
 
   /**
-   * Makes the kind hold exactly `objects`: used by list (re-list after 410 Gone) and by the manifests source.
+   * Makes the kind hold exactly `objects` (in `namespace` only, when given): used by list (re-list after 410 Gone)
+   * and by the manifests source.
    * Objects deep-equal to what is held keep their old identity, so memoised translations stay valid.
    */
-  replace<K extends Kind>(kind: K, objects: Iterable<KindMap[K]>): void {
+  replace<K extends Kind>(kind: K, objects: Iterable<KindMap[K]>, namespace?: string): void {
+    // a namespace-scoped list (--watch-namespaces) replaces only that namespace's objects
+    const prefix = namespace === undefined ? undefined : `${namespace}/`;
     this.batch(() => {
       const seen = new Set<ObjectKey>();
       for (const obj of objects) {
@@ -112,7 +115,8 @@ export class Store {
         if (previous && sameObject(previous, obj)) continue;
         this.upsert(kind, obj);
       }
-      for (const key of [...this.map(kind).keys()]) if (!seen.has(key)) this.delete(kind, key);
+      for (const key of [...this.map(kind).keys()])
+        if (!seen.has(key) && (prefix === undefined || key.startsWith(prefix))) this.delete(kind, key);
     });
   }
 

@@ -120,7 +120,7 @@ describe("manifests/", () => {
       const dir = mkdtempSync(join(tmpdir(), "nodeplane-dry-run-"));
       try {
         writeFileSync(join(dir, "kubeconfig"), api.kubeconfigYaml());
-        for (const target of [MANIFESTS, join(MANIFESTS, "overlays/lab")]) {
+        for (const target of [MANIFESTS, join(MANIFESTS, "overlays/lab"), join(MANIFESTS, "overlays/hardened")]) {
           const rendered = execFileSync("kubectl", ["kustomize", target], { encoding: "utf8" });
           writeFileSync(join(dir, "all.yaml"), rendered);
           // async: the fixture answers from this process's event loop
@@ -140,6 +140,43 @@ describe("manifests/", () => {
       }
     },
   );
+
+  it.skipIf(!KUBECTL)("the hardened overlay: Secrets and Ingresses per namespace, as --watch-namespaces says", () => {
+    const hardened = kustomize(join(MANIFESTS, "overlays/hardened"));
+    for (const obj of hardened) expect(validateObject(obj)).toEqual([]);
+    const ds = find(hardened, "DaemonSet");
+    const args: string[] = ds.spec.template.spec.containers[0].args;
+    // the base's flags plus --watch-namespaces, all valid
+    expect(args).toEqual([
+      ...find(base(), "DaemonSet").spec.template.spec.containers[0].args,
+      "--watch-namespaces=default",
+    ]);
+    const { watchNamespaces } = parseFlags(args, { NODE_NAME: "node-a" });
+    // the cluster-wide role keeps only what the service proxy, DNS and LoadBalancer status need
+    const clusterRole = find(hardened, "ClusterRole", "nodeplane");
+    const clusterResources = clusterRole.rules.flatMap((r: { resources: string[] }) => r.resources);
+    expect(clusterResources).not.toContain("secrets");
+    expect(clusterResources.filter((r: string) => r.startsWith("ingresses"))).toEqual([]);
+    expect(clusterResources).toEqual(
+      expect.arrayContaining(["services", "endpointslices", "ingressclasses", "nodes", "services/status"]),
+    );
+    // nothing cluster-wide binds the namespaced rules; one RoleBinding per watched namespace does
+    expect(hardened.filter((o) => o.kind === "ClusterRoleBinding").map((o) => (o as Loose).roleRef.name)).toEqual([
+      "nodeplane",
+    ]);
+    const bindings = hardened.filter(
+      (o) => o.kind === "RoleBinding" && (o as Loose).roleRef.name === "nodeplane-namespaced",
+    );
+    expect(bindings.map((b) => b.metadata.namespace).sort()).toEqual([...watchNamespaces].sort());
+    for (const b of bindings) expect((b as Loose).roleRef.kind).toBe("ClusterRole");
+    // status writes: get + update on the status subresource only, never the object itself
+    const namespaced = find(hardened, "ClusterRole", "nodeplane-namespaced");
+    for (const rule of [...clusterRole.rules, ...namespaced.rules] as { resources: string[]; verbs: string[] }[]) {
+      if (rule.verbs.includes("update")) expect(rule.resources.every((r) => r.endsWith("/status"))).toBe(true);
+      expect(rule.verbs).not.toContain("patch");
+      expect(rule.verbs).not.toContain("*");
+    }
+  });
 
   it("the DaemonSet is what design §6 and issue 6 ask for", () => {
     const objects = base();

@@ -1,8 +1,10 @@
+import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { startApp } from "../../src/app.ts";
+import { parseFlags } from "../../src/cli/flags.ts";
 import type { Config } from "../../src/config.ts";
 import { silentLogger } from "../../src/log.ts";
 import { KubeClient } from "../../src/source/kube/client.ts";
@@ -11,6 +13,7 @@ import { type LoggedRequest, TestApiServer } from "../fixtures/apiserver.ts";
 import { clusterConfig, ingress, node, secret, service, waitFor } from "../fixtures/cluster.ts";
 
 const MANIFESTS = join(import.meta.dirname, "../../manifests");
+const KUBECTL = spawnSync("sh", ["-c", "command -v kubectl"]).status === 0;
 
 interface Rule {
   apiGroups: string[];
@@ -25,27 +28,40 @@ interface Grant {
   rule: Rule;
 }
 
+interface RbacDoc {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: Rule[];
+  roleRef?: { kind: string; name: string };
+  subjects?: { kind: string; name: string; namespace: string }[];
+}
+
 /** The rules bound to the nodeplane ServiceAccount in the given RBAC files. */
 function grants(files: string[]): Grant[] {
-  const docs = files.flatMap((f) =>
-    parseAllDocuments(readFileSync(join(MANIFESTS, f), "utf8")).map(
-      (d) =>
-        d.toJS() as {
-          kind: string;
-          metadata: { name: string; namespace?: string };
-          rules?: Rule[];
-          roleRef?: { kind: string; name: string };
-          subjects?: { kind: string; name: string; namespace: string }[];
-        },
-    ),
-  );
+  return grantsOf(files.flatMap((f) => parseDocs(readFileSync(join(MANIFESTS, f), "utf8"))));
+}
+
+function parseDocs(text: string): RbacDoc[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as RbacDoc | null)
+    .filter((d): d is RbacDoc => d !== null);
+}
+
+/** A RoleBinding grants its role's rules (a Role's or a ClusterRole's) in the binding's namespace only. */
+function grantsOf(docs: RbacDoc[]): Grant[] {
   const result: Grant[] = [];
   for (const binding of docs.filter((d) => d.kind === "ClusterRoleBinding" || d.kind === "RoleBinding")) {
     const forUs = binding.subjects?.some(
       (s) => s.kind === "ServiceAccount" && s.name === "nodeplane" && s.namespace === "nodeplane-system",
     );
     if (!forUs) continue;
-    const role = docs.find((d) => d.kind === binding.roleRef?.kind && d.metadata.name === binding.roleRef?.name);
+    const role = docs.find(
+      (d) =>
+        d.kind === binding.roleRef?.kind &&
+        d.metadata.name === binding.roleRef?.name &&
+        // a RoleBinding's Role lives in the binding's namespace
+        (d.kind !== "Role" || d.metadata.namespace === binding.metadata.namespace),
+    );
     if (!role) throw new Error(`${binding.kind} ${binding.metadata.name} points at a missing ${binding.roleRef?.kind}`);
     for (const rule of role.rules ?? [])
       result.push({ namespace: binding.kind === "RoleBinding" ? binding.metadata.namespace : undefined, rule });
@@ -150,6 +166,34 @@ describe("RBAC covers exactly the calls nodeplane makes", () => {
     const requests = await runInstance({ dnsPods: "verified" });
     compare(requests, grants(["base/rbac.yaml", "components/dns-pods-verified/rbac.yaml"]));
   });
+
+  it.skipIf(!KUBECTL)(
+    "the hardened overlay + --watch-namespaces: no cluster-wide Secrets or Ingresses (needs kubectl)",
+    async () => {
+      api.apply("secrets", secret("other", "other-tls", "kubernetes.io/tls"));
+      const rendered = parseDocs(
+        execFileSync("kubectl", ["kustomize", join(MANIFESTS, "overlays/hardened")], { encoding: "utf8" }),
+      );
+      const daemonSet = rendered.find((d) => d.kind === "DaemonSet") as unknown as {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      };
+      // the instance runs with the flags the overlay's DaemonSet passes
+      const args = daemonSet.spec.template.spec.containers[0]!.args;
+      const { watchNamespaces } = parseFlags(args, { NODE_NAME: "node-a" });
+      expect(watchNamespaces).toEqual(["default"]);
+      const requests = await runInstance({ watchNamespaces });
+      for (const resource of ["secrets", "ingresses", "ingresses/status"])
+        expect(requests.filter((r) => r.resource === resource).every((r) => r.namespace === "default")).toBe(true);
+      const granted = grantsOf(rendered);
+      compare(requests, granted);
+      // nothing about Secrets or Ingresses is granted cluster-wide
+      const clusterWide = granted.filter((g) => g.namespace === undefined).flatMap((g) => g.rule.resources);
+      expect(clusterWide.filter((r) => r === "secrets" || r.startsWith("ingresses"))).toEqual([]);
+      // one RoleBinding per watched namespace, no more
+      const bound = granted.filter((g) => g.rule.resources.includes("secrets")).map((g) => g.namespace);
+      expect(bound).toEqual(watchNamespaces);
+    },
+  );
 
   it("the Role's lease is the one the default flags use", () => {
     const config = clusterConfig();

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createSecureServer, type Http2SecureServer } from "node:http2";
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
@@ -11,7 +11,7 @@ import { processFdBudget } from "../../util/fd-budget.ts";
 import { listen } from "../../util/listen.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
-import { CertificateStore, generateDefaultCertificate, type PemPair } from "./certificates.ts";
+import { CertificateStore, generateDefaultCertificate, type PemPair, TLS_PROFILE } from "./certificates.ts";
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
@@ -90,6 +90,8 @@ export class IngressPlane implements Plane {
   http: Server | undefined;
   rawHttp: RawHttpServer | undefined;
   https: Http2SecureServer | undefined;
+  /** every TCP connection of the HTTPS listener, handshaken or not: close() destroys what is left */
+  private readonly tlsSockets = new Set<Socket>();
 
   constructor(
     context: PlaneContext,
@@ -169,13 +171,25 @@ export class IngressPlane implements Plane {
       }
       if (httpsAddress) {
         const server = createSecureServer({
+          ...TLS_PROFILE,
           allowHTTP1: true,
           cert: this.defaultPem.cert,
           key: this.defaultPem.key,
           SNICallback: (servername, cb) => cb(null, this.certificates.lookup(servername)),
           maxSessionMemory: 10,
           settings: { maxHeaderListSize: limits.maxHeaderSize },
+          // Node's default is 120 s, and a socket the timeout fails used to stay open (see onTlsClientError)
+          handshakeTimeout: this.config.tlsHandshakeTimeoutMs,
         });
+        server.on("connection", (socket: Socket) => {
+          this.tlsSockets.add(socket);
+          socket.once("close", () => this.tlsSockets.delete(socket));
+        });
+        // Node's HTTP/2 server has no idle timeout of its own (server.timeout is 0): a session that sends
+        // nothing would hold its descriptor forever.
+        server.on("session", (session: ServerHttp2Session) =>
+          session.setTimeout(limits.keepAliveTimeoutMs, destroyIdleSession.bind(session)),
+        );
         // The HTTP/1.1 side of the TLS listener is Node's HTTP/1 server code: give it the same limits.
         Object.assign(server, {
           maxHeaderSize: limits.maxHeaderSize,
@@ -190,9 +204,12 @@ export class IngressPlane implements Plane {
         server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
           handleUpgrade(this.proxy, req, socket, head, true),
         );
-        server.on("clientError", onClientError);
+        server.on("clientError", onTlsClientError);
         server.on("sessionError", () => undefined);
         server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
+          // destroy, never end(): an end() waits for a handshake that will not come, and once the client
+          // closes the socket sits in CLOSE-WAIT with its descriptor for good
+          socket.destroy();
           this.logger.debug({ err, client: socket.remoteAddress }, "TLS handshake failed");
         });
         this.https = server;
@@ -228,7 +245,8 @@ export class IngressPlane implements Plane {
     }
     this.proxy.accessLog = this.logger.isLevelEnabled("debug");
     if (this.certificates.update(next.ingress) && this.https) {
-      this.https.setSecureContext(this.certificates.fallbackPem);
+      // setSecureContext rebuilds the default context from these options alone: the profile must come along
+      this.https.setSecureContext({ ...TLS_PROFILE, ...this.certificates.fallbackPem });
     }
     await this.status.apply(next.ingress);
   }
@@ -247,6 +265,7 @@ export class IngressPlane implements Plane {
   async close(): Promise<void> {
     const raw = this.rawHttp;
     this.rawHttp = undefined;
+    const tlsSockets = this.tlsSockets;
     const servers = [this.http, this.https, raw?.server].filter((s): s is NonNullable<typeof s> => s !== undefined);
     raw?.closeIdleConnections();
     this.http = undefined;
@@ -262,6 +281,8 @@ export class IngressPlane implements Plane {
             const timer = setTimeout(() => {
               (server as Server).closeAllConnections?.();
               if (server === raw?.server) raw.closeAllConnections();
+              // sockets still in the handshake, HTTP/2 sessions: Http2SecureServer has no closeAllConnections
+              for (const socket of tlsSockets) socket.destroy();
             }, 2_000);
             timer.unref();
           }),
@@ -271,6 +292,9 @@ export class IngressPlane implements Plane {
   }
 }
 
+/** After an error answer, how long the client gets to read it and close before the socket is destroyed. */
+const ERROR_LINGER_MS = 5_000;
+
 /** Parse errors get the status Node would send (431 oversize, 408 slow head, 400 malformed) plus our Server header. */
 function onClientError(err: Error & { code?: string }, socket: Duplex): void {
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -279,6 +303,26 @@ function onClientError(err: Error & { code?: string }, socket: Duplex): void {
     return;
   }
   socket.end(clientErrorAnswer(err.code));
+  // end() only half-closes: a client that neither reads nor closes would keep the descriptor
+  setTimeout(destroySocket, ERROR_LINGER_MS, socket).unref();
+}
+
+/**
+ * The HTTPS listener's HTTP/1 side reports TLS failures (handshake timeout, bad records) as client errors
+ * too; before the handshake there is no HTTP to answer in, so those sockets are destroyed.
+ */
+function onTlsClientError(err: Error & { code?: string }, socket: Duplex): void {
+  // documented: alpnProtocol is null until the handshake has completed
+  if ((socket as TLSSocket).alpnProtocol === null) socket.destroy();
+  else onClientError(err, socket);
+}
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
+
+function destroyIdleSession(this: ServerHttp2Session): void {
+  this.destroy();
 }
 
 function formatAddress(hp: HostPort): string {

@@ -8,8 +8,10 @@ import { ApiError, isGone, type KubeClient, type WatchEvent } from "./client.ts"
 export interface ResourceSpec {
   kind: Kind;
   apiVersion: string;
-  /** collection path, e.g. `/api/v1/services` (all namespaces) */
+  /** collection path, e.g. `/api/v1/services` (all namespaces) or `/api/v1/namespaces/a/secrets` */
   path: string;
+  /** set when `path` lists one namespace: a re-list then replaces only that namespace's objects */
+  namespace?: string;
   fieldSelector?: string;
   labelSelector?: string;
 }
@@ -132,7 +134,7 @@ export class Reflector {
       continueToken = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion;
     } while (continueToken);
-    store.replace(kind, items);
+    store.replace(kind, items, this.resource.namespace);
     this.resourceVersion = resourceVersion ?? "0";
     this.backoff.reset();
     this.setHealthy(true);

@@ -20,14 +20,31 @@ export interface KubeSourceOptions {
 /** Only `kubernetes.io/tls` Secrets may ever be read: the API server filters, so no other Secret enters memory. */
 export const TLS_SECRET_SELECTOR = "type=kubernetes.io/tls";
 
+/**
+ * Ingresses and their TLS Secrets: cluster-wide, or with `--watch-namespaces` one list+watch per namespace, so
+ * that RBAC can grant them per namespace (RoleBindings) instead of every Secret of the cluster (ClusterRole).
+ */
+function ingressResources(namespaces: readonly string[]): ResourceSpec[] {
+  const ingress = { kind: "Ingress", apiVersion: "networking.k8s.io/v1" } as const;
+  const secret = { kind: "Secret", apiVersion: "v1", fieldSelector: TLS_SECRET_SELECTOR } as const;
+  if (namespaces.length === 0)
+    return [
+      { ...ingress, path: "/apis/networking.k8s.io/v1/ingresses" },
+      { ...secret, path: "/api/v1/secrets" },
+    ];
+  return namespaces.flatMap((namespace) => [
+    { ...ingress, namespace, path: `/apis/networking.k8s.io/v1/namespaces/${namespace}/ingresses` },
+    { ...secret, namespace, path: `/api/v1/namespaces/${namespace}/secrets` },
+  ]);
+}
+
 /** What cluster mode watches; the ClusterRole in manifests/ grants exactly list+watch on these. */
-export function watchedResources(config: Pick<Config, "nodeName" | "dnsPods">): ResourceSpec[] {
+export function watchedResources(config: Pick<Config, "nodeName" | "dnsPods" | "watchNamespaces">): ResourceSpec[] {
   const resources: ResourceSpec[] = [
     { kind: "Service", apiVersion: "v1", path: "/api/v1/services" },
     { kind: "EndpointSlice", apiVersion: "discovery.k8s.io/v1", path: "/apis/discovery.k8s.io/v1/endpointslices" },
-    { kind: "Ingress", apiVersion: "networking.k8s.io/v1", path: "/apis/networking.k8s.io/v1/ingresses" },
     { kind: "IngressClass", apiVersion: "networking.k8s.io/v1", path: "/apis/networking.k8s.io/v1/ingressclasses" },
-    { kind: "Secret", apiVersion: "v1", path: "/api/v1/secrets", fieldSelector: TLS_SECRET_SELECTOR },
+    ...ingressResources(config.watchNamespaces),
     // only our own Node: its addresses and zone label
     { kind: "Node", apiVersion: "v1", path: "/api/v1/nodes", fieldSelector: `metadata.name=${config.nodeName}` },
   ];

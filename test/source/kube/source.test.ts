@@ -82,6 +82,87 @@ describe("KubeSource against the test API server", () => {
     expect(api.requests.some((r) => r.resource === "pods")).toBe(false);
   });
 
+  it("--watch-namespaces a,b: Ingresses and TLS Secrets through namespaced list/watch URLs only", async () => {
+    for (const ns of ["a", "b", "c"]) {
+      api.apply("secrets", secret(ns, `tls-${ns}`, "kubernetes.io/tls"));
+      api.apply("secrets", secret(ns, `opaque-${ns}`, "Opaque"));
+      api.apply("ingresses", ingress(ns, `web-${ns}`));
+    }
+    const client = new KubeClient(api.kubeConfig());
+    // the paths exactly as the source asks for them
+    const paths: string[] = [];
+    const request = client.request.bind(client);
+    const watch = client.watch.bind(client);
+    client.request = ((path, init) => {
+      paths.push(`list ${path}`);
+      return request(path, init);
+    }) as typeof client.request;
+    client.watch = (path, ...rest) => {
+      paths.push(`watch ${path}`);
+      return watch(path, ...rest);
+    };
+    const source = new KubeSource(clusterConfig({ watchNamespaces: ["a", "b"] }), silentLogger, { client, ...FAST });
+    const store = new Store();
+    cleanups.push(async () => {
+      await source.stop();
+      await client.close();
+    });
+    await source.start(store);
+    await waitFor("every watch", () => api.watcherCount() === 8);
+
+    // each namespace's list replaces only its own objects: a's list did not wipe b's, or the other way round
+    expect([...store.list("Secret")].map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`).sort()).toEqual([
+      "a/tls-a",
+      "b/tls-b",
+    ]);
+    expect([...store.list("Ingress")].map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`).sort()).toEqual([
+      "a/web-a",
+      "b/web-b",
+    ]);
+    // the service proxy and DNS still see every namespace
+    expect(store.size("Service")).toBe(2);
+
+    const scoped = paths.filter((p) => /secrets|ingresses$/.test(p)).sort();
+    expect(scoped).toEqual([
+      "list /api/v1/namespaces/a/secrets",
+      "list /api/v1/namespaces/b/secrets",
+      "list /apis/networking.k8s.io/v1/namespaces/a/ingresses",
+      "list /apis/networking.k8s.io/v1/namespaces/b/ingresses",
+      "watch /api/v1/namespaces/a/secrets",
+      "watch /api/v1/namespaces/b/secrets",
+      "watch /apis/networking.k8s.io/v1/namespaces/a/ingresses",
+      "watch /apis/networking.k8s.io/v1/namespaces/b/ingresses",
+    ]);
+    // as the API server (and so RBAC) saw them: never cluster-wide, always with the TLS selector
+    const secretCalls = api.requests.filter((r) => r.resource === "secrets");
+    expect(secretCalls.map((r) => `${r.verb} ${r.namespace}`).sort()).toEqual([
+      "list a",
+      "list b",
+      "watch a",
+      "watch b",
+    ]);
+    for (const call of secretCalls) expect(call.query.fieldSelector).toBe("type=kubernetes.io/tls");
+    const ingressCalls = api.requests.filter((r) => r.resource === "ingresses");
+    expect(ingressCalls.every((r) => r.namespace === "a" || r.namespace === "b")).toBe(true);
+
+    // events and a re-list after 410 Gone stay inside their namespace
+    api.apply("secrets", secret("c", "tls-c2", "kubernetes.io/tls"));
+    api.apply("secrets", secret("a", "tls-a2", "kubernetes.io/tls"));
+    await waitFor("event in a", () => store.get("Secret", "a/tls-a2") !== undefined);
+    await api.stop();
+    api.remove("secrets", "b", "tls-b");
+    api.compact();
+    await api.start();
+    await waitFor("re-list of b", () => store.get("Secret", "b/tls-b") === undefined);
+    await waitFor("watches again", () => api.watcherCount() === 8);
+    expect([...store.list("Secret")].map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`).sort()).toEqual([
+      "a/tls-a",
+      "a/tls-a2",
+    ]);
+    expect(paths).not.toContain("list /api/v1/secrets");
+    expect(paths).not.toContain("watch /api/v1/secrets");
+  });
+
   it("watches Pods only for --dns-pods verified", async () => {
     const { store } = await startSource({}, clusterConfig({ dnsPods: "verified" }));
     expect([...store.list("Pod")].map((p) => p.metadata?.name)).toEqual(["web-1"]);
