@@ -39,6 +39,8 @@ export interface Config {
   upstreamConnectTimeoutMs: number;
   upstreamHeaderTimeoutMs: number;
   upstreamIdleTimeoutMs: number;
+  /** keep %2F/%5C in request paths instead of refusing them (400) */
+  allowEscapedSlashes: boolean;
 
   // dns
   dnsAddress?: HostPort;

@@ -116,6 +116,7 @@ export class IngressPlane implements Plane {
         headerTimeoutMs: config.upstreamHeaderTimeoutMs,
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
         retries: config.dialRetries,
+        allowEscapedSlashes: config.allowEscapedSlashes,
       },
       this.metrics,
       this.logger,
