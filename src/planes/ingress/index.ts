@@ -138,6 +138,7 @@ export class IngressPlane implements Plane {
         const raw = new RawHttpServer(this.proxy, limits);
         this.rawHttp = raw;
         await listen(raw.server, httpAddress, { reusePort: this.reusePort });
+        raw.server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
       } else if (httpAddress) {
         const server = createServer(
@@ -159,6 +160,7 @@ export class IngressPlane implements Plane {
         server.on("clientError", onClientError);
         this.http = server;
         await listen(server as unknown as import("node:net").Server, httpAddress, { reusePort: this.reusePort });
+        server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
       }
       if (httpsAddress) {
@@ -191,6 +193,7 @@ export class IngressPlane implements Plane {
         });
         this.https = server;
         await listen(server as unknown as import("node:net").Server, httpsAddress, { reusePort: this.reusePort });
+        server.on("error", this.onListenerError);
         // With port 0 the kernel picks the port; redirects must name the real one.
         const bound = server.address();
         if (bound && typeof bound === "object") this.proxy.settings.httpsPort = bound.port;
@@ -225,6 +228,11 @@ export class IngressPlane implements Plane {
     }
     await this.status.apply(next.ingress);
   }
+
+  /** A listener's error after listening (an accept failing, such as EMFILE) is logged; unhandled it would throw. */
+  private readonly onListenerError = (err: Error): void => {
+    this.logger.warn({ err }, "ingress listener error");
+  };
 
   private countPools(runtime: RouteRuntime, delta: 1 | -1): void {
     for (const endpoint of runtime.backend?.endpoints ?? []) {

@@ -284,6 +284,11 @@ describe("ingress plane: hostile input to the generic path and the HTTPS listene
   });
 
   describe("containment", () => {
+    it("an error event on a listener after listening (an accept failing) is logged, never thrown", () => {
+      for (const server of [h.plane.httpListener!, h.plane.https!])
+        expect(() => server.emit("error", Object.assign(new Error("accept EMFILE"), { code: "EMFILE" }))).not.toThrow();
+    });
+
     it.each(["http", "tls", "h2"] as const)(
       "a fault inside the request handler (%s) answers 500, counts it, and the process serves on",
       async (t) => {
