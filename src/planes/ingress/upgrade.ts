@@ -280,7 +280,8 @@ class Upgrade {
     socket.write(statusHead(status, res.statusMessage ?? "", kept));
     res.on("error", () => socket.destroy());
     res.pipe(socket);
-    lingerClose(socket);
+    // the linger bound starts once the whole answer is out, however long relaying it takes
+    socket.once("finish", () => lingerClose(socket));
     res.once("end", () => this.upstream?.destroy());
     this.proxy.finished(this.req, this.runtime, status, this.started, this.endpoint?.address);
   }
