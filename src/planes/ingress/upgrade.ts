@@ -251,6 +251,11 @@ class Upgrade {
     upstream.on("error", () => socket.destroy());
     socket.on("close", () => upstream.destroy());
     upstream.on("close", () => socket.destroy());
+    // Once either side has ended (the pipe passes the end on), the other gets LINGER_MS to finish: a peer that
+    // never closes its half would otherwise hold both connections (CLOSE-WAIT) for good.
+    const ended = () => setTimeout(() => upstream.destroy(), LINGER_MS).unref();
+    socket.once("end", ended);
+    upstream.once("end", ended);
     // proxy-read-timeout, when set, bounds how long a tunnel may sit idle (as nginx applies it to WebSockets).
     const idle = this.runtime.route!.settings.readTimeoutMs;
     upstream.setTimeout(idle ?? 0);

@@ -4,7 +4,17 @@ import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Matcher } from "../../../src/planes/ingress/matcher.ts";
 import type { RouteRuntime } from "../../../src/planes/ingress/routes.ts";
-import { type Harness, ingress, rawExchange, rule, service, slicesFor, startIngress } from "./harness.ts";
+import {
+  type Backend,
+  type Harness,
+  ingress,
+  rawExchange,
+  rule,
+  service,
+  slicesFor,
+  startBackend,
+  startIngress,
+} from "./harness.ts";
 
 /**
  * The hostile suite of the generic (slow) path and the HTTPS listener: bytes in → status, close and what the
@@ -71,10 +81,12 @@ const WHITELIST = { "nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.
 // Backends of this file: 127.245.9.x
 describe("ingress plane: hostile input to the generic path and the HTTPS listener", () => {
   let backend: Recorder;
+  let ws: Backend;
   let h: Harness;
 
   beforeAll(async () => {
     backend = await startRecorder("127.245.9.1");
+    ws = await startBackend("ws", "127.245.9.3");
     h = await startIngress(
       [
         service("default", "web", [{ name: "http", port: 80 }]),
@@ -88,6 +100,9 @@ describe("ingress plane: hostile input to the generic path and the HTTPS listene
             rule("other.com", [{ path: "/", service: "web", port: 80 }]),
           ],
         }),
+        service("default", "ws", [{ name: "http", port: 80 }]),
+        ...slicesFor("default", "ws", "http", [ws]),
+        ingress("default", "ws", { rules: [rule("ws.com", [{ path: "/", service: "ws", port: 80 }])] }),
         // /admin answers 403 to 127.0.0.1 by itself: any request reaching the backend there is a bypass
         ingress(
           "default",
@@ -103,6 +118,7 @@ describe("ingress plane: hostile input to the generic path and the HTTPS listene
   afterAll(async () => {
     await h?.close();
     await backend?.close();
+    await ws?.close();
   });
 
   const port = (t: Transport) => (t === "tls" ? h.httpsPort : h.httpPort);
@@ -158,6 +174,38 @@ describe("ingress plane: hostile input to the generic path and the HTTPS listene
       );
       await stillServes(t);
     });
+
+    it("C: Upgrade answered 101 is tunnelled, with the bytes sent right behind the request", async () => {
+      const payload = Buffer.from("hi");
+      const mask = [1, 2, 3, 4];
+      // rawExchange writes strings: every byte stays ASCII by leaving the FIN and mask bits unset (the echo
+      // backend reads a text frame and its mask whatever those bits say)
+      const frame = Buffer.from([0x01, payload.length, ...mask, ...payload.map((b, i) => b ^ mask[i % 4]!)]);
+      const { data } = await rawExchange(
+        port(t),
+        [
+          `GET /chat HTTP/1.1\r\nHost: ws.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n${frame.toString("latin1")}`,
+        ],
+        { tls: t === "tls", ms: 800 },
+      );
+      expect(statuses(data)).toEqual(["101"]);
+      expect(data).toMatch(/\r\nX-Backend: ws\r\n/);
+      expect(data).toContain("ws:hi");
+    });
+
+    it("a tunnel whose client has ended is closed within the linger time, even if the backend keeps its half", async () => {
+      // the echo backend never ends its half (http.Server sockets allow half-open): without a bound, the proxy's
+      // side of the client connection would sit in CLOSE-WAIT for good
+      const { data, closed } = await rawExchange(
+        port(t),
+        [
+          "GET /chat HTTP/1.1\r\nHost: ws.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ],
+        { tls: t === "tls", halfClose: true, gapMs: 100, ms: 8_000 },
+      );
+      expect(statuses(data)).toEqual(["101"]);
+      expect(closed).toBe(true);
+    }, 15_000);
 
     // D: an Upgrade request's body is never dropped (and never read by the backend as the next request)
     it.each([
