@@ -145,6 +145,8 @@ describe("ingress plane: hostile input to the generic path and the HTTPS listene
     it.each([
       ["POST with a body", "POST /v20 HTTP/2.0\r\nHost: h.com\r\nContent-Length: 5\r\n\r\nhello"],
       ["GET off the fast path", "GET /v20 HTTP/2.0\r\nHost: h.com\r\nConnection: x-foo\r\n\r\n"],
+      ["plain GET", "GET /v20 HTTP/2.0\r\nHost: h.com\r\n\r\n"],
+      ["HTTP/0.9", "GET /v09 HTTP/0.9\r\nHost: h.com\r\n\r\n"],
       ["Upgrade", "GET /v20 HTTP/2.0\r\nHost: h.com\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"],
     ])("B: HTTP/2.0 in an HTTP/1 request line, %s → 505 and close", async (_name, bytes) => {
       const r = await exchange(t, bytes);
