@@ -50,6 +50,8 @@ export interface Config {
   upstreamIdleTimeoutMs: number;
   /** HTTPS connections still in the TLS handshake after this are destroyed */
   tlsHandshakeTimeoutMs: number;
+  /** keep %2F/%5C in request paths instead of refusing them (400) */
+  allowEscapedSlashes: boolean;
 
   // dns
   dnsAddress?: HostPort;

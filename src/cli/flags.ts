@@ -343,6 +343,15 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "allow-escaped-slashes",
+    help: "ingress: route paths with %2F, %5C or \\ unchanged (one segment) instead of refusing them with 400",
+    default: "false",
+    boolean: true,
+    apply: (c, v) => {
+      c.allowEscapedSlashes = bool("allow-escaped-slashes", v);
+    },
+  }),
+  flag({
     name: "dns-address",
     value: "HOST:PORT",
     help: "cluster DNS on UDP and TCP ('' = off)",
@@ -482,6 +491,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     upstreamHeaderTimeoutMs: 60_000,
     upstreamIdleTimeoutMs: 60_000,
     tlsHandshakeTimeoutMs: 10_000,
+    allowEscapedSlashes: false,
     dnsUpstream: [],
     dnsTtlSeconds: 5,
     dnsPods: "insecure",

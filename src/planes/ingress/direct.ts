@@ -111,13 +111,14 @@ export class DirectExchange implements DirectSink {
    */
   begin(method: string, url: string, minor: number, headers: string[], keepAlive: boolean): boolean {
     const proxy = this.proxy;
-    if (proxy.accessLog) return false;
+    // TRACE and a second Host are refused by the generic path (proxy.ts)
+    if (proxy.accessLog || method === "TRACE") return false;
     let rawHost: string | undefined;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (name.length === 4 && name.toLowerCase() === "host") {
+        if (rawHost !== undefined) return false;
         rawHost = headers[i + 1]!;
-        break;
       }
     }
     if (rawHost === undefined) return false;

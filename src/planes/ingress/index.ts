@@ -119,6 +119,7 @@ export class IngressPlane implements Plane {
         headerTimeoutMs: config.upstreamHeaderTimeoutMs,
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
         retries: config.dialRetries,
+        allowEscapedSlashes: config.allowEscapedSlashes,
       },
       this.metrics,
       this.logger,
@@ -145,6 +146,7 @@ export class IngressPlane implements Plane {
         this.rawHttp = raw;
         raw.server.maxConnections = maxConnections;
         await listen(raw.server, httpAddress, { reusePort: this.reusePort });
+        raw.server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
       } else if (httpAddress) {
         const server = createServer(
@@ -167,6 +169,7 @@ export class IngressPlane implements Plane {
         this.http = server;
         server.maxConnections = maxConnections;
         await listen(server as unknown as import("node:net").Server, httpAddress, { reusePort: this.reusePort });
+        server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
       }
       if (httpsAddress) {
@@ -215,6 +218,7 @@ export class IngressPlane implements Plane {
         this.https = server;
         server.maxConnections = maxConnections;
         await listen(server as unknown as import("node:net").Server, httpsAddress, { reusePort: this.reusePort });
+        server.on("error", this.onListenerError);
         // With port 0 the kernel picks the port; redirects must name the real one.
         const bound = server.address();
         if (bound && typeof bound === "object") this.proxy.settings.httpsPort = bound.port;
@@ -250,6 +254,11 @@ export class IngressPlane implements Plane {
     }
     await this.status.apply(next.ingress);
   }
+
+  /** A listener's error after listening (an accept failing, such as EMFILE) is logged; unhandled it would throw. */
+  private readonly onListenerError = (err: Error): void => {
+    this.logger.warn({ err }, "ingress listener error");
+  };
 
   private countPools(runtime: RouteRuntime, delta: 1 | -1): void {
     for (const endpoint of runtime.backend?.endpoints ?? []) {

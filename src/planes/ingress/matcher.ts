@@ -117,21 +117,34 @@ export function normalizeHost(host: string | undefined): string {
   return name.toLowerCase();
 }
 
+/** percent-encoded `/` or `\`, any case */
+const ESCAPED_SLASH = /%(?:2[fF]|5[cC])/;
+/** runs of percent-encoded octets other than `/` and `\` (those stay encoded when kept at all) */
+const DECODABLE = /%(?!2[fF]|5[cC])[0-9a-fA-F]{2}(?:%(?!2[fF]|5[cC])[0-9a-fA-F]{2})*/g;
+
 /**
- * The request path used for matching (the request is forwarded unchanged unless rewritten): percent-
- * decoded except `%2F`, dot segments resolved and repeated slashes merged, as nginx does before matching,
- * so `/%61dmin` or `/x/../admin` cannot dodge a route's restrictions. Undefined for a malformed path (→ 400).
+ * The request path used for matching (the request is forwarded unchanged unless rewritten), resolved the
+ * way backends resolve it so `/%61dmin`, `/x/../admin` or `/admin;x/y` cannot dodge a route's restrictions:
+ * percent-decoded as nginx does, then each segment's `;` parameters dropped (Java servlet containers and
+ * Spring resolve `/admin;x/y` and `/public/..;/admin` to `/admin/y` and `/admin`), then dot segments
+ * resolved (RFC 3986 §5.2.4) and repeated slashes merged. `%2F`, `%5C` and a raw `\` make the path
+ * malformed unless `allowEscapedSlashes` (then they stay unchanged, one segment, as Envoy's
+ * path_with_escaped_slashes_action KEEP_UNCHANGED): backends disagree on whether they separate segments.
+ * Undefined for a malformed path (→ 400).
  */
-export function normalizePath(target: string): string | undefined {
+export function normalizePath(target: string, allowEscapedSlashes = false): string | undefined {
   const q = target.indexOf("?");
   const path = q < 0 ? target : target.slice(0, q);
   if (path.charCodeAt(0) !== 47) return undefined;
-  if (path.indexOf("%") < 0 && path.indexOf("/.") < 0 && path.indexOf("//") < 0) return path;
+  if (isPlainPath(path)) return path;
+  if (!allowEscapedSlashes && path.indexOf("\\") >= 0) return undefined;
+  const percent = path.indexOf("%") >= 0;
   let decoded = path;
-  if (path.indexOf("%") >= 0) {
+  if (percent) {
     if (/%(?![0-9a-fA-F]{2})/.test(path)) return undefined;
+    if (!allowEscapedSlashes && ESCAPED_SLASH.test(path)) return undefined;
     try {
-      decoded = path.replace(/%(?!2[fF])[0-9a-fA-F]{2}(?:%(?!2[fF])[0-9a-fA-F]{2})*/g, (m) => decodeURIComponent(m));
+      decoded = path.replace(DECODABLE, (m) => decodeURIComponent(m));
     } catch {
       return undefined;
     }
@@ -140,7 +153,9 @@ export function normalizePath(target: string): string | undefined {
   const out: string[] = [];
   const segments = decoded.split("/");
   for (let i = 1; i < segments.length; i++) {
-    const seg = segments[i]!;
+    let seg = segments[i]!;
+    const semicolon = seg.indexOf(";");
+    if (semicolon >= 0) seg = seg.slice(0, semicolon);
     const last = i === segments.length - 1;
     if (seg === "" && !last) continue;
     if (seg === ".") {
@@ -156,4 +171,21 @@ export function normalizePath(target: string): string | undefined {
     out.push(seg);
   }
   return `/${out.join("/")}`;
+}
+
+/**
+ * The common path needs no work: no `%`, `;` or backslash, no `//` and no `/.`. One pass over the characters
+ * rather than an indexOf scan per pattern (measured per call: about a third less CPU than the old three scans).
+ */
+function isPlainPath(path: string): boolean {
+  const n = path.length;
+  for (let i = 0; i < n; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 37 /* % */ || c === 59 /* ; */ || c === 92 /* backslash */) return false;
+    if (c === 47 /* / */ && i + 1 < n) {
+      const next = path.charCodeAt(i + 1);
+      if (next === 46 /* . */ || next === 47 /* / */) return false;
+    }
+  }
+  return true;
 }

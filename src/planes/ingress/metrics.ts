@@ -1,4 +1,4 @@
-import type { Metric, Registry } from "prom-client";
+import { Counter, type Metric, type Registry } from "prom-client";
 
 /** Request duration buckets (seconds), as ingress-nginx's. */
 export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -59,9 +59,17 @@ interface Sample {
  */
 export class IngressMetrics {
   private readonly all = new Map<string, RequestSeries>();
+  /** exceptions caught while handling one request (a bug): the request got a 500 or its connection was cut */
+  readonly faults: Counter<"stage">;
 
   constructor(registry: Registry) {
     const metrics = this;
+    this.faults = new Counter({
+      name: "nodeplane_ingress_request_faults_total",
+      help: "Exceptions caught while handling one ingress request (answered 500 or the connection closed), by stage",
+      labelNames: ["stage"],
+      registers: [registry],
+    });
     const requests = {
       name: REQUESTS,
       help: "Client requests served by the ingress plane",

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../../log.ts";
@@ -18,6 +18,8 @@ export interface ProxySettings {
   connectTimeoutMs: number;
   /** further endpoints tried after a failed connect */
   retries: number;
+  /** keep `%2F`/`%5C`/`\\` in paths (one segment) instead of refusing them with 400 (see normalizePath) */
+  allowEscapedSlashes?: boolean;
 }
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1), ones we set ourselves, and ones undici refuses. */
@@ -38,6 +40,12 @@ export const REQUEST_SKIP = new Set([
   "x-real-ip",
   "x-request-id",
 ]);
+
+/**
+ * Named by a Connection header, these are still never removed: Host and the message framing are end-to-end
+ * (RFC 9110 §7.6.1 lets a proxy drop what Connection names, not what routing and framing depend on).
+ */
+const CONNECTION_PROTECTED = new Set(["host", "content-length", "transfer-encoding"]);
 
 /** Response headers never passed back: hop-by-hop, plus Server and Date which the proxy sets itself (as nginx). */
 const RESPONSE_SKIP = new Set([
@@ -72,9 +80,12 @@ export class IngressProxy {
   readonly logger: Logger;
   accessLog: boolean;
 
+  private readonly metrics: IngressMetrics;
+
   constructor(settings: ProxySettings, metrics: IngressMetrics, logger: Logger) {
     this.settings = settings;
     this.logger = logger;
+    this.metrics = metrics;
     this.notFound = new RouteRuntime(undefined, undefined, metrics);
     this.matcher = new Matcher<RouteRuntime>(
       { hosts: [], certificates: [], ingresses: [], statusAddresses: [] },
@@ -85,15 +96,68 @@ export class IngressProxy {
     this.accessLog = logger.isLevelEnabled("debug");
   }
 
+  /**
+   * Serves one request. Whatever goes wrong inside is contained here: the request gets a 500 (or, once its
+   * response has started, its stream or connection is cut), the fault is counted and logged, and nothing
+   * reaches the process.
+   */
   handle(req: ClientRequest, res: ClientResponse, secure: boolean): undefined {
+    try {
+      this.route(req, res, secure);
+    } catch (err) {
+      this.fault("request", err, req, res);
+    }
+    return undefined;
+  }
+
+  /** A bug met while handling one request: answer 500 if nothing was sent yet, else cut it; count, log. */
+  fault(stage: string, err: unknown, req: ClientRequest, res: ClientResponse): void {
+    this.noteFault(stage, err, req);
+    try {
+      if (res.headersSent || res.destroyed) {
+        cut(req);
+        return;
+      }
+      if (!(req instanceof Http2ServerRequest)) res.setHeader("connection", "close");
+      sendPlain(res, 500, "500 Internal Server Error\n");
+      if (!req.complete) req.resume();
+    } catch {
+      cut(req);
+    }
+  }
+
+  /** Counts and logs a fault (see handle); the caller answers or cuts. */
+  noteFault(stage: string, err: unknown, req: ClientRequest): void {
+    this.metrics.faults.inc({ stage });
+    this.logger.warn({ err, stage, method: req.method, uri: req.url }, "fault while handling an ingress request");
+  }
+
+  private route(req: ClientRequest, res: ClientResponse, secure: boolean): undefined {
     const start = performance.now();
-    const h2 = req.httpVersionMajor === 2;
-    // HTTP/2 clients send :authority, or (allowed too) a host header
-    const rawHost = h2 ? ((req as Http2ServerRequest).authority ?? req.headers.host) : req.headers.host;
-    if (rawHost === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1)
-      return this.reject(req, res, this.notFound, 400, "400 Bad Request: Host header required\n", start);
+    // By the object's type, never by the version the client wrote: `HTTP/2.0` in an HTTP/1 request line is
+    // still an HTTP/1 request, without a stream or :authority.
+    const h2 = req instanceof Http2ServerRequest;
+    let rawHost: string | undefined;
+    if (h2) {
+      // :authority wins; a host header naming anything else is malformed (RFC 9113 §8.3.1)
+      const authority = req.headers[":authority"];
+      const host = req.headers.host;
+      if (authority !== undefined && host !== undefined && host.toLowerCase() !== authority.toLowerCase())
+        return this.reject(req, res, this.notFound, 400, "400 Bad Request: host differs from :authority\n", start);
+      rawHost = authority ?? host;
+    } else {
+      if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1)
+        return this.reject(req, res, this.notFound, 505, "505 HTTP Version Not Supported\n", start);
+      const hosts = hostCount(req.rawHeaders);
+      if (hosts > 1) return this.reject(req, res, this.notFound, 400, "400 Bad Request: more than one Host\n", start);
+      rawHost = req.headers.host;
+      if (hosts === 0 && req.httpVersionMinor === 1)
+        return this.reject(req, res, this.notFound, 400, "400 Bad Request: Host header required\n", start);
+    }
+    // as nginx: TRACE would echo credentials back (cross-site tracing)
+    if (req.method === "TRACE") return this.reject(req, res, this.notFound, 405, "405 Method Not Allowed\n", start);
     const target = req.url ?? "/";
-    const path = normalizePath(target);
+    const path = normalizePath(target, this.settings.allowEscapedSlashes);
     if (path === undefined)
       return this.reject(req, res, this.notFound, 400, "400 Bad Request: malformed path\n", start);
     const host = normalizeHost(rawHost);
@@ -130,7 +194,8 @@ export class IngressProxy {
     start: number,
   ): undefined {
     // After a malformed request the connection's state is suspect: close it (HTTP/1 only; HTTP/2 streams are separate).
-    if (status === 400 && req.httpVersionMajor === 1 && !res.headersSent) res.setHeader("connection", "close");
+    if ((status === 400 || status === 505) && !(req instanceof Http2ServerRequest) && !res.headersSent)
+      res.setHeader("connection", "close");
     sendPlain(res, status, body);
     // An unread request body would otherwise stall a keep-alive connection.
     if (!req.complete) req.resume();
@@ -164,6 +229,12 @@ export class IngressProxy {
         "request",
       );
   }
+}
+
+/** Cuts one request: its HTTP/2 stream (never the whole session), or its HTTP/1 connection. */
+function cut(req: ClientRequest): void {
+  if (req instanceof Http2ServerRequest) req.stream.destroy();
+  else req.socket?.destroy();
 }
 
 function clearSendTimeout(this: ClientRequest): void {
@@ -214,7 +285,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.runtime = runtime;
     this.backend = backend;
     this.start = start;
-    this.h2 = req.httpVersionMajor === 2;
+    this.h2 = req instanceof Http2ServerRequest;
   }
 
   /** Builds the upstream request; answers the client itself (and returns false) when it must not go upstream. */
@@ -233,6 +304,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       const value = raw[i + 1]!;
       if (name.charCodeAt(0) === 58 /* : */) continue;
       const lower = name.toLowerCase();
+      // HTTP/2: the one host forwarded is the :authority (added below)
+      if (this.h2 && lower === "host") continue;
       if (REQUEST_SKIP.has(lower)) {
         if (lower === "x-forwarded-for")
           forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
@@ -269,7 +342,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.proxy.reject(req, this.res, runtime, 413, "413 Request Entity Too Large\n", this.start);
       return false;
     }
-    this.hasBody = this.h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : chunked || contentLength > 0;
+    this.hasBody = req instanceof Http2ServerRequest ? !req.stream.endAfterHeaders : chunked || contentLength > 0;
     if (this.hasBody)
       this.body =
         max > 0 && contentLength < 0
@@ -570,8 +643,19 @@ function cookieFrom(header: string | undefined, name: string): string | undefine
 }
 
 function isConnectionToken(tokens: string, name: string): boolean {
+  if (CONNECTION_PROTECTED.has(name)) return false;
   for (const token of tokens.split(",")) if (token.trim() === name) return true;
   return false;
+}
+
+/** How many Host fields an HTTP/1 request has (Node and llhttp keep them all in rawHeaders). */
+function hostCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === "host") n++;
+  }
+  return n;
 }
 
 /** Headers named by Connection are hop-by-hop too, even when they came before it. */

@@ -610,7 +610,8 @@ class RawConnection {
       else if (name.length === 6 && name.toLowerCase() === "expect")
         expectContinue = headers[i + 1]!.toLowerCase() === "100-continue";
     }
-    if (!hasBody && this.queue.length === 0 && this.server.fastPath) {
+    // only HTTP/1.0 and 1.1: the generic path answers any other version 505
+    if (!hasBody && major === 1 && minor <= 1 && this.queue.length === 0 && this.server.fastPath) {
       // the fast path, when it can serve this request exactly as the generic path would (direct.ts)
       if (this.direct === undefined) this.direct = new DirectExchange(this, this.server.proxy);
       const direct = this.direct;

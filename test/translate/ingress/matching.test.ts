@@ -147,12 +147,34 @@ describe("normalizePath", () => {
     ["/a/./b/", "/a/b/"],
     ["/a/b/..", "/a/"],
     ["/%7Euser", "/~user"],
-    ["/a%2Fb", "/a%2Fb"],
+    ["/a%2Fb", undefined],
+    ["/a%2fb", undefined],
+    ["/a%5Cb", undefined],
+    ["/a%5cb", undefined],
+    ["/a\\b", undefined],
+    ["/public/..%2fadmin", undefined],
+    ["/admin;x/y", "/admin/y"],
+    ["/admin;x", "/admin"],
+    ["/public/..;/admin", "/admin"],
+    ["/a/;x/b", "/a/b"],
+    ["/%2e%2E/x", undefined],
+    ["/a/%2e%2e/b", "/b"],
     ["/..", undefined],
     ["/%zz", undefined],
     ["/%ff", undefined],
     ["*", undefined],
   ])("%s → %s", (input, expected) => {
     expect(normalizePath(input)).toBe(expected);
+  });
+
+  // --allow-escaped-slashes: kept unchanged, so they never split (or join) segments
+  it.each([
+    ["/a%2Fb", "/a%2Fb"],
+    ["/public/..%2fadmin", "/public/..%2fadmin"],
+    ["/a%5cb/../c", "/c"],
+    ["/a\\b", "/a\\b"],
+    ["/%61%2F", "/a%2F"],
+  ])("allowing escaped slashes: %s → %s", (input, expected) => {
+    expect(normalizePath(input, true)).toBe(expected);
   });
 });
