@@ -9,6 +9,7 @@ import { SnapshotPipeline } from "./pipeline.ts";
 import type { PlaneContext } from "./planes/context.ts";
 import { PLANE_FACTORIES } from "./planes/index.ts";
 import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
+import type { Plane } from "./planes/plane.ts";
 import { createSource } from "./source/index.ts";
 import type { Source } from "./source/source.ts";
 import type { LeaderElectionOverrides } from "./status/cluster.ts";
@@ -82,6 +83,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
   const supervisor = config.workers > 1 ? await createSupervisor(config, logger, registry, status) : undefined;
   const metrics: MetricsSource = supervisor ? new AggregatedMetrics(registry, supervisor) : registry;
   let ready = false;
+  const planes: Plane[] = [];
   const admin = await startAdminServer({
     address: config.adminAddress,
     pipeline,
@@ -97,12 +99,15 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     ...(supervisor ? { workers: () => describeWorkers(supervisor) } : {}),
     // this process's (with workers: each worker plans the same budget from the same inherited limit)
     descriptors: () => ({ budget: processFdBudget(config), open: openFdCount() }),
+    // (with workers, the primary's planes hold no listeners: the workers' show in their logs and metrics)
+    planeProblems: () => planes.flatMap((plane) => plane.problems?.() ?? []),
   });
   const context: PlaneContext = { config, logger, registry, store, status, role: supervisor ? "primary" : "single" };
   try {
     for (const factory of PLANE_FACTORIES) {
       const plane = await factory(context);
       if (plane) pipeline.register(plane);
+      if (plane) planes.push(plane);
     }
     if (supervisor) {
       // Workers get each snapshot once the primary's planes applied it: virtual IPs are bound before

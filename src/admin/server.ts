@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { TypedObject } from "../model/k8s.ts";
+import type { Problem } from "../model/problems.ts";
 import type { SnapshotPipeline } from "../pipeline.ts";
 import type { Source } from "../source/source.ts";
 import type { StatusWriter } from "../status/writer.ts";
@@ -40,6 +41,8 @@ export interface AdminDeps {
   workers?: () => Promise<unknown[]>;
   /** the descriptor budget and use, for /api/status (src/util/fd-budget.ts) */
   descriptors?: () => unknown;
+  /** what the planes of this process cannot do (ports not bound), for /api/problems */
+  planeProblems?: () => Problem[];
 }
 
 export interface AdminServer {
@@ -127,7 +130,10 @@ async function handle(
     }
     case "/api/problems":
       return json(res, 200, {
-        problems: listProblems(deps.pipeline.snapshot, deps.source.problems?.() ?? []),
+        problems: listProblems(deps.pipeline.snapshot, [
+          ...(deps.source.problems?.() ?? []),
+          ...(deps.planeProblems?.() ?? []),
+        ]),
       });
     case "/api/traffic": {
       const metrics = (await deps.registry.getMetricsAsJSON()) as unknown as MetricJSON[];
