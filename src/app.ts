@@ -9,6 +9,7 @@ import { SnapshotPipeline } from "./pipeline.ts";
 import type { PlaneContext } from "./planes/context.ts";
 import { planeFactories } from "./planes/index.ts";
 import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
+import type { Plane } from "./planes/plane.ts";
 import { createSource } from "./source/index.ts";
 import type { Source } from "./source/source.ts";
 import type { LeaderElectionOverrides } from "./status/cluster.ts";
@@ -92,6 +93,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     layout.groups.length > 0 ? await createSupervisor(config, layout, logger, registry, status) : undefined;
   const metrics: MetricsSource = supervisor ? new AggregatedMetrics(registry, supervisor) : registry;
   let ready = false;
+  const planes: Plane[] = [];
   const admin = await startAdminServer({
     address: config.adminAddress,
     pipeline,
@@ -107,12 +109,16 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     // this process's (with workers: each worker plans the same budget from the same inherited limit)
     descriptors: () => ({ budget: processFdBudget(config), open: openFdCount() }),
     ...(supervisor ? { workers: () => describeWorkers(supervisor), problems: () => supervisor.problems() } : {}),
+    // (with workers, the primary's planes hold no listeners: the workers' show in their logs and metrics)
+    planeProblems: () => planes.flatMap((plane) => plane.problems?.() ?? []),
   });
   const context: PlaneContext = { config, logger, registry, store, status, role: layout.role };
   try {
     for (const factory of await planeFactories(layout.planes)) {
       const plane = await factory(context);
-      if (plane) pipeline.register(plane);
+      if (!plane) continue;
+      pipeline.register(plane);
+      planes.push(plane);
     }
     if (supervisor) {
       // Workers get each snapshot once the primary's planes applied it: virtual IPs are bound before

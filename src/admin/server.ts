@@ -43,6 +43,8 @@ export interface AdminDeps {
   descriptors?: () => unknown;
   /** the process's own problems (workers down or crash-looping), for /api/problems and /readyz */
   problems?: () => readonly Problem[];
+  /** what the planes of this process cannot do (ports not bound), for /api/problems */
+  planeProblems?: () => Problem[];
 }
 
 export interface AdminServer {
@@ -132,7 +134,10 @@ async function handle(
       return json(res, 200, {
         problems: [
           ...(deps.problems?.() ?? []),
-          ...listProblems(deps.pipeline.snapshot, deps.source.problems?.() ?? []),
+          ...listProblems(deps.pipeline.snapshot, [
+            ...(deps.source.problems?.() ?? []),
+            ...(deps.planeProblems?.() ?? []),
+          ]),
         ],
       });
     case "/api/traffic": {

@@ -1,3 +1,4 @@
+import type { Problem } from "../model/problems.ts";
 import type { Snapshot } from "../translate/snapshot.ts";
 
 /**
@@ -11,4 +12,6 @@ export interface Plane {
   apply(previous: Snapshot | undefined, next: Snapshot): Promise<void>;
   /** Stop listening and release what the plane added (addresses, sockets). */
   close(): Promise<void>;
+  /** What this process's plane cannot do as the snapshot asks (e.g. ports not bound), for /api/problems. */
+  problems?(): Problem[];
 }

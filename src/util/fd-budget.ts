@@ -11,6 +11,8 @@
  *   readFdLimits(text?)          → { soft, hard } of "Max open files" from /proc/self/limits (undefined when unreadable)
  *   raiseFdLimit(log?)           → raises the soft limit to the hard one with `prlimit --pid <self>`
  *                                  (Node has neither getrlimit nor setrlimit); logs once when it cannot.
+ *                                  Node itself raises it at start on Linux, so this mostly finds nothing
+ *                                  to do; it is there for when Node did not (an embedder, a changed default).
  *                                  Called once by the CLI before anything listens; forked workers inherit it.
  *   planFdBudget(limit, flags)   → FdBudget, pure (tested table-driven in test/util/fd-budget.test.ts)
  *   processFdBudget(flags)       → planFdBudget(soft limit of this process, flags)

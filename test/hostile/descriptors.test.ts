@@ -379,6 +379,17 @@ describe("hostile inputs: descriptors (a real process under a small RLIMIT_NOFIL
         );
         expect(await metric(np.admin, /^nodeplane_service_listeners\{state="listening"\}/)).toBe(76);
         expect(await metric(np.admin, /^nodeplane_service_listeners\{state="failed"\}/)).toBe(1927);
+        const { problems } = (await (await fetch(`http://${np.admin}/api/problems`)).json()) as { problems: object[] };
+        expect(problems).toContainEqual(
+          expect.objectContaining({
+            kind: "Service",
+            namespace: "default",
+            name: "many",
+            message: expect.stringMatching(
+              /^1927 port\(s\) not bound \(TCP .*\): the service proxy's 76 listening sockets/,
+            ),
+          }),
+        );
         // a bound port of it serves
         expect(
           (await tcpLine(MANY, 10_000, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).split("\r\n")[0],

@@ -81,7 +81,7 @@ export class ServiceMetrics {
     });
     this.rejected = new Counter({
       name: "nodeplane_service_connections_reset_total",
-      help: "Connections reset without forwarding: drop frontends, loadBalancerSourceRanges, no endpoint left to dial",
+      help: "Connections reset (UDP: new flows dropped) without forwarding: drop frontends, loadBalancerSourceRanges, no endpoint left to dial, the descriptor budget",
       labelNames,
       registers,
       collect: () => {

@@ -308,7 +308,7 @@ export class ServicePlane implements Plane {
     if (this.listeners.size + this.opening >= this.budget.listeners) {
       this.failures.set(
         lp.key,
-        `not bound: the service proxy's ${this.budget.listeners} listening sockets (descriptor budget) are in use`,
+        `the service proxy's ${this.budget.listeners} listening sockets (descriptor budget) are in use`,
       );
       this.overBudget.add(lp.key);
       return;
