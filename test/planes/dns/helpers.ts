@@ -17,8 +17,8 @@ export interface UpstreamStub {
   port: number;
   /** questions seen, as `name/TYPE` (lowercase name), UDP and TCP alike */
   seen: string[];
-  /** the most delayed answers it was holding at once */
-  maxDelayed(): number;
+  /** the most delayed answers it was holding at once, counting only names that `match` */
+  maxDelayed(match: (name: string) => boolean): number;
   close(): Promise<void>;
 }
 
@@ -33,8 +33,8 @@ export async function startUpstreamStub(
   table: (name: string, type: string) => StubAnswer | undefined,
 ): Promise<UpstreamStub> {
   const seen: string[] = [];
-  let delayed = 0;
-  let maxDelayed = 0;
+  /** delayed answers starting (+1) and ending (-1), in order */
+  const delays: [name: string, step: 1 | -1][] = [];
   const respond = (query: Buffer, tcp: boolean): Buffer | undefined | Promise<Buffer | undefined> => {
     const packet = dnsPacket.decode(query);
     const q = packet.questions?.[0];
@@ -93,11 +93,10 @@ export async function startUpstreamStub(
           ],
         });
         if (!entry.delayMs) return out;
-        delayed++;
-        maxDelayed = Math.max(maxDelayed, delayed);
+        delays.push([q.name.toLowerCase(), 1]);
         return new Promise((resolve) =>
           setTimeout(() => {
-            delayed--;
+            delays.push([q.name.toLowerCase(), -1]);
             resolve(out);
           }, entry.delayMs),
         );
@@ -146,7 +145,16 @@ export async function startUpstreamStub(
   return {
     port: (tcp.address() as { port: number }).port,
     seen,
-    maxDelayed: () => maxDelayed,
+    maxDelayed: (match) => {
+      let now = 0;
+      let most = 0;
+      for (const [name, step] of delays) {
+        if (!match(name)) continue;
+        now += step;
+        most = Math.max(most, now);
+      }
+      return most;
+    },
     close: async () => {
       udp.close();
       await new Promise<void>((resolve) => tcp.close(() => resolve()));
@@ -164,11 +172,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+export interface HarnessOptions {
+  logger?: Logger;
+  /** the forwarder's patience with the upstream (short by default, so SERVFAIL tests are quick) */
+  attemptTimeoutMs?: number;
+  totalTimeoutMs?: number;
+}
+
 export async function startDns(
   store: Store,
   upstreamPort: number | undefined,
   extra: Partial<Config> = {},
-  logger: Logger = silentLogger,
+  { logger = silentLogger, attemptTimeoutMs = 400, totalTimeoutMs = 800 }: HarnessOptions = {},
 ): Promise<Harness> {
   const config: Config = {
     ...parseFlags(["--manifests", "unused", "--dns-ttl", "7"], {}),
@@ -179,7 +194,7 @@ export async function startDns(
   const registry = new Registry();
   const plane = await createDnsPlane(
     { config, logger, registry, store, status: new MemoryStatusWriter() },
-    { attemptTimeoutMs: 400, totalTimeoutMs: 800 },
+    { attemptTimeoutMs, totalTimeoutMs },
   );
   if (!plane) throw new Error("dns plane is off");
   const translator = new Translator({ ...options(config.dnsPods), clusterDomain: config.clusterDomain });

@@ -226,7 +226,7 @@ describe("J: a Node without pod CIDRs", () => {
     const lines: string[] = [];
     const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
     // cluster mode (no --manifests), default recursion list; the lab store has no Node object
-    const cluster = await startDns(store(), upstream.port, { manifests: undefined }, logger);
+    const cluster = await startDns(store(), upstream.port, { manifests: undefined }, { logger });
     try {
       await cluster.sync();
       await cluster.sync();
@@ -397,7 +397,13 @@ describe("I: DNS over TCP under hostile clients", () => {
   });
 
   it("at the cap with every connection owed an answer, a new one is refused; once answered, room is made", async () => {
-    const small = await startDns(store(), upstream.port, { dnsTcpMaxConnections: 2, dnsTcpIdleTimeoutMs: 60_000 });
+    // the forwarder waits out the upstream's 1.5 s, so both connections stay owed an answer that long
+    const small = await startDns(
+      store(),
+      upstream.port,
+      { dnsTcpMaxConnections: 2, dnsTcpIdleTimeoutMs: 60_000 },
+      { attemptTimeoutMs: 3000, totalTimeoutMs: 3000 },
+    );
     const clients: TcpClient[] = [];
     try {
       await small.sync();
@@ -411,7 +417,10 @@ describe("I: DNS over TCP under hostile clients", () => {
       const refused = await tcpClient(small.port);
       clients.push(refused);
       expect(await refused.closedWithin(2000)).toBe(true);
-      for (const client of clients.slice(0, 2)) expect(await client.waitReplies(1, 2000)).toHaveLength(1);
+      for (const client of clients.slice(0, 2)) {
+        const [reply] = await client.waitReplies(1, 4000);
+        expect(firstData(reply!)).toBe("192.0.2.31");
+      }
       await tcpAnswers(small);
       expect(await small.registry.metrics()).toMatch(/nodeplane_dns_tcp_closed_total\{[^}]*reason="refused"\} 1/);
     } finally {
@@ -443,7 +452,7 @@ describe("I: DNS over TCP under hostile clients", () => {
       expect(replies).toHaveLength(100);
       expect(new Set(replies.map((r) => dnsPacket.decode(r).id)).size).toBe(100);
       expect(replies.every((r) => firstData(r) === "192.0.2.30")).toBe(true);
-      expect(upstream.maxDelayed()).toBeLessThanOrEqual(32);
+      expect(upstream.maxDelayed((name) => /^slow\d+\.example$/.test(name))).toBeLessThanOrEqual(32);
     } finally {
       client.destroy();
     }
