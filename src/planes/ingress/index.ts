@@ -134,7 +134,7 @@ export class IngressPlane implements Plane {
     const limits = this.limits;
     try {
       if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
-        const raw = new RawHttpServer(this.proxy, limits);
+        const raw = new RawHttpServer(this.proxy, limits, this.metrics);
         this.rawHttp = raw;
         await listen(raw.server, httpAddress, { reusePort: this.reusePort });
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");

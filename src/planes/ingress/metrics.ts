@@ -1,4 +1,4 @@
-import type { Metric, Registry } from "prom-client";
+import { Counter, type Metric, type Registry } from "prom-client";
 
 /** Request duration buckets (seconds), as ingress-nginx's. */
 export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -59,8 +59,19 @@ interface Sample {
  */
 export class IngressMetrics {
   private readonly all = new Map<string, RequestSeries>();
+  /**
+   * client connections closed because handling them threw (a bug met, never the process's end): by listener
+   * ("http", "https") and stage (parse, dispatch, timer, drain, end, close, upgrade, accept)
+   */
+  readonly connectionFaults: Counter<"listener" | "stage">;
 
   constructor(registry: Registry) {
+    this.connectionFaults = new Counter({
+      name: "nodeplane_ingress_connection_faults_total",
+      help: "Client connections closed after an internal error while handling them",
+      labelNames: ["listener", "stage"],
+      registers: [registry],
+    });
     const metrics = this;
     const requests = {
       name: REQUESTS,
