@@ -8,6 +8,8 @@ export interface Seen {
   /** lower-cased names, values as sent (repeats kept in order) */
   headers: [string, string][];
   body: string;
+  /** the whole request arrived (not cut off mid-body) */
+  complete: boolean;
 }
 
 export interface Recorder {
@@ -39,11 +41,16 @@ export async function startRecorder(ip: string): Promise<Recorder> {
       const headers: [string, string][] = [];
       for (let i = 0; i < req.rawHeaders.length; i += 2)
         headers.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
-      const entry: Seen = { method: req.method ?? "", url: req.url ?? "", headers, body: "" };
+      const entry: Seen = { method: req.method ?? "", url: req.url ?? "", headers, body: "", complete: false };
       recorder.seen.push(entry);
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("error", () => undefined);
+      req.on("close", () => {
+        if (!entry.complete) inFlight--;
+      });
       req.on("end", () => {
+        entry.complete = true;
         entry.body = Buffer.concat(chunks).toString("latin1");
         const ms = Number(/[?&]ms=(\d+)/.exec(entry.url)?.[1] ?? "0");
         setTimeout(() => {
