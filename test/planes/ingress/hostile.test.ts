@@ -285,6 +285,14 @@ const RAW_ROWS: Row[] = [
     check: ([s]) => expect(header(s!, "host")).toEqual({ value: "h.com", count: 1 }),
   },
   {
+    name: "E: Connection: Host keeps Host",
+    send: [`GET /e HTTP/1.1\r\nConnection: Host\r\n${H}\r\n`],
+    statuses: ["200"],
+    closed: false,
+    seen: ["GET /e"],
+    check: ([s]) => expect(header(s!, "host")).toEqual({ value: "h.com", count: 1 }),
+  },
+  {
     name: "E: Connection: Host, Content-Length on a POST keeps Host and the body",
     send: [`POST /e HTTP/1.1\r\n${H}Connection: Host, Content-Length\r\nContent-Length: 5\r\n\r\nhello`],
     statuses: ["200"],
