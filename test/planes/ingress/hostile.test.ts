@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DirectExchange } from "../../../src/planes/ingress/direct.ts";
 import {
   type Backend,
   curl,
@@ -532,6 +533,21 @@ describe("ingress plane: a fault while handling one raw HTTP/1 connection closes
     expect(allStatuses(data)).toEqual(statuses);
     expect(closed).toBe(true); // at once, not at the client's time bound
     expect(await faults(stage)).toBe(before + 1);
+    const again = await rawExchange(h.httpPort, [`GET /after HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
+    expect(allStatuses(again.data)).toEqual(["200"]);
+  });
+
+  it("a fault while reading the upstream's answer (fast path) ends that request with a 502, and the proxy serves on", async () => {
+    const onDirectHead = DirectExchange.prototype.onDirectHead;
+    DirectExchange.prototype.onDirectHead = () => {
+      throw new TypeError("injected fault");
+    };
+    try {
+      const { data } = await rawExchange(h.httpPort, [`GET /up HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
+      expect(allStatuses(data)).toEqual(["502"]);
+    } finally {
+      DirectExchange.prototype.onDirectHead = onDirectHead;
+    }
     const again = await rawExchange(h.httpPort, [`GET /after HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
     expect(allStatuses(again.data)).toEqual(["200"]);
   });
