@@ -707,9 +707,10 @@ class RawConnection {
           break;
         case 10:
           if (name.toLowerCase() === "connection") {
+            // beyond keep-alive/close it names headers to drop, which must not be Host or the framing ones
             const value = headers[i + 1]!;
-            if (value.length > 10) {
-              // longer than "keep-alive": it may name headers, which must not be Host or the framing ones
+            const plain = value.length === 10 || value.length === 5 ? value.toLowerCase() : "";
+            if (plain !== "keep-alive" && plain !== "close") {
               const kept = withoutEndToEndTokens(value);
               if (kept !== undefined) headers[i + 1] = kept;
             }
