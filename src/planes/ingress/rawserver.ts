@@ -838,10 +838,12 @@ class RawConnection {
     try {
       const ret = this.parser.execute(data);
       if (this.faulted) return;
-      if (typeof ret !== "number") {
-        const rejected = this.rejected;
+      // A head refused in headersComplete stops llhttp with an error, which Node does not report (a number
+      // comes back) when the head asked for an Upgrade: `rejected` says it either way.
+      const rejected = this.rejected;
+      if (typeof ret !== "number" || rejected !== undefined) {
         this.rejected = undefined;
-        this.fail(rejected ?? ret.code);
+        this.fail(rejected ?? (ret as { code?: string }).code);
         return;
       }
       // a client that sends but does not read: stop reading until its responses drain

@@ -380,6 +380,20 @@ const RAW_ROWS: Row[] = [
     seen: [],
   },
   {
+    name: "G: HTTP/2.0 Upgrade request → 505",
+    send: [`GET /v20 HTTP/2.0\r\n${H}Connection: Upgrade\r\nUpgrade: x\r\n\r\n`],
+    statuses: ["505"],
+    closed: true,
+    seen: [],
+  },
+  {
+    name: "E: two Host headers on an Upgrade request → 400",
+    send: [`GET /e HTTP/1.1\r\n${H}Host: evil.com\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n`],
+    statuses: ["400"],
+    closed: true,
+    seen: [],
+  },
+  {
     name: "G: HTTP/2.0 plain GET → 505",
     send: [`GET /v20 HTTP/2.0\r\n${H}\r\n`],
     statuses: ["505"],
@@ -503,18 +517,28 @@ describe("ingress plane: a fault while handling one raw HTTP/1 connection closes
     return values.find((v) => v.labels.stage === stage && v.labels.listener === "http")?.value ?? 0;
   }
 
-  /** Routing throws (a stand-in for any bug) for paths under /boom while `run` runs. */
+  /**
+   * Routing (the fast path's) and the hand-off to the proxy (the generic path's) throw, a stand-in for any bug,
+   * for paths under /boom while `run` runs.
+   */
   async function withFaultyRouting<T>(run: () => Promise<T>): Promise<T> {
-    const matcher = h.plane.proxy.matcher;
+    const proxy = h.plane.proxy;
+    const matcher = proxy.matcher;
     const match = matcher.match;
+    const handle = proxy.handle;
     matcher.match = function (host, path) {
       if (path.startsWith("/boom")) throw new TypeError("injected fault");
       return match.call(this, host, path);
+    };
+    proxy.handle = function (req, res, secure) {
+      if (req.url?.startsWith("/boom")) throw new TypeError("injected fault");
+      return handle.call(this, req, res, secure);
     };
     try {
       return await run();
     } finally {
       matcher.match = match;
+      proxy.handle = handle;
     }
   }
 
