@@ -158,7 +158,13 @@ export class H1Pool {
   }
 
   sweep(now: number): void {
-    for (const conn of this.connections) conn.check(now);
+    for (const conn of this.connections) {
+      try {
+        conn.check(now);
+      } catch (err) {
+        conn.fault(err);
+      }
+    }
   }
 
   /** Idle connections close now, busy ones after their response. */
@@ -223,25 +229,47 @@ class Controller implements Dispatcher.DispatchController {
 
 type ConnSocket = Socket & { nodeplaneConn?: H1Connection };
 
+// Socket callbacks: an exception while handling one (in the parser, or in the handler it calls, which writes to
+// the client) ends that request and closes this upstream connection (H1Connection.fault), never the process.
 function onRead(this: ConnSocket, nread: number, buf: Buffer): boolean {
-  this.nodeplaneConn?.onRead(nread, buf);
+  try {
+    this.nodeplaneConn?.onRead(nread, buf);
+  } catch (err) {
+    this.nodeplaneConn?.fault(err);
+  }
   return true;
 }
 
 function onConnect(this: ConnSocket): void {
-  this.nodeplaneConn?.onConnect();
+  try {
+    this.nodeplaneConn?.onConnect();
+  } catch (err) {
+    this.nodeplaneConn?.fault(err);
+  }
 }
 
 function onError(this: ConnSocket, err: Error): void {
-  this.nodeplaneConn?.fail(err);
+  try {
+    this.nodeplaneConn?.fail(err);
+  } catch (thrown) {
+    this.nodeplaneConn?.fault(thrown);
+  }
 }
 
 function onEnd(this: ConnSocket): void {
-  this.nodeplaneConn?.onEnd();
+  try {
+    this.nodeplaneConn?.onEnd();
+  } catch (err) {
+    this.nodeplaneConn?.fault(err);
+  }
 }
 
 function onClose(this: ConnSocket): void {
-  this.nodeplaneConn?.onClose();
+  try {
+    this.nodeplaneConn?.onClose();
+  } catch (err) {
+    this.nodeplaneConn?.fault(err);
+  }
 }
 
 export class H1Connection implements ResponseSink {
@@ -484,6 +512,19 @@ export class H1Connection implements ResponseSink {
     }
   }
 
+  /**
+   * An exception escaped while handling this connection: close it, and end its request with that error (the
+   * client gets a 502, or its response is cut). Throwing again here only leaves the connection closed.
+   */
+  fault(err: unknown): void {
+    this.destroy();
+    try {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    } catch {
+      // the handler failed too: the upstream side is closed, the client's own timers and fault handling remain
+    }
+  }
+
   abortFrom(controller: Controller, reason: Error): void {
     if (this.controller === controller) this.fail(reason);
   }
@@ -532,7 +573,14 @@ function sendHeads(): void {
   const list = headsToSend;
   headsToSend = spareHeads;
   spareHeads = list;
-  for (let i = 0; i < list.length; i++) list[i]!.sendHead();
+  for (let i = 0; i < list.length; i++) {
+    const conn = list[i]!;
+    try {
+      conn.sendHead();
+    } catch (err) {
+      conn.fault(err);
+    }
+  }
   list.length = 0;
 }
 

@@ -142,7 +142,7 @@ export class IngressPlane implements Plane {
     const maxConnections = Math.max(1, Math.floor(budget / ((httpAddress ? 1 : 0) + (httpsAddress ? 1 : 0))));
     try {
       if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
-        const raw = new RawHttpServer(this.proxy, limits);
+        const raw = new RawHttpServer(this.proxy, limits, this.metrics);
         this.rawHttp = raw;
         raw.server.maxConnections = maxConnections;
         await listen(raw.server, httpAddress, { reusePort: this.reusePort });

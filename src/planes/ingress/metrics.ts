@@ -110,7 +110,19 @@ export class IngressMetrics {
     // prom-client's registry needs only name, help, type, aggregator, get() and reset() of a metric.
     registry.registerMetric(requests as unknown as Metric);
     registry.registerMetric(duration as unknown as Metric);
+    this.connectionFaults = new Counter({
+      name: "nodeplane_ingress_connection_faults_total",
+      help: "Client connections closed after an internal error while handling them",
+      labelNames: ["listener", "stage"],
+      registers: [registry],
+    });
   }
+
+  /**
+   * client connections closed because handling them threw (a bug met, never the process's end): by listener
+   * ("http", "https") and stage (parse, dispatch, timer, drain, end, close, upgrade, accept)
+   */
+  readonly connectionFaults: Counter<"listener" | "stage">;
 
   /** The series for a label set (created on first use; label sets are bounded by the routes). */
   series(labels: RequestLabels): RequestSeries {

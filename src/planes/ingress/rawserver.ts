@@ -5,16 +5,20 @@ import { Readable } from "node:stream";
 import { turnEpochMs, turnNow } from "./clock.ts";
 import { DirectExchange } from "./direct.ts";
 import { type ClientLimits, defaultFastPath } from "./index.ts";
+import type { IngressMetrics } from "./metrics.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
 import { handleUpgrade } from "./upgrade.ts";
 
 /**
  * The plain-HTTP listener without `http.Server`: each connection's bytes go to its own instance of Node's
  * llhttp binding (the very parser `http.Server` uses, strict: no lenient flag is ever set), and each request
- * is handed to the proxy as a small request/response pair implementing just what the proxy uses. Responses
- * leave in request order (pipelining); a response that is not first in line buffers its bytes and reports
- * backpressure until its turn. Parse errors answer 400/431 (413 for chunk-extension overflow), slow heads
- * 408, idle keep-alive connections are closed, reading pauses while the socket's write buffer is full.
+ * is handed to the proxy as a small request/response pair implementing just what the proxy uses. Pipelined
+ * requests go upstream one at a time, in order, as nginx does: a request parsed while an earlier one is in
+ * flight is held until that one's response has been written. Parse errors answer 400/431 (413 for
+ * chunk-extension overflow), heads the proxy must not forward (two Hosts, HTTP/1.0 with Transfer-Encoding)
+ * 400, versions other than 1.0/1.1 505, slow heads 408; idle keep-alive connections are closed, reading
+ * pauses while the socket's write buffer is full. An exception while handling a connection closes that
+ * connection (counted and logged), never the process.
  */
 
 interface NodeHttpParser {
@@ -51,7 +55,7 @@ const kOnMessageComplete = HTTPParser.kOnMessageComplete;
 /** Bytes a response waiting for its turn keeps before it reports backpressure. */
 const QUEUED_HIGH_WATER = 64 * 1024;
 
-/** Most requests of one connection in flight at once (pipelining); reading pauses beyond that. */
+/** Most requests of one connection parsed and not answered yet (pipelining); reading pauses beyond that. */
 const MAX_PIPELINE = 32;
 
 let dateSecond = 0;
@@ -75,9 +79,35 @@ export function clientErrorAnswer(code: string | undefined): string {
         ? [408, "Request Timeout"]
         : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
           ? [413, "Content Too Large"]
-          : [400, "Bad Request"];
+          : code === REJECT_VERSION
+            ? [505, "HTTP Version Not Supported"]
+            : [400, "Bad Request"];
   const body = `${status} ${text}\n`;
   return `HTTP/1.1 ${status} ${text}\r\nServer: nodeplane\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/** a request line with a version llhttp parses but we do not serve (HTTP/0.9, HTTP/2.0): 505 */
+const REJECT_VERSION = "NODEPLANE_HTTP_VERSION";
+/** a head we must not forward (two Host headers, HTTP/1.0 with Transfer-Encoding): 400 */
+const REJECT_HEAD = "NODEPLANE_BAD_HEAD";
+
+/**
+ * Headers a Connection header may not name: removing them as hop-by-hop would change the request's
+ * routing (Host) or framing (Content-Length, Transfer-Encoding) for the backend.
+ */
+const END_TO_END = new Set(["host", "content-length", "transfer-encoding"]);
+
+/** `value` (a Connection header) without the tokens naming END_TO_END headers; undefined when there are none */
+export function withoutEndToEndTokens(value: string): string | undefined {
+  const tokens = value.split(",");
+  let kept = "";
+  let dropped = false;
+  for (const token of tokens) {
+    const name = token.trim();
+    if (END_TO_END.has(name.toLowerCase())) dropped = true;
+    else if (name !== "") kept = kept === "" ? name : `${kept}, ${name}`;
+  }
+  return dropped ? kept : undefined;
 }
 
 function ignore(): void {}
@@ -368,6 +398,10 @@ export class RawResponse {
     for (const listener of this.drainListeners.slice()) listener();
   }
 
+  fault(err: unknown): void {
+    this.conn.fault("drain", err);
+  }
+
   emitClose(): void {
     const listeners = this.closeListeners;
     this.closeListeners = [];
@@ -380,7 +414,11 @@ function bodyFull(body: Readable | undefined): boolean {
 }
 
 function emitDrainOf(res: RawResponse): void {
-  res.emitDrain();
+  try {
+    res.emitDrain();
+  } catch (err) {
+    res.fault(err);
+  }
 }
 
 /** A response in a connection's queue: the generic one, or the fast path's (direct.ts). */
@@ -455,10 +493,11 @@ function newParser(): PooledParser {
   return parser;
 }
 
-function freeParser(parser: PooledParser): void {
+/** `reusable`: false after a fault, whose parser may be in any state */
+function freeParser(parser: PooledParser, reusable: boolean): void {
   if (parser.conn === null) return; // freed already
   parser.conn = null;
-  if (freeParsers.length < MAX_FREE_PARSERS) freeParsers.push(parser);
+  if (reusable && freeParsers.length < MAX_FREE_PARSERS) freeParsers.push(parser);
   else parser.close();
 }
 
@@ -466,15 +505,15 @@ function parserMessageBegin(this: PooledParser): void {
   this.conn?.messageBegin();
 }
 function parserHeaders(this: PooledParser, headers: string[], url: string): void {
-  this.conn?.headersOverflow(headers, url);
+  this.conn?.headerBatch(headers, url);
 }
 function parserHeadersComplete(
   this: PooledParser,
   major: number,
   minor: number,
-  headers: string[],
+  headers: string[] | undefined,
   method: number,
-  url: string,
+  url: string | undefined,
   _status: unknown,
   _reason: unknown,
   upgrade: boolean,
@@ -489,17 +528,45 @@ function parserMessageComplete(this: PooledParser): void {
   this.conn?.messageComplete();
 }
 
+// Socket events run outside the parser's try (RawConnection.onData): each contains its own faults.
 function onClientDrain(this: ClientSocket): void {
-  this[CONNECTION]?.onDrain();
+  const conn = this[CONNECTION];
+  try {
+    conn?.onDrain();
+  } catch (err) {
+    conn?.fault("drain", err);
+  }
 }
 function onClientEnd(this: ClientSocket): void {
-  this[CONNECTION]?.onEnd();
+  const conn = this[CONNECTION];
+  try {
+    conn?.onEnd();
+  } catch (err) {
+    conn?.fault("end", err);
+  }
 }
 function onClientClose(this: ClientSocket): void {
-  this[CONNECTION]?.onClose();
+  const conn = this[CONNECTION];
+  try {
+    conn?.onClose();
+  } catch (err) {
+    conn?.fault("close", err);
+  }
 }
 function destroySocket(this: Socket): void {
   this.destroy();
+}
+
+/** A request parsed while an earlier one of its connection is in flight, waiting for its turn (dispatchNext). */
+interface HeldRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly minor: number;
+  readonly headers: string[];
+  readonly keepAlive: boolean;
+  readonly expectContinue: boolean;
+  /** made at once when the request has a body, so that the body can be read meanwhile */
+  readonly req: RawRequest | undefined;
 }
 
 /** One client connection: its parser, the queue of responses in request order, and its timers' state. */
@@ -507,7 +574,11 @@ class RawConnection {
   readonly socket: Socket;
   private readonly server: RawHttpServer;
   private readonly parser: PooledParser;
+  /** the response in flight (one at a time: see dispatchNext) */
   readonly queue: QueuedResponse[] = [];
+  /** requests parsed while one is in flight, in order */
+  private readonly held: HeldRequest[] = [];
+  private dispatching = false;
   get localPortText(): string {
     return this.server.portText(this.socket);
   }
@@ -515,8 +586,18 @@ class RawConnection {
   private direct: DirectExchange | undefined;
   /** the request whose body is being parsed */
   private current: RawRequest | undefined;
-  private headerOverflow: string[] = [];
-  private urlOverflow = "";
+  /**
+   * Between a head's start and kOnHeadersComplete: llhttp hands a head of more than 31 fields over in batches
+   * (kOnHeaders, the target with the first) and then passes no headers and no target to kOnHeadersComplete;
+   * after the head, kOnHeaders brings a chunked body's trailers, which belong to no request.
+   */
+  private inHead = false;
+  private headBatches: string[] | null = null;
+  private urlBatches = "";
+  /** why the head being completed is refused (REJECT_*), answered once the parser stops */
+  private rejected: string | undefined;
+  /** a fault closed the connection: parse nothing more, never reuse the parser */
+  private faulted = false;
   /** when the head being parsed began (performance.now()), or -1 between requests */
   headStart: number;
   /** when the connection went idle, or -1 while a request is in flight or being parsed */
@@ -553,11 +634,16 @@ class RawConnection {
     this.headStart = turnNow();
     this.requestStart = this.headStart;
     this.idleSince = -1;
+    this.inHead = true;
+    this.headBatches = null;
+    this.urlBatches = "";
   }
 
-  headersOverflow(headers: string[], url: string): void {
-    this.headerOverflow.push(...headers);
-    this.urlOverflow += url;
+  headerBatch(headers: string[], url: string): void {
+    if (!this.inHead) return; // trailers: not forwarded (as nginx), and never part of the next request
+    if (this.headBatches === null) this.headBatches = headers;
+    else for (let i = 0; i < headers.length; i++) this.headBatches.push(headers[i]!);
+    this.urlBatches += url;
   }
 
   body(chunk: Buffer): void {
@@ -576,21 +662,76 @@ class RawConnection {
     }
   }
 
+  /** Returns 0, or -1 to stop the parser: it then reports an error, and onData answers `rejected`. */
   headersComplete(
     major: number,
     minor: number,
-    headers: string[],
+    headerList: string[] | undefined,
     method: number,
-    url: string,
+    target: string | undefined,
     upgrade: boolean,
     keepAlive: boolean,
   ): number {
     this.headStart = -1;
-    if (this.headerOverflow.length > 0) {
-      headers = this.headerOverflow.concat(headers);
-      url = this.urlOverflow + url;
-      this.headerOverflow = [];
-      this.urlOverflow = "";
+    this.inHead = false;
+    if (this.faulted) return -1;
+    let headers: string[];
+    let url: string;
+    const batches = this.headBatches;
+    if (batches === null) {
+      headers = headerList ?? [];
+      url = target ?? "";
+    } else {
+      this.headBatches = null;
+      headers = headerList === undefined ? batches : batches.concat(headerList);
+      url = this.urlBatches + (target ?? "");
+      this.urlBatches = "";
+    }
+    // llhttp (strict) takes HTTP/0.9, 1.0, 1.1 and 2.0 request lines; only 1.0 and 1.1 are HTTP/1 requests
+    if (major !== 1) {
+      this.rejected = REJECT_VERSION;
+      return -1;
+    }
+    let hasBody = false;
+    let chunked = false;
+    let expectContinue = false;
+    let hosts = 0;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      switch (name.length) {
+        case 4:
+          if (name.toLowerCase() === "host") hosts++;
+          break;
+        case 6:
+          if (name.toLowerCase() === "expect") expectContinue = headers[i + 1]!.toLowerCase() === "100-continue";
+          break;
+        case 10:
+          if (name.toLowerCase() === "connection") {
+            // beyond keep-alive/close it names headers to drop, which must not be Host or the framing ones
+            const value = headers[i + 1]!;
+            const plain = value.length === 10 || value.length === 5 ? value.toLowerCase() : "";
+            if (plain !== "keep-alive" && plain !== "close") {
+              const kept = withoutEndToEndTokens(value);
+              if (kept !== undefined) headers[i + 1] = kept;
+            }
+          }
+          break;
+        case 14:
+          if (name.toLowerCase() === "content-length") hasBody = headers[i + 1]!.trim() !== "0";
+          break;
+        case 17:
+          if (name.toLowerCase() === "transfer-encoding") {
+            hasBody = true;
+            chunked = true;
+          }
+          break;
+      }
+    }
+    // one Host (nginx: 400), so the Host routed on is the one the backend gets; no Transfer-Encoding on
+    // HTTP/1.0 (RFC 9112 §6.1: the framing is faulty, the connection cannot be trusted)
+    if (hosts > 1 || (chunked && minor === 0)) {
+      this.rejected = REJECT_HEAD;
+      return -1;
     }
     const methodName = methods[method] ?? "GET";
     if (upgrade) {
@@ -601,64 +742,132 @@ class RawConnection {
       this.closing = true;
       return 0;
     }
-    let hasBody = false;
-    let expectContinue = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (name.length === 14 && name.toLowerCase() === "content-length") hasBody = headers[i + 1]!.trim() !== "0";
-      else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") hasBody = true;
-      else if (name.length === 6 && name.toLowerCase() === "expect")
-        expectContinue = headers[i + 1]!.toLowerCase() === "100-continue";
+    if (!keepAlive) this.closing = true;
+    if (this.queue.length === 0 && this.held.length === 0) {
+      this.start(methodName, url, minor, headers, keepAlive, hasBody, expectContinue, undefined);
+      return 0;
     }
-    // only HTTP/1.0 and 1.1: the generic path answers any other version 505
-    if (!hasBody && major === 1 && minor <= 1 && this.queue.length === 0 && this.server.fastPath) {
+    // Another request is in flight: this one waits for its response (its body, if any, is read meanwhile).
+    let req: RawRequest | undefined;
+    if (hasBody) {
+      req = new RawRequest(this.socket, methodName, url, major, minor, headers);
+      this.readBody(req);
+    }
+    this.held.push({ method: methodName, url, minor, headers, keepAlive, expectContinue, req });
+    if (this.queue.length + this.held.length >= MAX_PIPELINE) this.pause();
+    return 0;
+  }
+
+  private readBody(req: RawRequest): void {
+    const conn = this;
+    req.body = new Readable({
+      // At once, whatever else holds reading back: Readable calls read() once and waits for a push.
+      read() {
+        conn.resume();
+      },
+    });
+    // a body cut short (client gone, malformed) is reported to the proxy through its reader, never thrown
+    req.body.on("error", ignore);
+    this.current = req;
+  }
+
+  /** Hands a request on: to the fast path when it can take it, else to the proxy. Nothing else is in flight. */
+  private start(
+    methodName: string,
+    url: string,
+    minor: number,
+    headers: string[],
+    keepAlive: boolean,
+    hasBody: boolean,
+    expectContinue: boolean,
+    held: RawRequest | undefined,
+  ): void {
+    if (!hasBody && this.server.fastPath) {
       // the fast path, when it can serve this request exactly as the generic path would (direct.ts)
       if (this.direct === undefined) this.direct = new DirectExchange(this, this.server.proxy);
       const direct = this.direct;
       this.queue.push(direct);
       if (direct.begin(methodName, url, minor, headers, keepAlive)) {
         this.server.fastPathServed++;
-        if (!keepAlive) this.closing = true;
-        return 0;
+        return;
       }
       this.queue.pop();
     }
-    const req = new RawRequest(this.socket, methodName, url, major, minor, headers);
-    if (hasBody) {
-      const conn = this;
-      req.body = new Readable({
-        read() {
-          conn.resume();
-        },
-      });
-      // a body cut short (client gone, malformed) is reported to the proxy through its reader, never thrown
-      req.body.on("error", ignore);
-      this.current = req;
-    } else req.complete = true;
-    if (!keepAlive) this.closing = true;
+    let req = held;
+    if (req === undefined) {
+      req = new RawRequest(this.socket, methodName, url, 1, minor, headers);
+      if (hasBody) this.readBody(req);
+      else req.complete = true;
+    } else if (!hasBody) req.complete = true;
     const res = new RawResponse(this, req, keepAlive);
     this.queue.push(res);
-    if (expectContinue && hasBody && this.queue.length === 1 && major === 1 && minor === 1)
-      this.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
-    if (this.queue.length >= MAX_PIPELINE) this.pause();
+    if (expectContinue && hasBody && !req.complete && minor === 1) this.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
     this.server.proxy.handle(req as unknown as ClientRequest, res as unknown as ClientResponse, false);
-    return 0;
+  }
+
+  /** Hands on the held requests, one at a time: each once the response before it is done. */
+  private dispatchNext(): void {
+    // a loop, not recursion: a response done at once (a 404, say) comes back here through responseDone
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      while (this.queue.length === 0 && this.held.length > 0 && !this.faulted) {
+        const next = this.held.shift()!;
+        const hasBody = next.req !== undefined;
+        this.start(
+          next.method,
+          next.url,
+          next.minor,
+          next.headers,
+          next.keepAlive,
+          hasBody,
+          next.expectContinue,
+          next.req,
+        );
+      }
+    } catch (err) {
+      this.fault("dispatch", err);
+    } finally {
+      this.dispatching = false;
+    }
   }
 
   onData(data: Buffer): void {
     // After a request that closes the connection, nothing more is read, except the rest of that request's body.
-    if (this.finalAnswer !== undefined || (this.closing && this.current === undefined)) return;
-    const ret = this.parser.execute(data);
-    if (typeof ret !== "number") {
-      this.fail(ret.code);
-      return;
+    if (this.faulted || this.finalAnswer !== undefined || (this.closing && this.current === undefined)) return;
+    try {
+      const ret = this.parser.execute(data);
+      if (this.faulted) return;
+      // A head refused in headersComplete stops llhttp with an error, which Node does not report (a number
+      // comes back) when the head asked for an Upgrade: `rejected` says it either way.
+      const rejected = this.rejected;
+      if (typeof ret !== "number" || rejected !== undefined) {
+        this.rejected = undefined;
+        this.fail(rejected ?? (ret as { code?: string }).code);
+        return;
+      }
+      // a client that sends but does not read: stop reading until its responses drain
+      if (this.socket.writableNeedDrain) this.pause();
+      if (this.upgrade !== undefined) {
+        this.upgrade.head = Buffer.from(data.subarray(ret));
+        this.maybeUpgrade();
+      }
+    } catch (err) {
+      this.fault("parse", err);
     }
-    // a client that sends but does not read: stop reading until its responses drain
-    if (this.socket.writableNeedDrain) this.pause();
-    if (this.upgrade !== undefined) {
-      this.upgrade.head = Buffer.from(data.subarray(ret));
-      this.maybeUpgrade();
-    }
+  }
+
+  /**
+   * A bug met while handling this connection: close it (never reusing its parser), count and log it. The
+   * process and every other connection go on.
+   */
+  fault(stage: string, err: unknown): void {
+    const first = !this.faulted;
+    this.faulted = true;
+    if (first) this.server.countFault(stage, this.socket, err);
+    // answers already complete (the fast path corks until the turn's end) go out before the close
+    while (this.socket.writableCorked > 0) this.socket.uncork();
+    this.socket.destroy();
   }
 
   /** The client broke the protocol (or was too slow): answer once earlier responses are out, then close. */
@@ -670,19 +879,26 @@ class RawConnection {
     if (broken !== undefined) {
       // The body of the request being read is malformed: as http.Server, answer the error instead of that
       // request if its response has not started, else cut the connection.
-      const res = this.queue[this.queue.length - 1];
-      if (res !== undefined && res.request === broken) {
-        if (res.headersSent) {
-          this.socket.destroy();
-          return;
+      const held = this.held.findIndex((h) => h.req === broken);
+      if (held >= 0) this.held.splice(held, 1);
+      else {
+        const res = this.queue[this.queue.length - 1];
+        if (res !== undefined && res.request === broken) {
+          if (res.headersSent) {
+            this.socket.destroy();
+            return;
+          }
+          this.queue.pop();
+          res.destroyed = true;
+          res.emitClose();
         }
-        this.queue.pop();
-        res.destroyed = true;
-        res.emitClose();
       }
       broken.body?.destroy();
     }
-    if (this.queue.length === 0) this.writeFinal();
+    if (this.queue.length === 0) {
+      if (this.held.length > 0) this.dispatchNext();
+      else this.writeFinal();
+    }
   }
 
   private writeFinal(): void {
@@ -700,11 +916,17 @@ class RawConnection {
       this.finalAnswer = undefined;
       this.socket.end();
       for (const rest of this.queue.splice(0)) rest.emitClose();
+      this.dropHeld();
       return;
     }
     const next = this.queue[0];
     if (next !== undefined) {
       next.promote();
+      return;
+    }
+    if (this.held.length > 0) {
+      this.dispatchNext();
+      this.maybeResume();
       return;
     }
     if (this.finalAnswer !== undefined) {
@@ -720,12 +942,19 @@ class RawConnection {
       return;
     }
     if (this.headStart < 0 && this.current === undefined) this.idleSince = turnNow();
-    if (this.paused && !this.socket.writableNeedDrain) this.resume();
+    this.maybeResume();
+  }
+
+  private dropHeld(): void {
+    for (const held of this.held.splice(0)) {
+      const body = held.req?.body;
+      if (body && !body.destroyed) body.destroy(new Error("connection closed before the request's turn"));
+    }
   }
 
   private maybeUpgrade(): void {
     const upgrade = this.upgrade;
-    if (upgrade === undefined || this.queue.length > 0) return;
+    if (upgrade === undefined || this.queue.length > 0 || this.held.length > 0) return;
     this.upgrade = undefined;
     this.server.forget(this);
     this.parser.close();
@@ -735,18 +964,23 @@ class RawConnection {
     this.socket.removeAllListeners("end");
     this.socket.removeAllListeners("close");
     this.socket.removeAllListeners("error");
-    handleUpgrade(
-      this.server.proxy,
-      upgrade.req as unknown as import("node:http").IncomingMessage,
-      this.socket,
-      upgrade.head,
-      false,
-    );
+    try {
+      handleUpgrade(
+        this.server.proxy,
+        upgrade.req as unknown as import("node:http").IncomingMessage,
+        this.socket,
+        upgrade.head,
+        false,
+      );
+    } catch (err) {
+      this.server.countFault("upgrade", this.socket, err);
+      this.socket.destroy();
+    }
   }
 
   onDrain(): void {
     this.queue[0]?.emitDrain();
-    if (this.paused && this.queue.length < MAX_PIPELINE && !bodyFull(this.current?.body)) this.resume();
+    this.maybeResume();
   }
 
   pause(): void {
@@ -761,6 +995,19 @@ class RawConnection {
     this.socket.resume();
   }
 
+  /** Reads again unless the client is ahead: too many requests waiting, a full body buffer, a full write buffer. */
+  maybeResume(): void {
+    if (
+      this.paused &&
+      !this.socket.writableNeedDrain &&
+      this.queue.length + this.held.length < MAX_PIPELINE &&
+      !bodyFull(this.current?.body)
+    ) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
   onEnd(): void {
     // The client finished sending: answer what is in flight, then close.
     const body = this.current?.body;
@@ -770,6 +1017,7 @@ class RawConnection {
     // included, which was 8% of the CPU at one new connection per request (we end first after Connection: close).
     if (
       this.queue.length === 0 &&
+      this.held.length === 0 &&
       this.finalAnswer === undefined &&
       this.upgrade === undefined &&
       !this.socket.writableEnded
@@ -782,9 +1030,10 @@ class RawConnection {
     this.closed = true;
     this.server.forget(this);
     // never inside the parser's execute: 'close' is emitted on a later tick
-    freeParser(this.parser);
+    freeParser(this.parser, !this.faulted);
     const body = this.current?.body;
     if (body && !body.destroyed) body.destroy(new Error("client went away"));
+    this.dropHeld();
     for (const res of this.queue.splice(0)) {
       res.destroyed = true;
       res.emitClose();
@@ -826,19 +1075,36 @@ export class RawHttpServer {
   fastPathServed = 0;
   private readonly connections = new Set<RawConnection>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly metrics: IngressMetrics | undefined;
 
-  constructor(proxy: IngressProxy, limits: ClientLimits) {
+  constructor(proxy: IngressProxy, limits: ClientLimits, metrics?: IngressMetrics) {
     this.proxy = proxy;
     this.limits = limits;
+    this.metrics = metrics;
     this.fastPath = limits.fastPath ?? defaultFastPath();
     // half-open as http.Server: a client that ends its side after pipelining still gets every response
     this.server = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
-      const socket = adopt(accepted, this.server);
-      this.connections.add(new RawConnection(this, socket));
-      socket.resume();
+      try {
+        const socket = adopt(accepted, this.server);
+        this.connections.add(new RawConnection(this, socket));
+        socket.resume();
+      } catch (err) {
+        this.countFault("accept", accepted, err);
+        accepted.destroy();
+        return;
+      }
       this.timer ??= setInterval(() => this.check(), limits.connectionsCheckingIntervalMs);
       this.timer.unref();
     });
+  }
+
+  /** A connection closed by a fault (an exception while handling it): counted and logged with its client. */
+  countFault(stage: string, socket: Socket, err: unknown): void {
+    this.metrics?.connectionFaults.inc({ listener: "http", stage });
+    this.proxy.logger.warn(
+      { err, stage, client: socket.remoteAddress, port: socket.remotePort },
+      "ingress: closed a client connection after an internal error",
+    );
   }
 
   private listenPort = "";
@@ -854,7 +1120,13 @@ export class RawHttpServer {
 
   private check(): void {
     const now = performance.now();
-    for (const conn of this.connections) conn.check(now);
+    for (const conn of this.connections) {
+      try {
+        conn.check(now);
+      } catch (err) {
+        conn.fault("timer", err);
+      }
+    }
     if (this.connections.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withoutEndToEndTokens } from "../../../src/planes/ingress/rawserver.ts";
 import {
   type Backend,
   curl,
@@ -150,5 +151,18 @@ describe("ingress plane: the raw-socket HTTP/1 front end", () => {
     );
     expect(statuses(data)).toEqual(["100", "200"]);
     expect(data).toMatch(/"bodyLength":2/);
+  });
+});
+
+describe("withoutEndToEndTokens: a Connection header may not name Host or the framing headers", () => {
+  it.each([
+    ["keep-alive, Host", "keep-alive"],
+    ["Host", ""],
+    ["x-a, HOST , content-length,Transfer-Encoding, x-b", "x-a, x-b"],
+    ["keep-alive", undefined],
+    ["x-foo, close", undefined],
+    ["hostname", undefined],
+  ])("%j → %j", (value, expected) => {
+    expect(withoutEndToEndTokens(value)).toBe(expected);
   });
 });
