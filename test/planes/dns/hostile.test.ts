@@ -177,6 +177,7 @@ describe("J: the same with dig", () => {
   it.each<[args: string[], status: string, tc: boolean, answers: number]>([
     [["-b", OUTSIDE, "+bufsize=4096", "example.com"], "REFUSED", false, 0],
     [["-b", OUTSIDE, "+bufsize=4096", "TXT", "amplify.example"], "REFUSED", false, 0],
+    [["-b", OUTSIDE, "+tcp", "example.com"], "REFUSED", false, 0],
     [["-b", OUTSIDE, "+bufsize=4096", "my-nginx.default.svc.cluster.local"], "NOERROR", false, 1],
     [["-b", INSIDE, "+bufsize=4096", "example.com"], "NOERROR", false, 1],
     [["-b", INSIDE, "+bufsize=4096", "+ignore", "TXT", "amplify.example"], "NOERROR", true, 0],
