@@ -104,7 +104,9 @@ async function handle(
     case "/livez":
       return send(res, 200, "text/plain", "ok\n");
     case "/readyz":
-      return deps.ready() ? send(res, 200, "text/plain", "ok\n") : send(res, 503, "text/plain", "not synced yet\n");
+      if (!deps.ready()) return send(res, 503, "text/plain", "not synced yet\n");
+      // still 200: the last snapshot keeps serving; the detail names the failing source
+      return send(res, 200, "text/plain", deps.source.healthy() ? "ok\n" : `ok; ${sourceDetail(deps.source)}\n`);
     case "/metrics":
       return send(res, 200, deps.registry.contentType, await deps.registry.metrics());
     case "/api/snapshot": {
@@ -118,6 +120,7 @@ async function handle(
         ready: deps.ready(),
         source: deps.source.name,
         healthy: deps.source.healthy(),
+        ...(deps.source.healthy() ? {} : { reason: sourceDetail(deps.source) }),
         generation: snapshot?.generation ?? 0,
         node: snapshot?.node,
       });
@@ -169,6 +172,10 @@ function listResource(resource: ResourceInfo, inputs: ApiInputs, namespace: stri
     case "Ingress":
       return listIngresses(inputs, namespace);
   }
+}
+
+function sourceDetail(source: AdminDeps["source"]): string {
+  return `source ${source.name} not healthy: ${source.unhealthyReason?.() ?? "out of sync with its origin"}`;
 }
 
 function notReady(res: ServerResponse): void {

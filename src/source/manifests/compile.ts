@@ -21,7 +21,7 @@ import { type AllocatorConfig, ServiceAllocator } from "./allocator.ts";
 import { applyDefaults } from "./defaults.ts";
 import { MetadataTracker, uidFor } from "./metadata.ts";
 import { mirrorEndpoints, shouldMirror } from "./mirror.ts";
-import { isPlainObject, type ManifestFile, parseManifestFile } from "./parse.ts";
+import { isPlainObject, type ManifestFile, type ParsedFile, parseManifestFile } from "./parse.ts";
 import { isClusterScoped, isManifestKind, MANIFEST_KINDS, type ManifestKind, validateObject } from "./validate.ts";
 
 /** A document that was read fine but is not used, with why (logged at debug level). */
@@ -65,16 +65,20 @@ export class ManifestCompiler {
 
   /** `files` in the order they should be read (the source sorts them by path). */
   compile(files: readonly ManifestFile[]): CompileResult {
+    return this.compileParsed(files.map(parseManifestFile));
+  }
+
+  /** Files parsed already (the source parses on a worker thread), in reading order. */
+  compileParsed(files: readonly ParsedFile[]): CompileResult {
     const problems: Problem[] = [];
     const ignored: Ignored[] = [];
     const accepted: Accepted[] = [];
     const seen = new Map<string, string>(); // kind/key → origin of the first definition
 
-    for (const file of files) {
-      const parsed = parseManifestFile(file);
+    for (const parsed of files) {
       problems.push(...parsed.problems);
       for (const doc of parsed.documents) {
-        const entry = this.accept(doc.object, doc.origin, problems, ignored);
+        const entry = this.acceptGuarded(doc.object, doc.origin, problems, ignored);
         if (!entry) continue;
         const first = seen.get(`${entry.kind}/${entry.key}`);
         if (first) {
@@ -120,6 +124,20 @@ export class ManifestCompiler {
     const objects = Object.fromEntries(KINDS.map((k) => [k, [] as TypedObject[]])) as unknown as ObjectsByKind;
     for (const entry of stamped) (objects[entry.kind as Kind] as TypedObject[]).push(entry.obj);
     return { objects, problems, ignored };
+  }
+
+  /**
+   * `accept`, with any unforeseen throw (a bug, or an input the limits did not foresee) turned into a
+   * problem on that document: one document can never fail the whole pass and keep every other file
+   * from being applied.
+   */
+  private acceptGuarded(value: unknown, origin: string, problems: Problem[], ignored: Ignored[]): Accepted | undefined {
+    try {
+      return this.accept(value, origin, problems, ignored);
+    } catch (err) {
+      problems.push({ kind: "Document", origin, message: `cannot be read: ${(err as Error).message}; skipped` });
+      return undefined;
+    }
   }
 
   /** Checks kind, apiVersion and fields of one document; returns it defaulted, or undefined. */
