@@ -44,7 +44,7 @@ export function nestingDepth(root: unknown, limit: number): number | "cycle" {
   const frames: Frame[] = [];
   const enter = (value: object): void => {
     open.add(value);
-    frames.push({ value, children: Array.isArray(value) ? value : Object.values(value), next: 0, deepest: 0 });
+    frames.push({ value, children: childrenOf(value), next: 0, deepest: 0 });
   };
   enter(root);
   while (frames.length > 0) {
@@ -72,6 +72,14 @@ export function nestingDepth(root: unknown, limit: number): number | "cycle" {
     else return own;
   }
   return 0; // not reached: the root frame returns above
+}
+
+/** YAML's `!!omap`/`!!set` decode to a Map/Set: their entries count as children too. */
+function childrenOf(value: object): unknown[] {
+  if (Array.isArray(value)) return value;
+  if (value instanceof Map) return [...value.keys(), ...value.values()];
+  if (value instanceof Set) return [...value];
+  return Object.values(value);
 }
 
 function isContainer(value: unknown): value is object {

@@ -90,7 +90,7 @@ function parseLimited(input: ManifestFile): ParsedFile {
   const lines = new LineCounter();
   const composer = new Composer({ version: "1.1", merge: true, uniqueKeys: true });
   let index = 0;
-  for (const doc of composer.compose(limitedTokens(file.text, file.path, lines, () => index + 1))) {
+  for (const doc of composer.compose(limitedTokens(file.text, file.path, lines))) {
     index++;
     if (index > MAX_DOCUMENTS) throw tooMany(file.path);
     const origin = `${file.path}#${index}`;
@@ -112,12 +112,16 @@ function parseLimited(input: ManifestFile): ParsedFile {
  * The YAML parser's tokens, cut off once its stack (open collections) passes the depth limit or the
  * input holds too many documents: the composer that turns tokens into documents recurses per level.
  */
-function* limitedTokens(text: string, path: string, lines: LineCounter, docIndex: () => number) {
+function* limitedTokens(text: string, path: string, lines: LineCounter) {
   const parser = new Parser(lines.addNewLine);
   lines.addNewLine(0);
+  let complete = 0; // documents the parser has finished; the one in progress is the next
   for (const lexeme of new Lexer().lex(text)) {
-    yield* parser.next(lexeme);
-    if (parser.stack.length > MAX_PARSER_STACK) throw new FileLimit(`${path}#${docIndex()}`, TOO_DEEP);
+    for (const token of parser.next(lexeme)) {
+      if (token.type === "document") complete++;
+      yield token;
+    }
+    if (parser.stack.length > MAX_PARSER_STACK) throw new FileLimit(`${path}#${complete + 1}`, TOO_DEEP);
   }
   yield* parser.end();
 }
