@@ -210,7 +210,7 @@ export class ManifestsSource implements Source {
     if (this.synced && contents === this.contentSignature && problems.length === 0) return;
     this.contentSignature = contents;
 
-    const result = this.compiler.compileParsed(files);
+    const result = await this.compiler.compileYielding(files);
     problems.push(...result.problems);
     this.apply(result);
     this.current = problems;
