@@ -11,12 +11,15 @@ export interface WorkerRequest {
   request: LoadRequest;
 }
 
+/** `ready` first, once the entry and its imports loaded; then one reply per request */
 export type WorkerReply =
+  | { ready: true }
   | { id: number; result: Awaited<ReturnType<typeof loadManifestFile>> }
   | { id: number; error: string };
 
 const port = parentPort;
 if (port) {
+  port.postMessage({ ready: true } satisfies WorkerReply);
   port.on("message", (message: WorkerRequest) => {
     loadManifestFile(message.request)
       .then((result) => port.postMessage({ id: message.id, result } satisfies WorkerReply))

@@ -7,7 +7,7 @@
  * fresh thread.
  */
 import { Worker } from "node:worker_threads";
-import type { LoadRequest, LoadResult } from "./load.ts";
+import { type LoadRequest, type LoadResult, loadManifestFile } from "./load.ts";
 import type { WorkerReply, WorkerRequest } from "./parse-worker.ts";
 
 // The sources run as TypeScript in a checkout (Node strips types) and as JavaScript from dist/.
@@ -23,6 +23,10 @@ export interface ParserThreadOptions {
    * this the thread dies with ERR_WORKER_OUT_OF_MEMORY and only that file is lost, not the process.
    */
   maxHeapMb?: number;
+  /** told once when no thread can be started (files are then parsed on the main thread) */
+  onUnavailable?: (reason: string) => void;
+  /** the thread's entry file (tests) */
+  entry?: URL;
 }
 
 interface Pending {
@@ -36,17 +40,25 @@ export class ParserThread {
   private readonly timeoutMs: number;
   private readonly idleMs: number;
   private readonly maxHeapMb: number;
+  private readonly entry: URL;
   private worker: Worker | undefined;
   private pending: Pending | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   /** a queue of one: the source loads files one after the other */
   private chain: Promise<unknown> = Promise.resolve();
+  /** the request in progress, to run here instead if the thread cannot start */
+  private retry: LoadRequest | undefined;
+  /** why no thread could be started; files are then parsed on the calling thread */
+  private unavailable: string | undefined;
+  private readonly onUnavailable: (reason: string) => void;
 
   constructor(options: ParserThreadOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.idleMs = options.idleMs ?? 5_000;
     this.maxHeapMb = options.maxHeapMb ?? 1024;
+    this.onUnavailable = options.onUnavailable ?? (() => {});
+    this.entry = options.entry ?? ENTRY;
   }
 
   load(request: LoadRequest): Promise<LoadResult> {
@@ -64,6 +76,8 @@ export class ParserThread {
 
   private send(request: LoadRequest): Promise<LoadResult> {
     clearTimeout(this.idleTimer);
+    if (this.unavailable !== undefined) return loadManifestFile(request);
+    this.retry = request;
     const worker = this.start();
     const id = this.nextId++;
     return new Promise<LoadResult>((resolve) => {
@@ -76,19 +90,32 @@ export class ParserThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(ENTRY, { resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb } });
+    const worker = new Worker(this.entry, { resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb } });
+    let online = false; // its entry (and the yaml package) loaded
+    // Events of a thread already replaced (ended after a failure) are not about the file in progress.
     worker.on("message", (reply: WorkerReply) => {
+      if ("ready" in reply) {
+        online = true;
+        return;
+      }
       const pending = this.pending;
-      if (!pending || pending.id !== reply.id) return;
+      if (this.worker !== worker || !pending || pending.id !== reply.id) return;
       this.settle(
         "error" in reply ? failed(pending.path, `cannot be parsed: ${reply.error}; file skipped`) : reply.result,
       );
     });
-    worker.on("error", (err) => this.fail(`parsing it stopped the parser thread (${err.message})`));
-    worker.on("exit", (code) => {
-      if (this.worker === worker) this.worker = undefined;
-      this.fail(`parsing it stopped the parser thread (exit code ${code})`);
-    });
+    const stopped = (reason: string) => {
+      if (this.worker !== worker) return;
+      if (online) return this.fail(`parsing it stopped the parser thread (${reason})`);
+      // The thread never started (no worker support, a missing entry file): parse here from now on.
+      this.worker = undefined;
+      this.unavailable = reason;
+      this.onUnavailable(reason);
+      const pending = this.pending;
+      if (pending) void loadManifestFile(this.retry!).then((result) => this.settle(result));
+    };
+    worker.on("error", (err) => stopped(err.message));
+    worker.on("exit", (code) => stopped(`exit code ${code}`));
     this.worker = worker;
     return worker;
   }

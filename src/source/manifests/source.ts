@@ -77,7 +77,13 @@ export class ManifestsSource implements Source {
     this.debounceMs = options.debounceMs ?? 200;
     this.rescanMs = options.rescanMs ?? 3000;
     this.useWatch = options.watch ?? true;
-    this.thread = (options.parserThread ?? true) ? new ParserThread() : undefined;
+    this.thread =
+      (options.parserThread ?? true)
+        ? new ParserThread({
+            onUnavailable: (reason) =>
+              this.logger.warn({ reason }, "no parser thread; parsing manifests on the main thread"),
+          })
+        : undefined;
   }
 
   async start(store: Store): Promise<void> {
