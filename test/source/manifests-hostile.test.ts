@@ -264,6 +264,29 @@ describe("hostile manifests: each file reported by name, the others applied", ()
     });
   }
 
+  it("files past the folder's byte budget are skipped by name; the ones before it apply", async () => {
+    await writeFile(join(dir, "a.yaml"), service("a"));
+    await writeFile(join(dir, "b.yaml"), service("b"));
+    await writeFile(join(dir, "c.yaml"), service("c"));
+    const budget = Buffer.byteLength(service("a")) * 2; // a and b fit, c does not
+    const source = new ManifestsSource(parseFlags(["--manifests", dir], {}), pino({ level: "silent" }), {
+      watch: false,
+      maxTotalBytes: budget,
+    });
+    sources.push(source);
+    const store = new Store();
+    await source.start(store);
+    expect([...store.list("Service")].map((s) => s.metadata?.name).sort()).toEqual(["a", "b"]);
+    expect(source.problems()).toEqual([
+      {
+        kind: "File",
+        origin: join(dir, "c.yaml"),
+        message: `the folder's manifests pass ${budget} bytes (the limit) with this file; file skipped`,
+      },
+    ]);
+    expect(source.healthy()).toBe(false);
+  });
+
   it("a 10,000-port Service is applied whole", { timeout: 30_000 }, async () => {
     const ports = Array.from({ length: 10_000 }, (_, i) => ({ name: `p${i}`, port: 1000 + i }));
     const big = { apiVersion: "v1", kind: "Service", metadata: { name: "big" }, spec: { ports } };

@@ -12,6 +12,13 @@
 export const MAX_FILE_BYTES = 8 * 1024 * 1024;
 
 /**
+ * All manifest files of the folder together (in reading order; the files past it are skipped). Decoded
+ * objects take ~5–10× their text in memory, so per-file limits alone would let a thousand 8 MiB files
+ * exhaust the process; 64 MiB is still some 60,000 objects of a kilobyte.
+ */
+export const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
+
+/**
  * Deepest nesting of mappings and sequences in one document (the document itself is level 1). The
  * kinds nodeplane reads are at most ~10 levels deep (an EndpointSlice's targetRef, an Ingress's
  * backend); 100 leaves room for anything else a folder may hold (CRD schemas reach ~40) while staying

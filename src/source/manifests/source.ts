@@ -8,6 +8,7 @@ import type { Store } from "../../store/store.ts";
 import type { Source } from "../source.ts";
 import { type CompileResult, type Ignored, ManifestCompiler } from "./compile.ts";
 import { type FileEntry, listManifestFiles } from "./files.ts";
+import { MAX_TOTAL_BYTES } from "./limits.ts";
 import { type LoadRequest, type LoadResult, loadManifestFile } from "./load.ts";
 import type { ParsedFile } from "./parse.ts";
 import { ParserThread } from "./parser-thread.ts";
@@ -21,6 +22,8 @@ export interface ManifestsSourceOptions {
   watch?: boolean;
   /** false: read and parse files on the main thread (tests); the default is a worker thread */
   parserThread?: boolean;
+  /** the folder's budget (tests); default MAX_TOTAL_BYTES */
+  maxTotalBytes?: number;
   now?: () => Date;
 }
 
@@ -46,6 +49,7 @@ export class ManifestsSource implements Source {
   private readonly rescanMs: number;
   private readonly useWatch: boolean;
   private readonly thread: ParserThread | undefined;
+  private readonly maxTotalBytes: number;
   private store: Store | undefined;
   private watcher: FSWatcher | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -77,6 +81,7 @@ export class ManifestsSource implements Source {
     this.debounceMs = options.debounceMs ?? 200;
     this.rescanMs = options.rescanMs ?? 3000;
     this.useWatch = options.watch ?? true;
+    this.maxTotalBytes = options.maxTotalBytes ?? MAX_TOTAL_BYTES;
     this.thread =
       (options.parserThread ?? true)
         ? new ParserThread({
@@ -203,7 +208,17 @@ export class ManifestsSource implements Source {
     const problems = [...listing.problems];
     const files: ParsedFile[] = [];
     const cache = new Map<string, CachedFile>();
+    let total = 0;
     for (const entry of listing.files) {
+      total += entry.size;
+      if (total > this.maxTotalBytes) {
+        problems.push({
+          kind: "File",
+          origin: entry.path,
+          message: `the folder's manifests pass ${this.maxTotalBytes} bytes (the limit) with this file; file skipped`,
+        });
+        continue;
+      }
       const cached = this.cache.get(entry.path);
       const file = !force && cached && sameStat(cached, entry) ? cached : await this.read(entry, cached, problems);
       if (!file) continue;
