@@ -248,7 +248,8 @@ describe("hostile manifests: each file reported by name, the others applied", ()
       await source.start(store);
 
       expect(store.get("Service", "default/good")).toBeDefined();
-      const mine = source.problems().filter((p) => p.origin === path || p.origin?.startsWith(`${path}#`));
+      const ofFile = () => source.problems().filter((p) => p.origin === path || p.origin?.startsWith(`${path}#`));
+      const mine = ofFile();
       if (row.problem) {
         expect(mine.map((p) => p.message)).toEqual([expect.stringMatching(row.problem)]);
         expect(mine[0]!.origin).toBe(row.document ? `${path}#${row.document}` : path);
@@ -261,6 +262,9 @@ describe("hostile manifests: each file reported by name, the others applied", ()
       await source.refresh();
       expect(store.get("Service", "default/later")).toBeDefined();
       expect(store.get("Service", "default/good")).toBeDefined();
+      // and the hostile file is still reported (a skipped file is remembered, not forgotten, by the pass)
+      expect(ofFile()).toEqual(mine);
+      expect(source.healthy()).toBe(row.healthy);
     });
   }
 

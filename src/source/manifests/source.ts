@@ -33,6 +33,11 @@ interface CachedFile {
   parsed: ParsedFile;
   /** content hash: a problem is logged again only when its file changed */
   hash: string;
+  /**
+   * Why the file was skipped. Kept until its size or mtime changes, even on passes that re-read every
+   * file: a file that takes the parser thread 30 s to give up on must not cost that on every change.
+   */
+  failed?: Problem;
 }
 
 /**
@@ -220,10 +225,12 @@ export class ManifestsSource implements Source {
         continue;
       }
       const cached = this.cache.get(entry.path);
-      const file = !force && cached && sameStat(cached, entry) ? cached : await this.read(entry, cached, problems);
+      const reuse = cached && sameStat(cached, entry) && (!force || cached.failed !== undefined);
+      const file = reuse ? cached : await this.read(entry, cached);
       if (!file) continue;
       cache.set(entry.path, file);
-      files.push(file.parsed);
+      if (file.failed) problems.push(file.failed);
+      else files.push(file.parsed);
     }
     const contents = JSON.stringify([...cache].map(([path, f]) => [path, f.hash]));
     this.cache = cache;
@@ -241,7 +248,7 @@ export class ManifestsSource implements Source {
   }
 
   /** Reads and parses one file (on the parser thread); undefined when it is gone or skipped. */
-  private async read(entry: FileEntry, cached: CachedFile | undefined, problems: Problem[]) {
+  private async read(entry: FileEntry, cached: CachedFile | undefined): Promise<CachedFile | undefined> {
     const request: LoadRequest = { path: entry.path, ...(cached ? { knownHash: cached.hash } : {}) };
     const result: LoadResult = this.thread ? await this.thread.load(request) : await loadManifestFile(request);
     const stamp = { mtimeMs: entry.mtimeMs, size: entry.size };
@@ -249,10 +256,9 @@ export class ManifestsSource implements Source {
       case "gone":
         return undefined;
       case "failed":
-        problems.push(result.problem);
-        return undefined;
+        return { ...stamp, parsed: { documents: [], problems: [] }, hash: "", failed: result.problem };
       case "same":
-        return { ...cached!, ...stamp };
+        return { ...cached!, ...stamp, failed: undefined };
       case "parsed":
         return { ...stamp, parsed: result.parsed, hash: result.hash };
     }
