@@ -116,8 +116,8 @@ function parseLimited(input: ManifestFile): ParsedFile {
 }
 
 /**
- * The YAML parser's tokens, cut off once its stack (open collections) passes the depth limit or the
- * input holds too many documents: the composer that turns tokens into documents recurses per level.
+ * The YAML parser's tokens, cut off once its stack (open collections) passes the depth limit: the
+ * composer that turns tokens into documents recurses per level.
  */
 function* limitedTokens(text: string, path: string, lines: LineCounter) {
   const parser = new Parser(lines.addNewLine);
