@@ -110,8 +110,15 @@ async function handle(
     case "/healthz":
     case "/livez":
       return send(res, 200, "text/plain", "ok\n");
-    case "/readyz":
-      return deps.ready() ? send(res, 200, "text/plain", "ok\n") : send(res, 503, "text/plain", notReadyText(deps));
+    case "/readyz": {
+      if (!deps.ready()) return send(res, 503, "text/plain", notReadyText(deps));
+      // still 200: the last snapshot keeps serving; the detail names a failing source and workers that crashed
+      const details = [
+        ...(deps.source.healthy() ? [] : [sourceDetail(deps.source)]),
+        ...(deps.problems?.() ?? []).map(formatProblem),
+      ];
+      return send(res, 200, "text/plain", details.length > 0 ? `ok; ${details.join("; ")}\n` : "ok\n");
+    }
     case "/metrics":
       return send(res, 200, deps.registry.contentType, await deps.registry.metrics());
     case "/api/snapshot": {
@@ -125,6 +132,7 @@ async function handle(
         ready: deps.ready(),
         source: deps.source.name,
         healthy: deps.source.healthy(),
+        ...(deps.source.healthy() ? {} : { reason: sourceDetail(deps.source) }),
         generation: snapshot?.generation ?? 0,
         node: snapshot?.node,
         ...(deps.descriptors ? { descriptors: deps.descriptors() } : {}),
@@ -190,6 +198,10 @@ function notReadyText(deps: AdminDeps): string {
   const problems = deps.problems?.() ?? [];
   if (problems.length === 0) return "not synced yet\n";
   return `not ready:\n${problems.map((p) => `${formatProblem(p)}\n`).join("")}`;
+}
+
+function sourceDetail(source: AdminDeps["source"]): string {
+  return `source ${source.name} not healthy: ${source.unhealthyReason?.() ?? "out of sync with its origin"}`;
 }
 
 function notReady(res: ServerResponse): void {

@@ -9,6 +9,8 @@ export interface Source {
   stop(): Promise<void>;
   /** true while the source is in sync with its origin (false e.g. while the API server is unreachable) */
   healthy(): boolean;
+  /** when not healthy: why, naming what failed (shown by /readyz and /api/status) */
+  unhealthyReason?(): string | undefined;
   /** Defects in the origin's objects found by the source itself (manifests: broken documents, conflicts). */
   problems?(): readonly Problem[];
 }

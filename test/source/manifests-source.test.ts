@@ -145,10 +145,12 @@ describe("ManifestsSource", () => {
     });
     await rm(dir, { recursive: true });
     await vi.waitFor(() => expect(source.healthy()).toBe(false), { timeout: 2000, interval: 25 });
+    expect(source.unhealthyReason()).toMatch(/^the last pass failed, serving the objects read before: .*ENOENT/);
     expect(store.get("Service", "default/good")).toBeDefined(); // the last good objects stay
     await mkdir(dir);
     await writeFile(join(dir, "other.yaml"), GOOD.replace("name: good", "name: other"));
     await vi.waitFor(() => expect(source.healthy()).toBe(true), { timeout: 2000, interval: 25 });
+    expect(source.unhealthyReason()).toBeUndefined();
     await vi.waitFor(() => expect([...store.list("Service")].map((s) => s.metadata?.name)).toEqual(["other"]), {
       timeout: 2000,
       interval: 25,

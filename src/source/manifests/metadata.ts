@@ -34,9 +34,19 @@ export class MetadataTracker {
    * not in it are forgotten, so one that comes back later counts as new).
    */
   stampAll<T extends Stampable>(objects: readonly T[]): T[] {
+    const steps = this.stampSteps(objects);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /** `stampAll`, yielding after each object (the compiler pauses there to let the event loop run). */
+  *stampSteps<T extends Stampable>(objects: readonly T[]): Generator<void, T[]> {
     const next = new Map<string, Record_>();
     const created = rfc3339(this.now());
-    const out = objects.map((entry) => {
+    const out: T[] = [];
+    for (const entry of objects) {
       const meta = entry.obj.metadata ?? {};
       const id = `${entry.kind}/${meta.namespace ?? ""}/${meta.name ?? ""}`;
       const signature = JSON.stringify(entry.obj);
@@ -56,8 +66,9 @@ export class MetadataTracker {
         resourceVersion: record.resourceVersion,
         creationTimestamp: meta.creationTimestamp || record.creationTimestamp,
       };
-      return { ...entry, obj };
-    });
+      out.push({ ...entry, obj });
+      yield;
+    }
     this.records = next;
     return out;
   }

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Config } from "../../config.ts";
@@ -8,8 +7,11 @@ import { formatProblem, type Problem } from "../../model/problems.ts";
 import type { Store } from "../../store/store.ts";
 import type { Source } from "../source.ts";
 import { type CompileResult, type Ignored, ManifestCompiler } from "./compile.ts";
-import { type FileEntry, listManifestFiles, readManifestFile } from "./files.ts";
-import type { ManifestFile } from "./parse.ts";
+import { type FileEntry, listManifestFiles } from "./files.ts";
+import { MAX_TOTAL_BYTES } from "./limits.ts";
+import { type LoadRequest, type LoadResult, loadManifestFile } from "./load.ts";
+import type { ParsedFile } from "./parse.ts";
+import { ParserThread } from "./parser-thread.ts";
 
 export interface ManifestsSourceOptions {
   /** a change is applied at most this long after the first file event about it */
@@ -18,15 +20,24 @@ export interface ManifestsSourceOptions {
   rescanMs?: number;
   /** false: rely on the periodic re-scan only (tests of the fallback) */
   watch?: boolean;
+  /** false: read and parse files on the main thread (tests); the default is a worker thread */
+  parserThread?: boolean;
+  /** the folder's budget (tests); default MAX_TOTAL_BYTES */
+  maxTotalBytes?: number;
   now?: () => Date;
 }
 
 interface CachedFile {
   mtimeMs: number;
   size: number;
-  text: string;
+  parsed: ParsedFile;
   /** content hash: a problem is logged again only when its file changed */
   hash: string;
+  /**
+   * Why the file was skipped. Kept until its size or mtime changes, even on passes that re-read every
+   * file: a file that takes the parser thread 30 s to give up on must not cost that on every change.
+   */
+  failed?: Problem;
 }
 
 /**
@@ -42,6 +53,8 @@ export class ManifestsSource implements Source {
   private readonly debounceMs: number;
   private readonly rescanMs: number;
   private readonly useWatch: boolean;
+  private readonly thread: ParserThread | undefined;
+  private readonly maxTotalBytes: number;
   private store: Store | undefined;
   private watcher: FSWatcher | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
@@ -56,6 +69,8 @@ export class ManifestsSource implements Source {
   private contentSignature = "";
   private cache = new Map<string, CachedFile>();
   private current: readonly Problem[] = [];
+  /** files skipped as a whole (unreadable, over a limit): the source is not healthy while any is */
+  private skippedFiles: readonly Problem[] = [];
   private reported = new Set<string>();
   private reportedIgnored = new Set<string>();
 
@@ -71,6 +86,14 @@ export class ManifestsSource implements Source {
     this.debounceMs = options.debounceMs ?? 200;
     this.rescanMs = options.rescanMs ?? 3000;
     this.useWatch = options.watch ?? true;
+    this.maxTotalBytes = options.maxTotalBytes ?? MAX_TOTAL_BYTES;
+    this.thread =
+      (options.parserThread ?? true)
+        ? new ParserThread({
+            onUnavailable: (reason) =>
+              this.logger.warn({ reason }, "no parser thread; parsing manifests on the main thread"),
+          })
+        : undefined;
   }
 
   async start(store: Store): Promise<void> {
@@ -100,10 +123,21 @@ export class ManifestsSource implements Source {
     clearTimeout(this.debounceTimer);
     clearInterval(this.rescanTimer);
     await this.inFlight;
+    await this.thread?.close();
   }
 
   healthy(): boolean {
-    return this.synced && this.failure === undefined;
+    return this.synced && this.failure === undefined && this.skippedFiles.length === 0;
+  }
+
+  /** Why the source is not healthy: the failed pass, or the files skipped as a whole. */
+  unhealthyReason(): string | undefined {
+    if (!this.synced) return "not synced yet";
+    if (this.failure !== undefined) return `the last pass failed, serving the objects read before: ${this.failure}`;
+    const skipped = this.skippedFiles;
+    if (skipped.length === 0) return undefined;
+    const first = `${skipped[0]!.origin}: ${skipped[0]!.message}`;
+    return skipped.length === 1 ? `1 file skipped (${first})` : `${skipped.length} files skipped (${first}; …)`;
   }
 
   /** The problems of the last pass over the folder (broken documents, allocation conflicts). */
@@ -159,7 +193,7 @@ export class ManifestsSource implements Source {
         } catch (err) {
           const message = (err as Error).message;
           if (this.failure !== message)
-            this.logger.error({ err }, "cannot read the manifests folder; keeping the objects read last");
+            this.logger.error({ err }, "manifests pass failed; keeping the objects read last");
           this.failure = message;
         }
       } while (this.again && !this.stopped);
@@ -177,14 +211,26 @@ export class ManifestsSource implements Source {
     const signature = JSON.stringify(listing.files);
     if (!force && this.synced && signature === this.listingSignature) return;
     const problems = [...listing.problems];
-    const files: ManifestFile[] = [];
+    const files: ParsedFile[] = [];
     const cache = new Map<string, CachedFile>();
+    let total = 0;
     for (const entry of listing.files) {
+      total += entry.size;
+      if (total > this.maxTotalBytes) {
+        problems.push({
+          kind: "File",
+          origin: entry.path,
+          message: `the folder's manifests pass ${this.maxTotalBytes} bytes (the limit) with this file; file skipped`,
+        });
+        continue;
+      }
       const cached = this.cache.get(entry.path);
-      const file = !force && cached && sameStat(cached, entry) ? cached : await this.read(entry, problems);
+      const reuse = cached && sameStat(cached, entry) && (!force || cached.failed !== undefined);
+      const file = reuse ? cached : await this.read(entry, cached);
       if (!file) continue;
       cache.set(entry.path, file);
-      files.push({ path: entry.path, text: file.text });
+      if (file.failed) problems.push(file.failed);
+      else files.push(file.parsed);
     }
     const contents = JSON.stringify([...cache].map(([path, f]) => [path, f.hash]));
     this.cache = cache;
@@ -192,19 +238,30 @@ export class ManifestsSource implements Source {
     if (this.synced && contents === this.contentSignature && problems.length === 0) return;
     this.contentSignature = contents;
 
-    const result = this.compiler.compile(files);
+    const result = await this.compiler.compileYielding(files);
     problems.push(...result.problems);
     this.apply(result);
     this.current = problems;
+    this.skippedFiles = problems.filter((p) => p.kind === "File");
     this.report(problems, result.ignored);
     this.synced = true;
   }
 
-  private async read(entry: FileEntry, problems: Problem[]): Promise<CachedFile | undefined> {
-    const { text, problem } = await readManifestFile(entry);
-    if (problem) problems.push(problem);
-    if (text === undefined) return undefined;
-    return { mtimeMs: entry.mtimeMs, size: entry.size, text, hash: createHash("sha256").update(text).digest("hex") };
+  /** Reads and parses one file (on the parser thread); undefined when it is gone or skipped. */
+  private async read(entry: FileEntry, cached: CachedFile | undefined): Promise<CachedFile | undefined> {
+    const request: LoadRequest = { path: entry.path, ...(cached ? { knownHash: cached.hash } : {}) };
+    const result: LoadResult = this.thread ? await this.thread.load(request) : await loadManifestFile(request);
+    const stamp = { mtimeMs: entry.mtimeMs, size: entry.size };
+    switch (result.kind) {
+      case "gone":
+        return undefined;
+      case "failed":
+        return { ...stamp, parsed: { documents: [], problems: [] }, hash: "", failed: result.problem };
+      case "same":
+        return { ...cached!, ...stamp, failed: undefined };
+      case "parsed":
+        return { ...stamp, parsed: result.parsed, hash: result.hash };
+    }
   }
 
   private apply(result: CompileResult): void {

@@ -473,20 +473,21 @@ function serviceFragment(owner: string, service: Service, slices: readonly Endpo
       entries.push(reverseName(ip)!, { ptr: [base] });
     }
     entries.push(base, withEndpoints(addressRecords(v4, v6)));
-    // SRV names of the named ports, grouped by name (a Service has a few ports: a list, not a Map)
-    let srv: { name: string; records: SrvRecord[] }[] | undefined;
+    // SRV names of the named ports, grouped by name (a Map: a Service's ports are unbounded, and a
+    // list searched per port made 10,000 ports quadratic)
+    let srv: Map<string, SrvRecord[]> | undefined;
     for (const port of spec.ports ?? []) {
       if (!port.name) continue;
       const srvName = `_${port.name}._${(port.protocol ?? "TCP").toLowerCase()}.${base}`.toLowerCase();
-      srv ??= [];
-      let group = srv.find((g) => g.name === srvName);
-      if (!group) {
-        group = { name: srvName, records: [] };
-        srv.push(group);
+      srv ??= new Map();
+      let records = srv.get(srvName);
+      if (!records) {
+        records = [];
+        srv.set(srvName, records);
       }
-      group.records.push({ priority: 0, weight: 0, port: port.port, target: base });
+      records.push({ priority: 0, weight: 0, port: port.port, target: base });
     }
-    if (srv) for (const { name: srvName, records } of srv) pushSrvName(entries, srvName, records);
+    if (srv) for (const [srvName, records] of srv) pushSrvName(entries, srvName, records);
   } else {
     // Headless: the name answers with the ready endpoints, and does not exist without them.
     if (!endpoints || endpoints.length === 0) return { owner, entries, problems };

@@ -55,10 +55,16 @@ export function parseAnnotations(ingress: Ingress, problems: Problem[]): RouteSe
   };
 
   for (const name of Object.keys(annotations)) {
-    if (!name.startsWith(NODEPLANE_PREFIX)) continue;
-    const key = name.slice(NODEPLANE_PREFIX.length);
-    if (!(SUPPORTED_ANNOTATIONS as readonly string[]).includes(key))
-      report(name, `unknown annotation (supported: ${SUPPORTED_ANNOTATIONS.join(", ")}); ignored`);
+    if (name.startsWith(NODEPLANE_PREFIX)) {
+      const key = name.slice(NODEPLANE_PREFIX.length);
+      if (!isSupported(key))
+        report(name, `unknown annotation (supported: ${SUPPORTED_ANNOTATIONS.join(", ")}); ignored`);
+    } else if (name.startsWith(NGINX_PREFIX)) {
+      // An Ingress written for ingress-nginx may count on what it asks for (auth, CORS, rate limits…):
+      // saying it is not applied beats leaving it silently unenforced.
+      const message = unsupportedNginx(name.slice(NGINX_PREFIX.length));
+      if (message) report(name, message);
+    }
   }
 
   const settings: RouteSettings = { sslRedirect: true, backendProtocol: "HTTP", maxBodyBytes: DEFAULT_MAX_BODY_BYTES };
@@ -148,6 +154,18 @@ export function parseAnnotations(ingress: Ingress, problems: Problem[]): RouteSe
   }
 
   return settings;
+}
+
+function isSupported(key: string): boolean {
+  return (SUPPORTED_ANNOTATIONS as readonly string[]).includes(key);
+}
+
+/** Why an `nginx.ingress.kubernetes.io/<key>` is not applied; undefined when nodeplane supports it. */
+export function unsupportedNginx(key: string): string | undefined {
+  if (isSupported(key)) return undefined;
+  // configuration-snippet, server-snippet, auth-snippet, stream-snippet, modsecurity-snippet…
+  if (key.endsWith("-snippet")) return "snippet annotation (raw nginx configuration): not supported, not applied";
+  return "annotation not supported, not applied";
 }
 
 function parseBool(text: string): boolean | undefined {

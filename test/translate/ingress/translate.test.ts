@@ -344,7 +344,18 @@ describe("annotations", () => {
       { rewriteTarget: undefined },
       [`metadata.annotations["${N}rewrite-targt"]`],
     ],
-    ["unknown nginx key is left alone", { [`${X}configuration-snippet`]: "more_set_headers x" }, {}, []],
+    [
+      "an nginx snippet is reported, not applied",
+      { [`${X}configuration-snippet`]: "more_set_headers x" },
+      {},
+      [`metadata.annotations["${X}configuration-snippet"]`],
+    ],
+    [
+      "an unsupported nginx key is reported, not applied",
+      { [`${X}auth-url`]: "http://auth.example/verify" },
+      {},
+      [`metadata.annotations["${X}auth-url"]`],
+    ],
     [
       "whitelist bad fails closed",
       { [`${N}whitelist-source-range`]: "10.0.0.0/8,nonsense" },
