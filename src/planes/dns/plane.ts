@@ -3,6 +3,7 @@ import { formatHostPort, type HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { normaliseName } from "../../translate/dns/index.ts";
 import type { Snapshot } from "../../translate/snapshot.ts";
+import { processFdBudget } from "../../util/fd-budget.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { RecursionPolicy } from "./acl.ts";
@@ -74,7 +75,11 @@ export async function createDnsPlane(
     metrics,
     logger,
     recursion: recursion.initial,
-    tcp: { maxConnections: config.dnsTcpMaxConnections, idleTimeoutMs: config.dnsTcpIdleTimeoutMs },
+    tcp: {
+      // the flag is the ceiling; under a tight descriptor limit the budget's DNS share is smaller
+      maxConnections: Math.max(1, Math.min(config.dnsTcpMaxConnections, processFdBudget(config).dnsTcpConnections)),
+      idleTimeoutMs: config.dnsTcpIdleTimeoutMs,
+    },
     onTcpClose: (reason) => metrics.tcpClosed(reason),
     reusePort: context.reusePort === true,
   });
