@@ -60,14 +60,15 @@ describe("ParserThread", () => {
   it("a file still parsing after the timeout is skipped; the next file gets a fresh thread", {
     timeout: 60_000,
   }, async () => {
-    await writeFile(join(dir, "big.yaml"), big());
+    // the stuck entry never finishes stuck.yaml, so the timeout decides, not the machine's speed
+    await writeFile(join(dir, "stuck.yaml"), service("stuck"));
     await writeFile(join(dir, "small.yaml"), service("small"));
-    const thread = newThread({ timeoutMs: 1500 });
-    expect(await thread.load({ path: join(dir, "big.yaml") })).toEqual({
+    const thread = newThread({ timeoutMs: 1500, entry: new URL("./fixtures/stuck-parse-worker.ts", import.meta.url) });
+    expect(await thread.load({ path: join(dir, "stuck.yaml") })).toEqual({
       kind: "failed",
       problem: {
         kind: "File",
-        origin: join(dir, "big.yaml"),
+        origin: join(dir, "stuck.yaml"),
         message: "took longer than 1500 ms to parse; file skipped",
       },
     });
