@@ -13,11 +13,11 @@ import { SnapshotPipeline } from "../src/pipeline.ts";
 import { createDnsPlane } from "../src/planes/dns/plane.ts";
 import { createIngressPlane } from "../src/planes/ingress/index.ts";
 import { ServicePlane } from "../src/planes/service/plane.ts";
+import type { Snapshot } from "../src/snapshot/snapshot.ts";
 import { MemoryStatusWriter } from "../src/status/writer.ts";
 import { Store } from "../src/store/store.ts";
 import { Translator, type TranslatorPart } from "../src/translate/index.ts";
 import type { TranslateOptions } from "../src/translate/options.ts";
-import type { Snapshot } from "../src/translate/snapshot.ts";
 import { median, percentile } from "./lib/stats.ts";
 import {
   LOOPBACK_SERVICE_BASE,

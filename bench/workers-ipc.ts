@@ -3,9 +3,9 @@
 // worker) and for a single-endpoint change. Not part of `npm run bench`; run it by hand:
 // usage: node bench/workers-ipc.ts [SERVICES] [ENDPOINTS_PER_SERVICE] [CHANGES]
 import { deserialize, serialize } from "node:v8";
+import type { Snapshot } from "../src/snapshot/snapshot.ts";
 import { Store } from "../src/store/store.ts";
 import { Translator } from "../src/translate/index.ts";
-import type { Snapshot } from "../src/translate/snapshot.ts";
 import { decodeSnapshot, encodeSnapshot } from "../src/workers/snapshot-wire.ts";
 import { median } from "./lib/stats.ts";
 import { SYNTHETIC_TRANSLATE_OPTIONS, syntheticCluster, syntheticSlice } from "./lib/synthetic.ts";

@@ -2,9 +2,9 @@ import type { Logger } from "./log.ts";
 import type { snapshotMetrics } from "./metrics.ts";
 import { formatProblem } from "./model/problems.ts";
 import type { Plane } from "./planes/plane.ts";
+import type { Snapshot } from "./snapshot/snapshot.ts";
 import type { Store } from "./store/store.ts";
 import type { Translator } from "./translate/index.ts";
-import type { Snapshot } from "./translate/snapshot.ts";
 
 export interface PipelineOptions {
   /** longest a change waits before the rebuild that includes it starts */

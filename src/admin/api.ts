@@ -1,8 +1,8 @@
 import type { EndpointSlice, Ingress, Kind, LoadBalancerIngress, Service, TypedObject } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
+import type { ServicePortSnapshot, Snapshot } from "../snapshot/snapshot.ts";
 import type { StatusWriter } from "../status/writer.ts";
 import { objectKey, type Store } from "../store/store.ts";
-import type { ServicePortSnapshot, Snapshot } from "../translate/snapshot.ts";
 import { RESOURCES, type ResourceInfo } from "./resources.ts";
 
 /** A v1 `List`, as `kubectl get -o json` prints one. */

@@ -12,7 +12,7 @@ import type {
 } from "../cli/format.ts";
 import type { EndpointSlice, Ingress, Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
-import type { ServicePortSnapshot } from "../translate/snapshot.ts";
+import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
 import type { TrafficRow } from "./api.ts";
 
 // Shipped alongside (see dashboard.ts), so they are in scope on the page.

@@ -5,7 +5,7 @@
  */
 import type { EndpointSlice, Ingress, IngressBackend, Service, ServicePort } from "../model/k8s.ts";
 import { formatProblem, type Problem } from "../model/problems.ts";
-import type { ServicePortSnapshot } from "../translate/snapshot.ts";
+import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
 import { formatLabels, listWithMore, loadBalancerColumn, renderTable, serviceType } from "./format.ts";
 
 type Field = [label: string, value: string];

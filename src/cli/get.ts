@@ -8,7 +8,7 @@ import { type ResourceInfo, resolveResource } from "../admin/resources.ts";
 import type { HostPort } from "../config.ts";
 import type { EndpointSlice, Ingress, Service, TypedObject } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
-import type { ServicePortSnapshot } from "../translate/snapshot.ts";
+import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
 import { AdminClient, AdminUnreachableError } from "./admin-client.ts";
 import { describeEndpointSlice, describeIngress, describeService } from "./describe.ts";
 import { FlagError, parseFlags } from "./flags.ts";

@@ -1,5 +1,5 @@
 import type { Problem } from "../model/problems.ts";
-import type { Snapshot } from "../translate/snapshot.ts";
+import type { Snapshot } from "../snapshot/snapshot.ts";
 
 /**
  * A data plane reconciles its running state (listeners, routes, zone) to each new snapshot.

@@ -1,8 +1,8 @@
 import { ZONE_LABEL } from "../model/k8s.ts";
+import type { NodeSnapshot } from "../snapshot/snapshot.ts";
 import type { Store } from "../store/store.ts";
 import { cidrContains, parseCIDR } from "../util/cidr.ts";
 import type { TranslateOptions } from "./options.ts";
-import type { NodeSnapshot } from "./snapshot.ts";
 
 /**
  * This node's view: its addresses come from its Node object when there is one (cluster mode),

@@ -1,6 +1,6 @@
-import { ShardedMap } from "../translate/dns/records.ts";
-import type { TlsCertificate } from "../translate/ingress/model.ts";
-import type { Snapshot } from "../translate/snapshot.ts";
+import type { TlsCertificate } from "../snapshot/ingress.ts";
+import { ShardedMap } from "../snapshot/sharded-map.ts";
+import type { Snapshot } from "../snapshot/snapshot.ts";
 
 /**
  * A snapshot as it crosses IPC to a worker, as a delta against the snapshot that worker already holds.

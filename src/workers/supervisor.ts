@@ -4,7 +4,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Problem } from "../model/problems.ts";
-import type { Snapshot } from "../translate/snapshot.ts";
+import type { Snapshot } from "../snapshot/snapshot.ts";
 import type { WorkerGroup } from "./layout.ts";
 import { type FromWorker, type ToWorker, WORKER_SUBCOMMAND, type WorkerMetrics } from "./protocol.ts";
 import { encodeSnapshot, type SnapshotDelta } from "./snapshot-wire.ts";

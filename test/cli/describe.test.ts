@@ -7,7 +7,7 @@ import {
   readyEndpointsFor,
 } from "../../src/cli/describe.ts";
 import type { EndpointSlice, Service } from "../../src/model/k8s.ts";
-import type { ServicePortSnapshot } from "../../src/translate/snapshot.ts";
+import type { ServicePortSnapshot } from "../../src/snapshot/snapshot.ts";
 
 const nginx: Service = {
   metadata: { name: "my-nginx", namespace: "default", labels: { run: "hello-nginx", tier: "web" } },

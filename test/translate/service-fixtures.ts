@@ -1,9 +1,9 @@
 import { parseAllDocuments } from "yaml";
 import type { EndpointSlice, KindMap, Service, SliceEndpoint } from "../../src/model/k8s.ts";
+import type { Endpoint, Frontend, NodeSnapshot, ServicePortSnapshot } from "../../src/snapshot/snapshot.ts";
 import { Store } from "../../src/store/store.ts";
 import type { TranslateOptions } from "../../src/translate/options.ts";
 import { type ServicesResult, ServiceTranslator } from "../../src/translate/services.ts";
-import type { Endpoint, Frontend, NodeSnapshot, ServicePortSnapshot } from "../../src/translate/snapshot.ts";
 
 /** This node in every fixture unless a row says otherwise. */
 export const NODE: NodeSnapshot = {

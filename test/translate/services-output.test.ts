@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Service } from "../../src/model/k8s.ts";
+import { endpointsFor, type HealthCheckSnapshot, type ServicePortSnapshot } from "../../src/snapshot/snapshot.ts";
 import { Translator } from "../../src/translate/index.ts";
-import { endpointsFor, type HealthCheckSnapshot, type ServicePortSnapshot } from "../../src/translate/snapshot.ts";
 import { ep, NODE, OPTIONS, problemTexts, slice, storeOf, translate } from "./service-fixtures.ts";
 
 describe("service translation: exact values", () => {

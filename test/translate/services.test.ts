@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { EndpointSlice, Service } from "../../src/model/k8s.ts";
+import type { NodeSnapshot } from "../../src/snapshot/snapshot.ts";
 import type { TranslateOptions } from "../../src/translate/options.ts";
-import type { NodeSnapshot } from "../../src/translate/snapshot.ts";
 import { ep, NODE, type PortSummary, problemTexts, slice, storeOf, summarise, translate } from "./service-fixtures.ts";
 
 function service(name: string, spec: Service["spec"], extra: Omit<Service, "spec"> = {}): Service {

@@ -4,10 +4,10 @@ import { describe, expect, it } from "vitest";
 import type { KindMap } from "../../src/model/k8s.ts";
 import { SnapshotPipeline } from "../../src/pipeline.ts";
 import type { Plane } from "../../src/planes/plane.ts";
+import type { Snapshot } from "../../src/snapshot/snapshot.ts";
 import { Store } from "../../src/store/store.ts";
 import { Translator } from "../../src/translate/index.ts";
 import type { TranslateOptions } from "../../src/translate/options.ts";
-import type { Snapshot } from "../../src/translate/snapshot.ts";
 
 /**
  * The whole snapshot, as `Translator.build` makes it change by change, against a fresh Translator on a

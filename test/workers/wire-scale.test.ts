@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { lookupName } from "../../src/snapshot/dns-lookup.ts";
 import { Store } from "../../src/store/store.ts";
-import { lookupName } from "../../src/translate/dns/lookup.ts";
 import { Translator } from "../../src/translate/index.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotDelta } from "../../src/workers/snapshot-wire.ts";
 

@@ -1,9 +1,9 @@
 import { deserialize, serialize } from "node:v8";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EMPTY_DNS } from "../../src/translate/dns/model.ts";
-import type { IngressSnapshot, TlsCertificate } from "../../src/translate/ingress/model.ts";
-import type { Snapshot } from "../../src/translate/snapshot.ts";
+import { EMPTY_DNS } from "../../src/snapshot/dns.ts";
+import type { IngressSnapshot, TlsCertificate } from "../../src/snapshot/ingress.ts";
+import type { Snapshot } from "../../src/snapshot/snapshot.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotDelta } from "../../src/workers/snapshot-wire.ts";
 
 /** What `serialization: "advanced"` IPC does to a message: v8's structured clone. */

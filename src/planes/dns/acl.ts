@@ -1,6 +1,6 @@
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
-import type { NodeSnapshot } from "../../translate/snapshot.ts";
+import type { NodeSnapshot } from "../../snapshot/snapshot.ts";
 import { type CIDR, cidrContains, parseCIDR } from "../../util/cidr.ts";
 
 /** Loopback in both families: always part of the default. */

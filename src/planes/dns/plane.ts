@@ -1,8 +1,8 @@
 import { isIP } from "node:net";
 import { formatHostPort, type HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
-import { normaliseName } from "../../translate/dns/index.ts";
-import type { Snapshot } from "../../translate/snapshot.ts";
+import { normaliseName } from "../../snapshot/dns-lookup.ts";
+import type { Snapshot } from "../../snapshot/snapshot.ts";
 import { processFdBudget } from "../../util/fd-budget.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";

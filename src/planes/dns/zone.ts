@@ -1,6 +1,6 @@
 import dnsPacket from "dns-packet";
-import { lookupName } from "../../translate/dns/lookup.ts";
-import type { DnsRecords, DnsSnapshot } from "../../translate/dns/model.ts";
+import type { DnsRecords, DnsSnapshot } from "../../snapshot/dns.ts";
+import { lookupName } from "../../snapshot/dns-lookup.ts";
 import {
   FLAG_AA,
   FLAG_QR,

@@ -2,7 +2,7 @@ import { constants } from "node:crypto";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import forge from "node-forge";
 import type { Logger } from "../../log.ts";
-import type { IngressSnapshot, TlsCertificate } from "../../translate/ingress/model.ts";
+import type { IngressSnapshot, TlsCertificate } from "../../snapshot/ingress.ts";
 
 export interface PemPair {
   cert: string;

@@ -1,5 +1,4 @@
-import { matchKey } from "../../translate/ingress/index.ts";
-import type { IngressRoute, IngressSnapshot, VirtualHost } from "../../translate/ingress/model.ts";
+import { type IngressRoute, type IngressSnapshot, matchKey, type VirtualHost } from "../../snapshot/ingress.ts";
 
 /**
  * The request router, compiled once per snapshot so a request costs a few map lookups:

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { matchKey } from "../../translate/ingress/index.ts";
-import type { BackendTarget, IngressRoute } from "../../translate/ingress/model.ts";
+import { type BackendTarget, type IngressRoute, matchKey } from "../../snapshot/ingress.ts";
 import { type CIDR, cidrContains, parseCIDR } from "../../util/cidr.ts";
 import type { IngressMetrics, RequestSeries } from "./metrics.ts";
 import type { UpstreamPool, UpstreamPools } from "./upstream.ts";

@@ -1,7 +1,7 @@
 import type { Logger } from "../../log.ts";
 import type { LoadBalancerIngress } from "../../model/k8s.ts";
+import type { IngressSnapshot } from "../../snapshot/ingress.ts";
 import type { StatusWriter } from "../../status/writer.ts";
-import type { IngressSnapshot } from "../../translate/ingress/model.ts";
 
 /**
  * Keeps `status.loadBalancer.ingress` (the ADDRESS column) of our Ingresses equal to the snapshot's

@@ -1,4 +1,4 @@
-import type { Endpoint, SessionAffinity } from "../../translate/snapshot.ts";
+import type { Endpoint, SessionAffinity } from "../../snapshot/snapshot.ts";
 import { AffinityTable } from "./affinity.ts";
 import { endpointKey } from "./plan.ts";
 

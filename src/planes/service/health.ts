@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Node } from "../../model/k8s.ts";
-import type { HealthCheckSnapshot } from "../../translate/snapshot.ts";
+import type { HealthCheckSnapshot } from "../../snapshot/snapshot.ts";
 import { listen } from "../../util/listen.ts";
 
 /** The taint the cluster autoscaler puts on a node it is about to delete (kube-proxy reports the node unhealthy). */

@@ -1,4 +1,4 @@
-import type { Endpoint, Frontend, FrontendKind, L4Protocol, SessionAffinity } from "../../translate/snapshot.ts";
+import type { Endpoint, Frontend, FrontendKind, L4Protocol, SessionAffinity } from "../../snapshot/snapshot.ts";
 
 /**
  * Pure planning pieces for the service plane: which sockets should exist, and which endpoint pools

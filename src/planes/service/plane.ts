@@ -3,7 +3,7 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Node } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import type { Snapshot } from "../../translate/snapshot.ts";
+import type { Snapshot } from "../../snapshot/snapshot.ts";
 import { type FdBudget, processFdBudget } from "../../util/fd-budget.ts";
 import type { PlaneRole } from "../context.ts";
 import type { Plane } from "../plane.ts";

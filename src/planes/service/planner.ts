@@ -1,4 +1,4 @@
-import type { FrontendKind, ServicePortSnapshot } from "../../translate/snapshot.ts";
+import type { FrontendKind, ServicePortSnapshot } from "../../snapshot/snapshot.ts";
 import {
   type ListenerPlan,
   listenerKey,

@@ -1,4 +1,4 @@
-import type { Endpoint, SessionAffinity } from "../../translate/snapshot.ts";
+import type { Endpoint, SessionAffinity } from "../../snapshot/snapshot.ts";
 import { Balancer } from "./balancer.ts";
 import type { PortMetrics } from "./metrics.ts";
 import { endpointKey, type PoolPlan, type PortRef, removedEndpoints } from "./plan.ts";

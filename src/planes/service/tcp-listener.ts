@@ -1,5 +1,5 @@
 import { createServer, type Server, Socket, type SocketConstructorOpts } from "node:net";
-import type { Endpoint } from "../../translate/snapshot.ts";
+import type { Endpoint } from "../../snapshot/snapshot.ts";
 import { isDescriptorExhaustion } from "../../util/fd-budget.ts";
 import { ConnectionGate, type RefusalCounters, SharedCount } from "./fd-guard.ts";
 import { endpointKey, type ListenerPlan } from "./plan.ts";

@@ -1,4 +1,4 @@
-import type { Endpoint } from "../../translate/snapshot.ts";
+import type { Endpoint } from "../../snapshot/snapshot.ts";
 import { isDescriptorExhaustion } from "../../util/fd-budget.ts";
 import type { ConnectionGate } from "./fd-guard.ts";
 import { endpointKey } from "./plan.ts";

@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
-import type { Endpoint } from "../../translate/snapshot.ts";
+import type { Endpoint } from "../../snapshot/snapshot.ts";
 import { ExhaustionBackoff, isDescriptorExhaustion, UDP_FLOWS_PER_LISTENER_CEILING } from "../../util/fd-budget.ts";
 import type { RefusalCounters, UdpFlowLimits } from "./fd-guard.ts";
 import { endpointKey, type ListenerPlan } from "./plan.ts";

@@ -1,9 +1,5 @@
 import type { EndpointSlice, Pod, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import type { Store, StoreChange } from "../../store/store.ts";
-import { addSliceOwners, StoreFollower } from "../follow.ts";
-import type { TranslateOptions } from "../options.ts";
-import { canonicalIp, dashedIp, type IpFamily, ipv4Value, isIPv4, reverseName } from "./ip.ts";
 import {
   DNS_SCHEMA_VERSION,
   type DnsRecords,
@@ -11,8 +7,13 @@ import {
   EMPTY_DNS,
   SMALL_ENDPOINT_IPS,
   type SrvRecord,
-} from "./model.ts";
-import { ShardedMap } from "./records.ts";
+} from "../../snapshot/dns.ts";
+import { normaliseName } from "../../snapshot/dns-lookup.ts";
+import { canonicalIp, dashedIp, type IpFamily, ipv4Value, isIPv4, reverseName } from "../../snapshot/ip.ts";
+import { ShardedMap } from "../../snapshot/sharded-map.ts";
+import type { Store, StoreChange } from "../../store/store.ts";
+import { addSliceOwners, StoreFollower } from "../follow.ts";
+import type { TranslateOptions } from "../options.ts";
 
 export { EMPTY_DNS };
 
@@ -699,12 +700,6 @@ function sortByKey<T extends { metadata?: { namespace?: string; name?: string } 
   }));
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return keyed.map((k) => k.item);
-}
-
-/** Lowercase, without the trailing dot. */
-export function normaliseName(name: string): string {
-  const lower = name.trim().toLowerCase();
-  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }
 
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;

@@ -1,7 +1,7 @@
 import type { Ingress } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
+import type { RouteSettings } from "../../snapshot/ingress.ts";
 import { parseCIDR } from "../../util/cidr.ts";
-import type { RouteSettings } from "./model.ts";
 
 export const NODEPLANE_PREFIX = "nodeplane.dev/";
 /** ingress-nginx's prefix, accepted as an alias so its users can move without rewriting manifests */

@@ -1,8 +1,8 @@
 import type { EndpointSlice, IngressServiceBackend, Service } from "../../model/k8s.ts";
-import type { Store } from "../../store/store.ts";
+import type { BackendTarget, UpstreamEndpoint } from "../../snapshot/ingress.ts";
 // pure string checks (translators stay free of node:net)
-import { isIPv4, parseIPv6 } from "../dns/ip.ts";
-import type { BackendTarget, UpstreamEndpoint } from "./model.ts";
+import { isIPv4, parseIPv6 } from "../../snapshot/ip.ts";
+import type { Store } from "../../store/store.ts";
 
 /**
  * Resolves an Ingress backend (Service + port by number or name) to endpoint addresses:

@@ -1,21 +1,22 @@
 import type { EndpointSlice, Ingress, IngressBackend, LoadBalancerIngress, Secret, Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
+import {
+  type IngressRef,
+  type IngressRoute,
+  type IngressSnapshot,
+  type IngressStatusEntry,
+  matchKey,
+  type PathType,
+  type TlsCertificate,
+  type VirtualHost,
+} from "../../snapshot/ingress.ts";
+import type { NodeSnapshot } from "../../snapshot/snapshot.ts";
 import type { Store, StoreChange } from "../../store/store.ts";
 import { addSliceOwners, StoreFollower } from "../follow.ts";
 import type { TranslateOptions } from "../options.ts";
-import type { NodeSnapshot } from "../snapshot.ts";
 import { parseAnnotations } from "./annotations.ts";
 import { resolveBackend } from "./backends.ts";
 import { classSelector } from "./classes.ts";
-import type {
-  IngressRef,
-  IngressRoute,
-  IngressSnapshot,
-  IngressStatusEntry,
-  PathType,
-  TlsCertificate,
-  VirtualHost,
-} from "./model.ts";
 import { certificateFromSecret } from "./tls.ts";
 import { hostError, pathError } from "./validate.ts";
 
@@ -674,14 +675,6 @@ function withHosts(certificate: TlsCertificate, hosts: string[]): TlsCertificate
   const copy = { ...certificate, hosts } as TlsCertificate;
   Object.defineProperty(copy, "keyPem", { value: certificate.keyPem, enumerable: false });
   return copy;
-}
-
-/** The part of a path that decides matching: a Prefix ignores its trailing slash (`/foo/` ≡ `/foo`, `/` ≡ ``). */
-export function matchKey(path: string, pathType: PathType): string {
-  if (pathType === "Exact") return path;
-  let end = path.length;
-  while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
-  return path.slice(0, end);
 }
 
 function byPrecedence(a: IngressRoute, b: IngressRoute): number {

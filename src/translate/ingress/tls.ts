@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Secret } from "../../model/k8s.ts";
-import type { TlsCertificate } from "./model.ts";
+import type { TlsCertificate } from "../../snapshot/ingress.ts";
 
 const TLS_SECRET_TYPE = "kubernetes.io/tls";
 

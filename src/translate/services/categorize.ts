@@ -1,4 +1,4 @@
-import type { Endpoint } from "../snapshot.ts";
+import type { Endpoint } from "../../snapshot/snapshot.ts";
 import type { EndpointHints } from "./slices.ts";
 
 export interface TrafficPolicy {

@@ -1,6 +1,6 @@
 import type { Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import type { Frontend, ServicePortSnapshot } from "../snapshot.ts";
+import type { Frontend, ServicePortSnapshot } from "../../snapshot/snapshot.ts";
 import type { ServiceTranslation } from "./service.ts";
 
 /** Addresses a Service lost (address → the Service keeping it), and a text naming exactly those losses. */

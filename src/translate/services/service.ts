@@ -9,7 +9,7 @@ import type {
   NodeSnapshot,
   ServicePortSnapshot,
   SessionAffinity,
-} from "../snapshot.ts";
+} from "../../snapshot/snapshot.ts";
 import { type Categorized, categorize } from "./categorize.ts";
 import {
   cidrFamily,

@@ -1,6 +1,6 @@
 import type { EndpointSlice } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import type { Endpoint } from "../snapshot.ts";
+import type { Endpoint } from "../../snapshot/snapshot.ts";
 import {
   compareIPKeys,
   compareStrings,

@@ -4,7 +4,7 @@ import { silentLogger } from "../../../src/log.ts";
 import { IngressMetrics } from "../../../src/planes/ingress/metrics.ts";
 import { RouteCompiler } from "../../../src/planes/ingress/routes.ts";
 import { UpstreamPools } from "../../../src/planes/ingress/upstream.ts";
-import type { IngressRoute } from "../../../src/translate/ingress/model.ts";
+import type { IngressRoute } from "../../../src/snapshot/ingress.ts";
 
 const route = (service: string, ips: string[]): IngressRoute => ({
   ingress: { namespace: "default", name: service },

@@ -11,10 +11,10 @@ import type { Config } from "../../../src/config.ts";
 import { silentLogger } from "../../../src/log.ts";
 import type { KindMap } from "../../../src/model/k8s.ts";
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS, IngressPlane } from "../../../src/planes/ingress/index.ts";
+import type { Snapshot } from "../../../src/snapshot/snapshot.ts";
 import { MemoryStatusWriter } from "../../../src/status/writer.ts";
 import { Store } from "../../../src/store/store.ts";
 import { Translator } from "../../../src/translate/index.ts";
-import type { Snapshot } from "../../../src/translate/snapshot.ts";
 
 const run = promisify(execFile);
 

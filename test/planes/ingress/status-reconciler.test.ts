@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/log.ts";
 import type { LoadBalancerIngress } from "../../../src/model/k8s.ts";
 import { IngressStatusReconciler } from "../../../src/planes/ingress/status.ts";
+import type { IngressSnapshot } from "../../../src/snapshot/ingress.ts";
 import type { StatusWriter } from "../../../src/status/writer.ts";
-import type { IngressSnapshot } from "../../../src/translate/ingress/model.ts";
 
 function writer(failures: number) {
   const calls: string[] = [];

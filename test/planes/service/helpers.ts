@@ -7,15 +7,15 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import type { Logger } from "../../../src/log.ts";
 import { ServicePlane, type ServicePlaneConfig } from "../../../src/planes/service/plane.ts";
-import { EMPTY_DNS } from "../../../src/translate/dns/model.ts";
-import { EMPTY_INGRESS } from "../../../src/translate/ingress/model.ts";
+import { EMPTY_DNS } from "../../../src/snapshot/dns.ts";
+import { EMPTY_INGRESS } from "../../../src/snapshot/ingress.ts";
 import type {
   Endpoint,
   Frontend,
   HealthCheckSnapshot,
   ServicePortSnapshot,
   Snapshot,
-} from "../../../src/translate/snapshot.ts";
+} from "../../../src/snapshot/snapshot.ts";
 
 let generation = 0;
 

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { ServicePlane, type ServicePlaneConfig } from "../../../src/planes/service/plane.ts";
-import type { Snapshot } from "../../../src/translate/snapshot.ts";
+import type { Snapshot } from "../../../src/snapshot/snapshot.ts";
 
 const [snapshotFile, configFile] = process.argv.slice(2);
 if (!snapshotFile || !configFile) {

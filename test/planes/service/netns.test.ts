@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { HealthCheckSnapshot, ServicePortSnapshot } from "../../../src/translate/snapshot.ts";
+import type { HealthCheckSnapshot, ServicePortSnapshot } from "../../../src/snapshot/snapshot.ts";
 import { endpoint, frontend, servicePort, snapshot } from "./helpers.ts";
 import { isRoot, NetnsLab, NODE1, NODE2, stop } from "./netns-lab.ts";
 

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ListenerPlan, PoolPlan } from "../../../src/planes/service/plan.ts";
 import { ServicePlanner } from "../../../src/planes/service/planner.ts";
-import type { Endpoint, Frontend, ServicePortSnapshot } from "../../../src/translate/snapshot.ts";
+import type { Endpoint, Frontend, ServicePortSnapshot } from "../../../src/snapshot/snapshot.ts";
 import { endpoint, frontend, servicePort } from "./helpers.ts";
 import { planService, virtualIPs, withoutClientIPAffinity } from "./reference-plan.ts";
 

@@ -8,7 +8,7 @@ import {
   sameFamily,
   uniqueEndpoints,
 } from "../../../src/planes/service/plan.ts";
-import type { Snapshot } from "../../../src/translate/snapshot.ts";
+import type { Snapshot } from "../../../src/snapshot/snapshot.ts";
 
 /**
  * The service plane's plan computed in one pass from a whole snapshot: the reference the incremental

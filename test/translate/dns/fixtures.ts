@@ -1,6 +1,6 @@
 import type { EndpointSlice, Pod, Service } from "../../../src/model/k8s.ts";
+import type { PodRecordMode } from "../../../src/snapshot/dns.ts";
 import { Store } from "../../../src/store/store.ts";
-import type { PodRecordMode } from "../../../src/translate/dns/model.ts";
 import type { TranslateOptions } from "../../../src/translate/options.ts";
 
 /** Shared DNS fixtures: the lab's objects plus one of every record form of the DNS specification. */

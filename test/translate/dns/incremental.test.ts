@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { DnsRecords, DnsSnapshot, PodRecordMode } from "../../../src/snapshot/dns.ts";
+import { ShardedMap } from "../../../src/snapshot/sharded-map.ts";
 import { Store } from "../../../src/store/store.ts";
 import { DnsTranslator } from "../../../src/translate/dns/index.ts";
-import type { DnsRecords, DnsSnapshot, PodRecordMode } from "../../../src/translate/dns/model.ts";
-import { ShardedMap } from "../../../src/translate/dns/records.ts";
 import { options, pod, service, slice } from "./fixtures.ts";
 
 /**

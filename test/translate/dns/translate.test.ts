@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { DnsRecords, PodRecordMode } from "../../../src/snapshot/dns.ts";
+import { lookupName } from "../../../src/snapshot/dns-lookup.ts";
+import { canonicalIp, ipFromDashed, ipv4Value, isIPv4, reverseName } from "../../../src/snapshot/ip.ts";
 import { Store } from "../../../src/store/store.ts";
 import { translateDns } from "../../../src/translate/dns/index.ts";
-import { canonicalIp, ipFromDashed, ipv4Value, isIPv4, reverseName } from "../../../src/translate/dns/ip.ts";
-import { lookupName } from "../../../src/translate/dns/lookup.ts";
-import type { DnsRecords, PodRecordMode } from "../../../src/translate/dns/model.ts";
 import { labStore, options, service, slice } from "./fixtures.ts";
 
 type Expect = "NXDOMAIN" | "OUTSIDE" | DnsRecords;

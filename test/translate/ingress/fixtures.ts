@@ -1,8 +1,8 @@
 import type { KindMap } from "../../../src/model/k8s.ts";
+import type { NodeSnapshot } from "../../../src/snapshot/snapshot.ts";
 import { Store } from "../../../src/store/store.ts";
 import { translateIngress } from "../../../src/translate/ingress/index.ts";
 import type { TranslateOptions } from "../../../src/translate/options.ts";
-import type { NodeSnapshot } from "../../../src/translate/snapshot.ts";
 
 export const OPTIONS: TranslateOptions = {
   nodeName: "node-a",

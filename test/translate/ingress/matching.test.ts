@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Matcher, normalizeHost, normalizePath } from "../../../src/planes/ingress/matcher.ts";
-import type { IngressRoute } from "../../../src/translate/ingress/model.ts";
+import type { IngressRoute } from "../../../src/snapshot/ingress.ts";
 import { ing, type PathSpec, svc, translate } from "./fixtures.ts";
 
 /** Translates one Ingress and returns a function answering which rule serves host+path ("" = default backend). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generateDefaultCertificate } from "../../../src/planes/ingress/certificates.ts";
+import type { IngressSnapshot } from "../../../src/snapshot/ingress.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "../../../src/translate/ingress/annotations.ts";
-import type { IngressSnapshot } from "../../../src/translate/ingress/model.ts";
 import { ing, svc, translate } from "./fixtures.ts";
 
 const ourClass = (name: string, isDefault = false, controller = "nodeplane.dev/ingress") => ({

@@ -1,5 +1,6 @@
 /**
- * IP text helpers for the DNS translator. Pure string work (no node:net), so the translator stays pure.
+ * IP text helpers for the DNS translator and the name lookup the DNS plane runs. Pure string work (no node:net),
+ * so translate/ and snapshot/ stay free of I/O modules.
  */
 
 export type IpFamily = 4 | 6;

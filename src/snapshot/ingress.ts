@@ -1,4 +1,4 @@
-import type { LoadBalancerIngress } from "../../model/k8s.ts";
+import type { LoadBalancerIngress } from "../model/k8s.ts";
 
 /**
  * The ingress part of the snapshot: a compiled route table (design §3). The ingress plane turns it
@@ -41,6 +41,14 @@ export interface BackendTarget {
 }
 
 export type PathType = "Exact" | "Prefix";
+
+/** The part of a path that decides matching: a Prefix ignores its trailing slash (`/foo/` ≡ `/foo`, `/` ≡ ``). */
+export function matchKey(path: string, pathType: PathType): string {
+  if (pathType === "Exact") return path;
+  let end = path.length;
+  while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
+  return path.slice(0, end);
+}
 
 export interface AffinityCookie {
   name: string;

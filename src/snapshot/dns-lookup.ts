@@ -1,5 +1,5 @@
+import { type DnsRecords, type DnsSnapshot, hasEndpointIp } from "./dns.ts";
 import { ipFromDashed } from "./ip.ts";
-import { type DnsRecords, type DnsSnapshot, hasEndpointIp } from "./model.ts";
 
 /**
  * What the index says about one name (lowercase, no trailing dot):
@@ -37,6 +37,12 @@ export function lookupName(zone: DnsSnapshot, name: string): LookupResult {
     if (pod) return { kind: "records", records: pod, synthesized: true };
   }
   return NXDOMAIN;
+}
+
+/** Lowercase, without the trailing dot. */
+export function normaliseName(name: string): string {
+  const lower = name.trim().toLowerCase();
+  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }
 
 /** True for the domain itself and every name below it. */

@@ -1,7 +1,12 @@
+/**
+ * The snapshot: what translate/ builds from the store and every plane, worker, the admin API and the CLI
+ * consume. snapshot/ holds its types and the pure helpers the planes run on it (path match keys, DNS name
+ * lookup, the sharded answer map); it imports nothing from translate/ and no I/O module (scripts/check-deps.ts).
+ */
 import type { Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
-import type { DnsSnapshot } from "./dns/model.ts";
-import type { IngressSnapshot } from "./ingress/model.ts";
+import type { DnsSnapshot } from "./dns.ts";
+import type { IngressSnapshot } from "./ingress.ts";
 
 export type L4Protocol = "TCP" | "UDP";
 
