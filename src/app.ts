@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { Gauge, type Registry } from "prom-client";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
+import type { LeaderElectionOverrides } from "./cluster.ts";
 import { type Config, formatHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { createRegistry, snapshotMetrics } from "./metrics.ts";
@@ -12,7 +13,6 @@ import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
 import type { Plane } from "./planes/plane.ts";
 import { createSource } from "./source/index.ts";
 import type { Source } from "./source/source.ts";
-import type { LeaderElectionOverrides } from "./status/cluster.ts";
 import { MemoryStatusWriter, type StatusWriter } from "./status/writer.ts";
 import { Store } from "./store/store.ts";
 import { Translator } from "./translate/index.ts";
@@ -63,7 +63,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
   // cluster mode: leader election, status writes to the API server, --lb-pool (docs/cluster.md)
   const cluster =
     source.name === "kubernetes" && !overrides.status
-      ? (await import("./status/cluster.ts")).clusterControllers({
+      ? (await import("./cluster.ts")).clusterControllers({
           config,
           logger,
           registry,

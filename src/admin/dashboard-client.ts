@@ -9,7 +9,7 @@ import type {
   externalIPColumn as ExternalIPColumn,
   servicePortsColumn as ServicePortsColumn,
   serviceType as ServiceType,
-} from "../cli/format.ts";
+} from "../model/columns.ts";
 import type { EndpointSlice, Ingress, Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
 import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";

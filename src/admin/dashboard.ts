@@ -5,7 +5,7 @@ import {
   loadBalancerColumn,
   servicePortsColumn,
   serviceType,
-} from "../cli/format.ts";
+} from "../model/columns.ts";
 import {
   endpointCounts,
   escapeHtml,

@@ -13,7 +13,6 @@ import { type DemoView, demoCommands } from "../demo/commands.ts";
 import { DEMO_POD_CIDR, EchoBackends, echoTargets } from "../demo/echo.ts";
 import type { Logger } from "../log.ts";
 import { DEFAULT_ADMIN_ADDRESS } from "./get.ts";
-import { run } from "./main.ts";
 
 /** examples/lab of this package (not of the working directory), for source and compiled runs alike. */
 export const LAB_DIR = fileURLToPath(new URL("../../examples/lab/", import.meta.url));
@@ -40,7 +39,18 @@ export function demoArgs(argv: readonly string[], labDir = LAB_DIR): string[] {
   ];
 }
 
-export async function main(argv: string[]): Promise<number> {
+type DemoReady = { app: RunningApp; config: Config; logger: Logger };
+
+/**
+ * `run` of cli/main.ts, handed in by its subcommand table rather than imported, so main.ts (which loads this
+ * module for `nodeplane demo`) and this module do not import each other.
+ */
+export type Run = (
+  argv: string[],
+  hooks: { onReady: (ready: DemoReady) => Promise<() => Promise<void>> },
+) => Promise<number>;
+
+export async function main(argv: string[], run: Run): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(
       "usage: nodeplane demo [flags]\n\nRuns the lab of shared/seed standalone (examples/lab, echo backends on 127.244.x.x pods).\n" +
@@ -81,7 +91,7 @@ export function demoView(app: RunningApp, config: Config): DemoView {
  * to try. Returns the cleanup that stops the backends.
  */
 export async function startDemo(
-  { app, config, logger }: { app: RunningApp; config: Config; logger: Logger },
+  { app, config, logger }: DemoReady,
   print: (text: string) => void,
 ): Promise<() => Promise<void>> {
   const backends = new EchoBackends(logger);

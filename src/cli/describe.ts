@@ -3,10 +3,11 @@
  * the service proxy answers on, with their action (forward, reject = connection refused, drop).
  * Pure functions of the objects fetched from the admin API.
  */
+
+import { formatLabels, listWithMore, loadBalancerColumn, renderTable, serviceType } from "../model/columns.ts";
 import type { EndpointSlice, Ingress, IngressBackend, Service, ServicePort } from "../model/k8s.ts";
 import { formatProblem, type Problem } from "../model/problems.ts";
 import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
-import { formatLabels, listWithMore, loadBalancerColumn, renderTable, serviceType } from "./format.ts";
 
 type Field = [label: string, value: string];
 

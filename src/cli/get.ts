@@ -6,12 +6,6 @@ import { stringify as toYaml } from "yaml";
 import type { ObjectList } from "../admin/api.ts";
 import { type ResourceInfo, resolveResource } from "../admin/resources.ts";
 import type { HostPort } from "../config.ts";
-import type { EndpointSlice, Ingress, Service, TypedObject } from "../model/k8s.ts";
-import type { Problem } from "../model/problems.ts";
-import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
-import { AdminClient, AdminUnreachableError } from "./admin-client.ts";
-import { describeEndpointSlice, describeIngress, describeService } from "./describe.ts";
-import { FlagError, parseFlags } from "./flags.ts";
 import {
   endpointSlicesTable,
   ingressesTable,
@@ -19,7 +13,13 @@ import {
   servicesTable,
   type Table,
   type TableOptions,
-} from "./format.ts";
+} from "../model/columns.ts";
+import type { EndpointSlice, Ingress, Service, TypedObject } from "../model/k8s.ts";
+import type { Problem } from "../model/problems.ts";
+import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
+import { AdminClient, AdminUnreachableError } from "./admin-client.ts";
+import { describeEndpointSlice, describeIngress, describeService } from "./describe.ts";
+import { FlagError, parseFlags } from "./flags.ts";
 
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:10249";
 

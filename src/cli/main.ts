@@ -17,8 +17,11 @@ flags:
 ${flagsHelp()}
 `;
 
-/** Subcommands beyond `run`; each module exports `main(argv): Promise<number>` returning the exit code. */
-const SUBCOMMANDS: Record<string, () => Promise<{ main: (argv: string[]) => Promise<number> }>> = {
+/**
+ * Subcommands beyond `run`; each module exports `main(argv, run): Promise<number>` returning the exit code.
+ * `run` is handed over (the demo runs nodeplane with hooks) so no subcommand imports this module back.
+ */
+const SUBCOMMANDS: Record<string, () => Promise<{ main: (argv: string[], runApp: typeof run) => Promise<number> }>> = {
   demo: () => import("./demo.ts"),
   get: () => import("./get.ts"),
   describe: () => import("./get.ts").then((m) => ({ main: (argv: string[]) => m.describeMain(argv) })),
@@ -38,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const sub = first ? SUBCOMMANDS[first] : undefined;
-  if (sub) return (await sub()).main(rest);
+  if (sub) return (await sub()).main(rest, run);
   return run(first === "run" ? rest : argv);
 }
 

@@ -1,7 +1,7 @@
+import { sleep } from "../kube/backoff.ts";
+import { isConflict, isNotFound, type KubeClient } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import type { Lease } from "../model/k8s.ts";
-import { sleep } from "../source/kube/backoff.ts";
-import { isConflict, isNotFound, type KubeClient } from "../source/kube/client.ts";
 
 export interface LeaderElectionOptions {
   client: KubeClient;

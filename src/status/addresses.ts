@@ -1,7 +1,7 @@
+import type { BackoffOptions } from "../kube/backoff.ts";
+import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import type { LoadBalancerIngress, Node, Pod } from "../model/k8s.ts";
-import type { BackoffOptions } from "../source/kube/backoff.ts";
-import type { KubeClient } from "../source/kube/client.ts";
 import { Reflector } from "../source/kube/reflector.ts";
 import { Store } from "../store/store.ts";
 

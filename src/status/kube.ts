@@ -1,8 +1,8 @@
 import { Counter, type Registry } from "prom-client";
+import { Backoff, sleep } from "../kube/backoff.ts";
+import { isConflict, isNotFound, type KubeClient } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
 import type { Ingress, LoadBalancerIngress, Service } from "../model/k8s.ts";
-import { Backoff, sleep } from "../source/kube/backoff.ts";
-import { isConflict, isNotFound, type KubeClient } from "../source/kube/client.ts";
 import type { Store } from "../store/store.ts";
 import type { IngressAddressSource } from "./addresses.ts";
 import type { StatusKind, StatusWriter } from "./writer.ts";

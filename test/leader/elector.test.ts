@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { KubeClient } from "../../src/kube/client.ts";
 import { LeaderElector, microTime } from "../../src/leader/elector.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { Lease } from "../../src/model/k8s.ts";
-import { KubeClient } from "../../src/source/kube/client.ts";
 import { TestApiServer } from "../fixtures/apiserver.ts";
 import { waitFor } from "../fixtures/cluster.ts";
 

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { KubeClient } from "../../src/kube/client.ts";
 import { LoadBalancerAllocator } from "../../src/lbipam/controller.ts";
 import { LeaderElector } from "../../src/leader/elector.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { Ingress, Service } from "../../src/model/k8s.ts";
-import { KubeClient } from "../../src/source/kube/client.ts";
 import { KubeSource } from "../../src/source/kube/source.ts";
 import { IngressAddressTracker, readyNodeAddresses } from "../../src/status/addresses.ts";
 import { KubeStatusWriter } from "../../src/status/kube.ts";

@@ -1,8 +1,8 @@
+import { Backoff, type BackoffOptions, sleep } from "../../kube/backoff.ts";
+import { ApiError, isGone, type KubeClient, type WatchEvent } from "../../kube/client.ts";
 import type { Logger } from "../../log.ts";
 import type { Kind, KindMap, TypedObject } from "../../model/k8s.ts";
 import { objectKey, type Store } from "../../store/store.ts";
-import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
-import { ApiError, isGone, type KubeClient, type WatchEvent } from "./client.ts";
 
 /** One resource to mirror into the store. */
 export interface ResourceSpec {

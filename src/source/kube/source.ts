@@ -1,9 +1,9 @@
 import type { Config } from "../../config.ts";
+import type { BackoffOptions } from "../../kube/backoff.ts";
+import { KubeClient, loadKubeConfig } from "../../kube/client.ts";
 import type { Logger } from "../../log.ts";
 import type { Store } from "../../store/store.ts";
 import type { Source } from "../source.ts";
-import type { BackoffOptions } from "./backoff.ts";
-import { KubeClient, loadKubeConfig } from "./client.ts";
 import { Reflector, type ResourceSpec } from "./reflector.ts";
 
 export interface KubeSourceOptions {

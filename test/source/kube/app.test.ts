@@ -1,9 +1,9 @@
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RunningApp, startApp } from "../../../src/app.ts";
+import { KubeClient } from "../../../src/kube/client.ts";
 import { silentLogger } from "../../../src/log.ts";
 import type { Service } from "../../../src/model/k8s.ts";
-import { KubeClient } from "../../../src/source/kube/client.ts";
 import { KubeSource } from "../../../src/source/kube/source.ts";
 import { KubeStatusWriter } from "../../../src/status/kube.ts";
 import { TestApiServer } from "../../fixtures/apiserver.ts";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RESOURCES, resolveResource } from "../../src/admin/resources.ts";
+import { formatGet, type ObjectGroup, parseGetArgs, UsageError } from "../../src/cli/get.ts";
 import {
   age,
   externalIPColumn,
@@ -12,8 +13,7 @@ import {
   servicesTable,
   sliceEndpointsColumn,
   slicePortsColumn,
-} from "../../src/cli/format.ts";
-import { formatGet, type ObjectGroup, parseGetArgs, UsageError } from "../../src/cli/get.ts";
+} from "../../src/model/columns.ts";
 import type { Ingress, Service } from "../../src/model/k8s.ts";
 
 const S = 1000;

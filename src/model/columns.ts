@@ -1,11 +1,13 @@
 /**
  * kubectl's table columns for Services, EndpointSlices and Ingresses, as pure functions of the objects.
  * They follow kubectl's printers (pkg/printers/internalversion) so `nodeplane get` reads like `kubectl get`.
+ * Shared by `nodeplane get`/`describe` (cli/) and the dashboard (admin/), so it lives beside the object shapes
+ * rather than in either of them (cli/ already reads admin/'s API types).
  *
  * Functions marked "self-contained" are also shipped to the dashboard page as source text: they must not
  * use imports or module-level values.
  */
-import type { EndpointSlice, Ingress, LoadBalancerIngress, Service } from "../model/k8s.ts";
+import type { EndpointSlice, Ingress, LoadBalancerIngress, Service } from "./k8s.ts";
 
 /** kubectl's duration.HumanDuration: `45s`, `3m20s`, `15m`, `5h10m`, `2d4h`, `400d`, `3y20d`. */
 export function humanDuration(ms: number): string {

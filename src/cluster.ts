@@ -1,14 +1,14 @@
 import { hostname } from "node:os";
 import { Gauge, type Registry } from "prom-client";
-import type { Config } from "../config.ts";
-import { LoadBalancerAllocator } from "../lbipam/controller.ts";
-import { type LeaderElectionOptions, LeaderElector } from "../leader/elector.ts";
-import type { Logger } from "../log.ts";
-import { KubeSource } from "../source/kube/source.ts";
-import type { Source } from "../source/source.ts";
-import type { Store } from "../store/store.ts";
-import { IngressAddressTracker } from "./addresses.ts";
-import { KubeStatusWriter } from "./kube.ts";
+import type { Config } from "./config.ts";
+import { LoadBalancerAllocator } from "./lbipam/controller.ts";
+import { type LeaderElectionOptions, LeaderElector } from "./leader/elector.ts";
+import type { Logger } from "./log.ts";
+import { KubeSource } from "./source/kube/source.ts";
+import type { Source } from "./source/source.ts";
+import { IngressAddressTracker } from "./status/addresses.ts";
+import { KubeStatusWriter } from "./status/kube.ts";
+import type { Store } from "./store/store.ts";
 
 /** The DaemonSet's pod label (manifests/base/daemonset.yaml). */
 export const NODEPLANE_POD_SELECTOR = "app.kubernetes.io/name=nodeplane";
@@ -32,6 +32,9 @@ export interface ClusterControllers {
  * Cluster mode's writers: leader election on a Lease (`--leader-elect`), the status writer for Ingress
  * and Service `status.loadBalancer`, and `--lb-pool` allocation. Only for the Kubernetes source; it shares
  * that source's API connection. Undefined for any other source.
+ *
+ * The app's wiring, beside app.ts rather than in status/: it joins status/, leader/ and lbipam/, which
+ * otherwise do not import one another (lbipam/ only writes through status/'s StatusWriter interface).
  */
 export function clusterControllers(deps: {
   config: Config;
