@@ -1,5 +1,5 @@
 /**
- * What an idle TCP connection through the L4 plane costs nodeplane in memory (issue 7: < 30 KiB).
+ * What an idle TCP connection through the L4 plane costs nodeplane in memory (< 30 KiB, docs/service-proxy.md).
  *
  *   node bench/l4-idle-memory.ts [--connections 10000] [--timeout-s 120]
  *

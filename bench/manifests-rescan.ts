@@ -1,4 +1,5 @@
-// manifests-rescan scenario (issue 11 K): how long a rescan of a large manifests folder holds up serving.
+// manifests-rescan scenario (case K, docs/reliability.md): how long a rescan of a large manifests folder
+// holds up serving.
 // One process (--workers 1) with a ClusterIP Service in front of a TCP echo server; a client pings through the
 // ClusterIP every 10 ms over one connection (from a worker thread) while files are added and the folder is rescanned. Prints, per
 // step, the max event-loop delay (perf_hooks monitorEventLoopDelay) and the slowest echo round trip.

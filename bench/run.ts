@@ -1,5 +1,5 @@
 // npm run bench [-- --quick …]: nodeplane side by side with nginx, HAProxy, a Node http-proxy and
-// BIND/dnsmasq on loopback, per core (design §8, issue 7). See docs/bench.md.
+// BIND/dnsmasq on loopback, per core. See docs/bench.md.
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus as osCpus, tmpdir } from "node:os";

@@ -50,7 +50,7 @@ export interface AppOverrides {
 }
 
 /**
- * Wires design §1: source → store → translate → snapshot → planes, plus the admin server.
+ * Wires source → store → translate → snapshot → planes (docs/architecture.md), plus the admin server.
  * With workers (`planLayout`: `--workers N` with N > 1, or the ingress in processes of its own) this
  * process is the primary: it keeps the source, store, translator, admin server, status writer, leader
  * election and the node-wide part of the planes (virtual IPs), and forks the workers that run the

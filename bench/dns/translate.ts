@@ -1,5 +1,5 @@
 /**
- * Rebuild time of the DNS index at scale (issue 7's shape: 10k Services, 100k endpoints; 10% headless).
+ * Rebuild time of the DNS index at scale (docs/scale.md's shape: 10k Services, 100k endpoints; 10% headless).
  * Reports wall and CPU time for: the first build, rebuilds after one Service changed (memo hits),
  * and full rebuilds where every object is new (a re-list with nothing reusable).
  *

@@ -1,6 +1,6 @@
 import { median, ratio } from "./stats.ts";
 
-/** Targets as named in results files (issue 7, item 4). */
+/** Targets as named in results files (docs/bench.md, What runs). */
 export const TARGETS = ["direct", "nodeplane", "nginx", "haproxy", "http-proxy", "bind", "dnsmasq"] as const;
 
 /** Peers: the reference implementations nodeplane is compared with (not `direct`, not nodeplane). */

@@ -32,7 +32,8 @@ export interface RecordingBackend {
  * An HTTP/1.1 backend that records every request. Paths decide its answers:
  * - `/slow…` waits 150 ms before answering (so concurrent upstream requests would overlap);
  * - Upgrade requests to `/ws…` get `101 Switching Protocols` and an echoing tunnel; other Upgrade requests get
- *   `200 OK` and the connection is kept, as the issue's backend did (the proxy must not tunnel then).
+ *   `200 OK` and the connection is kept, as the backend of case C in docs/reliability.md does (the proxy must not
+ *   tunnel then).
  */
 export async function startRecordingBackend(host: string): Promise<RecordingBackend> {
   const seen: Seen[] = [];
@@ -148,8 +149,8 @@ export async function startUdpEcho(host: string): Promise<{ port: number; receiv
 }
 
 /**
- * An upstream resolver for names outside the cluster: every TXT question gets a ~3.5 KB answer (the issue's
- * amplification case), every A question one address.
+ * An upstream resolver for names outside the cluster: every TXT question gets a ~3.5 KB answer (the
+ * amplification of case J in docs/reliability.md), every A question one address.
  */
 export async function startBigUpstream(host: string): Promise<{ port: number; close(): void }> {
   const socket = createSocket("udp4");

@@ -1,4 +1,4 @@
-// The hostile inputs of issue 11 (A–K), each as one case: what is sent from outside, what counts as a clean
+// The hostile inputs of docs/reliability.md (A–K), each as one case: what is sent from outside, what counts as a clean
 // answer, and what would mean a request's boundaries changed (the backend saw something the proxy never
 // routed as a request of its own).
 
@@ -36,7 +36,7 @@ export interface CaseContext {
 export interface CaseResult {
   /** what came back, in a few words (`400 close`, `REFUSED 52 B`) */
   answer: string;
-  /** the answer is one the issue accepts */
+  /** the answer is one docs/reliability.md accepts (the clean column) */
   clean: boolean;
   /** the backend saw a request the proxy did not route as itself (smuggled, reordered, body lost, host changed) */
   boundary: boolean;
@@ -47,7 +47,7 @@ export interface CaseResult {
 
 export interface HostileCase {
   id: string;
-  /** the issue's letter */
+  /** the case's letter in docs/reliability.md */
   cls: string;
   title: string;
   /** number of hostile inputs (requests, connections, datagrams) the case sends */

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 export const USAGE = `usage: npm run reliability -- [options]
   --quick          smaller floods and shorter waits (about a minute)
   --workers N      nodeplane --workers N (default: nodeplane's own default, one per CPU)
-  --cases A,C1     only these cases (ids like C1, or the issue's letters A–K)
+  --cases A,C1     only these cases (ids like C1, or the letters A–K of docs/reliability.md)
   --out DIR        results directory (default reliability/results)
 `;
 

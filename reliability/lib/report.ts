@@ -6,7 +6,7 @@ export interface CaseRow {
   title: string;
   inputs: number;
   answer: string;
-  /** the answer is one the issue accepts */
+  /** the answer is one docs/reliability.md accepts (the clean column) */
   clean: boolean;
   /** the nodeplane process or one of its workers exited during the case */
   crashed: boolean;

@@ -4,7 +4,7 @@ import type { PlaneFactory } from "./context.ts";
 export type PlaneName = "service" | "ingress" | "dns";
 
 /**
- * The planes nodeplane runs, in apply order. Each plane issue adds its entry here; a factory returns
+ * The planes nodeplane runs, in apply order. A new plane adds its entry here (docs/architecture.md); a factory returns
  * undefined when its flags turn it off. Each is loaded on demand: a process that runs the ingress alone
  * does not load the service proxy or DNS modules, and the other way round (less memory per worker).
  */

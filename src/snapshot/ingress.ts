@@ -1,7 +1,7 @@
 import type { LoadBalancerIngress } from "../model/k8s.ts";
 
 /**
- * The ingress part of the snapshot: a compiled route table (design §3). The ingress plane turns it
+ * The ingress part of the snapshot: a compiled route table (docs/ingress.md, Routing). The ingress plane turns it
  * into its request matcher; nothing here needs further validation at request time.
  */
 export interface IngressSnapshot {
@@ -57,7 +57,7 @@ export interface AffinityCookie {
   path: string;
 }
 
-/** Per-route behaviour from the Ingress's annotations, validated (design §3, issue 4 step 6). */
+/** Per-route behaviour from the Ingress's annotations, validated (docs/ingress.md, Annotations). */
 export interface RouteSettings {
   /** plain-HTTP requests to a TLS host get a 308 to https */
   sslRedirect: boolean;

@@ -25,7 +25,7 @@ interface Memo {
 }
 
 /**
- * Services + EndpointSlices → service proxy frontends and endpoints (design §2).
+ * Services + EndpointSlices → service proxy frontends and endpoints (docs/service-translation.md).
  *
  * Each Service is translated by the pure `translateService`; the result is remembered against the
  * identity of its inputs (the Service object and its slice objects; node facts and options apply

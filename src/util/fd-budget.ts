@@ -1,5 +1,6 @@
 /**
- * One file-descriptor budget for the whole process, planned across the planes (issue 11 item I).
+ * One file-descriptor budget for the whole process, planned across the planes (docs/service-proxy.md;
+ * case I, docs/reliability.md).
  *
  * Every plane draws descriptors from the same RLIMIT_NOFILE. Without a plan, one plane under load (a
  * UDP flood from many source ports, a Service with thousands of ports) takes them all and the others

@@ -74,7 +74,7 @@ function getServices(admin: string): Promise<Service[]> {
   );
 }
 
-describe("nodeplane --manifests with the admin API (issue 2 acceptance)", () => {
+describe("nodeplane --manifests with the admin API (docs/manifests.md, docs/admin-cli.md)", () => {
   const running: Running[] = [];
   let dir: string | undefined;
   afterEach(() => {

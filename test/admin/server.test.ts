@@ -81,7 +81,7 @@ describe("admin server in a running app", () => {
     expect(admin.port).toBeGreaterThan(0);
 
     // ready once the first sync is applied; a source that loses its origin later (API server down) keeps the
-    // node ready (the last snapshot keeps serving, issue 6) and says so in /api/status
+    // node ready (the last snapshot keeps serving, docs/cluster.md) and says so in /api/status
     expect((await fetch(url(admin, "/readyz"))).status).toBe(200);
     expect(await (await fetch(url(admin, "/api/status"))).json()).toMatchObject({ healthy: false });
     source.healthyNow = true;

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 
 /**
- * Hostile inputs against the descriptor budget (issue 11 item I), on the real process:
+ * Hostile inputs against the descriptor budget (case I of docs/reliability.md), on the real process:
  * `bin/nodeplane.js --manifests DIR --workers 1` started under `prlimit --nofile=SOFT:HARD`, so a flood
  * meets a real, small RLIMIT_NOFILE. Each row sends its input, then checks that the process is up and
  * every other plane still answers: /healthz, the admin API, the ingress, a ClusterIP over TCP and DNS

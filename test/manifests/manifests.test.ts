@@ -178,7 +178,7 @@ describe("manifests/", () => {
     }
   });
 
-  it("the DaemonSet is what design §6 and issue 6 ask for", () => {
+  it("the DaemonSet is what docs/cluster.md describes", () => {
     const objects = base();
     const ds = find(objects, "DaemonSet");
     const pod = ds.spec.template.spec;

@@ -1,5 +1,5 @@
 /**
- * Hostile manifests (issue 11 K): each row puts one hostile file next to a good Service and checks
+ * Hostile manifests (case K of docs/reliability.md): each row puts one hostile file next to a good Service and checks
  * that the hostile file is reported by name (and document), the good Service is applied, a Service
  * added afterwards is applied too, and the source's health says whether a file was skipped.
  */

@@ -209,7 +209,7 @@ describe("the ingress runs apart from the service proxy and DNS (--ingress-isola
     expect(await httpGet(np.http, "/", "web.example")).toBe("web\n");
   }, 60_000);
 
-  it("a request that crashed the ingress (32 header fields, issue 11 input A) cannot take ClusterIP or DNS with it", async () => {
+  it("a request that crashed the ingress (32 header fields, case A) cannot take ClusterIP or DNS with it", async () => {
     const np = await startIsolated(1);
     const { echo } = await openEcho();
     expect(await echo("before")).toBe("before");

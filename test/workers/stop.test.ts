@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { alive, cleanups, freePort, httpBackend, runCleanups, start, until, workers } from "./harness.ts";
 
 /**
- * SIGTERM always exits (issue 11, H: "with 213 leaked half-open TLS connections, the process ignored
+ * SIGTERM always exits (case H of docs/reliability.md: "with 213 leaked half-open TLS connections, the process ignored
  * SIGTERM"): clients that connect and send nothing, or half a request, cannot hold the stop past its
  * deadline. Exit 0 after a clean stop, 1 when the deadline cut it, and the log says which.
  */

@@ -12,7 +12,7 @@ import { DnsMetrics } from "./metrics.ts";
 import { readResolvConf } from "./resolv.ts";
 import { DnsServer } from "./server.ts";
 
-/** The cluster DNS plane (design §4): on when --dns-address is set. */
+/** The cluster DNS plane (docs/dns.md): on when --dns-address is set. */
 export class DnsPlane implements Plane {
   readonly name = "dns";
   readonly server: DnsServer;

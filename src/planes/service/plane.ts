@@ -61,7 +61,7 @@ export interface ListenerStatus {
 }
 
 /**
- * Design §2: the userspace kube-proxy. Each apply plans the sockets the snapshot asks for and diffs
+ * The userspace kube-proxy (docs/service-proxy.md). Each apply plans the sockets the snapshot asks for and diffs
  * them against the running ones: new keys are bound, kept keys get their plan and pool swapped in
  * place (established connections continue), gone keys stop accepting. A key that failed to bind is
  * retried on the next apply and reported once per reason.

@@ -1,7 +1,7 @@
 /**
  * Limits on what one manifest file may hold, checked before anything recursive (the YAML composer,
  * `toJS`, validation, `structuredClone`) touches a document: a hostile or broken file is skipped with
- * a problem naming it, and every other file still applies (issue 11 K).
+ * a problem naming it, and every other file still applies (docs/manifests.md; case K, docs/reliability.md).
  */
 
 /**

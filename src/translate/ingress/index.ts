@@ -27,7 +27,7 @@ const NGINX_PREFIX_IDIOM = "(/|$)(.*)";
 const perStore = new WeakMap<Store, IngressTranslator>();
 
 /**
- * Ingresses of our class → the compiled route table (design §3, issue 4 step 1). Pure: reads the store,
+ * Ingresses of our class → the compiled route table (docs/ingress.md). Pure: reads the store,
  * returns the table and the problems found; a broken Ingress never affects the others.
  */
 export function translateIngress(

@@ -70,7 +70,7 @@ function validPort(n: unknown): n is number {
 }
 
 /**
- * One Service and its EndpointSlices → its ServicePortSnapshots and health check (design §2).
+ * One Service and its EndpointSlices → its ServicePortSnapshots and health check (docs/service-translation.md).
  * Bad fields are reported as Problems and skip only what they affect: one port, one address.
  */
 export function translateService(

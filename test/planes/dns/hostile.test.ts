@@ -17,7 +17,7 @@ import {
   type UpstreamStub,
 } from "./helpers.ts";
 
-// Issue 11, items I (DNS over TCP) and J (open recursion, amplification): hostile inputs as table rows.
+// Cases I (DNS over TCP) and J of docs/reliability.md (open recursion, amplification): hostile inputs as table rows.
 
 const INSIDE = "127.0.0.1";
 /** a second loopback address, left out of --dns-allow-recursion: plays a client from outside */

@@ -50,7 +50,7 @@ describe("parseQuery", () => {
     [undefined, false, 512],
     [1000, true, 1000],
     [1232, true, 1232],
-    // never more than 1232 over UDP, whatever the client advertises (issue 11 J: 78× amplification at 4096)
+    // never more than 1232 over UDP, whatever the client advertises (case J, docs/reliability.md: 78× at 4096)
     [4096, true, 1232],
     [100, true, 512],
     [65000, true, 1232],

@@ -4,7 +4,7 @@ import { type Harness, ingress, rawExchange, rule, service, slicesFor, startIngr
 import { type Recorder, startRecorder } from "./recorder.ts";
 
 /**
- * Differential test of the raw HTTP/1 front end's message boundaries (issue 11): generated request streams
+ * Differential test of the raw HTTP/1 front end's message boundaries (docs/reliability.md): generated request streams
  * (pipelined requests with many or few headers, Content-Length or chunked bodies with chunk extensions and
  * trailers, some made invalid on purpose) are cut at random byte positions into writes and sent to the front
  * end, whose backend records what reaches it; the same bytes go to a small reference splitter written from

@@ -212,7 +212,8 @@ describe("ingress plane: the raw front end's fast path", () => {
     expect([...data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1])).toEqual(["200", "201", "200"]);
     expect(data.indexOf("body")).toBeLessThan(data.indexOf("3\r\nabc"));
     expect(data.indexOf("3\r\nabc")).toBeLessThan(data.indexOf("hello"));
-    // pipelined requests go upstream one at a time (issue 11 F), each with nothing else in flight: all the fast way
+    // pipelined requests go upstream one at a time (case F, docs/reliability.md), each with nothing else in
+    // flight: all the fast way
     expect(fast.plane.rawHttp!.fastPathServed).toBe(servedBefore + 3);
   });
 

@@ -18,9 +18,9 @@ import {
 
 /**
  * The hostile suite of the generic (slow) path and the HTTPS listener: bytes in → status, close and what the
- * backend saw out, over plain HTTP, HTTP/1.1 over TLS and HTTP/2 where the input applies (issue 11: B, C, D,
+ * backend saw out, over plain HTTP, HTTP/1.1 over TLS and HTTP/2 where the input applies (cases B, C, D,
  * E, G). The backend is a plain http.Server without an 'upgrade' listener, so it answers an Upgrade request
- * with an ordinary 200, as the one in the issue did, and it records every request it parses.
+ * with an ordinary 200, as the one in case C of docs/reliability.md does, and it records every request it parses.
  */
 
 interface Seen {
@@ -264,7 +264,7 @@ describe("ingress plane: hostile input to the generic path and the HTTPS listene
       ["/public/..\\admin/x", "400", undefined],
       ["/admin;x/y", "403", undefined],
       ["/public/..;/admin/y", "403", undefined],
-      // (a guard, not an issue input: the matched route's path is only for matching, the request goes as sent)
+      // (a guard, not a hostile case: the matched route's path is only for matching, the request goes as sent)
       ["/public;x/y", "200", "/public;x/y"],
     ])("G: path %s → %s", async (path, expected, forwarded) => {
       const r = await exchange(t, `GET ${path} HTTP/1.1\r\nHost: h.com\r\n\r\n`, 800);

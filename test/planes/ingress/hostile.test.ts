@@ -185,7 +185,7 @@ const pieces = (text: string, size: number) =>
   Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
 
 interface Row {
-  /** issue 11 item and what the row sends */
+  /** case of docs/reliability.md and what the row sends */
   name: string;
   /** the client's writes */
   send: string[];
@@ -204,7 +204,7 @@ interface Row {
 
 const H = "Host: h.com\r\n";
 
-/** issue 11: the raw plain-HTTP front end (rawserver.ts): header state across llhttp callbacks, Host, pipelining, versions */
+/** cases of docs/reliability.md against the raw front end (rawserver.ts): header state across llhttp callbacks, Host, pipelining, versions */
 const RAW_ROWS: Row[] = [
   // A: llhttp hands headers over in batches of 31 fields (kOnHeaders) before kOnHeadersComplete
   ...[32, 100, 500].map(
@@ -433,7 +433,7 @@ const RAW_ROWS: Row[] = [
 const allStatuses = (data: string) => [...data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
 
 // Backends of this file: 127.245.4.x
-describe("ingress plane: hostile input to the raw HTTP/1 front end (issue 11 A, E, F, G)", () => {
+describe("ingress plane: hostile input to the raw HTTP/1 front end (cases A, E, F, G of docs/reliability.md)", () => {
   let rec: Recorder;
   let h: Harness;
 
@@ -489,7 +489,7 @@ describe("ingress plane: hostile input to the raw HTTP/1 front end (issue 11 A, 
 });
 
 // Backends of this file: 127.245.4.x
-describe("ingress plane: a fault while handling one raw HTTP/1 connection closes only that connection (issue 11 A)", () => {
+describe("ingress plane: a fault while handling one raw HTTP/1 connection closes only that connection (case A)", () => {
   let rec: Recorder;
   let h: Harness;
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { run } from "./helpers.ts";
 
 /**
- * A simulated cluster in network namespaces (design §7), for the node simulation suites. Traffic
+ * A simulated cluster in network namespaces (README, Tests), for the node simulation suites. Traffic
  * stays inside the namespaces it creates; names are unique per run (`np-svc-<pid>-<tag>-…`) and
  * everything is torn down by `teardown()`, on exit and on SIGINT/SIGTERM. Namespaces left by a
  * run whose process died are removed on setup.

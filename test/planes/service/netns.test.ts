@@ -6,7 +6,7 @@ import { endpoint, frontend, servicePort, snapshot } from "./helpers.ts";
 import { isRoot, NetnsLab, NODE1, NODE2, stop } from "./netns-lab.ts";
 
 /**
- * Node simulation (design §7): network namespaces as two nodes and two pods. All traffic stays inside
+ * Node simulation (README, Tests): network namespaces as two nodes and two pods. All traffic stays inside
  * namespaces this test creates; names are unique per run and everything is torn down, also on exit.
  *
  *   pod-a 10.244.1.2 ─┐                     node1: br0 10.244.1.1/24, eth1 172.31.0.1/24 ── node2: eth1 172.31.0.2/24

@@ -5,7 +5,7 @@ import { ing, svc, translate } from "./fixtures.ts";
 const SNIPPET = "snippet annotation (raw nginx configuration): not supported, not applied";
 const UNSUPPORTED = "annotation not supported, not applied";
 
-describe("ingress-nginx annotations nodeplane does not apply are reported (issue 11 K)", () => {
+describe("ingress-nginx annotations nodeplane does not apply are reported (case K of docs/reliability.md)", () => {
   it.each([
     ["configuration-snippet", SNIPPET],
     ["server-snippet", SNIPPET],
