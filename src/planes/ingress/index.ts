@@ -357,7 +357,13 @@ export class IngressPlane implements Plane {
       handshaken.add(peer(socket));
       // Node's HTTP/1 server sets _httpMessage while a response is assigned to the socket (used by
       // onClientError too); none: nothing in flight
-      if ((socket as Socket & { _httpMessage?: unknown })._httpMessage == null) socket.destroy();
+      const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (res == null) socket.destroy();
+      else {
+        // in flight: the connection closes after this response (Node would keep it for the next request)
+        if (!res.headersSent) res.shouldKeepAlive = false;
+        res.once("finish", () => socket.end());
+      }
     }
     for (const session of this.sessions) {
       const socket = session.socket;

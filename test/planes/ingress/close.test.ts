@@ -273,6 +273,32 @@ describe("ingress plane: close() finishes whatever clients hold", () => {
     ROW_TIMEOUT_MS,
   );
 
+  it("requests in flight on each listener (HTTP/1.1, HTTP/1.1 over TLS, HTTP/2) are answered, then their connections close", async () => {
+    const h = await plane();
+    const tls = await secure(h.httpsPort);
+    const tlsClosed = closedOf(tls);
+    tls.write(`GET /slow?ms=500 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    const tlsAnswer = receive(tls, '"backend":"echo"');
+    const session = await h2(h.httpsPort);
+    const h2Closed = sessionClosed(session);
+    const stream = session.request({ ":path": "/slow?ms=500", ":authority": HOST });
+    let h2Body = "";
+    stream.on("data", (c: Buffer) => {
+      h2Body += c.toString();
+    });
+    const h2Status = new Promise((resolve) => stream.once("response", (headers) => resolve(headers[":status"])));
+    const h2End = new Promise((resolve) => stream.once("end", resolve));
+    const inFlight = await witness(h, 500);
+    await new Promise((r) => setTimeout(r, 100));
+    await h.close();
+    expect(await inFlight.answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(await tlsAnswer).toMatch(/^HTTP\/1\.1 200/);
+    expect(await h2Status).toBe(200);
+    await h2End;
+    expect(h2Body).toContain('"backend":"echo"');
+    await Promise.all([tlsClosed, h2Closed]);
+  });
+
   it.each(rows.filter((row) => !row.atOnce).map((row) => [row.name, row] as const))(
     "%s, with --stop-timeout 1s: cut with the request in flight after the 250 ms grace, never held to the 2 s most",
     async (_name, { open }) => {
