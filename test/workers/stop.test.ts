@@ -109,7 +109,7 @@ function tunnel(port: number, tls: boolean): Promise<Socket> {
     let data = "";
     s.on("data", (c: Buffer) => {
       data += c.toString("latin1");
-      if (/^HTTP\/1\.1 101[^]*\r\n\r\nping$/.test(data)) resolve(s);
+      if (/^HTTP\/1\.1 101[\s\S]*\r\n\r\nping$/.test(data)) resolve(s);
     });
     s.once("close", () => reject(new Error(`tunnel closed: ${data}`)));
     s.once(tls ? "secureConnect" : "connect", () =>
