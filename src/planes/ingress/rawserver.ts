@@ -1087,7 +1087,7 @@ export class RawHttpServer {
   private readonly connections = new Set<RawConnection>();
   /** client sockets handed to handleUpgrade (tunnels, or waiting for the endpoint's answer): no longer connections */
   private readonly tunnels = new Set<Socket>();
-  /** close() has begun: new connections are refused, finished ones are not kept alive */
+  /** close() has begun: new connections are refused (the busy ones close after their requests: drain) */
   private draining = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly metrics: IngressMetrics | undefined;
