@@ -964,6 +964,7 @@ class RawConnection {
     this.socket.removeAllListeners("end");
     this.socket.removeAllListeners("close");
     this.socket.removeAllListeners("error");
+    this.server.trackTunnel(this.socket);
     try {
       handleUpgrade(
         this.server.proxy,
@@ -976,6 +977,16 @@ class RawConnection {
       this.server.countFault("upgrade", this.socket, err);
       this.socket.destroy();
     }
+  }
+
+  /**
+   * The server is closing: a connection with nothing in flight (idle keep-alive, silent, or half a head) is
+   * closed now; one with requests in flight reads nothing more and closes once they are answered.
+   */
+  drain(): void {
+    if (this.queue.length === 0 && this.held.length === 0 && this.current === undefined && this.upgrade === undefined)
+      this.socket.destroy();
+    else this.closing = true;
   }
 
   onDrain(): void {
@@ -1074,6 +1085,10 @@ export class RawHttpServer {
   /** requests the fast path took (tests check that it serves what it should) */
   fastPathServed = 0;
   private readonly connections = new Set<RawConnection>();
+  /** client sockets handed to handleUpgrade (tunnels, or waiting for the endpoint's answer): no longer connections */
+  private readonly tunnels = new Set<Socket>();
+  /** close() has begun: new connections are refused (the busy ones close after their requests: drain) */
+  private draining = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly metrics: IngressMetrics | undefined;
 
@@ -1084,6 +1099,10 @@ export class RawHttpServer {
     this.fastPath = limits.fastPath ?? defaultFastPath();
     // half-open as http.Server: a client that ends its side after pipelining still gets every response
     this.server = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+      if (this.draining) {
+        accepted.destroy();
+        return;
+      }
       try {
         const socket = adopt(accepted, this.server);
         this.connections.add(new RawConnection(this, socket));
@@ -1133,11 +1152,29 @@ export class RawHttpServer {
     }
   }
 
-  closeIdleConnections(): void {
-    for (const conn of this.connections) if (conn.idleSince >= 0 && conn.queue.length === 0) conn.socket.destroy();
+  trackTunnel(socket: Socket): void {
+    this.tunnels.add(socket);
+    socket.once("close", () => this.tunnels.delete(socket));
   }
 
+  /**
+   * The first step of closing (after server.close()): idle and half-open connections are closed now, the
+   * others once their requests are answered; tunnels are left to closeAllConnections.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const conn of this.connections) {
+      try {
+        conn.drain();
+      } catch (err) {
+        conn.fault("close", err);
+      }
+    }
+  }
+
+  /** Every client socket, tunnels included: what is left when the grace of close() is over. */
   closeAllConnections(): void {
     for (const conn of this.connections) conn.socket.destroy();
+    for (const socket of this.tunnels) socket.destroy();
   }
 }
