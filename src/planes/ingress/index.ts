@@ -17,6 +17,7 @@ import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
 import { clientErrorAnswer, RawHttpServer } from "./rawserver.ts";
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
+import { admitConnection, perSourceCap, SourceCap } from "./source-cap.ts";
 import { IngressStatusReconciler } from "./status.ts";
 import { handleUpgrade } from "./upgrade.ts";
 import { type UpstreamPool, UpstreamPools } from "./upstream.ts";
@@ -103,6 +104,8 @@ export class IngressPlane implements Plane {
   private readonly tunnels = new Set<Duplex>();
   /** how long close() lets requests in flight finish (closeGraceMs) */
   private readonly closeGraceMs: number;
+  /** connections per client IP, both listeners together (--max-ingress-connections-per-source) */
+  sourceCap: SourceCap | undefined;
 
   constructor(
     context: PlaneContext,
@@ -152,11 +155,16 @@ export class IngressPlane implements Plane {
     // closes connections beyond it at accept.
     const budget = processFdBudget({ maxIngressConnections: this.config.maxIngressConnections }).ingressConnections;
     const maxConnections = Math.max(1, Math.floor(budget / ((httpAddress ? 1 : 0) + (httpsAddress ? 1 : 0))));
+    // One client IP's connections, both listeners together (source-cap.ts); counted and destroyed at accept.
+    const sourceCap = new SourceCap(perSourceCap(this.config.maxIngressConnectionsPerSource, maxConnections));
+    this.sourceCap = sourceCap;
+    const refused = this.metrics.connectionsRefused;
     try {
       if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
-        const raw = new RawHttpServer(this.proxy, limits, this.metrics);
+        const raw = new RawHttpServer(this.proxy, limits, this.metrics, sourceCap);
         this.rawHttp = raw;
         raw.server.maxConnections = maxConnections;
+        raw.server.on("drop", countDrop.bind(refused.labels({ listener: "http", cap: "total" })));
         await listen(raw.server, httpAddress, { reusePort: this.reusePort });
         raw.server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
@@ -180,8 +188,10 @@ export class IngressPlane implements Plane {
           handleUpgrade(this.proxy, req, socket, head, false);
         });
         server.on("clientError", onClientError);
+        server.on("connection", admitConnection(sourceCap, refused.labels({ listener: "http", cap: "source" })));
         this.http = server;
         server.maxConnections = maxConnections;
+        server.on("drop", countDrop.bind(refused.labels({ listener: "http", cap: "total" })));
         await listen(server as unknown as import("node:net").Server, httpAddress, { reusePort: this.reusePort });
         server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
@@ -202,6 +212,9 @@ export class IngressPlane implements Plane {
           this.tlsSockets.add(socket);
           socket.once("close", () => this.tlsSockets.delete(socket));
         });
+        // after the listener above (and tls.Server's own, which wraps the socket): a refused socket is destroyed
+        // before its ClientHello is read, and leaves tlsSockets by its 'close' like any other
+        server.on("connection", admitConnection(sourceCap, refused.labels({ listener: "https", cap: "source" })));
         // Node's HTTP/2 server has no idle timeout of its own (server.timeout is 0): a session that sends
         // nothing would hold its descriptor forever.
         server.on("session", (session: ServerHttp2Session) => {
@@ -237,6 +250,7 @@ export class IngressPlane implements Plane {
         });
         this.https = server;
         server.maxConnections = maxConnections;
+        server.on("drop", countDrop.bind(refused.labels({ listener: "https", cap: "total" })));
         await listen(server as unknown as import("node:net").Server, httpsAddress, { reusePort: this.reusePort });
         server.on("error", this.onListenerError);
         // With port 0 the kernel picks the port; redirects must name the real one.
@@ -433,6 +447,11 @@ function onTlsClientError(err: Error & { code?: string }, socket: Duplex): void 
   // documented: alpnProtocol is null until the handshake has completed
   if ((socket as TLSSocket).alpnProtocol === null) socket.destroy();
   else onClientError(err, socket);
+}
+
+/** net.Server's 'drop': a connection beyond maxConnections, closed by Node at accept (`this`: the counter child). */
+function countDrop(this: { inc(): void }): void {
+  this.inc();
 }
 
 function destroySocket(socket: Duplex): void {

@@ -7,6 +7,7 @@ import { DirectExchange } from "./direct.ts";
 import { type ClientLimits, defaultFastPath } from "./index.ts";
 import type { IngressMetrics } from "./metrics.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
+import type { SourceCap } from "./source-cap.ts";
 import { handleUpgrade } from "./upgrade.ts";
 
 /**
@@ -962,7 +963,8 @@ class RawConnection {
     (this.socket as ClientSocket)[CONNECTION] = undefined;
     this.socket.removeAllListeners("drain");
     this.socket.removeAllListeners("end");
-    this.socket.removeAllListeners("close");
+    // only ours: the per-source cap's listener (source-cap.ts) must still see the tunnel close
+    this.socket.removeListener("close", onClientClose);
     this.socket.removeAllListeners("error");
     this.server.trackTunnel(this.socket);
     try {
@@ -1092,10 +1094,16 @@ export class RawHttpServer {
   private timer: NodeJS.Timeout | undefined;
   private readonly metrics: IngressMetrics | undefined;
 
-  constructor(proxy: IngressProxy, limits: ClientLimits, metrics?: IngressMetrics) {
+  /** connections per client IP (shared with the HTTPS listener); undefined = no per-source cap */
+  private readonly sourceCap: SourceCap | undefined;
+  private readonly refusedBySource: { inc(): void } | undefined;
+
+  constructor(proxy: IngressProxy, limits: ClientLimits, metrics?: IngressMetrics, sourceCap?: SourceCap) {
     this.proxy = proxy;
     this.limits = limits;
     this.metrics = metrics;
+    this.sourceCap = sourceCap;
+    this.refusedBySource = metrics?.connectionsRefused.labels({ listener: "http", cap: "source" });
     this.fastPath = limits.fastPath ?? defaultFastPath();
     // half-open as http.Server: a client that ends its side after pipelining still gets every response
     this.server = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
@@ -1105,6 +1113,12 @@ export class RawHttpServer {
       }
       try {
         const socket = adopt(accepted, this.server);
+        // checked on the adopted socket: the peer name it reads here is cached for the proxy's X-Forwarded-For
+        if (this.sourceCap !== undefined && !this.sourceCap.admit(socket)) {
+          this.refusedBySource?.inc();
+          socket.destroy();
+          return;
+        }
         this.connections.add(new RawConnection(this, socket));
         socket.resume();
       } catch (err) {
