@@ -37,6 +37,8 @@ export interface Config {
   maxUdpFlowsPerSource: number;
   maxTcpConnections: number;
   maxIngressConnections: number;
+  /** ingress client connections one client IP may hold (src/planes/ingress/source-cap.ts); 0 = derived */
+  maxIngressConnectionsPerSource: number;
 
   // ingress
   httpAddress?: HostPort;

@@ -385,7 +385,7 @@ export const CASES: readonly HostileCase[] = [
   {
     id: "I1",
     cls: "I",
-    title: "UDP datagrams from more source ports than the process has descriptors, to a UDP Service",
+    title: "UDP datagrams from 16 client IPs and more source ports than the process has descriptors, to a UDP Service",
     inputs: 0,
     async run(ctx) {
       const count = ctx.quick ? 8_000 : 12_000;
@@ -396,11 +396,12 @@ export const CASES: readonly HostileCase[] = [
         const sockets = await Promise.all(
           Array.from(
             { length: batch },
-            () =>
+            (_, i) =>
               new Promise<DgramSocket>((resolve) => {
                 const s = createSocket("udp4");
                 s.on("error", () => undefined);
-                s.bind(0, "127.0.0.1", () => resolve(s));
+                // 16 client addresses, so the total cap is reached, not only one client's share
+                s.bind(0, `127.0.1.${((sent + i) % 16) + 1}`, () => resolve(s));
               }),
           ),
         );

@@ -236,6 +236,15 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "max-ingress-connections-per-source",
+    value: "N",
+    help: "most ingress client connections one client IP holds, both listeners together; 0 = half of one listener's share",
+    default: "0",
+    apply: (c, v) => {
+      c.maxIngressConnectionsPerSource = integer("max-ingress-connections-per-source", v, 0, 10_000_000);
+    },
+  }),
+  flag({
     name: "endpoint-grace-period",
     value: "DURATION",
     help: "connections to an endpoint that disappeared are closed after this",
@@ -484,6 +493,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     maxUdpFlowsPerSource: 0,
     maxTcpConnections: 0,
     maxIngressConnections: 0,
+    maxIngressConnectionsPerSource: 0,
     ingressClass: "nodeplane",
     ingressController: "nodeplane.dev/ingress",
     publishAddresses: [],

@@ -17,6 +17,7 @@ import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
 import { clientErrorAnswer, RawHttpServer } from "./rawserver.ts";
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
+import { admitConnection, perSourceCap, SourceCap } from "./source-cap.ts";
 import { IngressStatusReconciler } from "./status.ts";
 import { handleUpgrade } from "./upgrade.ts";
 import { type UpstreamPool, UpstreamPools } from "./upstream.ts";
@@ -92,6 +93,19 @@ export class IngressPlane implements Plane {
   https: Http2SecureServer | undefined;
   /** every TCP connection of the HTTPS listener, handshaken or not: close() destroys what is left */
   private readonly tlsSockets = new Set<Socket>();
+  /**
+   * HTTP/1 client connections served by Node's HTTP/1 code (the TLS listener's HTTP/1.1 side, the "node"
+   * front end): close() closes those with no response in flight at once
+   */
+  private readonly http1Sockets = new Set<Socket>();
+  /** HTTP/2 sessions of the TLS listener: close() sends each a GOAWAY, then destroys what is left */
+  private readonly sessions = new Set<ServerHttp2Session>();
+  /** client sockets handed to handleUpgrade by Node's servers (the raw front end keeps its own) */
+  private readonly tunnels = new Set<Duplex>();
+  /** how long close() lets requests in flight finish (closeGraceMs) */
+  private readonly closeGraceMs: number;
+  /** connections per client IP, both listeners together (--max-ingress-connections-per-source) */
+  sourceCap: SourceCap | undefined;
 
   constructor(
     context: PlaneContext,
@@ -104,6 +118,7 @@ export class IngressPlane implements Plane {
     this.logger = logger.child({ plane: "ingress" });
     this.limits = limits;
     this.defaultPem = defaultPem;
+    this.closeGraceMs = closeGraceMs(config.stopTimeoutMs);
     this.metrics = new IngressMetrics(context.registry);
     this.pools = new UpstreamPools(
       {
@@ -140,11 +155,16 @@ export class IngressPlane implements Plane {
     // closes connections beyond it at accept.
     const budget = processFdBudget({ maxIngressConnections: this.config.maxIngressConnections }).ingressConnections;
     const maxConnections = Math.max(1, Math.floor(budget / ((httpAddress ? 1 : 0) + (httpsAddress ? 1 : 0))));
+    // One client IP's connections, both listeners together (source-cap.ts); counted and destroyed at accept.
+    const sourceCap = new SourceCap(perSourceCap(this.config.maxIngressConnectionsPerSource, maxConnections));
+    this.sourceCap = sourceCap;
+    const refused = this.metrics.connectionsRefused;
     try {
       if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
-        const raw = new RawHttpServer(this.proxy, limits, this.metrics);
+        const raw = new RawHttpServer(this.proxy, limits, this.metrics, sourceCap);
         this.rawHttp = raw;
         raw.server.maxConnections = maxConnections;
+        raw.server.on("drop", countDrop.bind(refused.labels({ listener: "http", cap: "total" })));
         await listen(raw.server, httpAddress, { reusePort: this.reusePort });
         raw.server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
@@ -162,12 +182,16 @@ export class IngressPlane implements Plane {
           },
           (req, res) => this.proxy.handle(req, res, false),
         );
-        server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-          handleUpgrade(this.proxy, req, socket, head, false),
-        );
+        server.on("connection", (socket: Socket) => this.trackHttp1(socket));
+        server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+          this.trackTunnel(socket);
+          handleUpgrade(this.proxy, req, socket, head, false);
+        });
         server.on("clientError", onClientError);
+        server.on("connection", admitConnection(sourceCap, refused.labels({ listener: "http", cap: "source" })));
         this.http = server;
         server.maxConnections = maxConnections;
+        server.on("drop", countDrop.bind(refused.labels({ listener: "http", cap: "total" })));
         await listen(server as unknown as import("node:net").Server, httpAddress, { reusePort: this.reusePort });
         server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress) }, "ingress HTTP listening");
@@ -188,11 +212,19 @@ export class IngressPlane implements Plane {
           this.tlsSockets.add(socket);
           socket.once("close", () => this.tlsSockets.delete(socket));
         });
+        // after the listener above (and tls.Server's own, which wraps the socket): a refused socket is destroyed
+        // before its ClientHello is read, and leaves tlsSockets by its 'close' like any other
+        server.on("connection", admitConnection(sourceCap, refused.labels({ listener: "https", cap: "source" })));
         // Node's HTTP/2 server has no idle timeout of its own (server.timeout is 0): a session that sends
         // nothing would hold its descriptor forever.
-        server.on("session", (session: ServerHttp2Session) =>
-          session.setTimeout(limits.keepAliveTimeoutMs, destroyIdleSession.bind(session)),
-        );
+        server.on("session", (session: ServerHttp2Session) => {
+          session.setTimeout(limits.keepAliveTimeoutMs, destroyIdleSession.bind(session));
+          this.sessions.add(session);
+          session.once("close", () => this.sessions.delete(session));
+        });
+        server.on("secureConnection", (socket: TLSSocket) => {
+          if (socket.alpnProtocol !== "h2") this.trackHttp1(socket);
+        });
         // The HTTP/1.1 side of the TLS listener is Node's HTTP/1 server code: give it the same limits.
         Object.assign(server, {
           maxHeaderSize: limits.maxHeaderSize,
@@ -204,9 +236,10 @@ export class IngressPlane implements Plane {
           requireHostHeader: false,
         });
         server.on("request", (req: ClientRequest, res: ClientResponse) => this.proxy.handle(req, res, true));
-        server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-          handleUpgrade(this.proxy, req, socket, head, true),
-        );
+        server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+          this.trackTunnel(socket);
+          handleUpgrade(this.proxy, req, socket, head, true);
+        });
         server.on("clientError", onTlsClientError);
         server.on("sessionError", () => undefined);
         server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
@@ -217,6 +250,7 @@ export class IngressPlane implements Plane {
         });
         this.https = server;
         server.maxConnections = maxConnections;
+        server.on("drop", countDrop.bind(refused.labels({ listener: "https", cap: "total" })));
         await listen(server as unknown as import("node:net").Server, httpsAddress, { reusePort: this.reusePort });
         server.on("error", this.onListenerError);
         // With port 0 the kernel picks the port; redirects must name the real one.
@@ -271,34 +305,123 @@ export class IngressPlane implements Plane {
     }
   }
 
-  async close(): Promise<void> {
+  private trackHttp1(socket: Socket): void {
+    this.http1Sockets.add(socket);
+    socket.once("close", () => this.http1Sockets.delete(socket));
+  }
+
+  private trackTunnel(socket: Duplex): void {
+    this.http1Sockets.delete(socket as Socket);
+    this.tunnels.add(socket);
+    socket.once("close", () => this.tunnels.delete(socket));
+  }
+
+  /**
+   * Stops the listeners and ends every client connection, within `graceMs` (by default closeGraceMs of the
+   * stop timeout) plus a moment: connections with nothing in flight (idle keep-alive, silent, half a head,
+   * mid-handshake) are closed at once and HTTP/2 sessions get a GOAWAY; requests in flight may finish within
+   * the grace; then every socket left (requests, HTTP/2 sessions, tunnels) is destroyed. As nginx and Envoy
+   * on shutdown: a client holding a connection can never hold the stop.
+   */
+  async close(graceMs = this.closeGraceMs): Promise<void> {
     const raw = this.rawHttp;
     this.rawHttp = undefined;
-    const tlsSockets = this.tlsSockets;
     const servers = [this.http, this.https, raw?.server].filter((s): s is NonNullable<typeof s> => s !== undefined);
-    raw?.closeIdleConnections();
+    const node = this.http;
     this.http = undefined;
     this.https = undefined;
-    await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            if (!server.listening) return resolve();
-            server.close(() => resolve());
-            // Idle keep-alive connections would hold close() open; busy ones get a moment to finish.
-            (server as Server).closeIdleConnections?.();
-            const timer = setTimeout(() => {
-              (server as Server).closeAllConnections?.();
-              if (server === raw?.server) raw.closeAllConnections();
-              // sockets still in the handshake, HTTP/2 sessions: Http2SecureServer has no closeAllConnections
-              for (const socket of tlsSockets) socket.destroy();
-            }, 2_000);
-            timer.unref();
-          }),
-      ),
+    // each resolves once its listener and all its connections are closed
+    const closed = servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          if (!server.listening) resolve();
+          else server.close(() => resolve());
+        }),
     );
+    const all = Promise.all(closed);
+    try {
+      raw?.drain();
+      // (server.close() has closed the idle HTTP/1 connections of Node's servers already)
+      this.closeQuiet();
+    } catch (err) {
+      this.logger.warn({ err }, "ingress: closing idle connections failed; all are cut after the grace");
+    }
+    if (!(await within(all, graceMs))) {
+      raw?.closeAllConnections();
+      node?.closeAllConnections();
+      for (const socket of this.tunnels) socket.destroy();
+      for (const session of this.sessions) session.destroy();
+      for (const socket of this.http1Sockets) socket.destroy();
+      for (const socket of this.tlsSockets) socket.destroy();
+      // every socket is destroyed: only their 'close' events are still to come
+      if (!(await within(all, Math.max(graceMs, FORCED_CLOSE_MS))))
+        this.logger.warn("ingress: listeners not closed after every connection was destroyed");
+    }
     await this.pools.close();
   }
+
+  /**
+   * close()'s first step on the connections Node's servers hold: TLS handshakes not finished, HTTP/1
+   * connections with no response in flight (idle, silent, half a head), HTTP/2 sessions (GOAWAY: no new
+   * streams; the session ends with its last stream).
+   */
+  private closeQuiet(): void {
+    const handshaken = new Set<string>();
+    for (const socket of this.http1Sockets) {
+      handshaken.add(peer(socket));
+      // Node's HTTP/1 server sets _httpMessage while a response is assigned to the socket (used by
+      // onClientError too); none: nothing in flight
+      const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (res == null) socket.destroy();
+      else {
+        // in flight: the connection closes after this response (Node would keep it for the next request)
+        if (!res.headersSent) res.shouldKeepAlive = false;
+        res.once("finish", () => socket.end());
+      }
+    }
+    for (const session of this.sessions) {
+      const socket = session.socket;
+      if (socket !== undefined) handshaken.add(peer(socket as Socket));
+      session.close();
+    }
+    for (const socket of this.tunnels) handshaken.add(peer(socket as Socket));
+    // a TCP connection with no TLS socket of its peer is still in the handshake (or never began one)
+    for (const socket of this.tlsSockets) if (!handshaken.has(peer(socket))) socket.destroy();
+  }
+}
+
+/** The longest close() lets requests in flight finish (nginx's and Envoy's drains are longer: this is a stop). */
+const MAX_CLOSE_GRACE_MS = 2_000;
+/** After destroying every socket, how long close() waits for the listeners to report closed. */
+const FORCED_CLOSE_MS = 500;
+
+/**
+ * The grace close() gives requests in flight: a quarter of the stop timeout (the stop has other planes to
+ * close, and a worker gets half of it), at most MAX_CLOSE_GRACE_MS.
+ */
+export function closeGraceMs(stopTimeoutMs: number): number {
+  return Math.min(MAX_CLOSE_GRACE_MS, Math.floor(stopTimeoutMs / 4));
+}
+
+/** true when `work` settles within `ms` */
+function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+    );
+  });
+}
+
+function peer(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 /** After an error answer, how long the client gets to read it and close before the socket is destroyed. */
@@ -324,6 +447,11 @@ function onTlsClientError(err: Error & { code?: string }, socket: Duplex): void 
   // documented: alpnProtocol is null until the handshake has completed
   if ((socket as TLSSocket).alpnProtocol === null) socket.destroy();
   else onClientError(err, socket);
+}
+
+/** net.Server's 'drop': a connection beyond maxConnections, closed by Node at accept (`this`: the counter child). */
+function countDrop(this: { inc(): void }): void {
+  this.inc();
 }
 
 function destroySocket(socket: Duplex): void {

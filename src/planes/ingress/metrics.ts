@@ -116,6 +116,12 @@ export class IngressMetrics {
       labelNames: ["listener", "stage"],
       registers: [registry],
     });
+    this.connectionsRefused = new Counter({
+      name: "nodeplane_ingress_connections_refused_total",
+      help: "Client connections the ingress closed at accept, by listener and cap (source: per client IP; total: the listener's)",
+      labelNames: ["listener", "cap"],
+      registers: [registry],
+    });
   }
 
   /**
@@ -123,6 +129,12 @@ export class IngressMetrics {
    * ("http", "https") and stage (parse, dispatch, timer, drain, end, close, upgrade, accept)
    */
   readonly connectionFaults: Counter<"listener" | "stage">;
+
+  /**
+   * client connections destroyed at accept: by listener ("http", "https") and cap ("source": the client IP
+   * holds --max-ingress-connections-per-source already; "total": the listener's maxConnections)
+   */
+  readonly connectionsRefused: Counter<"listener" | "cap">;
 
   /** The series for a label set (created on first use; label sets are bounded by the routes). */
   series(labels: RequestLabels): RequestSeries {

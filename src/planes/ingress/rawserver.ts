@@ -7,6 +7,7 @@ import { DirectExchange } from "./direct.ts";
 import { type ClientLimits, defaultFastPath } from "./index.ts";
 import type { IngressMetrics } from "./metrics.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
+import type { SourceCap } from "./source-cap.ts";
 import { handleUpgrade } from "./upgrade.ts";
 
 /**
@@ -962,8 +963,10 @@ class RawConnection {
     (this.socket as ClientSocket)[CONNECTION] = undefined;
     this.socket.removeAllListeners("drain");
     this.socket.removeAllListeners("end");
-    this.socket.removeAllListeners("close");
+    // only ours: the per-source cap's listener (source-cap.ts) must still see the tunnel close
+    this.socket.removeListener("close", onClientClose);
     this.socket.removeAllListeners("error");
+    this.server.trackTunnel(this.socket);
     try {
       handleUpgrade(
         this.server.proxy,
@@ -976,6 +979,16 @@ class RawConnection {
       this.server.countFault("upgrade", this.socket, err);
       this.socket.destroy();
     }
+  }
+
+  /**
+   * The server is closing: a connection with nothing in flight (idle keep-alive, silent, or half a head) is
+   * closed now; one with requests in flight reads nothing more and closes once they are answered.
+   */
+  drain(): void {
+    if (this.queue.length === 0 && this.held.length === 0 && this.current === undefined && this.upgrade === undefined)
+      this.socket.destroy();
+    else this.closing = true;
   }
 
   onDrain(): void {
@@ -1074,18 +1087,38 @@ export class RawHttpServer {
   /** requests the fast path took (tests check that it serves what it should) */
   fastPathServed = 0;
   private readonly connections = new Set<RawConnection>();
+  /** client sockets handed to handleUpgrade (tunnels, or waiting for the endpoint's answer): no longer connections */
+  private readonly tunnels = new Set<Socket>();
+  /** close() has begun: new connections are refused (the busy ones close after their requests: drain) */
+  private draining = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly metrics: IngressMetrics | undefined;
 
-  constructor(proxy: IngressProxy, limits: ClientLimits, metrics?: IngressMetrics) {
+  /** connections per client IP (shared with the HTTPS listener); undefined = no per-source cap */
+  private readonly sourceCap: SourceCap | undefined;
+  private readonly refusedBySource: { inc(): void } | undefined;
+
+  constructor(proxy: IngressProxy, limits: ClientLimits, metrics?: IngressMetrics, sourceCap?: SourceCap) {
     this.proxy = proxy;
     this.limits = limits;
     this.metrics = metrics;
+    this.sourceCap = sourceCap;
+    this.refusedBySource = metrics?.connectionsRefused.labels({ listener: "http", cap: "source" });
     this.fastPath = limits.fastPath ?? defaultFastPath();
     // half-open as http.Server: a client that ends its side after pipelining still gets every response
     this.server = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+      if (this.draining) {
+        accepted.destroy();
+        return;
+      }
       try {
         const socket = adopt(accepted, this.server);
+        // checked on the adopted socket: the peer name it reads here is cached for the proxy's X-Forwarded-For
+        if (this.sourceCap !== undefined && !this.sourceCap.admit(socket)) {
+          this.refusedBySource?.inc();
+          socket.destroy();
+          return;
+        }
         this.connections.add(new RawConnection(this, socket));
         socket.resume();
       } catch (err) {
@@ -1133,11 +1166,29 @@ export class RawHttpServer {
     }
   }
 
-  closeIdleConnections(): void {
-    for (const conn of this.connections) if (conn.idleSince >= 0 && conn.queue.length === 0) conn.socket.destroy();
+  trackTunnel(socket: Socket): void {
+    this.tunnels.add(socket);
+    socket.once("close", () => this.tunnels.delete(socket));
   }
 
+  /**
+   * The first step of closing (after server.close()): idle and half-open connections are closed now, the
+   * others once their requests are answered; tunnels are left to closeAllConnections.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const conn of this.connections) {
+      try {
+        conn.drain();
+      } catch (err) {
+        conn.fault("close", err);
+      }
+    }
+  }
+
+  /** Every client socket, tunnels included: what is left when the grace of close() is over. */
   closeAllConnections(): void {
     for (const conn of this.connections) conn.socket.destroy();
+    for (const socket of this.tunnels) socket.destroy();
   }
 }

@@ -20,7 +20,10 @@ function idle(port: number): Promise<Socket> {
 
 describe("ingress client connections and the descriptor budget", () => {
   it("splits --max-ingress-connections over the listeners; connections beyond are closed at accept", async () => {
-    const h = await startIngress([], { flags: ["--max-ingress-connections", "4"] });
+    // the per-source cap (1 by default at this size: half of a listener's 2) would refuse the second first
+    const h = await startIngress([], {
+      flags: ["--max-ingress-connections", "4", "--max-ingress-connections-per-source", "10"],
+    });
     cleanups.push(() => h.close());
     expect(h.plane.httpListener!.maxConnections).toBe(2);
     expect(h.plane.https!.maxConnections).toBe(2);
