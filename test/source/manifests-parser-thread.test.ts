@@ -6,8 +6,14 @@ import { ParserThread } from "../../src/source/manifests/parser-thread.ts";
 
 const service = (name: string) =>
   `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: 80}]}\n`;
-/** ~4 MB of YAML documents: seconds of parsing and far more than a few MB of heap */
-const big = () => Array.from({ length: 20_000 }, (_, i) => `${service(`s${i}`)}x: ${"y".repeat(100)}\n`).join("---\n");
+/**
+ * 6,000 documents of 80 keys each (~6 MB): under every limit (so only the heap can stop it), and hundreds of
+ * thousands of parsed nodes, far more than 16 MB of heap holds
+ */
+const heavy = () => {
+  const keys = Array.from({ length: 80 }, (_, k) => `  k${k}: v${k}`).join("\n");
+  return Array.from({ length: 6_000 }, (_, i) => `${service(`s${i}`)}data:\n${keys}\n`).join("---\n");
+};
 
 describe("ParserThread", () => {
   let dir: string;
@@ -42,7 +48,7 @@ describe("ParserThread", () => {
   it("a file that exhausts the thread's heap is skipped; the next file gets a fresh thread", {
     timeout: 60_000,
   }, async () => {
-    await writeFile(join(dir, "big.yaml"), big());
+    await writeFile(join(dir, "big.yaml"), heavy());
     await writeFile(join(dir, "small.yaml"), service("small"));
     const thread = newThread({ maxHeapMb: 16 });
     const result = await thread.load({ path: join(dir, "big.yaml") });
