@@ -210,7 +210,7 @@ export const CASES: readonly HostileCase[] = [
       // clean: refused (4xx), or tunnelled with the body as the tunnel's first bytes
       const codes = statuses(r.data);
       const refusedIt = codes.length > 0 && codes[0] !== undefined && codes[0] >= 400 && !upgrade;
-      const bodyFirst = upgrade !== undefined && upgrade.tunnel.startsWith("hello");
+      const bodyFirst = upgrade?.tunnel.startsWith("hello") === true;
       return {
         answer: describe(r.data, r.closed),
         clean: refusedIt || bodyFirst,
