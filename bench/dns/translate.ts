@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { Store } from "../../src/store/store.ts";
-import { translateDns } from "../../src/translate/dns/index.ts";
+import { translateDns } from "../../src/translate/dns/translator.ts";
 import type { TranslateOptions } from "../../src/translate/options.ts";
 
 const { values } = parseArgs({

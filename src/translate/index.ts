@@ -1,11 +1,11 @@
 import type { Problem } from "../model/problems.ts";
 import type { Snapshot } from "../snapshot/snapshot.ts";
 import type { Store } from "../store/store.ts";
-import { DnsTranslator } from "./dns/index.ts";
-import { IngressTranslator } from "./ingress/index.ts";
+import { DnsTranslator } from "./dns/translator.ts";
+import { IngressTranslator } from "./ingress/translator.ts";
 import { translateNode } from "./node.ts";
 import type { TranslateOptions } from "./options.ts";
-import { ServiceTranslator } from "./services.ts";
+import { ServiceTranslator } from "./services/translator.ts";
 
 export type TranslatorPart = "node" | "services" | "ingress" | "dns";
 export type TranslatorProbe = (done: TranslatorPart) => void;

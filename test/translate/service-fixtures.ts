@@ -3,7 +3,7 @@ import type { EndpointSlice, KindMap, Service, SliceEndpoint } from "../../src/m
 import type { Endpoint, Frontend, NodeSnapshot, ServicePortSnapshot } from "../../src/snapshot/snapshot.ts";
 import { Store } from "../../src/store/store.ts";
 import type { TranslateOptions } from "../../src/translate/options.ts";
-import { type ServicesResult, ServiceTranslator } from "../../src/translate/services.ts";
+import { type ServicesResult, ServiceTranslator } from "../../src/translate/services/translator.ts";
 
 /** This node in every fixture unless a row says otherwise. */
 export const NODE: NodeSnapshot = {

@@ -1,11 +1,11 @@
-import type { EndpointSlice, Service } from "../model/k8s.ts";
-import type { Problem } from "../model/problems.ts";
-import type { HealthCheckSnapshot, NodeSnapshot, ServicePortSnapshot } from "../snapshot/snapshot.ts";
-import type { Store, StoreChange } from "../store/store.ts";
-import { addSliceOwners, StoreFollower } from "./follow.ts";
-import type { TranslateOptions } from "./options.ts";
-import { FrontendClaims, frontendKeysOf, type Loss, withoutLostFrontends } from "./services/claims.ts";
-import { type ServiceTranslation, translateService } from "./services/service.ts";
+import type { EndpointSlice, Service } from "../../model/k8s.ts";
+import type { Problem } from "../../model/problems.ts";
+import type { HealthCheckSnapshot, NodeSnapshot, ServicePortSnapshot } from "../../snapshot/snapshot.ts";
+import type { Store, StoreChange } from "../../store/store.ts";
+import { addSliceOwners, StoreFollower } from "../follow.ts";
+import type { TranslateOptions } from "../options.ts";
+import { FrontendClaims, frontendKeysOf, type Loss, withoutLostFrontends } from "./claims.ts";
+import { type ServiceTranslation, translateService } from "./service.ts";
 
 export interface ServicesResult {
   services: Service[];

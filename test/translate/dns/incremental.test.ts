@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { DnsRecords, DnsSnapshot, PodRecordMode } from "../../../src/snapshot/dns.ts";
 import { ShardedMap } from "../../../src/snapshot/sharded-map.ts";
 import { Store } from "../../../src/store/store.ts";
-import { DnsTranslator } from "../../../src/translate/dns/index.ts";
+import { DnsTranslator } from "../../../src/translate/dns/translator.ts";
 import { options, pod, service, slice } from "./fixtures.ts";
 
 /**

@@ -4,7 +4,7 @@ import type { DnsRecords, PodRecordMode } from "../../../src/snapshot/dns.ts";
 import { lookupName } from "../../../src/snapshot/dns-lookup.ts";
 import { canonicalIp, ipFromDashed, ipv4Value, isIPv4, reverseName } from "../../../src/snapshot/ip.ts";
 import { Store } from "../../../src/store/store.ts";
-import { translateDns } from "../../../src/translate/dns/index.ts";
+import { translateDns } from "../../../src/translate/dns/translator.ts";
 import { labStore, options, service, slice } from "./fixtures.ts";
 
 type Expect = "NXDOMAIN" | "OUTSIDE" | DnsRecords;

@@ -1,7 +1,7 @@
 import type { KindMap } from "../../../src/model/k8s.ts";
 import type { NodeSnapshot } from "../../../src/snapshot/snapshot.ts";
 import { Store } from "../../../src/store/store.ts";
-import { translateIngress } from "../../../src/translate/ingress/index.ts";
+import { translateIngress } from "../../../src/translate/ingress/translator.ts";
 import type { TranslateOptions } from "../../../src/translate/options.ts";
 
 export const OPTIONS: TranslateOptions = {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Secret } from "../../../src/model/k8s.ts";
 import { generateDefaultCertificate } from "../../../src/planes/ingress/certificates.ts";
 import { Store } from "../../../src/store/store.ts";
-import { IngressTranslator } from "../../../src/translate/ingress/index.ts";
+import { IngressTranslator } from "../../../src/translate/ingress/translator.ts";
 import { ing, NODE, OPTIONS, svc } from "./fixtures.ts";
 
 /**
