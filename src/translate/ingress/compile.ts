@@ -61,12 +61,24 @@ function creationTime(ingress: Ingress): number {
   return Number.isFinite(ms) ? ms : 0;
 }
 
+type Report = (field: string, message: string) => void;
+
+/** What the steps of one Ingress share while it is compiled. */
+interface Compiling {
+  store: Store;
+  ref: IngressRef;
+  settings: IngressRoute["settings"];
+  steps: Step[];
+  /** the backend Services met so far, by key: the compiled Ingress is stale when one of them changes */
+  backends: Map<string, BackendDep>;
+  report: Report;
+}
+
 /** Everything about one Ingress that does not depend on the other Ingresses or on Secrets. */
 export function compileIngress(store: Store, key: string, ingress: Ingress): CompiledIngress {
   const steps: Step[] = [];
-  const backends = new Map<string, BackendDep>();
   const ref: IngressRef = { namespace: ingress.metadata?.namespace ?? "default", name: ingress.metadata?.name ?? "" };
-  const report = (field: string, message: string) =>
+  const report: Report = (field, message) =>
     steps.push({
       kind: "problem",
       problem: { kind: "Ingress", namespace: ref.namespace, name: ref.name, field, message },
@@ -74,9 +86,23 @@ export function compileIngress(store: Store, key: string, ingress: Ingress): Com
   const annotationProblems: Problem[] = [];
   const settings = parseAnnotations(ingress, annotationProblems);
   for (const problem of annotationProblems) steps.push({ kind: "problem", problem });
+  const c: Compiling = { store, ref, settings, steps, backends: new Map(), report };
   const spec = ingress.spec ?? {};
 
-  // Hosts of this Ingress's valid rules (a tls entry without hosts covers them).
+  const { ruleHosts, validRules } = validHostRules(spec, report);
+  const tlsHosts = tlsSteps(c, spec, ruleHosts);
+  for (const rule of validRules) pathSteps(c, spec, rule, tlsHosts);
+  if (spec.defaultBackend) defaultBackendSteps(c, spec.defaultBackend, ruleHosts, tlsHosts);
+  return { ingress, key, time: creationTime(ingress), steps, backends: [...c.backends.values()], entries: {} };
+}
+
+type IngressSpec = NonNullable<Ingress["spec"]>;
+
+/** The rules whose host is valid (or empty), and the distinct non-empty hosts among them (a tls entry without hosts covers them). */
+function validHostRules(
+  spec: IngressSpec,
+  report: Report,
+): { ruleHosts: string[]; validRules: { index: number; host: string }[] } {
   const ruleHosts: string[] = [];
   const validRules: { index: number; host: string }[] = [];
   for (const [index, rule] of (spec.rules ?? []).entries()) {
@@ -91,119 +117,142 @@ export function compileIngress(store: Store, key: string, ingress: Ingress): Com
     }
     validRules.push({ index, host });
   }
+  return { ruleHosts, validRules };
+}
 
-  // TLS: host validation and coverage here; the certificate claims are replayed with the other Ingresses.
+/**
+ * TLS: host validation and coverage here; the certificate claims are replayed with the other Ingresses
+ * (a "tls" step per entry with a secretName). Returns the hosts TLS covers (ssl-redirect applies to them).
+ */
+function tlsSteps(c: Compiling, spec: IngressSpec, ruleHosts: readonly string[]): Set<string> {
   const tlsHosts = new Set<string>();
   (spec.tls ?? []).forEach((entry, k) => {
     const hosts: string[] = [];
     (entry.hosts ?? []).forEach((host, h) => {
       const error = hostError(host);
-      if (error) report(`spec.tls[${k}].hosts[${h}]`, `"${host}" ${error}`);
+      if (error) c.report(`spec.tls[${k}].hosts[${h}]`, `"${host}" ${error}`);
       else hosts.push(host);
     });
     const explicit = entry.hosts !== undefined && entry.hosts.length > 0;
     const covered = explicit ? hosts : ruleHosts;
     for (const host of covered) tlsHosts.add(host);
     if (!entry.secretName) return;
-    steps.push({
+    c.steps.push({
       kind: "tls",
       index: k,
-      secretKey: `${ref.namespace}/${entry.secretName}`,
+      secretKey: `${c.ref.namespace}/${entry.secretName}`,
       explicit,
       covered,
       noRuleHosts: ruleHosts.length === 0,
     });
   });
+  return tlsHosts;
+}
 
-  const route = (
-    host: string,
-    path: string,
-    pathType: PathType,
-    declaredPathType: IngressRoute["declaredPathType"],
-    backend: IngressBackend,
-    redirect: boolean,
-    field: string,
-  ): IngressRoute | undefined => {
-    if (!backend.service) {
-      report(
-        field,
-        backend.resource ? "resource backends are not supported (only service backends)" : "needs a service backend",
-      );
-      return undefined;
+/** A "host" step for one valid rule, then a "route" step for each of its paths that is valid and has a service backend. */
+function pathSteps(
+  c: Compiling,
+  spec: IngressSpec,
+  { index, host }: { index: number; host: string },
+  tlsHosts: ReadonlySet<string>,
+): void {
+  c.steps.push({ kind: "host", host });
+  for (const [j, p] of (spec.rules?.[index]?.http?.paths ?? []).entries()) {
+    const field = `spec.rules[${index}].http.paths[${j}]`;
+    const error = pathError(p.path, p.pathType);
+    if (error) {
+      c.report(p.pathType === undefined ? `${field}.pathType` : `${field}.path`, error);
+      continue;
     }
-    const serviceKey = `${ref.namespace}/${backend.service.name}`;
-    if (!backends.has(serviceKey))
-      backends.set(serviceKey, {
-        key: serviceKey,
-        service: store.get("Service", serviceKey),
-        slices: store.slicesFor(serviceKey),
-      });
-    const { target, error } = resolveBackend(store, ref.namespace, backend.service);
-    // The route stays (and answers 503) so a missing Service does not silently fall through to another route.
-    if (error) report(`${field}.service`, error);
-    return {
-      ingress: ref,
+    let path = p.path || "/";
+    const pathType: PathType = p.pathType === "Exact" ? "Exact" : "Prefix";
+    if (p.pathType === "ImplementationSpecific" && path.endsWith(NGINX_PREFIX_IDIOM))
+      path = path.slice(0, -NGINX_PREFIX_IDIOM.length) || "/";
+    if (p.pathType === "ImplementationSpecific" && /[()[\]{}*+?|^$\\]/.test(path)) {
+      c.report(`${field}.path`, `"${p.path}": regular expressions are not supported; path skipped`);
+      continue;
+    }
+    const r = backendRoute(
+      c,
       host,
       path,
       pathType,
-      declaredPathType,
-      backend: target,
-      settings,
-      redirectToHttps: redirect,
-    };
-  };
+      p.pathType as IngressRoute["declaredPathType"],
+      p.backend,
+      c.settings.sslRedirect && tlsHosts.has(host),
+      `${field}.backend`,
+    );
+    if (!r) continue;
+    c.steps.push({
+      kind: "route",
+      host,
+      key: `${pathType} ${matchKey(path, pathType)}`,
+      route: r,
+      field,
+      path,
+      pathType,
+    });
+  }
+}
 
-  for (const { index, host } of validRules) {
-    steps.push({ kind: "host", host });
-    for (const [j, p] of (spec.rules?.[index]?.http?.paths ?? []).entries()) {
-      const field = `spec.rules[${index}].http.paths[${j}]`;
-      const error = pathError(p.path, p.pathType);
-      if (error) {
-        report(p.pathType === undefined ? `${field}.pathType` : `${field}.path`, error);
-        continue;
-      }
-      let path = p.path || "/";
-      const pathType: PathType = p.pathType === "Exact" ? "Exact" : "Prefix";
-      if (p.pathType === "ImplementationSpecific" && path.endsWith(NGINX_PREFIX_IDIOM))
-        path = path.slice(0, -NGINX_PREFIX_IDIOM.length) || "/";
-      if (p.pathType === "ImplementationSpecific" && /[()[\]{}*+?|^$\\]/.test(path)) {
-        report(`${field}.path`, `"${p.path}": regular expressions are not supported; path skipped`);
-        continue;
-      }
-      const r = route(
+/** spec.defaultBackend: the cluster-wide default when the Ingress has no host rules, else each rule host's default. */
+function defaultBackendSteps(
+  c: Compiling,
+  backend: IngressBackend,
+  ruleHosts: readonly string[],
+  tlsHosts: ReadonlySet<string>,
+): void {
+  const r = backendRoute(c, "", "/", "Prefix", "Default", backend, false, "spec.defaultBackend");
+  if (!r) return;
+  if (ruleHosts.length === 0) c.steps.push({ kind: "clusterDefault", route: r });
+  else
+    for (const host of ruleHosts)
+      c.steps.push({
+        kind: "hostDefault",
         host,
-        path,
-        pathType,
-        p.pathType as IngressRoute["declaredPathType"],
-        p.backend,
-        settings.sslRedirect && tlsHosts.has(host),
-        `${field}.backend`,
-      );
-      if (!r) continue;
-      steps.push({
-        kind: "route",
-        host,
-        key: `${pathType} ${matchKey(path, pathType)}`,
-        route: r,
-        field,
-        path,
-        pathType,
+        route: { ...r, host, redirectToHttps: c.settings.sslRedirect && tlsHosts.has(host) },
       });
-    }
-  }
+}
 
-  if (spec.defaultBackend) {
-    const r = route("", "/", "Prefix", "Default", spec.defaultBackend, false, "spec.defaultBackend");
-    if (r) {
-      if (ruleHosts.length === 0) steps.push({ kind: "clusterDefault", route: r });
-      else
-        for (const host of ruleHosts)
-          steps.push({
-            kind: "hostDefault",
-            host,
-            route: { ...r, host, redirectToHttps: settings.sslRedirect && tlsHosts.has(host) },
-          });
-    }
+/**
+ * A route to a service backend, its Service remembered as a dependency; undefined (reported) for a
+ * resource backend or none.
+ */
+function backendRoute(
+  c: Compiling,
+  host: string,
+  path: string,
+  pathType: PathType,
+  declaredPathType: IngressRoute["declaredPathType"],
+  backend: IngressBackend,
+  redirect: boolean,
+  field: string,
+): IngressRoute | undefined {
+  if (!backend.service) {
+    c.report(
+      field,
+      backend.resource ? "resource backends are not supported (only service backends)" : "needs a service backend",
+    );
+    return undefined;
   }
-  return { ingress, key, time: creationTime(ingress), steps, backends: [...backends.values()], entries: {} };
+  const serviceKey = `${c.ref.namespace}/${backend.service.name}`;
+  if (!c.backends.has(serviceKey))
+    c.backends.set(serviceKey, {
+      key: serviceKey,
+      service: c.store.get("Service", serviceKey),
+      slices: c.store.slicesFor(serviceKey),
+    });
+  const { target, error } = resolveBackend(c.store, c.ref.namespace, backend.service);
+  // The route stays (and answers 503) so a missing Service does not silently fall through to another route.
+  if (error) c.report(`${field}.service`, error);
+  return {
+    ingress: c.ref,
+    host,
+    path,
+    pathType,
+    declaredPathType,
+    backend: target,
+    settings: c.settings,
+    redirectToHttps: redirect,
+  };
 }
