@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Service } from "../../src/model/k8s.ts";
 import type { Problem } from "../../src/model/problems.ts";
+import { controlPathFlags } from "../support/flags.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -33,17 +34,7 @@ interface Running {
 async function start(dir: string): Promise<Running> {
   const child = spawn(
     process.execPath,
-    [
-      "bin/nodeplane.js",
-      "--manifests",
-      dir,
-      "--admin-address=127.0.0.1:0",
-      "--http-address=",
-      "--https-address=",
-      "--dns-address=",
-      "--service-cidr=127.99.0.0/16",
-      "--vip-interface=none",
-    ],
+    ["bin/nodeplane.js", "--manifests", dir, ...controlPathFlags("127.99.0.0/16")],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

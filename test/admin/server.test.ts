@@ -12,6 +12,8 @@ import { SnapshotPipeline } from "../../src/pipeline.ts";
 import { MemoryStatusWriter } from "../../src/status/writer.ts";
 import { Store } from "../../src/store/store.ts";
 import { Translator } from "../../src/translate/index.ts";
+import { controlPathFlags } from "../support/flags.ts";
+import { translateOptions } from "../support/options.ts";
 import { FakeSource } from "./fake-source.ts";
 import { LAB_OBJECTS } from "./fixtures.ts";
 
@@ -19,17 +21,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Manifests-mode settings with every listener but the admin server off, on loopback ports the OS picks. */
 function testConfig() {
-  return parseFlags([
-    "--manifests=unused",
-    "--admin-address=127.0.0.1:0",
-    "--service-cidr=127.97.0.0/16",
-    "--http-address=",
-    "--https-address=",
-    "--dns-address=",
-    "--vip-interface=none",
-    "--sync-delay=10ms",
-    "--workers=1",
-  ]);
+  return parseFlags(["--manifests=unused", ...controlPathFlags("127.97.0.0/16"), "--sync-delay=10ms", "--workers=1"]);
 }
 
 function url(address: HostPort, path: string): string {
@@ -193,7 +185,7 @@ describe("admin server on its own", () => {
   it("answers 503 before the first snapshot and summarises per-service traffic metrics", async () => {
     const store = new Store();
     const registry = new Registry();
-    const pipeline = new SnapshotPipeline(store, new Translator(translateOptions()), {
+    const pipeline = new SnapshotPipeline(store, new Translator(testTranslateOptions()), {
       maxDelayMs: 5,
       logger: silentLogger,
     });
@@ -235,15 +227,6 @@ describe("admin server on its own", () => {
   });
 });
 
-function translateOptions() {
-  return {
-    nodeName: "test",
-    localAddresses: ["127.0.0.1"],
-    nodePortCIDRs: [],
-    clusterDomain: "cluster.local",
-    ingressClass: "nodeplane",
-    ingressController: "nodeplane.dev/ingress",
-    publishAddresses: [],
-    dnsPods: "insecure" as const,
-  };
+function testTranslateOptions() {
+  return translateOptions({ nodeName: "test", localAddresses: ["127.0.0.1"] });
 }

@@ -5,6 +5,7 @@ import { parseFlags } from "../../src/cli/flags.ts";
 import { demoCommands } from "../../src/demo/commands.ts";
 import { echoTargets } from "../../src/demo/echo.ts";
 import { silentLogger } from "../../src/log.ts";
+import { controlPathFlags } from "../support/flags.ts";
 
 describe("the demo on the package's examples/lab", () => {
   let app: RunningApp | undefined;
@@ -15,17 +16,7 @@ describe("the demo on the package's examples/lab", () => {
 
   it("prints the lab's walk with the addresses nodeplane allocated, and finds its pods", async () => {
     // listeners off and a service range of our own: this checks the commands, not the planes
-    const config = parseFlags([
-      "--manifests",
-      LAB_DIR,
-      "--admin-address=127.0.0.1:0",
-      "--http-address=",
-      "--https-address=",
-      "--dns-address=",
-      "--service-cidr=127.95.0.0/16",
-      "--vip-interface=none",
-      "--workers=1",
-    ]);
+    const config = parseFlags(["--manifests", LAB_DIR, ...controlPathFlags("127.95.0.0/16"), "--workers=1"]);
     app = await startApp(config, silentLogger, { withProcessMetrics: false });
     const view = demoView(app, config);
     const text = demoCommands({

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { LISTENERS_OFF } from "../support/flags.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const NET = `127.244.${100 + Math.floor(Math.random() * 150)}`;
@@ -77,10 +78,7 @@ describe("nodeplane demo as a process", () => {
         "demo",
         "--manifests",
         dir,
-        "--admin-address=127.0.0.1:0",
-        "--http-address=",
-        "--https-address=",
-        "--dns-address=",
+        ...LISTENERS_OFF,
         "--service-cidr=127.98.0.0/16",
         "--log-format=json",
         "--log-level=info",

@@ -11,6 +11,7 @@ import { silentLogger } from "../../src/log.ts";
 import type { EndpointSlice } from "../../src/model/k8s.ts";
 import { FakeSource } from "../admin/fake-source.ts";
 import { LAB_OBJECTS, labObjectsOn } from "../admin/fixtures.ts";
+import { controlPathFlags } from "../support/flags.ts";
 
 /** A /24 of 127.244.0.0/16 of our own per run, so parallel runs do not collide. */
 const NET = `127.244.${100 + Math.floor(Math.random() * 150)}`;
@@ -204,12 +205,7 @@ describe("nodeplane demo", () => {
     ]);
     const config = parseFlags([
       "--manifests=unused",
-      "--admin-address=127.0.0.1:0",
-      "--service-cidr=127.97.0.0/16",
-      "--http-address=",
-      "--https-address=",
-      "--dns-address=",
-      "--vip-interface=none",
+      ...controlPathFlags("127.97.0.0/16"),
       "--sync-delay=10ms",
       "--workers=1",
     ]);

@@ -8,21 +8,13 @@ import type { Snapshot } from "../../src/snapshot/snapshot.ts";
 import { Store } from "../../src/store/store.ts";
 import { Translator } from "../../src/translate/index.ts";
 import type { TranslateOptions } from "../../src/translate/options.ts";
+import { translateOptions } from "../support/options.ts";
 
 /**
  * The whole snapshot, as `Translator.build` makes it change by change, against a fresh Translator on a
  * copy of the store: every part equal (the generation and the DNS serial count builds and revisions).
  */
-const OPTIONS: TranslateOptions = {
-  nodeName: "node-a",
-  localAddresses: ["192.0.2.10"],
-  nodePortCIDRs: [],
-  clusterDomain: "cluster.local",
-  ingressClass: "nodeplane",
-  ingressController: "nodeplane.dev/ingress",
-  publishAddresses: [],
-  dnsPods: "insecure",
-};
+const OPTIONS: TranslateOptions = translateOptions({ localAddresses: ["192.0.2.10"] });
 
 const NAME = fc.constantFrom("a", "b", "c");
 const NS = fc.constantFrom("x", "y");

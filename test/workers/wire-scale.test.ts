@@ -3,6 +3,7 @@ import { lookupName } from "../../src/snapshot/dns-lookup.ts";
 import { Store } from "../../src/store/store.ts";
 import { Translator } from "../../src/translate/index.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotDelta } from "../../src/workers/snapshot-wire.ts";
+import { translateOptions } from "../support/options.ts";
 
 /** What a worker receives: the delta through structured clone, as IPC does. */
 const overIpc = (delta: SnapshotDelta): SnapshotDelta => structuredClone(delta);
@@ -17,16 +18,7 @@ describe("the DNS index over the worker wire", () => {
   it("arrives whole as a Map the first time, then as the few names a change touched", () => {
     const store = new Store();
     for (let i = 0; i < 300; i++) store.upsert("Service", service(`s${i}`, `10.96.1.${i % 250}`));
-    const translator = new Translator({
-      nodeName: "n",
-      localAddresses: ["127.0.0.1"],
-      nodePortCIDRs: [],
-      clusterDomain: "cluster.local",
-      ingressClass: "nodeplane",
-      ingressController: "nodeplane.dev/ingress",
-      publishAddresses: [],
-      dnsPods: "insecure",
-    });
+    const translator = new Translator(translateOptions({ nodeName: "n", localAddresses: ["127.0.0.1"] }));
     const first = translator.build(store);
     const held = decodeSnapshot(undefined, overIpc(encodeSnapshot(undefined, first)));
     expect(lookupName(held.dns, "s7.default.svc.cluster.local")).toEqual({

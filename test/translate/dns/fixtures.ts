@@ -2,20 +2,12 @@ import type { EndpointSlice, Pod, Service } from "../../../src/model/k8s.ts";
 import type { PodRecordMode } from "../../../src/snapshot/dns.ts";
 import { Store } from "../../../src/store/store.ts";
 import type { TranslateOptions } from "../../../src/translate/options.ts";
+import { translateOptions } from "../../support/options.ts";
 
 /** Shared DNS fixtures: the lab's objects plus one of every record form of the DNS specification. */
 
 export function options(dnsPods: PodRecordMode = "insecure", clusterDomain = "cluster.local"): TranslateOptions {
-  return {
-    nodeName: "node-a",
-    localAddresses: [],
-    nodePortCIDRs: [],
-    clusterDomain,
-    ingressClass: "nodeplane",
-    ingressController: "nodeplane.dev/ingress",
-    publishAddresses: [],
-    dnsPods,
-  };
+  return translateOptions({ dnsPods, clusterDomain });
 }
 
 export function service(

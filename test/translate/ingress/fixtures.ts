@@ -3,17 +3,9 @@ import type { NodeSnapshot } from "../../../src/snapshot/snapshot.ts";
 import { Store } from "../../../src/store/store.ts";
 import { translateIngress } from "../../../src/translate/ingress/translator.ts";
 import type { TranslateOptions } from "../../../src/translate/options.ts";
+import { translateOptions } from "../../support/options.ts";
 
-export const OPTIONS: TranslateOptions = {
-  nodeName: "node-a",
-  localAddresses: ["192.0.2.10"],
-  nodePortCIDRs: [],
-  clusterDomain: "cluster.local",
-  ingressClass: "nodeplane",
-  ingressController: "nodeplane.dev/ingress",
-  publishAddresses: [],
-  dnsPods: "insecure",
-};
+export const OPTIONS: TranslateOptions = translateOptions({ localAddresses: ["192.0.2.10"] });
 
 export const NODE: NodeSnapshot = { name: "node-a", addresses: ["192.0.2.10"], nodePortAddresses: ["192.0.2.10"] };
 

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ManifestCompiler } from "../../src/source/manifests/compile.ts";
-import { MANIFEST_KINDS } from "../../src/source/manifests/validate.ts";
-import { compileFiles } from "./helpers.ts";
+import { ManifestCompiler } from "../../../src/source/manifests/compile.ts";
+import { MANIFEST_KINDS } from "../../../src/source/manifests/validate.ts";
+import { compileFiles } from "../helpers.ts";
 
 const kinds = Object.entries(MANIFEST_KINDS);
 

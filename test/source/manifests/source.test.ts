@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { parseFlags } from "../../src/cli/flags.ts";
-import { ManifestsSource } from "../../src/source/manifests/source.ts";
-import { Store } from "../../src/store/store.ts";
-import { cidrContains, parseCIDR } from "../../src/util/cidr.ts";
+import { parseFlags } from "../../../src/cli/flags.ts";
+import { ManifestsSource } from "../../../src/source/manifests/source.ts";
+import { Store } from "../../../src/store/store.ts";
+import { cidrContains, parseCIDR } from "../../../src/util/cidr.ts";
 
 const GOOD = `apiVersion: v1
 kind: Service

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Service } from "../../src/model/k8s.ts";
-import { MetadataTracker, uidFor } from "../../src/source/manifests/metadata.ts";
+import type { Service } from "../../../src/model/k8s.ts";
+import { MetadataTracker, uidFor } from "../../../src/source/manifests/metadata.ts";
 
 const svc = (name: string, port: number): { kind: string; obj: Service } => ({
   kind: "Service",

@@ -1,9 +1,10 @@
 import { parseAllDocuments } from "yaml";
-import type { EndpointSlice, KindMap, Service, SliceEndpoint } from "../../src/model/k8s.ts";
-import type { Endpoint, Frontend, NodeSnapshot, ServicePortSnapshot } from "../../src/snapshot/snapshot.ts";
-import { Store } from "../../src/store/store.ts";
-import type { TranslateOptions } from "../../src/translate/options.ts";
-import { type ServicesResult, ServiceTranslator } from "../../src/translate/services/translator.ts";
+import type { EndpointSlice, KindMap, Service, SliceEndpoint } from "../../../src/model/k8s.ts";
+import type { Endpoint, Frontend, NodeSnapshot, ServicePortSnapshot } from "../../../src/snapshot/snapshot.ts";
+import { Store } from "../../../src/store/store.ts";
+import type { TranslateOptions } from "../../../src/translate/options.ts";
+import { type ServicesResult, ServiceTranslator } from "../../../src/translate/services/translator.ts";
+import { translateOptions } from "../../support/options.ts";
 
 /** This node in every fixture unless a row says otherwise. */
 export const NODE: NodeSnapshot = {
@@ -13,16 +14,7 @@ export const NODE: NodeSnapshot = {
   addresses: ["192.168.1.10", "fd00::10"],
 };
 
-export const OPTIONS: TranslateOptions = {
-  nodeName: "node-a",
-  localAddresses: [],
-  nodePortCIDRs: [],
-  clusterDomain: "cluster.local",
-  ingressClass: "nodeplane",
-  ingressController: "nodeplane.dev/ingress",
-  publishAddresses: [],
-  dnsPods: "disabled",
-};
+export const OPTIONS: TranslateOptions = translateOptions({ dnsPods: "disabled" });
 
 type Manifest = Service | EndpointSlice;
 

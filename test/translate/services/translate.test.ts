@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { EndpointSlice, Service } from "../../src/model/k8s.ts";
-import type { NodeSnapshot } from "../../src/snapshot/snapshot.ts";
-import type { TranslateOptions } from "../../src/translate/options.ts";
-import { ep, NODE, type PortSummary, problemTexts, slice, storeOf, summarise, translate } from "./service-fixtures.ts";
+import type { EndpointSlice, Service } from "../../../src/model/k8s.ts";
+import type { NodeSnapshot } from "../../../src/snapshot/snapshot.ts";
+import type { TranslateOptions } from "../../../src/translate/options.ts";
+import { ep, NODE, type PortSummary, problemTexts, slice, storeOf, summarise, translate } from "./fixtures.ts";
 
 function service(name: string, spec: Service["spec"], extra: Omit<Service, "spec"> = {}): Service {
   const [namespace, n] = name.includes("/") ? name.split("/") : ["default", name];

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { Service } from "../../src/model/k8s.ts";
-import { endpointsFor, type HealthCheckSnapshot, type ServicePortSnapshot } from "../../src/snapshot/snapshot.ts";
-import { Translator } from "../../src/translate/index.ts";
-import { ep, NODE, OPTIONS, problemTexts, slice, storeOf, translate } from "./service-fixtures.ts";
+import type { Service } from "../../../src/model/k8s.ts";
+import { endpointsFor, type HealthCheckSnapshot, type ServicePortSnapshot } from "../../../src/snapshot/snapshot.ts";
+import { Translator } from "../../../src/translate/index.ts";
+import { ep, NODE, OPTIONS, problemTexts, slice, storeOf, translate } from "./fixtures.ts";
 
 describe("service translation: exact values", () => {
   it("gives the full ServicePortSnapshot with endpoint details (node, zone, hostname, pod)", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { EndpointSlice, Endpoints } from "../../src/model/k8s.ts";
-import { MAX_ENDPOINTS_PER_SUBSET, mirrorEndpoints, sliceName } from "../../src/source/manifests/mirror.ts";
-import { compileYaml } from "./helpers.ts";
+import type { EndpointSlice, Endpoints } from "../../../src/model/k8s.ts";
+import { MAX_ENDPOINTS_PER_SUBSET, mirrorEndpoints, sliceName } from "../../../src/source/manifests/mirror.ts";
+import { compileYaml } from "../helpers.ts";
 
 const ep = (subsets: Endpoints["subsets"], meta: Partial<NonNullable<Endpoints["metadata"]>> = {}): Endpoints => ({
   apiVersion: "v1",

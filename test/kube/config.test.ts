@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadKubeConfig } from "../../../src/kube/client.ts";
+import { loadKubeConfig } from "../../src/kube/client.ts";
 
 const home = mkdtempSync(join(tmpdir(), "nodeplane-kubeconfig-"));
 afterAll(() => rmSync(home, { recursive: true, force: true }));

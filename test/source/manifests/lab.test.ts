@@ -3,13 +3,13 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { parseFlags } from "../../src/cli/flags.ts";
-import { ManifestsSource } from "../../src/source/manifests/source.ts";
-import { Store } from "../../src/store/store.ts";
-import { cidrContains, parseCIDR } from "../../src/util/cidr.ts";
-import { compileFiles } from "./helpers.ts";
+import { parseFlags } from "../../../src/cli/flags.ts";
+import { ManifestsSource } from "../../../src/source/manifests/source.ts";
+import { Store } from "../../../src/store/store.ts";
+import { cidrContains, parseCIDR } from "../../../src/util/cidr.ts";
+import { compileFiles } from "../helpers.ts";
 
-const LAB = join(import.meta.dirname, "..", "..", "examples", "lab");
+const LAB = join(import.meta.dirname, "..", "..", "..", "examples", "lab");
 const POD_RANGE = parseCIDR("127.244.0.0/16");
 
 describe("examples/lab", () => {

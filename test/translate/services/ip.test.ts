@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cidrFamily, compareIPKeys, ipFamily, ipSortKey } from "../../src/translate/services/ip.ts";
+import { cidrFamily, compareIPKeys, ipFamily, ipSortKey } from "../../../src/translate/services/ip.ts";
 
 describe("ipFamily", () => {
   const rows: [string, 4 | 6 | undefined][] = [

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Service } from "../../src/model/k8s.ts";
-import { ServiceTranslator } from "../../src/translate/services/translator.ts";
-import { ep, NODE, OPTIONS, slice, storeOf } from "./service-fixtures.ts";
+import type { Service } from "../../../src/model/k8s.ts";
+import { ServiceTranslator } from "../../../src/translate/services/translator.ts";
+import { ep, NODE, OPTIONS, slice, storeOf } from "./fixtures.ts";
 
 const svc = (name: string, ip: string): Service => ({
   kind: "Service",

@@ -10,12 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type RunningApp, startApp } from "../../src/app.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
-import { MAX_DEPTH, MAX_DOCUMENTS, MAX_FILE_BYTES, nestingDepth } from "../../src/source/manifests/limits.ts";
-import { parseManifestFile } from "../../src/source/manifests/parse.ts";
-import { ManifestsSource } from "../../src/source/manifests/source.ts";
-import { Store } from "../../src/store/store.ts";
+import { type RunningApp, startApp } from "../../../src/app.ts";
+import { parseFlags } from "../../../src/cli/flags.ts";
+import { MAX_DEPTH, MAX_DOCUMENTS, MAX_FILE_BYTES, nestingDepth } from "../../../src/source/manifests/limits.ts";
+import { parseManifestFile } from "../../../src/source/manifests/parse.ts";
+import { ManifestsSource } from "../../../src/source/manifests/source.ts";
+import { Store } from "../../../src/store/store.ts";
+import { controlPathFlags } from "../../support/flags.ts";
 
 const service = (name: string, extra = "") =>
   `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {ports: [{port: 80}]}\n${extra}`;
@@ -381,20 +382,7 @@ subsets: [{addresses: [{ip: 127.0.0.1}], ports: [{port: ${echoPort}}]}]
     );
     const deep = join(dir, "deep.json");
     await writeFile(deep, jsonService("deep", nested(100_000, "[", "", "]")));
-    const config = parseFlags(
-      [
-        "--manifests",
-        dir,
-        "--admin-address=127.0.0.1:0",
-        "--http-address=",
-        "--https-address=",
-        "--dns-address=",
-        "--service-cidr=127.99.0.0/16",
-        "--vip-interface=none",
-        "--workers=1",
-      ],
-      {},
-    );
+    const config = parseFlags(["--manifests", dir, ...controlPathFlags("127.99.0.0/16"), "--workers=1"], {});
     app = await startApp(config, pino({ level: "silent" }), { withProcessMetrics: false });
     const admin = `http://127.0.0.1:${app.admin.address.port}`;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Service } from "../../src/model/k8s.ts";
-import { type AllocatorConfig, ServiceAllocator, type ServiceInput } from "../../src/source/manifests/allocator.ts";
-import { cidrContains, parseCIDR } from "../../src/util/cidr.ts";
+import type { Service } from "../../../src/model/k8s.ts";
+import { type AllocatorConfig, ServiceAllocator, type ServiceInput } from "../../../src/source/manifests/allocator.ts";
+import { cidrContains, parseCIDR } from "../../../src/util/cidr.ts";
 
 const V4: AllocatorConfig = { serviceCIDRs: ["127.96.0.0/16"], nodePortRange: { min: 30000, max: 32767 } };
 const DUAL: AllocatorConfig = { serviceCIDRs: ["127.96.0.0/16", "fd00:96::/112"], nodePortRange: V4.nodePortRange };

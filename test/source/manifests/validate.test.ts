@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileFiles, compileYaml, problemLines } from "./helpers.ts";
+import { compileFiles, compileYaml, problemLines } from "../helpers.ts";
 
 const svc = (spec: string, meta = "name: web") =>
   `apiVersion: v1\nkind: Service\nmetadata:\n  ${meta}\nspec:\n${spec.replace(/^/gm, "  ")}\n`;
