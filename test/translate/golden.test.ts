@@ -3,7 +3,7 @@
  * test/translate/fixtures/<translator>/<case>/ holds
  *   - input.yaml: the objects as the store holds them (multi-document; `metadata.namespace` defaults to
  *     `default`), headed by a comment saying what the case shows;
- *   - expected.yaml: what the translator makes of them: for `services` the service ports, health checks
+ *   - expected.json: what the translator makes of them: for `services` the service ports, health checks
  *     and problems; for `ingress` the route table (hosts, default route, certificates, status entries)
  *     and problems.
  * Every case runs on node `node-a` (zone `zone-a`, addresses 192.168.1.10 and fd00::10) with the shared
@@ -11,12 +11,13 @@
  *
  * To rewrite the expected files from what the translators produce now: `UPDATE_GOLDEN=1 npx vitest run
  * test/translate/golden.test.ts`, then read the diff: every changed line is a behaviour change.
- * A new case is a new folder with an input.yaml; run once with UPDATE_GOLDEN=1 and review its expected.yaml.
+ * A new case is a new folder with an input.yaml; run once with UPDATE_GOLDEN=1 and review its expected.json
+ * (JSON rather than YAML: the formatter leaves .json files alone, so a rewrite is the translator's output as is).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments, parse as parseYaml, stringify } from "yaml";
+import { parseAllDocuments } from "yaml";
 import type { Kind, KindMap } from "../../src/model/k8s.ts";
 import type { NodeSnapshot } from "../../src/snapshot/snapshot.ts";
 import { Store } from "../../src/store/store.ts";
@@ -72,16 +73,16 @@ for (const [name, run] of Object.entries(TRANSLATORS)) {
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort();
-  describe(`${name} translator golden files (${dir})`, () => {
+  describe(`${name} translator golden files (test/translate/fixtures/${name})`, () => {
     it("has cases", () => expect(cases.length).toBeGreaterThanOrEqual(5));
     it.each(cases)("%s", (testCase) => {
       const input = readFileSync(join(dir, testCase, "input.yaml"), "utf8");
       expect(input.startsWith("#"), "input.yaml starts with a comment saying what the case shows").toBe(true);
       const actual = plain(run(storeOf(input)));
-      const expectedFile = join(dir, testCase, "expected.yaml");
-      if (UPDATE) writeFileSync(expectedFile, stringify(actual, { aliasDuplicateObjects: false, lineWidth: 0 }));
+      const expectedFile = join(dir, testCase, "expected.json");
+      if (UPDATE) writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
       expect(existsSync(expectedFile), `${expectedFile} missing: run with UPDATE_GOLDEN=1 and review it`).toBe(true);
-      expect(actual).toEqual(parseYaml(readFileSync(expectedFile, "utf8")));
+      expect(actual).toEqual(JSON.parse(readFileSync(expectedFile, "utf8")));
     });
   });
 }
