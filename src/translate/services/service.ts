@@ -1,4 +1,4 @@
-import { type EndpointSlice, SERVICE_PROXY_NAME_LABEL, type Service, } from "../../model/k8s.ts";
+import { type EndpointSlice, SERVICE_PROXY_NAME_LABEL, type Service } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
 import type {
   HealthCheckSnapshot,
@@ -6,14 +6,7 @@ import type {
   ServicePortSnapshot,
   SessionAffinity,
 } from "../../snapshot/snapshot.ts";
-import {
-  cidrFamily,
-  compareStrings,
-  type Family,
-  familyName,
-  ipFamily,
-  normaliseIP,
-} from "./ip.ts";
+import { cidrFamily, compareStrings, type Family, familyName, ipFamily, normaliseIP } from "./ip.ts";
 import { checkedPort, portSnapshot, type Report, type ServiceFacts, validPort } from "./ports.ts";
 import { indexSlices, localReadyCount } from "./slices.ts";
 
