@@ -1,3 +1,6 @@
+// One unit although over 500 lines: FLAGS is the single table of every flag (name, help, default, how its
+// value is parsed and applied), read by --help, by parseFlags and by test/readme.test.ts; the value parsers
+// below are its vocabulary. Split, a flag's help would live apart from its parsing.
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import type { Config, HostPort } from "../config.ts";
