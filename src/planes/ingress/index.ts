@@ -12,6 +12,7 @@ import { listen } from "../../util/listen.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { CertificateStore, generateDefaultCertificate, type PemPair, TLS_PROFILE } from "./certificates.ts";
+import { type ClientLimits, DEFAULT_CLIENT_LIMITS, defaultHttpFrontend } from "./limits.ts";
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
@@ -22,51 +23,8 @@ import { IngressStatusReconciler } from "./status.ts";
 import { handleUpgrade } from "./upgrade.ts";
 import { type UpstreamPool, UpstreamPools } from "./upstream.ts";
 
-/** Client-side limits; the defaults suit production, tests shorten them. */
-export interface ClientLimits {
-  /** largest request head; more → 431 */
-  maxHeaderSize: number;
-  /** whole request head must arrive within this; else 408 */
-  headersTimeoutMs: number;
-  /** whole request (head and body) must arrive within this; 0 = no limit */
-  requestTimeoutMs: number;
-  /** how often the two timeouts above are checked */
-  connectionsCheckingIntervalMs: number;
-  /** idle keep-alive client connections are closed after this */
-  keepAliveTimeoutMs: number;
-  /**
-   * which server parses plain-HTTP clients: "raw" (net.Server + Node's llhttp per connection, rawserver.ts)
-   * or "node" (http.Server); both use Node's strict llhttp
-   */
-  httpFrontend?: "raw" | "node";
-  /**
-   * the raw front end's fast path for bodyless requests to plain-HTTP backends (direct.ts); default on,
-   * NODEPLANE_INGRESS_FASTPATH=off turns it off (every request then takes the generic path)
-   */
-  fastPath?: boolean;
-}
-
-/** NODEPLANE_INGRESS_FASTPATH=off disables the raw front end's fast path. */
-export function defaultFastPath(): boolean {
-  return process.env.NODEPLANE_INGRESS_FASTPATH !== "off";
-}
-
-/** NODEPLANE_INGRESS_HTTP=node|raw overrides the default front end of the plain-HTTP listener. */
-export function defaultHttpFrontend(): "raw" | "node" {
-  const env = process.env.NODEPLANE_INGRESS_HTTP;
-  return env === "node" || env === "raw" ? env : "raw";
-}
-
-export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
-  maxHeaderSize: 16 * 1024,
-  headersTimeoutMs: 60_000,
-  requestTimeoutMs: 300_000,
-  connectionsCheckingIntervalMs: 1_000,
-  keepAliveTimeoutMs: 75_000,
-};
-
 /**
- * The ingress plane (design §3): HTTP and HTTPS listeners routing by Host and path to Service endpoints.
+ * The ingress plane (docs/ingress.md): HTTP and HTTPS listeners routing by Host and path to Service endpoints.
  * Each snapshot with a changed route table compiles a new matcher (routes that are the same objects as
  * before keep their compiled runtime) and certificate map and swaps them in; upstream pools, listeners and
  * client connections carry over.
@@ -476,4 +434,5 @@ export const createIngressPlane: PlaneFactory = async (context) => {
   return plane;
 };
 
+export { type ClientLimits, DEFAULT_CLIENT_LIMITS, defaultFastPath, defaultHttpFrontend } from "./limits.ts";
 export type { ServerResponse };

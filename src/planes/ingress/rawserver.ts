@@ -4,7 +4,7 @@ import { createServer as createNetServer, type Server, Socket, type SocketConstr
 import { Readable } from "node:stream";
 import { turnEpochMs, turnNow } from "./clock.ts";
 import { DirectExchange } from "./direct.ts";
-import { type ClientLimits, defaultFastPath } from "./index.ts";
+import { type ClientLimits, defaultFastPath } from "./limits.ts";
 import type { IngressMetrics } from "./metrics.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
 import type { SourceCap } from "./source-cap.ts";
