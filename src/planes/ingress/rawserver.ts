@@ -4,6 +4,7 @@ import { createServer as createNetServer, type Server, Socket, type SocketConstr
 import { Readable } from "node:stream";
 import { turnEpochMs, turnNow } from "./clock.ts";
 import { DirectExchange } from "./direct.ts";
+import { CONNECTION_PROTECTED } from "./headers.ts";
 import { type ClientLimits, defaultFastPath } from "./limits.ts";
 import type { IngressMetrics } from "./metrics.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
@@ -93,19 +94,17 @@ const REJECT_VERSION = "NODEPLANE_HTTP_VERSION";
 const REJECT_HEAD = "NODEPLANE_BAD_HEAD";
 
 /**
- * Headers a Connection header may not name: removing them as hop-by-hop would change the request's
- * routing (Host) or framing (Content-Length, Transfer-Encoding) for the backend.
+ * `value` (a Connection header) without the tokens naming CONNECTION_PROTECTED headers (headers.ts), which a
+ * Connection header may not name: removing them as hop-by-hop would change the request's routing (Host) or
+ * framing (Content-Length, Transfer-Encoding) for the backend. Undefined when there are none.
  */
-const END_TO_END = new Set(["host", "content-length", "transfer-encoding"]);
-
-/** `value` (a Connection header) without the tokens naming END_TO_END headers; undefined when there are none */
 export function withoutEndToEndTokens(value: string): string | undefined {
   const tokens = value.split(",");
   let kept = "";
   let dropped = false;
   for (const token of tokens) {
     const name = token.trim();
-    if (END_TO_END.has(name.toLowerCase())) dropped = true;
+    if (CONNECTION_PROTECTED.has(name.toLowerCase())) dropped = true;
     else if (name !== "") kept = kept === "" ? name : `${kept}, ${name}`;
   }
   return dropped ? kept : undefined;
