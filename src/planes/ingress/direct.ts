@@ -44,7 +44,7 @@ function dateLine(): string {
   return dateHeader;
 }
 
-/** What the fast path needs from the client connection (rawserver.ts RawConnection). */
+/** What the fast path needs from the client connection (raw-connection.ts RawConnection). */
 export interface DirectClient {
   readonly socket: Socket;
   /**

@@ -36,6 +36,23 @@ export const RESPONSE_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, "serve
  */
 export const CONNECTION_PROTECTED: ReadonlySet<string> = new Set(["host", "content-length", "transfer-encoding"]);
 
+/**
+ * `value` (a Connection header) without the tokens naming CONNECTION_PROTECTED headers (headers.ts), which a
+ * Connection header may not name: removing them as hop-by-hop would change the request's routing (Host) or
+ * framing (Content-Length, Transfer-Encoding) for the backend. Undefined when there are none.
+ */
+export function withoutEndToEndTokens(value: string): string | undefined {
+  const tokens = value.split(",");
+  let kept = "";
+  let dropped = false;
+  for (const token of tokens) {
+    const name = token.trim();
+    if (CONNECTION_PROTECTED.has(name.toLowerCase())) dropped = true;
+    else if (name !== "") kept = kept === "" ? name : `${kept}, ${name}`;
+  }
+  return dropped ? kept : undefined;
+}
+
 /** RESPONSE_SKIP by name; the length test spares lowercasing the other headers. */
 export function skipResponseHeader(name: string): boolean {
   switch (name.length) {

@@ -16,7 +16,8 @@ import { type ClientLimits, DEFAULT_CLIENT_LIMITS, defaultHttpFrontend } from ".
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
-import { clientErrorAnswer, RawHttpServer } from "./rawserver.ts";
+import { clientErrorAnswer } from "./raw-io.ts";
+import { RawHttpServer } from "./rawserver.ts";
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
 import { admitConnection, perSourceCap, SourceCap } from "./source-cap.ts";
 import { IngressStatusReconciler } from "./status.ts";
