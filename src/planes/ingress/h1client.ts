@@ -19,6 +19,11 @@ import {
  * copied out before they are handed on) and parsed by the strict ResponseParser. A malformed response closes
  * the socket and fails the request (→ 502); bytes after a complete response, or while idle, close it too.
  * Timeouts are deadlines checked by one coarse sweeper timer instead of a timer per request.
+ *
+ * One unit, over 500 lines: the pool (H1Pool), its connections (H1Connection), the per-request Controller,
+ * the module-level socket listeners and the batched head writes (sendHeads) share one read buffer and one
+ * write batch, and a connection moves between its pool's idle list, a request and the sweeper; apart they
+ * would need each other's private state.
  */
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The ingress plane's client-side limits and front-end choices: read by the plane (index.ts) and by the raw
+ * The ingress plane's client-side limits and front-end choices: read by the plane (plane.ts) and by the raw
  * HTTP/1 server it builds (rawserver.ts), so they sit in a module of their own that imports neither.
  */
 /** Client-side limits; the defaults suit production, tests shorten them. */

@@ -1,3 +1,12 @@
+/**
+ * The generic proxy path, one unit: IngressProxy (route a request, answer what needs no endpoint) and
+ * Exchange (the undici dispatch handler that carries one request to an endpoint and its response back, with
+ * retries), with the helpers both use on every request (response header copies, Connection tokens, the
+ * error-code sets). The two are one request's life: IngressProxy creates the Exchange and the Exchange
+ * reports back into IngressProxy's metrics, logger and settings. The fast path (direct.ts), the upgrade
+ * path (upgrade.ts) and the dropped-header sets (headers.ts) are modules of their own. Over 500 lines
+ * for that reason.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";

@@ -1,3 +1,11 @@
+/**
+ * One client connection of the raw HTTP/1 front end (rawserver.ts): RawConnection, one class and one unit.
+ * Its parts (the llhttp callbacks that build requests, the pipelining queue that orders responses, the
+ * close and fault paths, the timers) all read and write the same few fields (`queue`, `held`, `current`,
+ * `closing`, `finalAnswer`, `upgrade`), and each of them is correct only together with the others; split
+ * over files they would need those fields public and the hot path would cross module state it now keeps
+ * private. Over 500 lines for that reason.
+ */
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { turnNow } from "./clock.ts";
