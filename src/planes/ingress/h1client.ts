@@ -22,8 +22,8 @@ import {
  *
  * One unit, over 500 lines: the pool (H1Pool), its connections (H1Connection), the per-request Controller,
  * the module-level socket listeners and the batched head writes (sendHeads) share one read buffer and one
- * write batch, and a connection moves between its pool's idle list, a request and the sweeper; apart they
- * would need each other's private state.
+ * write batch, and a connection moves between its pool's idle list and a request, its deadlines checked by
+ * its pool's sweep; apart they would need each other's private state.
  */
 
 /**

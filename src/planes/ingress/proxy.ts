@@ -3,7 +3,7 @@
  * Exchange (the undici dispatch handler that carries one request to an endpoint and its response back, with
  * retries), with the helpers both use on every request (response header copies, Connection tokens, the
  * error-code sets). The two are one request's life: IngressProxy creates the Exchange and the Exchange
- * reports back into IngressProxy's metrics, logger and settings. The fast path (direct.ts), the upgrade
+ * reads IngressProxy's settings and logger on every attempt. The fast path (direct.ts), the upgrade
  * path (upgrade.ts) and the dropped-header sets (headers.ts) are modules of their own. Over 500 lines
  * for that reason.
  */
