@@ -133,7 +133,7 @@ export class RawConnection implements RawClient, ResponseClient, DirectClient {
     socket.on("close", onClientClose);
   }
 
-  // llhttp's callbacks (see takeParser)
+  // llhttp's callbacks (see takeParser in raw-io.ts)
   messageBegin(): void {
     this.headStart = turnNow();
     this.requestStart = this.headStart;
@@ -462,7 +462,7 @@ export class RawConnection implements RawClient, ResponseClient, DirectClient {
     this.upgrade = undefined;
     this.server.forget(this);
     this.parser.close();
-    // From now on the socket's reads become 'data' events for the tunnel's pipe (see onClientRead).
+    // From now on the socket's reads become 'data' events for the tunnel's pipe (see onClientRead in raw-io.ts).
     (this.socket as ClientSocket)[CONNECTION] = undefined;
     this.socket.removeAllListeners("drain");
     this.socket.removeAllListeners("end");
