@@ -54,6 +54,7 @@ interface HttpCommon {
   _checkIsHttpToken(name: string): boolean;
 }
 
+/** Node's own HTTP internals, as `http.Server` uses them: the llhttp binding, the method table, header checks. */
 export const common = createRequire(import.meta.url)("_http_common") as HttpCommon;
 const { HTTPParser } = common;
 export const { methods } = common;
