@@ -11,7 +11,7 @@ export type PlaneName = "service" | "ingress" | "dns";
 export const PLANES: readonly { name: PlaneName; load: () => Promise<PlaneFactory> }[] = [
   { name: "service", load: async () => (await import("./service/index.ts")).createServicePlane },
   { name: "ingress", load: async () => (await import("./ingress/index.ts")).createIngressPlane },
-  { name: "dns", load: async () => (await import("./dns/plane.ts")).dnsPlaneFactory },
+  { name: "dns", load: async () => (await import("./dns/index.ts")).createDnsPlane },
 ];
 
 export const ALL_PLANES: readonly PlaneName[] = PLANES.map((p) => p.name);

@@ -4,7 +4,7 @@ import type { Logger } from "../../log.ts";
 import { normaliseName } from "../../snapshot/dns-lookup.ts";
 import type { Snapshot } from "../../snapshot/snapshot.ts";
 import { processFdBudget } from "../../util/fd-budget.ts";
-import type { PlaneContext, PlaneFactory } from "../context.ts";
+import type { PlaneContext } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { RecursionPolicy } from "./acl.ts";
 import { Forwarder } from "./forward.ts";
@@ -52,8 +52,10 @@ export class DnsPlane implements Plane {
   }
 }
 
-export const dnsPlaneFactory: PlaneFactory = async (context) => createDnsPlane(context);
-
+/**
+ * The DNS plane's factory (a PlaneFactory, registered in src/planes/index.ts): on when --dns-address is set.
+ * `overrides` shorten the forwarder's timeouts for tests and benchmarks.
+ */
 export async function createDnsPlane(
   context: PlaneContext,
   overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number } = {},

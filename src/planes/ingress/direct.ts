@@ -3,16 +3,9 @@ import type { Socket } from "node:net";
 import { turnEpochMs, turnNow } from "./clock.ts";
 import type { DirectSink, H1Connection, H1Pool } from "./h1client.ts";
 import { type HeadLines, headerBlock, LINE_CONTENT_LENGTH, LINE_KIND } from "./h1parser.ts";
+import { REQUEST_SKIP } from "./headers.ts";
 import { normalizeHost, normalizePath } from "./matcher.ts";
-import {
-  CONNECT_ERRORS,
-  IDEMPOTENT,
-  type IngressProxy,
-  REQUEST_SKIP,
-  RESET_ERRORS,
-  rewrite,
-  TIMEOUT_ERRORS,
-} from "./proxy.ts";
+import { CONNECT_ERRORS, IDEMPOTENT, type IngressProxy, RESET_ERRORS, rewrite, TIMEOUT_ERRORS } from "./proxy.ts";
 import { newRequestId } from "./requestid.ts";
 import type { BackendRuntime, RouteRuntime } from "./routes.ts";
 
@@ -51,7 +44,7 @@ function dateLine(): string {
   return dateHeader;
 }
 
-/** What the fast path needs from the client connection (rawserver.ts RawConnection). */
+/** What the fast path needs from the client connection (raw-connection.ts RawConnection). */
 export interface DirectClient {
   readonly socket: Socket;
   /**

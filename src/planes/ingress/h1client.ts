@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Dispatcher } from "undici";
+import type { Sweeper } from "../sweeper.ts";
 import { turnNow } from "./clock.ts";
 import {
   DEFAULT_PARSER_LIMITS,
@@ -18,6 +19,11 @@ import {
  * copied out before they are handed on) and parsed by the strict ResponseParser. A malformed response closes
  * the socket and fails the request (→ 502); bytes after a complete response, or while idle, close it too.
  * Timeouts are deadlines checked by one coarse sweeper timer instead of a timer per request.
+ *
+ * One unit, over 500 lines: the pool (H1Pool), its connections (H1Connection), the per-request Controller,
+ * the module-level socket listeners and the batched head writes (sendHeads) share one read buffer and one
+ * write batch, and a connection moves between its pool's idle list and a request, its deadlines checked by
+ * its pool's sweep; apart they would need each other's private state.
  */
 
 /**
@@ -56,41 +62,12 @@ const READ_BUFFER_SIZE = 64 * 1024;
 /** Reads are parsed synchronously and never kept, so every connection reads into the same memory. */
 let sharedReadBuffer: Buffer | undefined;
 
-/** Checks every connection's deadline a few times a second; one per UpstreamPools. */
-export class Sweeper {
-  private readonly pools = new Set<H1Pool>();
-  private timer: NodeJS.Timeout | undefined;
-  private readonly intervalMs: number;
+/** How often a Sweeper of pools (sweepPools) checks every connection's deadline. */
+export const SWEEP_INTERVAL_MS = 100;
 
-  constructor(intervalMs = 100) {
-    this.intervalMs = intervalMs;
-  }
-
-  add(pool: H1Pool): void {
-    this.pools.add(pool);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.sweep(), this.intervalMs);
-      this.timer.unref();
-    }
-  }
-
-  delete(pool: H1Pool): void {
-    this.pools.delete(pool);
-    if (this.pools.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  }
-
-  sweep(now = performance.now()): void {
-    for (const pool of this.pools) pool.sweep(now);
-  }
-
-  stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
-    this.pools.clear();
-  }
+/** A Sweeper's pass over pools (../sweeper.ts): one per UpstreamPools, every SWEEP_INTERVAL_MS. */
+export function sweepPools(pools: ReadonlySet<H1Pool>, now: number): void {
+  for (const pool of pools) pool.sweep(now);
 }
 
 /** Keep-alive connections to one endpoint. */
@@ -103,10 +80,16 @@ export class H1Pool {
   readonly authority: string;
   readonly connections = new Set<H1Connection>();
   private readonly idle: H1Connection[] = [];
-  private readonly sweeper: Sweeper;
+  private readonly sweeper: Sweeper<H1Pool>;
   closed = false;
 
-  constructor(host: string, port: number, timeouts: H1Timeouts, sweeper: Sweeper, limits = DEFAULT_PARSER_LIMITS) {
+  constructor(
+    host: string,
+    port: number,
+    timeouts: H1Timeouts,
+    sweeper: Sweeper<H1Pool>,
+    limits = DEFAULT_PARSER_LIMITS,
+  ) {
     this.host = host;
     this.port = port;
     this.timeouts = timeouts;

@@ -9,6 +9,10 @@
  * sizes and chunk lines, heads or trailers over the size limit, 101 (never asked for) and more than a few
  * 1xx heads. 1xx heads are skipped; HEAD requests, 204 and 304 have no body. A malformed response makes
  * `execute` return an error message; the caller must then close the connection (it cannot be resynced).
+ *
+ * One unit, over 500 lines: ResponseParser is one state machine over one buffer (head, fixed-length body,
+ * chunk sizes and data, trailers), whose states hand over to each other mid-buffer; its helpers below are the
+ * byte-level tests it alone uses.
  */
 
 export interface ResponseSink {

@@ -1,8 +1,18 @@
+/**
+ * The generic proxy path, one unit: IngressProxy (route a request, answer what needs no endpoint) and
+ * Exchange (the undici dispatch handler that carries one request to an endpoint and its response back, with
+ * retries), with the helpers both use on every request (response header copies, Connection tokens, the
+ * error-code sets). The two are one request's life: IngressProxy creates the Exchange and the Exchange
+ * reads IngressProxy's settings and logger on every attempt. The fast path (direct.ts), the upgrade
+ * path (upgrade.ts) and the dropped-header sets (headers.ts) are modules of their own. Over 500 lines
+ * for that reason.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../../log.ts";
+import { CONNECTION_PROTECTED, REQUEST_SKIP, RESPONSE_SKIP, skipResponseHeader } from "./headers.ts";
 import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
 import type { IngressMetrics } from "./metrics.ts";
 import { newRequestId } from "./requestid.ts";
@@ -21,44 +31,6 @@ export interface ProxySettings {
   /** keep `%2F`/`%5C`/`\\` in paths (one segment) instead of refusing them with 400 (see normalizePath) */
   allowEscapedSlashes?: boolean;
 }
-
-/** Request headers never forwarded: hop-by-hop (RFC 9110 §7.6.1), ones we set ourselves, and ones undici refuses. */
-export const REQUEST_SKIP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "expect",
-  "http2-settings",
-  "x-forwarded-for",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-  "x-forwarded-port",
-  "x-real-ip",
-  "x-request-id",
-]);
-
-/**
- * Named by a Connection header, these are still never removed: Host and the message framing are end-to-end
- * (RFC 9110 §7.6.1 lets a proxy drop what Connection names, not what routing and framing depend on).
- */
-const CONNECTION_PROTECTED = new Set(["host", "content-length", "transfer-encoding"]);
-
-/** Response headers never passed back: hop-by-hop, plus Server and Date which the proxy sets itself (as nginx). */
-const RESPONSE_SKIP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "server",
-  "date",
-]);
 
 export const SERVER = "nodeplane";
 const EXCHANGE = Symbol("nodeplane.exchange");
@@ -553,22 +525,6 @@ function h1Headers(raw: Buffer[] | string[] | undefined, setCookie: string | und
   }
   if (setCookie !== undefined) out.push("set-cookie", setCookie);
   return out;
-}
-
-/** RESPONSE_SKIP by name; the length test spares lowercasing the other headers. */
-function skipResponseHeader(name: string): boolean {
-  switch (name.length) {
-    case 2:
-    case 4:
-    case 6:
-    case 7:
-    case 10:
-    case 16:
-    case 17:
-      return RESPONSE_SKIP.has(name.toLowerCase());
-    default:
-      return false;
-  }
 }
 
 function h2Headers(

@@ -1,8 +1,8 @@
 import type { Socket } from "node:net";
 
 /**
- * The per-client-IP cap on ingress client connections (issue 11, Build step 3: "per-source caps on ...
- * ingress connections"). net.Server's maxConnections caps each listener as a whole, so one client could
+ * The per-client-IP cap on ingress client connections (--max-ingress-connections-per-source; docs/ingress.md,
+ * "Client connections: total and per-source caps"). net.Server's maxConnections caps each listener as a whole, so one client could
  * take every slot of it and lock everyone else out; this cap leaves it at most `max` connections, counted
  * over both listeners, so the others always keep the rest.
  *

@@ -3,38 +3,10 @@ import { request as httpRequest, type IncomingMessage, type ClientRequest as Ups
 import { request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { RESPONSE_SKIP, UPGRADE_REQUEST_SKIP } from "./headers.ts";
 import { normalizeHost, normalizePath } from "./matcher.ts";
 import { CONNECT_ERRORS, clientAddress, type IngressProxy, SERVER } from "./proxy.ts";
 import type { EndpointRuntime, RouteRuntime } from "./routes.ts";
-
-/** Request headers dropped from a tunnelled Upgrade request (Connection and Upgrade are re-added). */
-const SKIP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "x-forwarded-for",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-  "x-forwarded-port",
-  "x-real-ip",
-]);
-
-/** Response headers of a refused upgrade not passed back: hop-by-hop (its body is re-framed), and ours. */
-const RESPONSE_SKIP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "server",
-  "date",
-]);
 
 const REDIRECT_HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 
@@ -153,7 +125,7 @@ class Upgrade {
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i]!.toLowerCase();
       if (lower === "x-forwarded-for") forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
-      if (SKIP.has(lower)) continue;
+      if (UPGRADE_REQUEST_SKIP.has(lower)) continue;
       out.push(raw[i]!, raw[i + 1]!);
     }
     if (!req.headers["x-request-id"]) out.push("X-Request-Id", randomUUID());

@@ -1,6 +1,7 @@
 import { type Dispatcher, Pool } from "undici";
 import type { Logger } from "../../log.ts";
-import { H1Pool, Sweeper } from "./h1client.ts";
+import { Sweeper } from "../sweeper.ts";
+import { H1Pool, SWEEP_INTERVAL_MS, sweepPools } from "./h1client.ts";
 
 /**
  * What the proxy needs from an endpoint's connections: undici's dispatch-with-handler API, the seam
@@ -66,7 +67,7 @@ export class UpstreamPools {
   private readonly keys = new Map<UpstreamPool, string>();
   private readonly timeouts: UpstreamTimeouts;
   private readonly logger: Logger;
-  private readonly sweeper = new Sweeper();
+  private readonly sweeper: Sweeper<H1Pool> = new Sweeper(SWEEP_INTERVAL_MS, sweepPools);
 
   constructor(timeouts: UpstreamTimeouts, logger: Logger) {
     this.timeouts = timeouts;
@@ -120,6 +121,6 @@ export class UpstreamPools {
     this.pools.clear();
     this.keys.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
-    this.sweeper.stop();
+    this.sweeper.clear();
   }
 }

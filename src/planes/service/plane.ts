@@ -5,7 +5,7 @@ import type { Node } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
 import type { Snapshot } from "../../snapshot/snapshot.ts";
 import { type FdBudget, processFdBudget } from "../../util/fd-budget.ts";
-import type { PlaneRole } from "../context.ts";
+import type { PlaneFactory, PlaneRole } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { type RefusalCounters, refusalCounters, SharedCount, UdpFlowLimits } from "./fd-guard.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
@@ -405,3 +405,19 @@ export function bindFailure(err: NodeJS.ErrnoException, lp: ListenerPlan): strin
       return err.message;
   }
 }
+
+/** The service proxy plane is always on: it is nodeplane's kube-proxy. */
+export const createServicePlane: PlaneFactory = async (context) => {
+  const plane = new ServicePlane({
+    config: context.config,
+    logger: context.logger,
+    registry: context.registry,
+    node: () => context.store.get("Node", context.config.nodeName),
+    role: context.role ?? "single",
+    reusePort: context.reusePort === true,
+    // With workers only the first serves ClientIP-affinity ports (ServicePlanner's affinity filter; docs/workers.md).
+    servesAffinity: (context.worker?.index ?? 0) === 0,
+  });
+  await plane.start();
+  return plane;
+};

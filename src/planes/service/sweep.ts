@@ -1,15 +1,15 @@
+import { Sweeper } from "../sweeper.ts";
+
 /**
- * Coarse timeouts for many items with one timer instead of one timer each. Items are checked every
- * `timeoutMs / 4`; an item whose `quiet` check has said "nothing happened" four times in a row has
- * been quiet for at least `timeoutMs` (and at most 1.25 × that) and is expired. The timer runs only
- * while there are items, and never keeps the process alive.
+ * Coarse timeouts for many items with one timer (a Sweeper, ../sweeper.ts) instead of one timer each.
+ * Items are checked every `timeoutMs / 4`; an item whose `quiet` check has said "nothing happened" four
+ * times in a row has been quiet for at least `timeoutMs` (and at most 1.25 × that) and is expired. The
+ * timer runs only while there are items, and never keeps the process alive.
  */
 export class Sweep<T> {
-  private readonly items = new Set<T>();
-  private readonly periodMs: number;
+  private readonly sweeper: Sweeper<T>;
   private readonly quiet: (item: T) => boolean;
   private readonly expire: (item: T) => void;
-  private timer: NodeJS.Timeout | undefined;
   /** quiet checks in a row, per item (absent: 0) */
   private readonly streak = new Map<T, number>();
 
@@ -18,37 +18,31 @@ export class Sweep<T> {
    * its own activity marker); `expire(item)` is called once, after which the item is forgotten.
    */
   constructor(timeoutMs: number, quiet: (item: T) => boolean, expire: (item: T) => void) {
-    this.periodMs = Math.max(1, Math.floor(timeoutMs / 4));
     this.quiet = quiet;
     this.expire = expire;
+    this.sweeper = new Sweeper<T>(Math.max(1, Math.floor(timeoutMs / 4)), (items) => this.check(items));
   }
 
   get size(): number {
-    return this.items.size;
+    return this.sweeper.size;
   }
 
   add(item: T): void {
-    this.items.add(item);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.check(), this.periodMs);
-      this.timer.unref();
-    }
+    this.sweeper.add(item);
   }
 
   delete(item: T): void {
-    this.items.delete(item);
+    this.sweeper.delete(item);
     this.streak.delete(item);
-    if (this.items.size === 0) this.stop();
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    this.sweeper.stop();
   }
 
-  private check(): void {
+  private check(items: ReadonlySet<T>): void {
     const expired: T[] = [];
-    for (const item of this.items) {
+    for (const item of items) {
       if (!this.quiet(item)) {
         this.streak.delete(item);
         continue;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withoutEndToEndTokens } from "../../../src/planes/ingress/rawserver.ts";
+import { withoutEndToEndTokens } from "../../../src/planes/ingress/headers.ts";
 import {
   type Backend,
   curl,

@@ -1,0 +1,2 @@
+/** The cluster DNS plane (plane.ts). */
+export { createDnsPlane, DnsPlane } from "./plane.ts";
