@@ -2,13 +2,14 @@ import { createServer, type Server, Socket, type SocketConstructorOpts } from "n
 import type { Endpoint } from "../../snapshot/snapshot.ts";
 import { isDescriptorExhaustion } from "../../util/fd-budget.ts";
 import { ConnectionGate, type RefusalCounters, SharedCount } from "./fd-guard.ts";
-import { endpointKey, type ListenerPlan } from "./plan.ts";
+import { ForwardedConnection, type Spliced, type Timers } from "./forwarded.ts";
+import type { ListenerPlan } from "./plan.ts";
 import type { Pool } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
 import { compileSourceRanges, type SourceMatcher } from "./source-ranges.ts";
-import { Sweep, SweptConnection } from "./sweep.ts";
+import { Sweep } from "./sweep.ts";
 import { probeTcpHandles, type TcpHandle } from "./tcp-handles.ts";
-import { HandleSplice, resetHandle, type Spliced, type Timers, useHandles } from "./tcp-splice-handles.ts";
+import { HandleSplice, resetHandle, useHandles } from "./tcp-splice-handles.ts";
 
 export interface TcpProxyOptions {
   dialTimeoutMs: number;
@@ -249,17 +250,9 @@ function adopt(accepted: Socket, server: Server, buffer: Buffer): Socket {
   return socket;
 }
 
-class Splice extends SweptConnection implements Spliced {
+class Splice extends ForwardedConnection {
   readonly client: Socket;
   upstream: Socket | undefined;
-  private readonly pool: Pool;
-  private readonly timers: Timers;
-  private readonly clientIp: string | undefined;
-  private readonly attempts: Endpoint[];
-  readonly gate: ConnectionGate;
-  private attempt = 0;
-  private endpoint = "";
-  connected = false;
   private closed = 0;
   /** the buffers the sockets read into now */
   clientBuffer: Buffer;
@@ -280,13 +273,8 @@ class Splice extends SweptConnection implements Spliced {
     attempts: Endpoint[],
     gate: ConnectionGate,
   ) {
-    super();
+    super(timers, pool, clientIp, attempts, gate);
     this.client = client;
-    this.gate = gate;
-    this.pool = pool;
-    this.timers = timers;
-    this.clientIp = clientIp;
-    this.attempts = attempts;
     this.clientBuffer = clientBuffer;
     (client as Linked)[LINK] = this;
     client.on("error", onError);
@@ -319,18 +307,11 @@ class Splice extends SweptConnection implements Spliced {
       upstream.destroy();
       return;
     }
-    this.connected = true;
-    const endpoint = this.attempts[this.attempt]!;
-    const pool = this.pool;
-    pool.balancer.connected(this.clientIp, endpoint, this.clientIp === undefined ? 0 : Date.now());
-    this.endpoint = endpointKey(endpoint);
-    pool.metrics.active.inc();
-    pool.track(this.endpoint, this);
+    this.connectedTo();
     client.on("end", onEnd);
     upstream.on("end", onEnd);
     client.on("drain", onDrain);
     upstream.on("drain", onDrain);
-    this.timers.idle.add(this);
     client.resume();
   }
 

@@ -1,29 +1,10 @@
 import type { Endpoint } from "../../snapshot/snapshot.ts";
 import { isDescriptorExhaustion } from "../../util/fd-budget.ts";
 import type { ConnectionGate } from "./fd-guard.ts";
-import { endpointKey } from "./plan.ts";
-import type { Pool, Tracked } from "./pool.ts";
+import { ForwardedConnection, type Timers } from "./forwarded.ts";
+import type { Pool } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
-import { type Sweep, SweptConnection } from "./sweep.ts";
 import type { ShutdownRequest, TcpHandle, TcpHandles, WriteRequest } from "./tcp-handles.ts";
-
-/** What the dial and idle sweeps of a listener look at: one proxied connection, either path. */
-export interface Spliced extends Tracked {
-  idleSince(): boolean;
-  dialPending(): boolean;
-  dialTimedOut(): void;
-}
-
-/**
- * Connect and idle timeouts by sweeping (sweep.ts) rather than a timer per socket: a timer per
- * connection costs an allocation, a timer-list insert and a clock read on every read and write. A
- * connect times out after 1 to 1.25 × `--dial-timeout`, an idle connection is closed after 1 to
- * 1.25 × `--tcp-idle-timeout` without a byte in either direction.
- */
-export interface Timers {
-  dial: Sweep<Spliced>;
-  idle: Sweep<Spliced>;
-}
 
 const LINK = Symbol("nodeplane.handle-splice");
 type Linked<T> = T & { [LINK]?: HandleSplice | undefined };
@@ -68,18 +49,9 @@ export function useHandles(handles: TcpHandles): void {
  * What is left is mostly the kernel (72-82% of the process's CPU: connect, write, close and the
  * wake-ups of the peers) and Node's C++ callback entry per read.
  */
-export class HandleSplice extends SweptConnection implements Spliced {
+export class HandleSplice extends ForwardedConnection {
   private readonly client: Linked<TcpHandle>;
   private upstream: Linked<TcpHandle> | undefined;
-  private readonly pool: Pool;
-  private readonly timers: Timers;
-  private readonly clientIp: string | undefined;
-  private readonly attempts: Endpoint[];
-  /** the listener's connection slots: released once, when `done` is set */
-  private readonly gate: ConnectionGate;
-  private attempt = 0;
-  private endpoint = "";
-  private connected = false;
   done = false;
   private clientBuffer: Buffer | undefined;
   private upstreamBuffer: Buffer | undefined;
@@ -104,13 +76,8 @@ export class HandleSplice extends SweptConnection implements Spliced {
     attempts: Endpoint[],
     gate: ConnectionGate,
   ) {
-    super();
+    super(timers, pool, clientIp, attempts, gate);
     this.client = client;
-    this.gate = gate;
-    this.timers = timers;
-    this.pool = pool;
-    this.clientIp = clientIp;
-    this.attempts = attempts;
     handleSplices.count++;
   }
 
@@ -138,14 +105,7 @@ export class HandleSplice extends SweptConnection implements Spliced {
   connectedUp(upstream: TcpHandle): void {
     if (upstream !== this.upstream || this.done) return;
     this.timers.dial.delete(this);
-    this.connected = true;
-    const endpoint = this.attempts[this.attempt]!;
-    const pool = this.pool;
-    pool.balancer.connected(this.clientIp, endpoint, this.clientIp === undefined ? 0 : Date.now());
-    this.endpoint = endpointKey(endpoint);
-    pool.metrics.active.inc();
-    pool.track(this.endpoint, this);
-    this.timers.idle.add(this);
+    this.connectedTo();
     const client = this.client;
     client[LINK] = this;
     this.clientBuffer = readBuffers.take(false);

@@ -15,6 +15,7 @@ import type { Snapshot } from "../../../src/snapshot/snapshot.ts";
 import { MemoryStatusWriter } from "../../../src/status/writer.ts";
 import { Store } from "../../../src/store/store.ts";
 import { Translator } from "../../../src/translate/index.ts";
+import { translateOptions } from "../../support/options.ts";
 
 const run = promisify(execFile);
 
@@ -167,16 +168,17 @@ export async function startIngress(
     TEST_CERTIFICATE,
   );
   await plane.start();
-  const translator = new Translator({
-    nodeName: config.nodeName,
-    localAddresses: ["127.0.0.1"],
-    nodePortCIDRs: [],
-    clusterDomain: config.clusterDomain,
-    ingressClass: config.ingressClass,
-    ingressController: config.ingressController,
-    publishAddresses: config.publishAddresses,
-    dnsPods: config.dnsPods,
-  });
+  const translator = new Translator(
+    translateOptions({
+      nodeName: config.nodeName,
+      localAddresses: ["127.0.0.1"],
+      clusterDomain: config.clusterDomain,
+      ingressClass: config.ingressClass,
+      ingressController: config.ingressController,
+      publishAddresses: config.publishAddresses,
+      dnsPods: config.dnsPods,
+    }),
+  );
   let current: Snapshot | undefined;
   const harness: Harness = {
     plane,

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Matcher, normalizePath } from "../../../src/planes/ingress/matcher.ts";
 import type { IngressRoute } from "../../../src/snapshot/ingress.ts";
-import { ing, svc, translate } from "./fixtures.ts";
+import { ing, svc, translate } from "../../translate/ingress/fixtures.ts";
 
 /** The Ingress API's definition, written naively: element-wise prefix, longest match, Exact before Prefix. */
 function reference(rules: { path: string; pathType: "Exact" | "Prefix" }[], request: string): string | null {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Matcher, normalizeHost, normalizePath } from "../../../src/planes/ingress/matcher.ts";
 import type { IngressRoute } from "../../../src/snapshot/ingress.ts";
-import { ing, type PathSpec, svc, translate } from "./fixtures.ts";
+import { ing, type PathSpec, svc, translate } from "../../translate/ingress/fixtures.ts";
 
 /** Translates one Ingress and returns a function answering which rule serves host+path ("" = default backend). */
 function router(rules: { host?: string; paths: PathSpec[] }[], extra: Parameters<typeof translate>[0] = []) {
