@@ -128,19 +128,7 @@ export class IngressPlane implements Plane {
         raw.server.on("error", this.onListenerError);
         this.logger.info({ address: formatAddress(httpAddress), frontend: "raw" }, "ingress HTTP listening");
       } else if (httpAddress) {
-        const server = createServer(
-          {
-            maxHeaderSize: limits.maxHeaderSize,
-            insecureHTTPParser: false,
-            headersTimeout: limits.headersTimeoutMs,
-            requestTimeout: limits.requestTimeoutMs,
-            connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
-            keepAliveTimeout: limits.keepAliveTimeoutMs,
-            // Checked by the proxy, so the 400 carries our Server header like every other answer.
-            requireHostHeader: false,
-          },
-          (req, res) => this.proxy.handle(req, res, false),
-        );
+        const server = createServer(http1Limits(limits), (req, res) => this.proxy.handle(req, res, false));
         server.on("connection", (socket: Socket) => this.trackHttp1(socket));
         server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
           this.trackTunnel(socket);
@@ -185,15 +173,7 @@ export class IngressPlane implements Plane {
           if (socket.alpnProtocol !== "h2") this.trackHttp1(socket);
         });
         // The HTTP/1.1 side of the TLS listener is Node's HTTP/1 server code: give it the same limits.
-        Object.assign(server, {
-          maxHeaderSize: limits.maxHeaderSize,
-          insecureHTTPParser: false,
-          headersTimeout: limits.headersTimeoutMs,
-          requestTimeout: limits.requestTimeoutMs,
-          connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
-          keepAliveTimeout: limits.keepAliveTimeoutMs,
-          requireHostHeader: false,
-        });
+        Object.assign(server, http1Limits(limits));
         server.on("request", (req: ClientRequest, res: ClientResponse) => this.proxy.handle(req, res, true));
         server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
           this.trackTunnel(socket);
@@ -385,6 +365,20 @@ function peer(socket: Socket): string {
 
 /** After an error answer, how long the client gets to read it and close before the socket is destroyed. */
 const ERROR_LINGER_MS = 5_000;
+
+/** The limits of Node's HTTP/1 server code, for the "node" front end and the TLS listener's HTTP/1.1 side. */
+function http1Limits(limits: ClientLimits) {
+  return {
+    maxHeaderSize: limits.maxHeaderSize,
+    insecureHTTPParser: false,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Checked by the proxy, so the 400 carries our Server header like every other answer.
+    requireHostHeader: false,
+  };
+}
 
 /** Parse errors get the status Node would send (431 oversize, 408 slow head, 400 malformed) plus our Server header. */
 function onClientError(err: Error & { code?: string }, socket: Duplex): void {
