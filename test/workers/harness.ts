@@ -211,3 +211,54 @@ export async function spreadOver(
   }
   return { results, before, after: await workers(admin, group) };
 }
+
+/** The IngressClass the tests' Ingresses name. */
+export const INGRESS_CLASS = `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: { name: nodeplane }
+spec: { controller: nodeplane.dev/ingress }
+`;
+
+/** A Service in `default` with one named TCP port. */
+export function serviceYaml(
+  name: string,
+  port: { name: string; port: number; targetPort: number | string },
+  options: { clusterIP?: string; sessionAffinity?: "ClientIP" } = {},
+): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: default }
+spec:
+${options.clusterIP ? `  clusterIP: ${options.clusterIP}\n` : ""}${options.sessionAffinity ? `  sessionAffinity: ${options.sessionAffinity}\n` : ""}  ports: [{ name: ${port.name}, port: ${port.port}, targetPort: ${port.targetPort} }]
+`;
+}
+
+/** An EndpointSlice of `service` with one ready endpoint, 127.0.0.1:`port`. */
+export function sliceYaml(name: string, service: string, portName: string, port: number): string {
+  return `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ${name}, namespace: default, labels: { kubernetes.io/service-name: ${service} } }
+addressType: IPv4
+ports: [{ name: ${portName}, port: ${port}, protocol: TCP }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+`;
+}
+
+/** An Ingress sending every path of `host` to the `http` port of `service`. */
+export function ingressYaml(name: string, host: string, service: string): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: ${name}, namespace: default }
+spec:
+  ingressClassName: nodeplane
+  rules:
+    - host: ${host}
+      http:
+        paths: [{ path: /, pathType: Prefix, backend: { service: { name: ${service}, port: { name: http } } } }]
+`;
+}
+
+/** YAML documents as one multi-document file. */
+export function yamlDocuments(...documents: string[]): string {
+  return documents.join("---\n");
+}

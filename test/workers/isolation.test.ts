@@ -10,14 +10,19 @@ import {
   dig,
   httpBackend,
   httpGet,
+  INGRESS_CLASS,
+  ingressYaml,
   listen,
   NET,
   type Running,
   runCleanups,
+  serviceYaml,
+  sliceYaml,
   start,
   tcpRead,
   until,
   workers,
+  yamlDocuments,
 } from "./harness.ts";
 
 /**
@@ -31,48 +36,14 @@ const ECHO_IP = `${NET}.1.10`;
 const NAME = "echo.default.svc.cluster.local";
 
 function manifests(echoPort: number, webPort: number): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: nodeplane }
-spec: { controller: nodeplane.dev/ingress }
----
-apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: default }
-spec:
-  clusterIP: ${ECHO_IP}
-  ports: [{ name: tcp, port: 7000, targetPort: ${echoPort} }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: echo-1, namespace: default, labels: { kubernetes.io/service-name: echo } }
-addressType: IPv4
-ports: [{ name: tcp, port: ${echoPort}, protocol: TCP }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: default }
-spec:
-  ports: [{ name: http, port: 8080, targetPort: ${webPort} }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: web-1, namespace: default, labels: { kubernetes.io/service-name: web } }
-addressType: IPv4
-ports: [{ name: http, port: ${webPort}, protocol: TCP }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: web, namespace: default }
-spec:
-  ingressClassName: nodeplane
-  rules:
-    - host: web.example
-      http:
-        paths: [{ path: /, pathType: Prefix, backend: { service: { name: web, port: { name: http } } } }]
-`;
+  return yamlDocuments(
+    INGRESS_CLASS,
+    serviceYaml("echo", { name: "tcp", port: 7000, targetPort: echoPort }, { clusterIP: ECHO_IP }),
+    sliceYaml("echo-1", "echo", "tcp", echoPort),
+    serviceYaml("web", { name: "http", port: 8080, targetPort: webPort }),
+    sliceYaml("web-1", "web", "http", webPort),
+    ingressYaml("web", "web.example", "web"),
+  );
 }
 
 afterEach(runCleanups);

@@ -13,17 +13,22 @@ import {
   generation,
   httpBackend,
   httpGet,
+  INGRESS_CLASS,
+  ingressYaml,
   listen,
   NET,
   nameBackend,
   ROOT,
   runCleanups,
+  serviceYaml,
+  sliceYaml,
   spreadOver,
   start,
   tcpRead,
   until,
   type Worker,
   workers,
+  yamlDocuments,
 } from "./harness.ts";
 
 /**
@@ -36,54 +41,18 @@ const CLUSTER_IP = `${NET}.0.10`;
 const STICKY_IP = `${NET}.0.11`;
 
 function manifests(backendPort: number, stickyPorts: number[]): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: nodeplane }
-spec: { controller: nodeplane.dev/ingress }
----
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: default }
-spec:
-  clusterIP: ${CLUSTER_IP}
-  ports: [{ name: http, port: 8080, targetPort: http }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: web-1, namespace: default, labels: { kubernetes.io/service-name: web } }
-addressType: IPv4
-ports: [{ name: http, port: ${backendPort}, protocol: TCP }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: sticky, namespace: default }
-spec:
-  clusterIP: ${STICKY_IP}
-  sessionAffinity: ClientIP
-  ports: [{ name: tcp, port: 9000, targetPort: 9000 }]
----
-${stickyPorts
-  .map(
-    (port, i) => `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: sticky-${i}, namespace: default, labels: { kubernetes.io/service-name: sticky } }
-addressType: IPv4
-ports: [{ name: tcp, port: ${port}, protocol: TCP }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
-`,
-  )
-  .join("---\n")}---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: web, namespace: default }
-spec:
-  ingressClassName: nodeplane
-  rules:
-    - host: web.example
-      http:
-        paths: [{ path: /, pathType: Prefix, backend: { service: { name: web, port: { name: http } } } }]
-`;
+  return yamlDocuments(
+    INGRESS_CLASS,
+    serviceYaml("web", { name: "http", port: 8080, targetPort: "http" }, { clusterIP: CLUSTER_IP }),
+    sliceYaml("web-1", "web", "http", backendPort),
+    serviceYaml(
+      "sticky",
+      { name: "tcp", port: 9000, targetPort: 9000 },
+      { clusterIP: STICKY_IP, sessionAffinity: "ClientIP" },
+    ),
+    ...stickyPorts.map((port, i) => sliceYaml(`sticky-${i}`, "sticky", "tcp", port)),
+    ingressYaml("web", "web.example", "web"),
+  );
 }
 
 afterEach(runCleanups);

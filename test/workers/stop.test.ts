@@ -4,7 +4,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
-import { alive, cleanups, freePort, httpBackend, listen, runCleanups, start, until, workers } from "./harness.ts";
+import {
+  alive,
+  cleanups,
+  freePort,
+  httpBackend,
+  INGRESS_CLASS,
+  ingressYaml,
+  listen,
+  runCleanups,
+  serviceYaml,
+  sliceYaml,
+  start,
+  until,
+  workers,
+  yamlDocuments,
+} from "./harness.ts";
 
 /**
  * SIGTERM always exits (case H, docs/reliability.md: "with 213 leaked half-open TLS connections, the process ignored
@@ -18,57 +33,15 @@ afterEach(runCleanups);
 const HALF_OPEN = 50;
 
 function manifests(webPort: number, wsPort = webPort): string {
-  return `apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: { name: nodeplane }
-spec: { controller: nodeplane.dev/ingress }
----
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: default }
-spec:
-  ports: [{ name: http, port: 8080, targetPort: ${webPort} }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: web-1, namespace: default, labels: { kubernetes.io/service-name: web } }
-addressType: IPv4
-ports: [{ name: http, port: ${webPort}, protocol: TCP }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: web, namespace: default }
-spec:
-  ingressClassName: nodeplane
-  rules:
-    - host: web.example
-      http:
-        paths: [{ path: /, pathType: Prefix, backend: { service: { name: web, port: { name: http } } } }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: ws, namespace: default }
-spec:
-  ports: [{ name: http, port: 8080, targetPort: ${wsPort} }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: ws-1, namespace: default, labels: { kubernetes.io/service-name: ws } }
-addressType: IPv4
-ports: [{ name: http, port: ${wsPort}, protocol: TCP }]
-endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: ws, namespace: default }
-spec:
-  ingressClassName: nodeplane
-  rules:
-    - host: ws.example
-      http:
-        paths: [{ path: /, pathType: Prefix, backend: { service: { name: ws, port: { name: http } } } }]
-`;
+  return yamlDocuments(
+    INGRESS_CLASS,
+    serviceYaml("web", { name: "http", port: 8080, targetPort: webPort }),
+    sliceYaml("web-1", "web", "http", webPort),
+    ingressYaml("web", "web.example", "web"),
+    serviceYaml("ws", { name: "http", port: 8080, targetPort: wsPort }),
+    sliceYaml("ws-1", "ws", "http", wsPort),
+    ingressYaml("ws", "ws.example", "ws"),
+  );
 }
 
 /** A backend that answers any request head with 101 and then echoes every byte: a WebSocket as far as a proxy sees. */
