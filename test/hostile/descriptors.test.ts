@@ -2,11 +2,11 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { type AddressInfo, connect, createServer, type Server } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { cleanups, freePort, listen, ROOT, runCleanups, untilReady } from "../workers/harness.ts";
 
 /**
  * Hostile inputs against the descriptor budget (case I of docs/reliability.md), on the real process:
@@ -16,7 +16,6 @@ import { afterEach, describe, expect, it } from "vitest";
  * over TCP. Every flood and wait is bounded.
  */
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 // a /16 of 127.0.0.0/8 of our own, so parallel runs in other worktrees never collide
 const NET = `127.${120 + (process.pid % 50)}`;
 const UDP1 = `${NET}.0.53`;
@@ -24,24 +23,7 @@ const UDP2 = `${NET}.0.54`;
 const WEB = `${NET}.0.80`;
 const MANY = `${NET}.0.99`;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-function listen<T extends Server>(server: T): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  const port = await listen(server);
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+afterEach(runCleanups);
 
 async function backends(): Promise<{ http: number; udp: number }> {
   const http = createHttpServer((_req, res) => res.writeHead(200, { connection: "close" }).end("web\n"));
@@ -158,33 +140,8 @@ async function start(dir: string, nofile: string, extra: string[] = []): Promise
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
-      await exited;
-    }
-  });
-  let out = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const admin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /"admin":"(127\.0\.0\.1:\d+)".*"msg":"nodeplane ready"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once("exit", () => {
-      clearTimeout(timer);
-      reject(new Error(`exited: ${out}`));
-    });
-  });
-  return { child, pid: child.pid!, admin, http, healthz, dns, out: () => out };
+  const { admin, out } = await untilReady(child);
+  return { child, pid: child.pid!, admin, http, healthz, dns, out };
 }
 
 function fds(pid: number): number {

@@ -89,6 +89,16 @@ export async function start(dir: string, workers: number, extra: string[] = [], 
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: group },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const { admin, out } = await untilReady(child);
+  return { child, admin, http: `127.0.0.1:${http}`, dns, exited, out };
+}
+
+/**
+ * Waits for a started `bin/nodeplane.js` (stdout and stderr piped) to log "nodeplane ready", and answers its
+ * admin address and everything it printed so far and later; the process is killed at cleanup if still running.
+ */
+export async function untilReady(child: ChildProcess): Promise<{ admin: string; out: () => string }> {
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGKILL");
@@ -114,7 +124,7 @@ export async function start(dir: string, workers: number, extra: string[] = [], 
       reject(new Error(`exited: ${out}`));
     });
   });
-  return { child, admin, http: `127.0.0.1:${http}`, dns, exited, out: () => out };
+  return { admin, out: () => out };
 }
 
 /** /api/workers, or only those of one group (`service`, `ingress`, `all`) */
