@@ -1,6 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
 import { connect as h2connect, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Matcher } from "../../../src/planes/ingress/matcher.ts";
 import type { RouteRuntime } from "../../../src/planes/ingress/routes.ts";
@@ -15,6 +13,7 @@ import {
   startBackend,
   startIngress,
 } from "./harness.ts";
+import { startRecorder as startRecording } from "./recorder.ts";
 
 /**
  * The hostile suite of the generic (slow) path and the HTTPS listener: bytes in → status, close and what the
@@ -23,6 +22,7 @@ import {
  * with an ordinary 200, as the one in case C of docs/reliability.md does, and it records every request it parses.
  */
 
+/** A request as this file's assertions look at it: every Host value in order, and the body's length. */
 interface Seen {
   method: string;
   url: string;
@@ -31,43 +31,28 @@ interface Seen {
 }
 
 interface Recorder {
-  server: Server;
   ip: string;
   port: number;
-  seen: Seen[];
+  /** the requests the backend parsed, in arrival order */
+  readonly seen: Seen[];
   close(): Promise<void>;
 }
 
+/** The shared recording backend (recorder.ts), seen through this file's Seen. */
 async function startRecorder(ip: string): Promise<Recorder> {
-  const sockets = new Set<Socket>();
-  const seen: Seen[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    let body = 0;
-    req.on("data", (c: Buffer) => {
-      body += c.length;
-    });
-    req.on("end", () => {
-      const entry = { method: req.method ?? "", url: req.url ?? "", host: req.headersDistinct.host ?? [], body };
-      seen.push(entry);
-      const text = JSON.stringify(entry);
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-      res.end(text);
-    });
-  });
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, ip, resolve));
+  const recorder = await startRecording(ip);
   return {
-    server,
     ip,
-    port: (server.address() as AddressInfo).port,
-    seen,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+    port: recorder.port,
+    get seen() {
+      return recorder.seen.map((x) => ({
+        method: x.method,
+        url: x.url,
+        host: x.headers.filter(([name]) => name === "host").map(([, value]) => value),
+        body: x.body.length,
+      }));
     },
+    close: () => recorder.close(),
   };
 }
 
