@@ -2,10 +2,11 @@
 // hostile input from outside; counts what was sent, crashes, changed request boundaries and damage to the other
 // planes, and prints a table as the benchmark does. See docs/reliability.md.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { freePort } from "../bench/lib/net.ts";
+import { processTree, readProcTable } from "../bench/lib/procstat.ts";
 import { startBigUpstream, startRecordingBackend, startTcpEcho, startUdpEcho } from "./lib/backends.ts";
 import { CASES, type CaseContext } from "./lib/cases.ts";
 import { ECHO_VIP, UDP_VIP, writeCluster } from "./lib/cluster.ts";
@@ -17,38 +18,11 @@ const REPO = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const DESCRIPTOR_LIMIT = 4096;
 const say = (msg: string) => process.stdout.write(`reliability: ${msg}\n`);
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-/** The process and every descendant, by /proc's children lists. */
-function tree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    const p = out[i] as number;
-    try {
-      for (const tid of readdirSync(`/proc/${p}/task`))
-        for (const child of readFileSync(`/proc/${p}/task/${tid}/children`, "utf8").split(" ").filter(Boolean))
-          out.push(Number(child));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 /** Open descriptors of the process tree: in all, and of its fullest process (each has its own limit). */
 function descriptors(pid: number): { total: number; max: number } {
   let total = 0;
   let max = 0;
-  for (const p of tree(pid)) {
+  for (const p of processTree(pid, readProcTable())) {
     try {
       const n = readdirSync(`/proc/${p}/fd`).length;
       total += n;
@@ -142,7 +116,6 @@ async function main(): Promise<number> {
   ];
   const logFile = join(runDir, "nodeplane.log");
   const start = async (): Promise<Nodeplane> => {
-    const { openSync, closeSync } = await import("node:fs");
     const fd = openSync(logFile, "a");
     // a tight descriptor limit, as a container may have, so a flood of one kind reaches it within the run
     const child = spawn("prlimit", [`--nofile=${DESCRIPTOR_LIMIT}:${DESCRIPTOR_LIMIT}`, process.execPath, ...args], {
