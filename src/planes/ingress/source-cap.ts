@@ -1,4 +1,5 @@
 import type { Socket } from "node:net";
+import { PerKeyCount } from "../../util/per-key-count.ts";
 
 /**
  * The per-client-IP cap on ingress client connections (--max-ingress-connections-per-source; docs/ingress.md,
@@ -12,8 +13,8 @@ import type { Socket } from "node:net";
  */
 export class SourceCap {
   readonly max: number;
-  /** connections held per client IP; an IP is deleted when its count drops to 0 */
-  private readonly held = new Map<string, number>();
+  /** connections held per client IP */
+  private readonly held: PerKeyCount;
   /**
    * the 'close' listener of every admitted socket: one function per cap, never a closure per connection;
    * it finds the IP through the socket (Node caches the peer name read at admit, so it is there after close)
@@ -22,9 +23,10 @@ export class SourceCap {
 
   constructor(max: number) {
     this.max = max;
-    const cap = this;
+    this.held = new PerKeyCount(max);
+    const held = this.held;
     this.onSocketClose = function onSocketClose(this: Socket): void {
-      cap.release(this.remoteAddress);
+      if (this.remoteAddress !== undefined) held.give(this.remoteAddress);
     };
   }
 
@@ -36,29 +38,19 @@ export class SourceCap {
     const ip = socket.remoteAddress;
     // no peer name: the socket is gone already, it holds nothing and will close by itself
     if (ip === undefined) return true;
-    const n = this.held.get(ip) ?? 0;
-    if (n >= this.max) return false;
-    this.held.set(ip, n + 1);
+    if (!this.held.take(ip)) return false;
     socket.on("close", this.onSocketClose);
     return true;
   }
 
-  private release(ip: string | undefined): void {
-    if (ip === undefined) return;
-    const n = this.held.get(ip);
-    if (n === undefined) return;
-    if (n <= 1) this.held.delete(ip);
-    else this.held.set(ip, n - 1);
-  }
-
   /** connections `ip` holds now */
   count(ip: string): number {
-    return this.held.get(ip) ?? 0;
+    return this.held.count(ip);
   }
 
   /** client IPs holding at least one connection */
   sources(): number {
-    return this.held.size;
+    return this.held.keys();
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Counter } from "prom-client";
 import { ExhaustionBackoff } from "../../util/fd-budget.ts";
+import { PerKeyCount } from "../../util/per-key-count.ts";
 
 /**
  * The service plane's share of the descriptor budget (src/util/fd-budget.ts), enforced where sockets
@@ -31,35 +32,30 @@ export function refusalCounters(counter: Counter<"protocol" | "cap">, protocol: 
 /** UDP flows of the whole process: a total and a per-client-IP count, shared by every UDP listener. */
 export class UdpFlowLimits {
   total = 0;
-  private readonly bySource = new Map<string, number>();
+  private readonly bySource: PerKeyCount;
   readonly maxTotal: number;
   readonly maxPerSource: number;
 
   constructor(maxTotal: number, maxPerSource: number) {
     this.maxTotal = maxTotal;
     this.maxPerSource = maxPerSource;
+    this.bySource = new PerKeyCount(maxPerSource);
   }
 
   /** Takes a slot for a flow from `ip`; returns the cap that refuses it, or undefined when taken. */
   acquire(ip: string): RefusedBy | undefined {
     if (this.total >= this.maxTotal) return "total";
-    const held = this.bySource.get(ip) ?? 0;
-    if (held >= this.maxPerSource) return "source";
-    this.bySource.set(ip, held + 1);
+    if (!this.bySource.take(ip)) return "source";
     this.total++;
     return undefined;
   }
 
   release(ip: string): void {
-    const held = this.bySource.get(ip);
-    if (held === undefined) return;
-    if (held <= 1) this.bySource.delete(ip);
-    else this.bySource.set(ip, held - 1);
-    this.total--;
+    if (this.bySource.give(ip)) this.total--;
   }
 
   sources(): number {
-    return this.bySource.size;
+    return this.bySource.keys();
   }
 }
 
