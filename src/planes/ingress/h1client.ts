@@ -1,16 +1,3 @@
-import type { IncomingHttpHeaders } from "node:http";
-import { connect, type Socket } from "node:net";
-import type { Dispatcher } from "undici";
-import type { Sweeper } from "../sweeper.ts";
-import { turnNow } from "./clock.ts";
-import {
-  DEFAULT_PARSER_LIMITS,
-  type HeadLines,
-  type ParserLimits,
-  ResponseParser,
-  type ResponseSink,
-} from "./h1parser.ts";
-
 /**
  * The hand-tuned HTTP/1.1 keep-alive client for plain-HTTP endpoints, behind the same dispatch-with-handler
  * seam as undici (see upstream.ts for which requests it serves). Per endpoint it keeps persistent sockets
@@ -25,6 +12,18 @@ import {
  * write batch, and a connection moves between its pool's idle list and a request, its deadlines checked by
  * its pool's sweep; apart they would need each other's private state.
  */
+import type { IncomingHttpHeaders } from "node:http";
+import { connect, type Socket } from "node:net";
+import type { Dispatcher } from "undici";
+import type { Sweeper } from "../sweeper.ts";
+import { turnNow } from "./clock.ts";
+import {
+  DEFAULT_PARSER_LIMITS,
+  type HeadLines,
+  type ParserLimits,
+  ResponseParser,
+  type ResponseSink,
+} from "./h1parser.ts";
 
 /**
  * The receiver of a response sent with `H1Pool.dispatchDirect`: the ingress fast path (direct.ts). It gets the
