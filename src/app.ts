@@ -222,6 +222,8 @@ export function translateOptions(config: Config): TranslateOptions {
     clusterDomain: config.clusterDomain,
     ingressClass: config.ingressClass,
     ingressController: config.ingressController,
+    gatewayController: config.gatewayController,
+    gatewayAddress: config.gatewayAddress,
     publishAddresses: publishAddresses(config),
     dnsPods: config.dnsPods,
   };

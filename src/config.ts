@@ -45,6 +45,10 @@ export interface Config {
   httpsAddress?: HostPort;
   ingressClass: string;
   ingressController: string;
+  /** GatewayClass spec.controllerName served */
+  gatewayController: string;
+  /** where Gateway listeners bind when the Gateway has no spec.addresses */
+  gatewayAddress: string;
   /** addresses written to Ingress status instead of the node addresses */
   publishAddresses: string[];
   upstreamConnectTimeoutMs: number;

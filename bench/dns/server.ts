@@ -67,6 +67,8 @@ const translator = new Translator({
   clusterDomain: "cluster.local",
   ingressClass: "nodeplane",
   ingressController: "nodeplane.dev/ingress",
+  gatewayController: "nodeplane.dev/gateway-controller",
+  gatewayAddress: "127.0.0.1",
   publishAddresses: [],
   dnsPods: "disabled",
 });

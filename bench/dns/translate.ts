@@ -23,6 +23,8 @@ const options: TranslateOptions = {
   clusterDomain: "cluster.local",
   ingressClass: "nodeplane",
   ingressController: "nodeplane.dev/ingress",
+  gatewayController: "nodeplane.dev/gateway-controller",
+  gatewayAddress: "127.0.0.1",
   publishAddresses: [],
   dnsPods: "insecure",
 };

@@ -9,6 +9,8 @@ export const SYNTHETIC_TRANSLATE_OPTIONS: TranslateOptions = {
   clusterDomain: "cluster.local",
   ingressClass: "nodeplane",
   ingressController: "nodeplane.dev/ingress",
+  gatewayController: "nodeplane.dev/gateway-controller",
+  gatewayAddress: "127.0.0.1",
   publishAddresses: [],
   dnsPods: "insecure",
 };

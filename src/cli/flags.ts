@@ -320,6 +320,24 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "gateway-controller",
+    value: "NAME",
+    help: "GatewayClass spec.controllerName served (Gateway API)",
+    default: "nodeplane.dev/gateway-controller",
+    apply: (c, v) => {
+      c.gatewayController = nonEmpty("gateway-controller", v);
+    },
+  }),
+  flag({
+    name: "gateway-address",
+    value: "IP",
+    help: "address Gateway listeners bind when the Gateway has no spec.addresses",
+    default: (m) => (m === "manifests" ? "127.0.0.1" : "0.0.0.0"),
+    apply: (c, v) => {
+      c.gatewayAddress = ip("gateway-address", v);
+    },
+  }),
+  flag({
     name: "publish-address",
     value: "IP[,IP]",
     help: "addresses written to Ingress status (default: the ingress listener IPs when bound to specific ones, else the node addresses)",
@@ -499,6 +517,8 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     maxIngressConnectionsPerSource: 0,
     ingressClass: "nodeplane",
     ingressController: "nodeplane.dev/ingress",
+    gatewayController: "nodeplane.dev/gateway-controller",
+    gatewayAddress: mode === "manifests" ? "127.0.0.1" : "0.0.0.0",
     publishAddresses: [],
     upstreamConnectTimeoutMs: 5_000,
     upstreamHeaderTimeoutMs: 60_000,

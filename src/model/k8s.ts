@@ -1,26 +1,22 @@
+import type {
+  Gateway,
+  GatewayClass,
+  GRPCRoute,
+  HTTPRoute,
+  Namespace,
+  ReferenceGrant,
+  TCPRoute,
+  TLSRoute,
+  UDPRoute,
+} from "./gateway.ts";
+import type { TypedObject } from "./meta.ts";
+
 /**
  * The subset of Kubernetes object shapes nodeplane reads, as plain JSON (what the API server
  * and `kubectl get -o json` return). Both sources hand the store objects of these shapes.
  */
 
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion?: string; kind?: string; name?: string; uid?: string; controller?: boolean }[];
-}
-
-export interface TypedObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-}
+export type { ObjectMeta, TypedObject } from "./meta.ts";
 
 export type IntOrString = number | string;
 
@@ -207,15 +203,53 @@ export interface KindMap {
   Secret: Secret;
   Node: Node;
   Pod: Pod;
+  Namespace: Namespace;
+  GatewayClass: GatewayClass;
+  Gateway: Gateway;
+  HTTPRoute: HTTPRoute;
+  GRPCRoute: GRPCRoute;
+  TLSRoute: TLSRoute;
+  TCPRoute: TCPRoute;
+  UDPRoute: UDPRoute;
+  ReferenceGrant: ReferenceGrant;
 }
 
 export type Kind = keyof KindMap;
 
-export const KINDS: readonly Kind[] = ["Service", "EndpointSlice", "Ingress", "IngressClass", "Secret", "Node", "Pod"];
+export const KINDS: readonly Kind[] = [
+  "Service",
+  "EndpointSlice",
+  "Ingress",
+  "IngressClass",
+  "Secret",
+  "Node",
+  "Pod",
+  "Namespace",
+  "GatewayClass",
+  "Gateway",
+  "HTTPRoute",
+  "GRPCRoute",
+  "TLSRoute",
+  "TCPRoute",
+  "UDPRoute",
+  "ReferenceGrant",
+];
 
-/** Kinds that live in a namespace (Node and IngressClass are cluster-scoped). */
+/** The Gateway API kinds (src/model/gateway.ts). */
+export const GATEWAY_KINDS = [
+  "GatewayClass",
+  "Gateway",
+  "HTTPRoute",
+  "GRPCRoute",
+  "TLSRoute",
+  "TCPRoute",
+  "UDPRoute",
+  "ReferenceGrant",
+] as const satisfies readonly Kind[];
+
+/** Kinds that live in a namespace (Node, Namespace, IngressClass and GatewayClass are cluster-scoped). */
 export function isNamespaced(kind: Kind): boolean {
-  return kind !== "Node" && kind !== "IngressClass";
+  return kind !== "Node" && kind !== "IngressClass" && kind !== "GatewayClass" && kind !== "Namespace";
 }
 
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";

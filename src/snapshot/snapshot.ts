@@ -6,6 +6,7 @@
 import type { Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
 import type { DnsSnapshot } from "./dns.ts";
+import type { GatewaySnapshot } from "./gateway.ts";
 import type { IngressSnapshot } from "./ingress.ts";
 
 export type L4Protocol = "TCP" | "UDP";
@@ -98,6 +99,8 @@ export interface Snapshot {
   servicePorts: readonly ServicePortSnapshot[];
   healthChecks: readonly HealthCheckSnapshot[];
   ingress: IngressSnapshot;
+  /** Gateway API: sockets, route tables and status (snapshot/gateway.ts) */
+  gateway: GatewaySnapshot;
   dns: DnsSnapshot;
   problems: readonly Problem[];
 }

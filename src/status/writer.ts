@@ -1,3 +1,4 @@
+import type { GatewayApiStatus } from "../model/gateway.ts";
 import type { LoadBalancerIngress } from "../model/k8s.ts";
 
 export type StatusKind = "Ingress" | "Service";
@@ -17,6 +18,18 @@ export interface StatusWriter {
    * class). Optional: writers that never re-assert status need not implement it.
    */
   forget?(kind: StatusKind, namespace: string, name: string): void;
+  /**
+   * Gateway API status (docs/gateway.md): conditions merged by type with what other controllers wrote,
+   * written only when it changes. `namespace` is "" for GatewayClasses.
+   */
+  setGatewayApiStatus?(namespace: string, name: string, status: GatewayApiStatus): Promise<void>;
+  /** Gateway API status as last written, for `nodeplane get` in manifests mode. */
+  gatewayApiStatus?(kind: GatewayApiStatus["kind"], namespace: string, name: string): GatewayApiStatus | undefined;
+  /**
+   * A plane reports whether it could bind a Gateway socket (`GatewayHttpSocket.id` / `GatewayL4Socket.id`):
+   * `error` undefined = listening. The Gateway listeners on that socket are then Programmed or not.
+   */
+  reportGatewayBind?(socketId: string, error: string | undefined): void;
 }
 
 /** Manifests mode: status lives in memory, as the API server would keep it. */

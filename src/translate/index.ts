@@ -2,12 +2,13 @@ import type { Problem } from "../model/problems.ts";
 import type { Snapshot } from "../snapshot/snapshot.ts";
 import type { Store } from "../store/store.ts";
 import { DnsTranslator } from "./dns/translator.ts";
+import { GatewayTranslator } from "./gateway/translator.ts";
 import { IngressTranslator } from "./ingress/translator.ts";
 import { translateNode } from "./node.ts";
 import type { TranslateOptions } from "./options.ts";
 import { ServiceTranslator } from "./services/translator.ts";
 
-export type TranslatorPart = "node" | "services" | "ingress" | "dns";
+export type TranslatorPart = "node" | "services" | "ingress" | "gateway" | "dns";
 export type TranslatorProbe = (done: TranslatorPart) => void;
 
 /**
@@ -19,6 +20,7 @@ export class Translator {
   private readonly services = new ServiceTranslator();
   private readonly dns = new DnsTranslator();
   private readonly ingress = new IngressTranslator();
+  private readonly gateway = new GatewayTranslator();
   private generation = 0;
   /** the last build's problem lists and their concatenation, reused while all three are the same arrays */
   private problems: { parts: readonly (readonly Problem[])[]; all: readonly Problem[] } | undefined;
@@ -45,6 +47,7 @@ export class Translator {
   close(): void {
     this.services.close();
     this.ingress.close();
+    this.gateway.close();
     this.dns.close();
   }
 
@@ -55,6 +58,8 @@ export class Translator {
     this.probe("services");
     const ingress = this.ingress.translate(store, this.options, node);
     this.probe("ingress");
+    const gateway = this.gateway.translate(store, this.options, node);
+    this.probe("gateway");
     const dns = this.dns.translate(store, this.options);
     this.probe("dns");
     return {
@@ -64,8 +69,9 @@ export class Translator {
       servicePorts: services.servicePorts,
       healthChecks: services.healthChecks,
       ingress: ingress.snapshot,
+      gateway: gateway.snapshot,
       dns: dns.snapshot,
-      problems: this.allProblems([services.problems, ingress.problems, dns.problems]),
+      problems: this.allProblems([services.problems, ingress.problems, gateway.problems, dns.problems]),
     };
   }
 }

@@ -8,6 +8,10 @@ export interface TranslateOptions {
   clusterDomain: string;
   ingressClass: string;
   ingressController: string;
+  /** GatewayClass spec.controllerName served */
+  gatewayController: string;
+  /** where Gateway listeners bind when the Gateway has no spec.addresses */
+  gatewayAddress: string;
   publishAddresses: readonly string[];
   dnsPods: "insecure" | "verified" | "disabled";
   /** Services labelled service.kubernetes.io/service-proxy-name with another value are left alone */

@@ -26,7 +26,16 @@ export interface SnapshotDelta {
 
 type Part = Exclude<keyof Snapshot, "generation">;
 
-const PARTS: readonly Part[] = ["node", "services", "servicePorts", "healthChecks", "ingress", "dns", "problems"];
+const PARTS: readonly Part[] = [
+  "node",
+  "services",
+  "servicePorts",
+  "healthChecks",
+  "ingress",
+  "gateway",
+  "dns",
+  "problems",
+];
 
 /** One value over the wire, relative to the worker's previous value at the same place. */
 export type Wire =
@@ -70,6 +79,7 @@ export function decodeSnapshot(held: Snapshot | undefined, delta: SnapshotDelta)
     servicePorts: part("servicePorts"),
     healthChecks: part("healthChecks"),
     ingress: part("ingress"),
+    gateway: part("gateway"),
     dns: part("dns"),
     problems: part("problems"),
   };

@@ -12,6 +12,8 @@ export function translateOptions(overrides: Partial<TranslateOptions> = {}): Tra
     clusterDomain: "cluster.local",
     ingressClass: "nodeplane",
     ingressController: "nodeplane.dev/ingress",
+    gatewayController: "nodeplane.dev/gateway-controller",
+    gatewayAddress: "127.0.0.1",
     publishAddresses: [],
     dnsPods: "insecure",
     ...overrides,

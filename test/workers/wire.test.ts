@@ -2,6 +2,7 @@ import { deserialize, serialize } from "node:v8";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EMPTY_DNS } from "../../src/snapshot/dns.ts";
+import { EMPTY_GATEWAY } from "../../src/snapshot/gateway.ts";
 import type { IngressSnapshot, TlsCertificate } from "../../src/snapshot/ingress.ts";
 import type { Snapshot } from "../../src/snapshot/snapshot.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotDelta } from "../../src/workers/snapshot-wire.ts";
@@ -32,6 +33,7 @@ function snapshot(generation: number, extra: Partial<Snapshot> = {}): Snapshot {
     servicePorts: [],
     healthChecks: [],
     ingress,
+    gateway: EMPTY_GATEWAY,
     dns: { ...EMPTY_DNS, domain: "cluster.local", records: new Map([["a.cluster.local", { a: ["10.0.0.1"] }]]) },
     problems: [],
     ...extra,

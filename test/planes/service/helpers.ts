@@ -8,6 +8,7 @@ import { Registry } from "prom-client";
 import type { Logger } from "../../../src/log.ts";
 import { ServicePlane, type ServicePlaneConfig } from "../../../src/planes/service/plane.ts";
 import { EMPTY_DNS } from "../../../src/snapshot/dns.ts";
+import { EMPTY_GATEWAY } from "../../../src/snapshot/gateway.ts";
 import { EMPTY_INGRESS } from "../../../src/snapshot/ingress.ts";
 import type {
   Endpoint,
@@ -30,6 +31,7 @@ export function snapshot(
     servicePorts,
     healthChecks: extra.healthChecks ?? [],
     ingress: EMPTY_INGRESS,
+    gateway: EMPTY_GATEWAY,
     dns: EMPTY_DNS,
     problems: [],
   };
