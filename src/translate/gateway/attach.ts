@@ -91,6 +91,12 @@ type ParentVerdict =
 
 function judgeParent(route: RouteInfo, gateway: GatewayInfo, ref: ParentReference): ParentVerdict {
   const who = `Gateway ${gateway.namespace}/${gateway.name}`;
+  if (gateway.notAccepted)
+    return {
+      accepted: false,
+      reason: "NoMatchingParent",
+      message: `${who} is not accepted: ${gateway.notAccepted.message}`,
+    };
   const selected = gateway.listeners.filter(
     (l) =>
       (ref.sectionName === undefined || l.spec.name === ref.sectionName) &&

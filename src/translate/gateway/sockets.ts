@@ -30,11 +30,12 @@ interface SocketDraft {
  *
  * Listener isolation (GatewayHTTPListenerIsolation): a request is served by the listener whose hostname matches
  * its host most specifically, and only by that listener's routes. The plane picks the most specific virtual
- * host, so the table is built to make the two agree: every listener hostname gets a virtual host (empty when no
- * route serves it: 404 rather than falling through to a less specific listener), and a route's effective
- * hostname is left out of a listener's contribution when a more specific listener on the socket covers it
- * (requests for it belong to that listener). Listeners of different Gateways with the same hostname on one
- * socket (Gateways merged on one address) pool their routes, ordered by the spec's precedence.
+ * host and never falls back to another, so the table is built to make the two agree: every listener hostname
+ * gets a virtual host (empty when no route serves it: 404 rather than a less specific listener's routes), a
+ * route's effective hostname makes no virtual host when a more specific listener on the socket covers it
+ * (requests for it belong to that listener), and each virtual host holds the rules of its owning listener's
+ * routes only (rulesFor). Listeners of different Gateways with the same hostname on one socket (Gateways merged
+ * on one address) pool their routes, ordered by the spec's precedence.
  */
 export function buildSockets(
   gateways: readonly GatewayInfo[],
@@ -116,24 +117,58 @@ function virtualHosts(
   byListener: ReadonlyMap<ListenerInfo, Attachment[]>,
 ): GatewayVirtualHost[] {
   const listenerHosts = [...new Set(listeners.map((l) => l.hostname))];
-  const hosts = new Map<string, { routes: Set<RouteInfo>; rules: HttpRouteRule[] }>();
-  for (const h of listenerHosts) hosts.set(h, { routes: new Set(), rules: [] });
+  const names = new Set(listenerHosts);
+  for (const l of listeners)
+    for (const a of byListener.get(l) ?? [])
+      for (const h of a.hosts) if (!shadowed(l.hostname, h, listenerHosts)) names.add(h);
+  return [...names]
+    .sort(bySpecificity)
+    .map((host) => ({ host, rules: rulesFor(host, listeners, listenerHosts, byListener) }));
+}
+
+/**
+ * The rules serving `host`: those of the Routes attached to the listener(s) owning it (the most specific
+ * listener hostname covering it), grouped by the Route hostname through which they match it, most specific
+ * first (HTTPRoute hostnames: "precedence must be given to rules from the HTTPRoute with the largest number of
+ * characters in a matching non-wildcard hostname", then in a matching hostname), each group in the rules'
+ * own precedence order. So `foo.example.com` tries the rules of Routes naming it, then those of Routes naming
+ * `*.example.com`, then those of Routes without hostnames, before answering 404.
+ */
+function rulesFor(
+  host: string,
+  listeners: readonly ListenerInfo[],
+  listenerHosts: readonly string[],
+  byListener: ReadonlyMap<ListenerInfo, Attachment[]>,
+): HttpRouteRule[] {
+  const owner = listenerHosts.filter((l) => covers(l, host)).sort(bySpecificity)[0];
+  if (owner === undefined) return [];
+  const groups = new Map<string, Map<RouteInfo, readonly HttpRouteRule[]>>();
+  const seen = new Set<RouteInfo>();
   for (const l of listeners) {
+    if (l.hostname !== owner) continue;
     for (const a of byListener.get(l) ?? []) {
-      for (const h of a.hosts) {
-        if (shadowed(l.hostname, h, listenerHosts)) continue;
-        let entry = hosts.get(h);
-        if (!entry) {
-          entry = { routes: new Set(), rules: [] };
-          hosts.set(h, entry);
-        }
-        if (entry.routes.has(a.route)) continue;
-        entry.routes.add(a.route);
-        entry.rules.push(...a.route.rules);
+      // the most specific of the Route's hostnames that covers `host` places it
+      const through = a.hosts.filter((e) => covers(e, host) || e === host).sort(bySpecificity)[0];
+      if (through === undefined) continue;
+      let group = groups.get(through);
+      if (!group) {
+        group = new Map();
+        groups.set(through, group);
       }
+      group.set(a.route, a.route.rules);
     }
   }
-  return [...hosts.keys()].sort(bySpecificity).map((host) => ({ host, rules: sortRules(hosts.get(host)!.rules) }));
+  const rules: HttpRouteRule[] = [];
+  for (const through of [...groups.keys()].sort(bySpecificity)) {
+    const fresh: HttpRouteRule[] = [];
+    for (const [route, list] of groups.get(through)!) {
+      if (seen.has(route)) continue;
+      seen.add(route);
+      fresh.push(...list);
+    }
+    rules.push(...sortRules(fresh));
+  }
+  return rules;
 }
 
 /**
