@@ -15,6 +15,7 @@ import { attachRoutes } from "./attach.ts";
 import { judgeClasses } from "./classes.ts";
 import { claimSockets } from "./conflicts.ts";
 import { analyzeGateway, type GatewayInfo } from "./gateways.ts";
+import { objects } from "./input.ts";
 import type { CertificateCache } from "./listeners.ts";
 import { ReferenceGrants } from "./references.ts";
 import { type AnyRoute, compileRoute, type RouteInfo, referencedServices } from "./routes.ts";
@@ -99,26 +100,22 @@ export class GatewayTranslator {
       if (classes.has(gateway.spec?.gatewayClassName ?? ""))
         ours.push({ key, created: gateway.metadata?.creationTimestamp ?? "", gateway });
     ours.sort(byAge);
-    const gatewayList = ours.map(({ key, gateway }) =>
-      analyzeGateway(
-        store,
-        grants,
-        key,
-        gateway,
-        classes.get(gateway.spec?.gatewayClassName ?? "")!,
-        options,
-        node,
-        this.certificates,
-        problems,
-      ),
-    );
+    const gatewayList = ours.map(({ key, gateway }) => {
+      const verdict = classes.get(gateway.spec?.gatewayClassName ?? "")!;
+      try {
+        return analyzeGateway(store, grants, key, gateway, verdict, options, node, this.certificates, problems);
+      } catch (err) {
+        // a shape the checks above did not foresee costs this Gateway only
+        return unreadable(key, gateway, err, problems);
+      }
+    });
     claimSockets(gatewayList, problems);
     const gateways = new Map(gatewayList.map((g) => [g.key, g]));
 
     const secrets = new Set<string>();
     for (const g of gatewayList)
       for (const l of g.listeners)
-        for (const ref of l.spec.tls?.certificateRefs ?? []) secrets.add(`${ref.namespace ?? g.namespace}/${ref.name}`);
+        for (const ref of objects(l.spec.tls?.certificateRefs)) secrets.add(`${ref.namespace ?? g.namespace}/${ref.name}`);
     this.secrets = secrets;
 
     // Only Routes naming one of our Gateways are compiled: the others are not ours to serve or report.
@@ -204,9 +201,29 @@ export class GatewayTranslator {
   }
 }
 
+function unreadable(key: string, gateway: Gateway, err: unknown, problems: Problem[]): GatewayInfo {
+  const namespace = gateway.metadata?.namespace ?? "default";
+  const name = gateway.metadata?.name ?? "";
+  const message = `could not be read: ${(err as Error).message}`;
+  problems.push({ kind: "Gateway", namespace, name, field: "spec", message });
+  const info: GatewayInfo = {
+    key,
+    gateway,
+    namespace,
+    name,
+    created: gateway.metadata?.creationTimestamp ?? "",
+    notAccepted: { reason: "Invalid", message },
+    bind: [],
+    addresses: [],
+    listeners: [],
+  };
+  if (gateway.metadata?.generation !== undefined) info.generation = gateway.metadata.generation;
+  return info;
+}
+
 function namesOurGateway(route: AnyRoute, gateways: ReadonlyMap<string, GatewayInfo>): boolean {
   const namespace = route.metadata?.namespace ?? "default";
-  return (route.spec?.parentRefs ?? []).some(
+  return objects(route.spec?.parentRefs).some(
     (p) =>
       (p.group ?? "gateway.networking.k8s.io") === "gateway.networking.k8s.io" &&
       (p.kind ?? "Gateway") === "Gateway" &&
