@@ -3,6 +3,9 @@
  * objects, the conformance suite's Services, and a small reference matcher that picks the first rule a
  * request matches, the way the specification describes it.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import type { GRPCRoute, HTTPRoute, ReferenceGrant } from "../../../src/model/gateway.ts";
 import type { KindMap } from "../../../src/model/k8s.ts";
 import type { HttpRouteRule } from "../../../src/snapshot/gateway.ts";
@@ -162,4 +165,12 @@ export function firstMatch(rules: readonly HttpRouteRule[], req: TestRequest): H
 /** The Service names of a rule's backends that can receive traffic (weight > 0, valid). */
 export function backendNames(rule: HttpRouteRule | undefined): string[] {
   return (rule?.backends ?? []).filter((b) => b.weight > 0 && b.target).map((b) => b.target!.service);
+}
+
+/** The objects of a copied conformance manifest (test/translate/gateway/conformance/<name>.yaml). */
+export function conformanceManifest(name: string): Obj[] {
+  const text = readFileSync(join(import.meta.dirname, "conformance", `${name}.yaml`), "utf8");
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
 }
