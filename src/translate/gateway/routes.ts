@@ -126,7 +126,8 @@ function compileL4(
 export function referencedServices(route: AnyRoute, into: Set<string>): void {
   const namespace = route.metadata?.namespace ?? "default";
   const add = (ref: BackendRef | undefined) => {
-    if (ref && typeof ref.name === "string") into.add(`${ref.namespace ?? namespace}/${ref.name}`);
+    if (ref && typeof ref.name === "string")
+      into.add(`${typeof ref.namespace === "string" && ref.namespace !== "" ? ref.namespace : namespace}/${ref.name}`);
   };
   const filters = (list: readonly { requestMirror?: { backendRef: BackendRef } }[] | undefined) => {
     for (const f of objects(list)) add(f.requestMirror?.backendRef);

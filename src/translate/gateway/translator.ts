@@ -5,6 +5,7 @@ import type {
   GatewayL4Socket,
   GatewaySnapshot,
   GatewayStatusSet,
+  GatewayVirtualHost,
   RouteStatusEntry,
 } from "../../snapshot/gateway.ts";
 import type { NodeSnapshot } from "../../snapshot/snapshot.ts";
@@ -54,6 +55,12 @@ export class GatewayTranslator {
   private services = new Set<string>();
   private secrets = new Set<string>();
   private readonly certificates: CertificateCache = new WeakMap();
+  /** compiled Routes by `kind/namespace/name`, with what they were compiled from */
+  private compiled = new Map<string, CompiledEntry>();
+  /** virtual hosts of the last build by `socketId|host`, reused while their rules are the same objects */
+  private hosts = new Map<string, GatewayVirtualHost>();
+  /** bumped on every ReferenceGrant change: compilations from before are stale */
+  private grantsStamp = 0;
   private sockets = new Map<string, { json: string; socket: GatewayHttpSocket | GatewayL4Socket }>();
   private statusJson = "";
   private last: { snapshot: GatewaySnapshot; problems: Problem[] } | undefined;
@@ -63,8 +70,11 @@ export class GatewayTranslator {
     options: TranslateOptions,
     node: NodeSnapshot,
   ): { snapshot: GatewaySnapshot; problems: Problem[] } {
-    if (this.follower.follow(store)) this.dirty = true;
-    if (this.follower.behind(store)) this.dirty = true;
+    if (this.follower.follow(store) || this.follower.behind(store)) {
+      // changes may have gone unseen: nothing compiled before can be trusted
+      this.dirty = true;
+      this.grantsStamp++;
+    }
     const context = JSON.stringify([
       options.gatewayController,
       options.gatewayAddress,
@@ -115,25 +125,44 @@ export class GatewayTranslator {
     const secrets = new Set<string>();
     for (const g of gatewayList)
       for (const l of g.listeners)
-        for (const ref of objects(l.spec.tls?.certificateRefs)) secrets.add(`${ref.namespace ?? g.namespace}/${ref.name}`);
+        for (const ref of objects(l.spec.tls?.certificateRefs))
+          secrets.add(`${ref.namespace ?? g.namespace}/${ref.name}`);
     this.secrets = secrets;
 
-    // Only Routes naming one of our Gateways are compiled: the others are not ours to serve or report.
+    // Only Routes naming one of our Gateways are compiled: the others are not ours to serve or report. A Route
+    // whose object, ReferenceGrants and named Services (and their slices) are the ones it was compiled from keeps
+    // its compilation, so its rules keep their identity for the planes.
     const services = new Set<string>();
     const routes: RouteInfo[] = [];
+    const compiled = new Map<string, CompiledEntry>();
     for (const kind of ROUTE_STORE_KINDS) {
       for (const [key, route] of store.entries(kind) as IterableIterator<[string, AnyRoute]>) {
         if (!namesOurGateway(route, gateways)) continue;
-        referencedServices(route, services);
-        routes.push(compileRoute(store, grants, kind, key, route));
+        const id = `${kind}/${key}`;
+        let entry = this.compiled.get(id);
+        if (!entry || !upToDate(store, entry, route, this.grantsStamp)) {
+          const named = new Set<string>();
+          referencedServices(route, named);
+          const deps = [...named].map((k) => ({
+            key: k,
+            service: store.get("Service", k),
+            slices: store.slicesFor(k),
+          }));
+          entry = { route, grants: this.grantsStamp, deps, info: compileRoute(store, grants, kind, key, route) };
+        }
+        compiled.set(id, entry);
+        for (const d of entry.deps) services.add(d.key);
+        routes.push(entry.info);
       }
     }
+    this.compiled = compiled;
     this.services = services;
     routes.sort((a, b) => byAge(a, b) || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
     for (const r of routes) problems.push(...r.problems);
 
     const { attachments, attached, statuses } = attachRoutes(routes, gateways, problems);
-    const { http, l4 } = buildSockets(gatewayList, attachments);
+    const { http, l4, hosts } = buildSockets(gatewayList, attachments, this.hosts);
+    this.hosts = hosts;
 
     const status: GatewayStatusSet = {
       gatewayClasses: [...classes.values()].map((c) => c.status).sort((a, b) => compare(a.name, b.name)),
@@ -184,6 +213,7 @@ export class GatewayTranslator {
   }
 
   private onChanges(store: Store, changes: readonly StoreChange[]): void {
+    for (const change of changes) if (change.kind === "ReferenceGrant") this.grantsStamp++;
     if (this.dirty) return;
     for (const change of changes) {
       if (ALWAYS_RELEVANT.has(change.kind)) this.dirty = true;
@@ -199,6 +229,21 @@ export class GatewayTranslator {
       if (this.dirty) return;
     }
   }
+}
+
+interface CompiledEntry {
+  route: AnyRoute;
+  grants: number;
+  deps: { key: string; service: unknown; slices: readonly unknown[] }[];
+  info: RouteInfo;
+}
+
+function upToDate(store: Store, entry: CompiledEntry, route: AnyRoute, grants: number): boolean {
+  return (
+    entry.route === route &&
+    entry.grants === grants &&
+    entry.deps.every((d) => store.get("Service", d.key) === d.service && store.slicesFor(d.key) === d.slices)
+  );
 }
 
 function unreadable(key: string, gateway: Gateway, err: unknown, problems: Problem[]): GatewayInfo {
