@@ -85,8 +85,9 @@ export class GatewayTranslator {
     this.context = context;
     this.follower.synced(store);
     if (this.last && !this.dirty) return this.last;
-    this.dirty = false;
     const built = this.build(store, options, node);
+    // only now: a build that threw is tried again next time rather than leaving the old part in place
+    this.dirty = false;
     this.last = built;
     return built;
   }
