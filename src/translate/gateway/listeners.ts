@@ -48,6 +48,8 @@ export interface ListenerInfo {
   unresolved?: Fault;
   /** set by conflicts.ts */
   conflict?: Fault;
+  /** HTTPS: another listener on the socket has an overlapping hostname (OverlappingTLSConfig, set by conflicts.ts) */
+  overlapping?: string;
   /** HTTPS: the valid certificates, in certificateRefs order */
   certificates: TlsCertificate[];
 }

@@ -14,7 +14,7 @@ import { StoreFollower } from "../follow.ts";
 import type { TranslateOptions } from "../options.ts";
 import { attachRoutes } from "./attach.ts";
 import { judgeClasses } from "./classes.ts";
-import { claimSockets } from "./conflicts.ts";
+import { claimSockets, markOverlappingTls } from "./conflicts.ts";
 import { analyzeGateway, type GatewayInfo } from "./gateways.ts";
 import { objects } from "./input.ts";
 import type { CertificateCache } from "./listeners.ts";
@@ -121,6 +121,7 @@ export class GatewayTranslator {
       }
     });
     claimSockets(gatewayList, problems);
+    markOverlappingTls(gatewayList);
     const gateways = new Map(gatewayList.map((g) => [g.key, g]));
 
     const secrets = new Set<string>();
