@@ -252,6 +252,32 @@ describe("a defect names its field", () => {
     ]);
   });
 
+  it("the CRD's bounds hold in manifests mode too: 16 rules, 64 matches a rule, 128 in all, 16 headers", () => {
+    const bounds: [HTTPRoute, string][] = [
+      [httpRoute("r", { rules: Array.from({ length: 17 }, () => ({})) }), "spec.rules"],
+      [rule({ matches: Array.from({ length: 65 }, () => ({})) }), "spec.rules[0].matches"],
+      [
+        httpRoute("r", {
+          rules: Array.from({ length: 3 }, () => ({ matches: Array.from({ length: 50 }, () => ({})) })),
+        }),
+        "spec.rules",
+      ],
+      [
+        rule({ matches: [{ headers: Array.from({ length: 3000 }, (_, i) => ({ name: `h${i}`, value: "v" })) }] }),
+        "spec.rules[0].matches[0].headers",
+      ],
+    ];
+    for (const [route, field] of bounds) {
+      const compiled = compile(route);
+      expect(compiled.notAccepted?.reason).toBe("UnsupportedValue");
+      expect(compiled.problems.map((p) => p.field)).toEqual([field]);
+      expect(compiled.rules).toEqual([]);
+    }
+    expect(
+      compile(httpRoute("r", { rules: Array.from({ length: 16 }, () => ({ matches: [{}, {}] })) })).rules,
+    ).toHaveLength(32);
+  });
+
   it("a hostile object is a problem, never a crash", () => {
     const hostile = [
       { spec: { rules: "x" } },
