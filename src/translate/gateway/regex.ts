@@ -30,7 +30,7 @@
 const MAX_LENGTH = 1024;
 const MAX_REPEAT = 1000;
 const MAX_DEPTH = 32;
-const MAX_CHOICES = 1024;
+const MAX_CHOICES = 256;
 /** a repetition with more optional iterations than this counts as long (like an unbounded one) */
 const LONG_SPAN = 64;
 /** the compiled program's size (characters after counted repetitions are expanded), as RE2 bounds its own */

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { checkRegex, checkRegexPart } from "../../../src/translate/gateway/regex.ts";
 
@@ -116,5 +117,22 @@ describe("checkRegexPart", () => {
   });
   it("refuses what checkRegex refuses", () => {
     expect(checkRegexPart("(a+)+", "/").ok).toBe(false);
+  });
+});
+
+describe("checkRegex: any input", () => {
+  it("never throws: a source that compiles, or a message", () => {
+    const alphabet = fc.constantFrom(..."ab.*+?|()[]{}^$\\-,0123:<>=!PpdDwWsSbBxAzQ/\u00e9\u4e2d".split(""));
+    fc.assert(
+      fc.property(
+        fc.array(alphabet, { maxLength: 40 }).map((chars) => chars.join("")),
+        (pattern) => {
+          const r = checkRegex(pattern);
+          if (r.ok) expect(() => new RegExp(r.source)).not.toThrow();
+          else expect(r.message).toMatch(/^regular expression .* refused: /s);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
