@@ -71,18 +71,15 @@ export function compileHttpRoute(store: Store, grants: ReferenceGrants, route: H
   const c = new Compiler(store, grants, "HTTPRoute", route);
   const spec = route?.spec;
   // the CRD's default for a missing `rules`: one rule, matching every request
-  const rules = spec?.rules === undefined || spec.rules === null ? [{}] : spec.rules;
-  if (!Array.isArray(rules)) {
-    c.unsupported("spec.rules", "is not a list");
-    return c.result();
-  }
+  const rules = spec?.rules === undefined || spec.rules === null ? [{}] : c.rulesOf(spec.rules);
+  if (!rules) return c.result();
   for (const [i, rule] of rules.entries()) {
     const at = `spec.rules[${i}]`;
     if (!isObject(rule)) {
       c.unsupported(at, "is not an object");
       continue;
     }
-    const matches = c.list<HTTPRouteMatch>(rule.matches, `${at}.matches`);
+    const matches = c.list<HTTPRouteMatch>(rule.matches, `${at}.matches`, 64);
     const compiledMatches = matches === undefined || matches.length === 0 ? [undefined] : matches;
     const pathTypes = compiledMatches.map((m) => (m === undefined ? "PathPrefix" : (m?.path?.type ?? "PathPrefix")));
     const prefixOnly = compiledMatches.length === 1 && pathTypes[0] === "PathPrefix";
@@ -121,18 +118,15 @@ export function compileHttpRoute(store: Store, grants: ReferenceGrants, route: H
 export function compileGrpcRoute(store: Store, grants: ReferenceGrants, route: GRPCRoute): CompiledRoute {
   const c = new Compiler(store, grants, "GRPCRoute", route);
   const spec = route?.spec;
-  const rules = spec?.rules === undefined || spec.rules === null ? [{}] : spec.rules;
-  if (!Array.isArray(rules)) {
-    c.unsupported("spec.rules", "is not a list");
-    return c.result();
-  }
+  const rules = spec?.rules === undefined || spec.rules === null ? [{}] : c.rulesOf(spec.rules);
+  if (!rules) return c.result();
   for (const [i, rule] of rules.entries()) {
     const at = `spec.rules[${i}]`;
     if (!isObject(rule)) {
       c.unsupported(at, "is not an object");
       continue;
     }
-    const matches = c.list<GRPCRouteMatch>(rule.matches, `${at}.matches`);
+    const matches = c.list<GRPCRouteMatch>(rule.matches, `${at}.matches`, 64);
     const backendRefs = c.list<BackendRef>(rule.backendRefs, `${at}.backendRefs`) ?? [];
     const filters = c.filters(rule.filters, `${at}.filters`, "GRPCRoute", false, backendRefs.length > 0);
     const backends = backendRefs.map((ref, j) => c.backend(ref, `${at}.backendRefs[${j}]`, false));
@@ -237,12 +231,28 @@ class Compiler {
     this.refFailure ??= { reason, message: `${field}: ${message}` };
   }
 
-  /** a list field: undefined when missing, reported when not a list */
-  list<T>(value: unknown, field: string): T[] | undefined {
+  /**
+   * A list field: undefined when missing; reported when not a list or longer than the CRD allows (the
+   * API server's bound, kept in manifests mode too, so one object cannot make thousands of rules).
+   */
+  list<T>(value: unknown, field: string, max = 16): T[] | undefined {
     if (value === undefined || value === null) return undefined;
-    if (Array.isArray(value)) return value as T[];
-    this.unsupported(field, "is not a list");
-    return undefined;
+    if (!Array.isArray(value)) return this.unsupported(field, "is not a list");
+    if (value.length > max) return this.unsupported(field, `has ${value.length} entries, more than the ${max} allowed`);
+    return value as T[];
+  }
+
+  /** the CRD's bounds on a route's rules: at most 16, with at most 128 matches in all */
+  rulesOf(value: unknown): unknown[] | undefined {
+    const rules = this.list<unknown>(value, "spec.rules");
+    if (!rules) return undefined;
+    const matches = rules.reduce<number>(
+      (n, r) => n + (isObject(r) && Array.isArray(r.matches) ? r.matches.length : 0),
+      0,
+    );
+    if (matches > 128)
+      return this.unsupported("spec.rules", `has ${matches} matches in all, more than the 128 allowed`);
+    return rules;
   }
 
   // -------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@
 const MAX_LENGTH = 1024;
 const MAX_REPEAT = 1000;
 const MAX_DEPTH = 32;
-const MAX_CHOICES = 1024;
+const MAX_CHOICES = 256;
 /** a repetition with more optional iterations than this counts as long (like an unbounded one) */
 const LONG_SPAN = 64;
 /** the compiled program's size (characters after counted repetitions are expanded), as RE2 bounds its own */
@@ -290,8 +290,7 @@ class Parser {
       default: {
         const code = this.src.codePointAt(this.pos)!;
         this.pos += code > 0xffff ? 2 : 1;
-        if (code > 0xffff) throw new RegexError(`character outside the Basic Multilingual Plane at offset ${at}`);
-        return { t: "char", set: CharSet.of(code) };
+        return { t: "char", set: CharSet.of(latin1(code, at)) };
       }
     }
   }
@@ -375,9 +374,7 @@ class Parser {
     const m = braced ?? plain;
     if (!m) throw new RegexError(`bad \\x escape at offset ${at}`);
     this.pos += m[0].length;
-    const code = Number.parseInt(braced ? braced[1]! : m[0], 16);
-    if (code > 0xffff) throw new RegexError(`character outside the Basic Multilingual Plane at offset ${at}`);
-    return code;
+    return latin1(Number.parseInt(braced ? braced[1]! : m[0], 16), at);
   }
 
   private charClass(): CharSet {
@@ -420,11 +417,22 @@ class Parser {
       for (let c = 0; c < 256; c++) if (set.has(c)) return c;
       return set;
     }
-    const code = this.src.codePointAt(this.pos)!;
-    if (code > 0xffff) throw new RegexError(`character outside the Basic Multilingual Plane at offset ${this.pos}`);
+    const code = latin1(this.src.codePointAt(this.pos)!, this.pos);
     this.pos++;
     return code;
   }
+}
+
+/**
+ * Characters in patterns are Latin-1 at most: Gateway API regexes match ASCII input (GEP-4359), and the
+ * character sets here tell only "some character above \xff" apart from the rest.
+ */
+function latin1(code: number, at: number): number {
+  if (code > 0xff)
+    throw new RegexError(
+      `character U+${code.toString(16).padStart(4, "0")} at offset ${at}: only characters up to \\xff are supported`,
+    );
+  return code;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { checkRegex, checkRegexPart } from "../../../src/translate/gateway/regex.ts";
 
@@ -44,6 +45,9 @@ describe("checkRegex: refused", () => {
     ["a{3,2}", /maximum below minimum/],
     ["[z-a]", /bad range/],
     ["abc\\", /trailing backslash/],
+    ["中", /only characters up to \\xff/],
+    ["[a-\u4e2d]", /only characters up to \\xff/],
+    ["\\x{4e2d}", /only characters up to \\xff/],
     ["x".repeat(1025), /longer than 1024 characters/],
     [`${"(".repeat(40)}a${")".repeat(40)}`, /nested deeper than 32/],
     ["(?:a{200}){200}", /too large/],
@@ -76,7 +80,9 @@ describe("checkRegex: accepted, anchored to the whole value, with RE2's meaning"
     { pattern: "(?P<name>one|two)", matches: ["one", "two"], misses: ["three"] },
     { pattern: "(?<name>a)b", matches: ["ab"], misses: ["a"] },
     // RE2: `.` is anything but \n; \s is [\t\n\f\r ] only
-    { pattern: "a.c", matches: ["abc", "a\rc", "a\u00e9c"], misses: ["a\nc"] },
+    { pattern: "a.c", matches: ["abc", "a\rc", "a\u00e9c", "a\u4e2dc"], misses: ["a\nc"] },
+    { pattern: "caf\u00e9", matches: ["caf\u00e9"], misses: ["cafe", "caf\u4e2d"] },
+    { pattern: "[^a]", matches: ["b", "\u4e2d"], misses: ["a"] },
     { pattern: "a\\sc", matches: ["a c", "a\tc"], misses: ["a\u00a0c", "a\u000bc"] },
     { pattern: "\\Aab\\z", matches: ["ab"], misses: ["abc"] },
     { pattern: "[]a]", matches: ["]", "a"], misses: ["b"] },
@@ -111,5 +117,22 @@ describe("checkRegexPart", () => {
   });
   it("refuses what checkRegex refuses", () => {
     expect(checkRegexPart("(a+)+", "/").ok).toBe(false);
+  });
+});
+
+describe("checkRegex: any input", () => {
+  it("never throws: a source that compiles, or a message", () => {
+    const alphabet = fc.constantFrom(..."ab.*+?|()[]{}^$\\-,0123:<>=!PpdDwWsSbBxAzQ/\u00e9\u4e2d".split(""));
+    fc.assert(
+      fc.property(
+        fc.array(alphabet, { maxLength: 40 }).map((chars) => chars.join("")),
+        (pattern) => {
+          const r = checkRegex(pattern);
+          if (r.ok) expect(() => new RegExp(r.source)).not.toThrow();
+          else expect(r.message).toMatch(/^regular expression .* refused: /s);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
