@@ -47,10 +47,16 @@ export function attachRoutes(
   const statuses: RouteStatusEntry[] = [];
   for (const route of routes) {
     const parents: { parentRef: ParentReference; conditions: Condition[] }[] = [];
+    // the same parent twice (the CRD forbids it, a manifest may not) would be two entries for one parentRef
+    const seen = new Set<string>();
     for (const [p, parentRef] of objects(route.route.spec?.parentRefs).entries()) {
       if ((parentRef.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (parentRef.kind ?? "Gateway") !== "Gateway") continue;
-      const gateway = gateways.get(`${parentRef.namespace ?? route.namespace}/${parentRef.name}`);
+      const gatewayKey = `${parentRef.namespace ?? route.namespace}/${parentRef.name}`;
+      const gateway = gateways.get(gatewayKey);
       if (!gateway) continue;
+      const parentKey = JSON.stringify([gatewayKey, parentRef.sectionName ?? null, parentRef.port ?? null]);
+      if (seen.has(parentKey)) continue;
+      seen.add(parentKey);
       let verdict: ParentVerdict;
       try {
         verdict = judgeParent(route, gateway, parentRef);

@@ -97,3 +97,31 @@ describe("GatewayTranslator: hostile shapes", () => {
     expect(problems.some((p) => p.name === "rules-odd" && p.field === "spec.hostnames[0]")).toBe(true);
   });
 });
+
+describe("GatewayTranslator: a parentRef listed twice", () => {
+  it("gets one status entry, and the Route counts once on the listener", () => {
+    const store = new Store();
+    store.batch(() => {
+      store.upsert("GatewayClass", {
+        metadata: { name: "np" },
+        spec: { controllerName: "nodeplane.dev/gateway-controller" },
+      });
+      store.upsert("Gateway", {
+        metadata: { name: "gw", namespace: "default" },
+        spec: { gatewayClassName: "np", listeners: [{ name: "http", port: 8080, protocol: "HTTP" }] },
+      });
+      store.upsert("HTTPRoute", {
+        metadata: { name: "twice", namespace: "default" },
+        spec: {
+          parentRefs: [{ name: "gw" }, { name: "gw", namespace: "default" }, { name: "gw", sectionName: "http" }],
+        },
+      });
+    });
+    const { snapshot } = new GatewayTranslator().translate(store, translateOptions(), NODE);
+    expect(snapshot.status.routes[0]!.parents.map((p) => p.parentRef)).toEqual([
+      { name: "gw" },
+      { name: "gw", sectionName: "http" },
+    ]);
+    expect(snapshot.status.gateways[0]!.listeners[0]!.attachedRoutes).toBe(1);
+  });
+});
