@@ -8,7 +8,6 @@ export const SUPPORTED_FEATURES: readonly string[] = [
   "Gateway",
   "GatewayHTTPListenerIsolation",
   "GatewayPort8080",
-  "GatewayStaticAddresses",
   "HTTPRoute",
   "HTTPRouteBackendProtocolH2C",
   "HTTPRouteBackendProtocolWebSocket",
