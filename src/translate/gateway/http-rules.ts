@@ -152,6 +152,8 @@ export function compileGrpcRoute(store: Store, grants: ReferenceGrants, route: G
 
 const NONE: readonly never[] = Object.freeze([]);
 const ROOT: HttpPathMatch = Object.freeze({ type: "PathPrefix", value: "/" });
+/** filter types a list may hold once (RequestMirror and ExtensionRef may repeat; unknown types are refused anyway) */
+const ONCE_ONLY = new Set(["RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite"]);
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
 /** HeaderName (shared_types.go): an RFC 7230 token */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
@@ -407,7 +409,7 @@ class Compiler {
         continue;
       }
       counts.set(type, (counts.get(type) ?? 0) + 1);
-      if (counts.get(type) === 2 && type !== "RequestMirror" && type !== "ExtensionRef")
+      if (counts.get(type) === 2 && ONCE_ONLY.has(type))
         this.unsupported(where, `a ${type} filter cannot be repeated`, "IncompatibleFilters");
       const grpc = kind === "GRPCRoute";
       switch (type) {

@@ -877,3 +877,90 @@ describe("GRPCRoute", () => {
       expect(compiled.problems[0]?.kind).toBe("GRPCRoute");
     });
 });
+
+describe("conformance manifests with filters, timeouts and backend protocols compile as the tests expect", () => {
+  const compiledOf = (name: string) => {
+    const routes = conformanceManifest(name).filter((o) => o.kind === "HTTPRoute") as HTTPRoute[];
+    return routes.map((r) => {
+      const c = compile(r);
+      expect(c.notAccepted, `${name} ${r.metadata?.name}`).toBeUndefined();
+      expect(c.resolvedRefs).toEqual({ ok: true });
+      expect(c.problems).toEqual([]);
+      return c;
+    });
+  };
+  const byPath = (c: CompiledRoute, path: string) => {
+    const found = c.rules.find((r) => r.path.value === path);
+    if (!found) throw new Error(`no rule for ${path}`);
+    return found;
+  };
+  it("HTTPRouteRedirectPath (httproute-redirect-path)", () => {
+    const [c] = compiledOf("httproute-redirect-path");
+    expect(byPath(c!, "/original-prefix").filters).toEqual([
+      { type: "RequestRedirect", statusCode: 302, path: { type: "ReplacePrefixMatch", value: "/replacement-prefix" } },
+    ]);
+    expect(byPath(c!, "/full").filters).toEqual([
+      { type: "RequestRedirect", statusCode: 302, path: { type: "ReplaceFullPath", value: "/full-path-replacement" } },
+    ]);
+  });
+  it("HTTPRouteRewritePath (httproute-rewrite-path)", () => {
+    const [c] = compiledOf("httproute-rewrite-path");
+    expect(byPath(c!, "/prefix/one").filters).toEqual([
+      { type: "URLRewrite", path: { type: "ReplacePrefixMatch", value: "/one" } },
+    ]);
+  });
+  it("HTTPRouteRequestMirror and HTTPRouteRequestPercentageMirror", () => {
+    // percent 20; fraction 25/50; percent 35 (the manifest's three rules)
+    const PERCENTS = [20, 50, 35];
+    const [m] = compiledOf("httproute-request-mirror");
+    expect(byPath(m!, "/mirror").filters).toMatchObject([
+      { type: "RequestMirror", percent: 100, backend: { service: V2 } },
+    ]);
+    const [p] = compiledOf("httproute-request-percentage-mirror");
+    const percents = p!.rules
+      .map((r) => r.filters.find((f) => f.type === "RequestMirror"))
+      .map((f) => f && "percent" in f && f.percent);
+    expect(percents).toEqual(PERCENTS);
+  });
+  it("HTTPRouteTimeoutRequest and HTTPRouteTimeoutBackendRequest (0s disables)", () => {
+    const [r] = compiledOf("httproute-timeout-request");
+    expect(r!.rules.map((x) => x.timeouts)).toEqual([{ requestMs: 500 }, { requestMs: 0 }]);
+    const [b] = compiledOf("httproute-timeout-backend-request");
+    expect(b!.rules.map((x) => x.timeouts)).toEqual([{ backendRequestMs: 500 }, { backendRequestMs: 0 }]);
+  });
+  it("HTTPRouteRequestHeaderModifier / ResponseHeaderModifier: names lowercased", () => {
+    for (const name of ["httproute-request-header-modifier", "httproute-response-header-modifier"]) {
+      const [c] = compiledOf(name);
+      for (const rule of c!.rules)
+        for (const f of rule.filters)
+          if (f.type === "RequestHeaderModifier" || f.type === "ResponseHeaderModifier")
+            for (const [n] of [...f.modifier.set, ...f.modifier.add]) expect(n).toBe(n.toLowerCase());
+    }
+  });
+  it("HTTPRoute303Redirect and HTTPRouteRedirectPortAndScheme", () => {
+    const [c] = compiledOf("httproute-303-redirect");
+    expect(c!.rules[0]!.filters).toMatchObject([{ type: "RequestRedirect", statusCode: 303 }]);
+    for (const r of compiledOf("httproute-redirect-port-and-scheme"))
+      for (const rule of r.rules) expect(rule.filters[0]?.type).toBe("RequestRedirect");
+  });
+  it("HTTPRouteBackendProtocolH2C and HTTPRouteBackendProtocolWebSocket: appProtocol from the Service port", () => {
+    const [h2c] = compiledOf("httproute-backend-protocol-h2c");
+    expect(h2c!.rules[0]!.backends[0]).toMatchObject({
+      appProtocol: "h2c",
+      target: { port: 8081, endpoints: [{ port: 3001 }] },
+    });
+    const [ws] = compiledOf("httproute-backend-protocol-websocket");
+    expect(ws!.rules[0]!.backends[0]).toMatchObject({
+      appProtocol: "ws",
+      target: { port: 8082, endpoints: [{ port: 3000 }] },
+    });
+  });
+  it("HTTPRouteWeight: weights as written", () => {
+    const [c] = compiledOf("httproute-weight");
+    expect(c!.rules[0]!.backends.map((b) => [b.target?.service, b.weight])).toEqual([
+      [V1, 70],
+      [V2, 30],
+      [V3, 0],
+    ]);
+  });
+});

@@ -70,7 +70,15 @@ export function service(
 /** The conformance suite's backends: infra-backend-v1..v3, web-backend, app-backend-v1/v2 (port 8080). */
 export function conformanceServices(): Obj[] {
   return [
-    ...service("infra-backend-v1", INFRA, { ips: ["10.1.0.1"] }),
+    // as conformance/base/manifests.yaml: a plain, an h2c and a WebSocket port
+    ...service("infra-backend-v1", INFRA, {
+      ips: ["10.1.0.1"],
+      ports: [
+        { port: 8080, name: "first-port", targetPort: 3000 },
+        { port: 8081, name: "second-port", targetPort: 3001, appProtocol: "kubernetes.io/h2c" },
+        { port: 8082, name: "third-port", targetPort: 3000, appProtocol: "kubernetes.io/ws" },
+      ],
+    }),
     ...service("infra-backend-v2", INFRA, { ips: ["10.1.0.2"] }),
     ...service("infra-backend-v3", INFRA, { ips: ["10.1.0.3"] }),
     ...service("web-backend", WEB, { ips: ["10.2.0.1"] }),
