@@ -7,6 +7,7 @@
  */
 import {
   type Endpoints,
+  GATEWAY_KINDS,
   KINDS,
   type Kind,
   type KindMap,
@@ -22,7 +23,7 @@ import { applyDefaults } from "./defaults.ts";
 import { MetadataTracker, uidFor } from "./metadata.ts";
 import { mirrorEndpoints, shouldMirror } from "./mirror.ts";
 import { isPlainObject, type ManifestFile, type ParsedFile, parseManifestFile } from "./parse.ts";
-import { isClusterScoped, isManifestKind, MANIFEST_KINDS, type ManifestKind, validateObject } from "./validate.ts";
+import { acceptedApiVersions, isClusterScoped, isManifestKind, type ManifestKind, validateObject } from "./validate.ts";
 
 /** A document that was read fine but is not used, with why (logged at debug level). */
 export interface Ignored {
@@ -135,7 +136,16 @@ export class ManifestCompiler {
       const key = objectKey("Service", service.metadata?.namespace, service.metadata?.name);
       out.push({ kind: "Service", key, origin: seen.get(`Service/${key}`) ?? "", obj: service });
     }
-    for (const kind of ["EndpointSlice", "Ingress", "IngressClass", "Node", "Pod"] as const) out.push(...byKind(kind));
+    for (const kind of [
+      "EndpointSlice",
+      "Ingress",
+      "IngressClass",
+      "Node",
+      "Pod",
+      "Namespace",
+      ...GATEWAY_KINDS,
+    ] as const)
+      out.push(...byKind(kind));
     for (const secret of byKind("Secret")) {
       const type = (secret.obj as Secret).type;
       if (type === "kubernetes.io/tls") out.push(secret);
@@ -182,8 +192,9 @@ export class ManifestCompiler {
       ignored.push({ ...identity(kind, value as TypedObject, origin), reason: "kind not used by nodeplane" });
       return undefined;
     }
-    const expected = MANIFEST_KINDS[kind];
-    if (value.apiVersion !== expected) {
+    const accepted = acceptedApiVersions(kind);
+    if (typeof value.apiVersion !== "string" || !accepted.includes(value.apiVersion)) {
+      const expected = accepted.length === 1 ? accepted[0] : `one of ${accepted.join(", ")}`;
       problems.push({
         ...identity(kind, value as TypedObject, origin),
         field: "apiVersion",
