@@ -19,6 +19,8 @@ export interface KubeSourceOptions {
   watchTimeoutSeconds?: () => number;
   /** how often to ask discovery whether the Gateway API kinds are served (default 60 s, ±20 % jitter) */
   gatewayDiscoveryIntervalMs?: number;
+  /** how long the first sync waits for the Gateway API kinds before serving without them (default 10 s) */
+  gatewaySyncTimeoutMs?: number;
 }
 
 /** Only `kubernetes.io/tls` Secrets may ever be read: the API server filters, so no other Secret enters memory. */
@@ -98,7 +100,10 @@ export class KubeSource implements Source {
     this.logger.info({ server: this.client.server, node: this.config.nodeName }, "watching the API server");
     this.reflectors = watchedResources(this.config).map((resource) => this.reflector(resource, store));
     // the first snapshot has the Gateway API objects too when their CRDs are installed
-    await Promise.all([...this.reflectors.map((r) => r.start()), this.checkGatewayApi(store)]);
+    await Promise.all([
+      ...this.reflectors.map((r) => r.start()),
+      this.checkGatewayApi(store, this.options.gatewaySyncTimeoutMs ?? 10_000),
+    ]);
     this.scheduleDiscovery(store);
     this.logger.info({ kinds: this.allReflectors().map((r) => r.resource.kind) }, "initial sync done");
   }
@@ -114,8 +119,12 @@ export class KubeSource implements Source {
     if (this.ownsClient) await this.client.close();
   }
 
+  /**
+   * The core kinds' health: the Gateway API watches talk to the same API server, and one refused by an RBAC
+   * that predates them (403, logged by its reflector) must not mark the whole source down.
+   */
   healthy(): boolean {
-    return this.reflectors.length > 0 && this.allReflectors().every((r) => r.isHealthy());
+    return this.reflectors.length > 0 && this.reflectors.every((r) => r.isHealthy());
   }
 
   private allReflectors(): Reflector[] {
@@ -156,8 +165,13 @@ export class KubeSource implements Source {
     this.discoveryTimer.unref();
   }
 
-  /** Starts watching the Gateway API kinds discovery says are served, stops those no longer served. */
-  private async checkGatewayApi(store: Store): Promise<void> {
+  /**
+   * Starts watching the Gateway API kinds discovery says are served, stops those no longer served. With
+   * `waitMs` (the first sync) it waits that long for their first list, so the first snapshot has them; never
+   * longer: a kind the RBAC refuses (an install older than the Gateway API rules) must not keep the rest from
+   * serving. Later checks do not wait at all.
+   */
+  private async checkGatewayApi(store: Store, waitMs?: number): Promise<void> {
     let served: Map<GatewayKind, string>;
     try {
       served = await discoverGatewayApi(this.client, this.abort.signal);
@@ -194,7 +208,22 @@ export class KubeSource implements Source {
     }
     if (started.length === 0) return;
     this.logger.info({ resources: started.map((r) => r.resource.path) }, "watching Gateway API kinds");
-    await Promise.all(started.map((r) => r.start()));
+    // start() runs each reflector's loop; it resolves after the first list
+    const listed = Promise.all(started.map((r) => r.start())).then(() => true);
+    if (waitMs === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const synced = await Promise.race([
+      listed,
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!synced)
+      this.logger.warn(
+        { kinds: started.filter((r) => !r.hasSynced()).map((r) => r.resource.kind), waitedMs: waitMs },
+        "Gateway API kinds not listed yet; serving without them until they are",
+      );
   }
 
   /** One line when contact is lost and one when it is back, not one per kind and retry. */

@@ -137,3 +137,43 @@ describe("KubeSource: Gateway API kinds through discovery", () => {
     expect(source.healthy()).toBe(true);
   });
 });
+
+describe("KubeSource: Gateway API kinds that cannot be listed", () => {
+  it("the first sync waits a bounded time, then everything else serves and the source stays healthy", async () => {
+    const api = new TestApiServer();
+    await api.start();
+    api.apply("nodes", node("node-a", "127.0.0.1"));
+    api.apply("services", service("default", "web"));
+    api.installGatewayApi();
+    api.apply("gateways", gateway("default", "gw"));
+    // an RBAC older than the Gateway API rules, as seen by one call that never completes
+    let refuse = true;
+    api.stall = (r) => refuse && r.group === "gateway.networking.k8s.io" && r.verb === "list";
+    const { logger, lines } = capturingLogger();
+    const client = new KubeClient(api.kubeConfig());
+    const source = new KubeSource(clusterConfig(), logger, {
+      client,
+      backoff: { initialMs: 20, maxMs: 200 },
+      gatewaySyncTimeoutMs: 300,
+    });
+    const store = new Store();
+    try {
+      const started = Date.now();
+      await source.start(store);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(store.size("Service")).toBe(1);
+      expect(store.size("Gateway")).toBe(0);
+      expect(source.healthy()).toBe(true);
+      expect(lines.some((l) => l.msg.startsWith("Gateway API kinds not listed yet"))).toBe(true);
+      refuse = false;
+      api.endWatches();
+      await api.stop(); // drops the stalled lists: the reflectors retry
+      await api.start();
+      await waitFor("Gateway listed once the list is answered", () => store.size("Gateway") === 1);
+    } finally {
+      await source.stop();
+      await client.close();
+      await api.stop();
+    }
+  });
+});
