@@ -75,7 +75,12 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
         })
       : undefined;
   const status =
-    overrides.status ?? cluster?.status ?? new MemoryStatusWriter({ gatewayController: config.gatewayController });
+    overrides.status ??
+    cluster?.status ??
+    new MemoryStatusWriter({
+      gatewayController: config.gatewayController,
+      manifestStatus: (kind, namespace, name) => store.get(kind, namespace ? `${namespace}/${name}` : name)?.status,
+    });
   // Gateway API status: the snapshot's, with the planes' bind failures (reported through `planeStatus`)
   const gatewayStatus = new GatewayStatusReconciler(status, logger, config.gatewayController);
   const planeStatus = withBindReports(status, gatewayStatus);

@@ -44,19 +44,30 @@ export class MemoryStatusWriter implements StatusWriter {
   private readonly controllerName: string;
   private readonly now: () => Date;
 
-  constructor(options: { gatewayController?: string; now?: () => Date } = {}) {
+  /** the status the manifest itself carries (a dump of a cluster: other controllers' conditions and parents) */
+  private readonly manifestStatus: (kind: GatewayApiStatus["kind"], namespace: string, name: string) => unknown;
+
+  constructor(
+    options: {
+      gatewayController?: string;
+      now?: () => Date;
+      manifestStatus?: (kind: GatewayApiStatus["kind"], namespace: string, name: string) => unknown;
+    } = {},
+  ) {
     this.controllerName = options.gatewayController ?? DEFAULT_GATEWAY_CONTROLLER;
     this.now = options.now ?? (() => new Date());
+    this.manifestStatus = options.manifestStatus ?? (() => undefined);
   }
 
   /**
-   * Merged with what was written before as the API server's copy would be (lastTransitionTime kept while a
-   * condition's status holds); a Route left with no parent entries is forgotten.
+   * Merged with what was written before (else with the manifest's own status), as the API server's copy would
+   * be: lastTransitionTime kept while a condition's status holds, others' conditions and Route parents kept.
+   * A Route left with no parent entries is forgotten.
    */
   async setGatewayApiStatus(namespace: string, name: string, status: GatewayApiStatus): Promise<void> {
     const key = `${status.kind}|${namespace}/${name}`;
     const merged = mergeGatewayApiStatus(
-      this.gateway.get(key)?.status,
+      this.gateway.get(key)?.status ?? this.manifestStatus(status.kind, namespace, name),
       status,
       this.controllerName,
       transitionTime(this.now()),

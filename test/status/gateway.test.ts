@@ -5,7 +5,7 @@ import type { GatewaySnapshot } from "../../src/snapshot/gateway.ts";
 import { GatewayStatusReconciler, wantedStatuses, withBindReports } from "../../src/status/gateway.ts";
 import { mergeConditions, mergeGatewayApiStatus, sameStatus } from "../../src/status/gateway-merge.ts";
 import { MemoryStatusWriter, type StatusWriter } from "../../src/status/writer.ts";
-import { StatusRelay } from "../../src/workers/status-relay.ts";
+import { IpcStatusWriter, StatusRelay } from "../../src/workers/status-relay.ts";
 
 const OURS = "nodeplane.dev/gateway-controller";
 const T0 = "2026-01-01T00:00:00Z";
@@ -428,5 +428,60 @@ describe("StatusRelay: workers' bind reports", () => {
     relay.reportGatewayBind("w0", "127.0.0.1:80", undefined);
     relay.reportGatewayBind("w1", "127.0.0.1:80", undefined);
     expect(heard).toEqual(["127.0.0.1:80 EADDRINUSE", "127.0.0.1:80 ok"]);
+  });
+});
+
+describe("MemoryStatusWriter (manifests mode)", () => {
+  it("merges into the manifest's own status first (a dump with another controller's parent), then into its own", async () => {
+    let now = new Date(T0);
+    const manifest = {
+      parents: [
+        {
+          parentRef: { name: "their-gw" },
+          controllerName: "example.com/other",
+          conditions: [cond("Accepted", "True")],
+        },
+      ],
+    };
+    const writer = new MemoryStatusWriter({
+      now: () => now,
+      manifestStatus: (kind, namespace, name) =>
+        kind === "HTTPRoute" && namespace === "default" && name === "web" ? manifest : undefined,
+    });
+    const ours = (status: Condition["status"]): GatewayApiStatus => ({
+      kind: "HTTPRoute",
+      status: {
+        parents: [{ parentRef: { name: "gw" }, controllerName: OURS, conditions: [cond("Accepted", status)] }],
+      },
+    });
+    await writer.setGatewayApiStatus("default", "web", ours("True"));
+    now = new Date(T1);
+    await writer.setGatewayApiStatus("default", "web", ours("True"));
+    const parents = (writer.gatewayApiStatus("HTTPRoute", "default", "web")!.status as { parents: unknown[] }).parents;
+    expect(parents).toEqual([
+      manifest.parents[0],
+      {
+        parentRef: { name: "gw" },
+        controllerName: OURS,
+        conditions: [{ ...cond("Accepted", "True"), lastTransitionTime: T0 }],
+      },
+    ]);
+    // ours removed: the manifest's parent stays
+    await writer.setGatewayApiStatus("default", "web", { kind: "HTTPRoute", status: { parents: [] } });
+    expect(writer.gatewayApiStatus("HTTPRoute", "default", "web")?.status).toEqual({ parents: manifest.parents });
+    expect(writer.gatewayApiStatus("Gateway", "default", "web")).toBeUndefined();
+  });
+});
+
+describe("IpcStatusWriter: a worker's bind reports", () => {
+  it("go to the primary as they are", () => {
+    const sent: string[] = [];
+    const writer = new IpcStatusWriter(
+      async () => {},
+      (id, error) => sent.push(`${id} ${error ?? "ok"}`),
+    );
+    writer.reportGatewayBind("127.0.0.1:8443", "EADDRINUSE");
+    writer.reportGatewayBind("127.0.0.1:8443", undefined);
+    expect(sent).toEqual(["127.0.0.1:8443 EADDRINUSE", "127.0.0.1:8443 ok"]);
   });
 });
