@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { GATEWAY_KINDS } from "../../../src/model/k8s.ts";
 import * as compilerModule from "../../../src/source/manifests/compile.ts";
 import { compileFiles, compileYaml, problemLines } from "../helpers.ts";
 
@@ -294,5 +297,21 @@ describe("Gateway API manifests: validation as the CRDs refuse", () => {
     const changed = compileFiles({ "a.yaml": files["a.yaml"].replace("port: 80", "port: 81") }, compiler);
     expect(changed.objects.Gateway[0]!.metadata?.generation).toBe(2);
     expect(changed.objects.GatewayClass[0]!.metadata?.generation).toBe(1);
+  });
+});
+
+const CONFORMANCE = join(import.meta.dirname, "fixtures/gateway-conformance");
+
+describe("the Gateway API conformance suite's manifests (v1.6.1) are accepted, as the CRDs accept them", () => {
+  const files = readdirSync(CONFORMANCE).filter((f) => f.endsWith(".yaml"));
+  it("covers every Gateway API kind", () => {
+    const all = compileFiles(Object.fromEntries(files.map((f) => [f, readFileSync(join(CONFORMANCE, f), "utf8")])));
+    for (const kind of [...GATEWAY_KINDS.filter((k) => k !== "GatewayClass"), "Namespace"] as const)
+      expect(all.objects[kind].length, kind).toBeGreaterThan(0);
+  });
+  it.each(files)("%s", (file) => {
+    const text = readFileSync(join(CONFORMANCE, file), "utf8").replaceAll("{GATEWAY_CLASS_NAME}", "nodeplane");
+    const result = compileFiles({ [file]: text });
+    expect(problemLines(result)).toEqual([]);
   });
 });
