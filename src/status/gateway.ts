@@ -194,7 +194,13 @@ export class GatewayStatusReconciler {
     this.running = (async () => {
       do {
         this.again = false;
-        await this.pass();
+        try {
+          await this.pass();
+        } catch (err) {
+          // a bug here must not take the process down (apply() is not awaited by the pipeline)
+          this.logger.error({ err }, "Gateway API status pass failed; will try again on the next snapshot");
+          this.written.clear();
+        }
       } while (this.again && !this.closed);
     })().finally(() => {
       this.running = undefined;

@@ -485,3 +485,14 @@ describe("IpcStatusWriter: a worker's bind reports", () => {
     expect(sent).toEqual(["127.0.0.1:8443 EADDRINUSE", "127.0.0.1:8443 ok"]);
   });
 });
+
+describe("GatewayStatusReconciler: a pass that throws", () => {
+  it("is logged, never rejects, and the next snapshot writes again", async () => {
+    const { writer, calls } = countingWriter(() => new Date(T0));
+    const reconciler = new GatewayStatusReconciler(writer, silentLogger, OURS);
+    const broken = { ...snapshot(), status: { gatewayClasses: null } } as unknown as GatewaySnapshot;
+    await expect(reconciler.apply(broken)).resolves.toBeUndefined();
+    await reconciler.apply(snapshot());
+    expect(calls).toEqual(["GatewayClass /nodeplane", "Gateway default/gw", "HTTPRoute default/web"]);
+  });
+});
