@@ -295,6 +295,19 @@ export class KubeStatusWriter implements StatusWriter {
     return this.options.gatewayController ?? DEFAULT_GATEWAY_CONTROLLER;
   }
 
+  /**
+   * GatewayClasses and Gateways are written only while (the watch's copy says) they are of our class; a Route's
+   * status is written for our parent entries only, so it needs no such check.
+   */
+  private ofOurClass(target: GatewayTarget): boolean {
+    const { store } = this.options;
+    const classIsOurs = (name: unknown) =>
+      typeof name === "string" && store.get("GatewayClass", name)?.spec?.controllerName === this.controllerName;
+    if (target.kind === "GatewayClass") return classIsOurs(target.name);
+    if (target.kind === "Gateway") return classIsOurs(store.get("Gateway", target.key)?.spec?.gatewayClassName);
+    return true;
+  }
+
   /** Does the watch's copy already carry our part of the status (merging would change nothing)? */
   private gatewayMatchesStore(id: string): boolean {
     const want = this.gatewayDesired.get(id);
@@ -308,6 +321,11 @@ export class KubeStatusWriter implements StatusWriter {
   private async drainGateway(id: string, want: GatewayApiStatus): Promise<boolean> {
     const target = parseGatewayId(id);
     const where = { kind: target.kind, namespace: target.namespace, name: target.name };
+    if (!this.ofOurClass(target)) {
+      // it left our class since the snapshot asked: its new controller owns the status; never fight over it
+      this.gatewayDesired.delete(id);
+      return false;
+    }
     try {
       const outcome = await this.writeGateway(target, want);
       this.metrics?.writes.inc({ kind: target.kind, result: outcome });

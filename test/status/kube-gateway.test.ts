@@ -168,6 +168,35 @@ describe("KubeStatusWriter: Gateway API status through the status subresource", 
     expect(statusWrites("httproutes")).toHaveLength(2);
   });
 
+  it("a Gateway that left our class is not written, nor put back when its new controller writes", async () => {
+    api.apply("gatewayclasses", { metadata: { name: "other" }, spec: { controllerName: "example.com/other" } });
+    const { writer, store } = await instance({ value: true });
+    const gatewayStatus: GatewayApiStatus = {
+      kind: "Gateway",
+      status: { conditions: [cond("Accepted", "True")], listeners: [] },
+    };
+    await writer.setGatewayApiStatus("default", "gw", gatewayStatus);
+    await waitFor("written", () => statusWrites("gateways").length === 1);
+    const current = api.get("gateways", "default", "gw")!;
+    // moved to another class, whose controller then writes its own status
+    api.apply("gateways", {
+      ...current,
+      spec: { ...(current.spec as object), gatewayClassName: "other" },
+    } as KubeObject);
+    await waitFor("class change seen", () => store.get("Gateway", "default/gw")?.spec?.gatewayClassName === "other");
+    api.apply("gateways", { ...api.get("gateways", "default", "gw")!, status: { conditions: [] } } as KubeObject);
+    await waitFor(
+      "their status seen",
+      () => (store.get("Gateway", "default/gw")?.status?.conditions ?? [1]).length === 0,
+    );
+    await writer.whenIdle();
+    await new Promise((r) => setTimeout(r, 200));
+    await writer.whenIdle();
+    expect(statusWrites("gateways")).toHaveLength(1);
+    expect(api.get("gateways", "default", "gw")!.status).toEqual({ conditions: [] });
+    expect(writer.gatewayApiStatus("Gateway", "default", "gw")).toBeUndefined();
+  });
+
   it("the reconciler through the writer: GatewayClass, Gateway with a bind failure, cluster-scoped paths", async () => {
     const { writer } = await instance({ value: true });
     const reconciler = new GatewayStatusReconciler(writer, silentLogger, OURS);
