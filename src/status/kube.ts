@@ -52,6 +52,11 @@ export class KubeStatusWriter implements StatusWriter {
   private readonly desired = new Map<string, readonly LoadBalancerIngress[]>();
   /** Gateway API objects: `Kind|key` (store key) → the status we want, merged on write (gateway-merge.ts) */
   private readonly gatewayDesired = new Map<string, GatewayApiStatus>();
+  /**
+   * What we wanted for objects deleted in the last minute: one deleted and created again within one snapshot
+   * (`kubectl replace --force`) gets the same wanted status from the reconciler, which then sends nothing new.
+   */
+  private readonly gatewayDeleted = new Map<string, { want: GatewayApiStatus; at: number }>();
   private readonly pending = new Set<string>();
   private readonly backoff: Backoff;
   private readonly abort = new AbortController();
@@ -78,9 +83,17 @@ export class KubeStatusWriter implements StatusWriter {
       for (const change of changes) {
         if (STATUS_GATEWAY_KINDS.has(change.kind)) {
           const id = `${change.kind}|${change.key}`;
+          if (change.type === "deleted") {
+            this.bury(id);
+            continue;
+          }
+          const buried = this.gatewayDeleted.get(id);
+          if (buried) {
+            this.gatewayDeleted.delete(id);
+            this.gatewayDesired.set(id, buried.want);
+          }
           if (!this.gatewayDesired.has(id)) continue;
-          if (change.type === "deleted") this.forgetId(id);
-          else if (!this.gatewayMatchesStore(id)) this.pending.add(id); // drift, or a spec change to observe
+          if (!this.gatewayMatchesStore(id)) this.pending.add(id); // drift, or a spec change to observe
           continue;
         }
         if (change.kind !== "Ingress" && change.kind !== "Service") continue;
@@ -120,6 +133,7 @@ export class KubeStatusWriter implements StatusWriter {
 
   async setGatewayApiStatus(namespace: string, name: string, status: GatewayApiStatus): Promise<void> {
     const id = `${status.kind}|${objectKey(status.kind, namespace, name)}`;
+    this.gatewayDeleted.delete(id);
     this.gatewayDesired.set(id, status);
     if (this.gatewayMatchesStore(id)) {
       this.pending.delete(id);
@@ -284,6 +298,15 @@ export class KubeStatusWriter implements StatusWriter {
       }
     }
     return "conflict";
+  }
+
+  private bury(id: string): void {
+    const want = this.gatewayDesired.get(id);
+    if (want) {
+      this.forgetId(id);
+      this.gatewayDeleted.set(id, { want, at: Date.now() });
+    }
+    for (const [key, entry] of this.gatewayDeleted) if (Date.now() - entry.at > 60_000) this.gatewayDeleted.delete(key);
   }
 
   private mergeGateway(current: unknown, want: GatewayApiStatus, namespace: string) {

@@ -97,7 +97,8 @@ describe("KubeStatusWriter: Gateway API status through the status subresource", 
 
   const statusWrites = (resource: string) =>
     api.requests.filter((r) => r.resource === `${resource}/status` && r.verb === "update");
-  const parents = () => (api.get("httproutes", "default", "web")!.status as { parents: Parent[] }).parents;
+  const parents = (): Parent[] =>
+    (api.get("httproutes", "default", "web")?.status as { parents?: Parent[] } | undefined)?.parents ?? [];
 
   it("the leader merges ours with other controllers' parents, keeps lastTransitionTime, writes only on change", async () => {
     const leader = { value: false };
@@ -156,6 +157,18 @@ describe("KubeStatusWriter: Gateway API status through the status subresource", 
     await waitFor("written after the conflict", () => parents().length === 3);
     expect(api.requests.filter((r) => r.resource === "httproutes/status" && r.status === 409)).toHaveLength(1);
     expect(parents().map((p) => p.controllerName)).toEqual(["example.com/other", "example.com/third", OURS]);
+  });
+
+  it("deleted and created again before the next snapshot: the new object gets our status all the same", async () => {
+    const { writer, store } = await instance({ value: true });
+    await writer.setGatewayApiStatus("default", "web", routeStatus("True"));
+    await waitFor("written", () => parents().length === 2);
+    const { status: _s, ...spec } = api.get("httproutes", "default", "web")!;
+    api.remove("httproutes", "default", "web");
+    await waitFor("deletion seen", () => store.get("HTTPRoute", "default/web") === undefined);
+    api.apply("httproutes", { ...spec, metadata: { name: "web", namespace: "default", generation: 1 } } as KubeObject);
+    await waitFor("written to the new object", () => parents().length === 1 && parents()[0]!.controllerName === OURS);
+    expect(statusWrites("httproutes")).toHaveLength(2);
   });
 
   it("drift: another writer removes our entry, the leader puts it back", async () => {
