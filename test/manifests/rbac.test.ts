@@ -103,7 +103,8 @@ describe("RBAC covers exactly the calls nodeplane makes", () => {
     api.installGatewayApi();
     api.apply("namespaces", { metadata: { name: "default" } });
     api.apply("gatewayclasses", { metadata: { name: "nodeplane" }, spec: { controllerName: GATEWAY_CONTROLLER } });
-    for (const plural of ROUTE_PLURALS.concat("gateways"))
+    api.apply("gateways", { metadata: { name: "web", namespace: "default" }, spec: { gatewayClassName: "nodeplane" } });
+    for (const plural of ROUTE_PLURALS)
       api.apply(plural, { metadata: { name: "web", namespace: "default" }, spec: {} });
   });
 
