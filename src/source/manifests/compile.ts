@@ -11,6 +11,7 @@ import {
   KINDS,
   type Kind,
   type KindMap,
+  NAMESPACE_NAME_LABEL,
   SERVICE_NAME_LABEL,
   type Secret,
   type Service,
@@ -156,6 +157,7 @@ export class ManifestCompiler {
         });
     }
     out.push(...this.mirror(byKind("Endpoints"), services, accepted, problems, ignored));
+    out.push(...implicitNamespaces(out));
 
     const stamped = yield* this.tracker.stampSteps(out);
     const objects = Object.fromEntries(KINDS.map((k) => [k, [] as TypedObject[]])) as unknown as ObjectsByKind;
@@ -271,6 +273,33 @@ export class ManifestCompiler {
     }
     return out;
   }
+}
+
+/**
+ * In a cluster every object's namespace exists as a Namespace object; a folder rarely declares them. Namespaces
+ * matter only to Gateway listeners' `allowedRoutes.namespaces.selector`, so when the folder has Gateway API
+ * objects, each namespace used but not declared is made up as the API server would hold it: with its
+ * `kubernetes.io/metadata.name` label (which selectors commonly use to pick namespaces by name).
+ */
+function implicitNamespaces(objects: readonly Accepted[]): Accepted[] {
+  const gatewayKinds: ReadonlySet<string> = new Set(GATEWAY_KINDS);
+  if (!objects.some((o) => gatewayKinds.has(o.kind))) return [];
+  const declared = new Set(objects.filter((o) => o.kind === "Namespace").map((o) => o.obj.metadata?.name));
+  const used = new Set<string>();
+  for (const o of objects) {
+    const ns = o.obj.metadata?.namespace;
+    if (ns && !declared.has(ns)) used.add(ns);
+  }
+  return [...used].sort().map((name) => ({
+    kind: "Namespace" as const,
+    key: name,
+    origin: "(implicit: the namespace of objects in the folder)",
+    obj: {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name, labels: { [NAMESPACE_NAME_LABEL]: name } },
+    },
+  }));
 }
 
 function identity(

@@ -315,3 +315,27 @@ describe("the Gateway API conformance suite's manifests (v1.6.1) are accepted, a
     expect(problemLines(result)).toEqual([]);
   });
 });
+
+describe("Namespaces in manifests mode", () => {
+  it("carry kubernetes.io/metadata.name; the ones objects use are made up when the folder has Gateway API objects", () => {
+    const team = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n  labels: {env: prod}\n";
+    const svc = (ns: string) =>
+      `apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: ${ns}}\nspec:\n  ports: [{port: 80}]\n`;
+    const withGateway = compileFiles({
+      "a.yaml": `${team}---\n${svc("shop")}---\n${svc("team-a")}---\n${route("- backendRefs:\n  - name: web\n    port: 80")}`,
+    });
+    expect(withGateway.problems).toEqual([]);
+    expect(withGateway.objects.Namespace.map((n) => [n.metadata?.name, n.metadata?.labels])).toEqual([
+      ["team-a", { env: "prod", "kubernetes.io/metadata.name": "team-a" }],
+      ["default", { "kubernetes.io/metadata.name": "default" }],
+      ["shop", { "kubernetes.io/metadata.name": "shop" }],
+    ]);
+    // the label cannot be set to another name
+    const spoofed = compileFiles({
+      "a.yaml": `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  labels: {kubernetes.io/metadata.name: b}\n`,
+    });
+    expect(spoofed.objects.Namespace[0]!.metadata?.labels).toEqual({ "kubernetes.io/metadata.name": "a" });
+    // without Gateway API objects nothing reads Namespaces: none is made up
+    expect(compileFiles({ "a.yaml": svc("shop") }).objects.Namespace).toEqual([]);
+  });
+});
