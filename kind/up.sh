@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates a kind cluster without kube-proxy, deploys nodeplane in its place (service proxy + Ingress),
+# Creates a kind cluster without kube-proxy, deploys nodeplane in its place (service proxy + Ingress, and the
+# Gateway API standard-channel CRDs with GatewayClass nodeplane),
 # then walks the networking lab in its order and checks every step (docs/cluster.md).
 #
 #   kind/up.sh                  create (or reuse) the cluster "nodeplane" and run everything
@@ -79,6 +80,15 @@ kc create namespace nodeplane-system --dry-run=client -o yaml | kc apply -f -
 kc -n nodeplane-system create configmap nodeplane-apiserver \
   --from-literal=KUBERNETES_SERVICE_HOST="$APISERVER_IP" --from-literal=KUBERNETES_SERVICE_PORT=6443 \
   --dry-run=client -o yaml | kc apply -f -
+# The Gateway API CRDs (standard channel), from the gateway-api release, on this machine only (tests never
+# download them). Installed before nodeplane starts so its first sync has them; installed later, nodeplane
+# would find them through API discovery within a minute, without a restart.
+GATEWAY_API_CRDS=https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml
+show kc apply --server-side -f "$GATEWAY_API_CRDS"
+show kc wait --for=condition=Established --timeout="$TIMEOUT" \
+  crd/gatewayclasses.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io \
+  crd/httproutes.gateway.networking.k8s.io crd/grpcroutes.gateway.networking.k8s.io \
+  crd/referencegrants.gateway.networking.k8s.io
 show kc apply -k manifests/
 if [ "$IMAGE" != "nodeplane:dev" ]; then
   kc -n nodeplane-system set image daemonset/nodeplane nodeplane="$IMAGE"
@@ -97,8 +107,9 @@ show kc -n nodeplane-system rollout status daemonset/nodeplane --timeout="$TIMEO
 show kc wait --for=condition=Ready nodes --all --timeout="$TIMEOUT"
 show kc -n kube-system rollout status deployment/coredns --timeout="$TIMEOUT"
 
-step "4. the lab's objects (manifests/overlays/lab)"
+step "4. the lab's objects (manifests/overlays/lab, with GatewayClass nodeplane)"
 show kc apply -k manifests/overlays/lab
+expect "True" kc get gatewayclass nodeplane -o 'jsonpath={.status.conditions[?(@.type=="Accepted")].status}'
 show kc wait --for=condition=Available deployment/hello-nginx deployment/s1 deployment/s2 deployment/testsvc --timeout="$TIMEOUT"
 show kc wait --for=condition=Ready pod/busybox --timeout="$TIMEOUT"
 WORKER_IP=$(kc get nodes -l '!node-role.kubernetes.io/control-plane' -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')

@@ -13,6 +13,7 @@ import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
 import type { Plane } from "./planes/plane.ts";
 import { createSource } from "./source/index.ts";
 import type { Source } from "./source/source.ts";
+import { GatewayStatusReconciler, withBindReports } from "./status/gateway.ts";
 import { MemoryStatusWriter, type StatusWriter } from "./status/writer.ts";
 import { Store } from "./store/store.ts";
 import { Translator } from "./translate/index.ts";
@@ -73,7 +74,16 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
           ...(overrides.leaderElection ? { leaderElection: overrides.leaderElection } : {}),
         })
       : undefined;
-  const status = overrides.status ?? cluster?.status ?? new MemoryStatusWriter();
+  const status =
+    overrides.status ??
+    cluster?.status ??
+    new MemoryStatusWriter({
+      gatewayController: config.gatewayController,
+      manifestStatus: (kind, namespace, name) => store.get(kind, namespace ? `${namespace}/${name}` : name)?.status,
+    });
+  // Gateway API status: the snapshot's, with the planes' bind failures (reported through `planeStatus`)
+  const gatewayStatus = new GatewayStatusReconciler(status, logger, config.gatewayController);
+  const planeStatus = withBindReports(status, gatewayStatus);
   new Gauge({
     name: "nodeplane_source_healthy",
     help: "1 while the source (API server watch or manifests folder) is in sync, 0 while serving the last snapshot",
@@ -90,7 +100,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
   });
   const layout = planLayout(config);
   const supervisor =
-    layout.groups.length > 0 ? await createSupervisor(config, layout, logger, registry, status) : undefined;
+    layout.groups.length > 0 ? await createSupervisor(config, layout, logger, registry, planeStatus) : undefined;
   const metrics: MetricsSource = supervisor ? new AggregatedMetrics(registry, supervisor) : registry;
   let ready = false;
   const planes: Plane[] = [];
@@ -112,7 +122,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     // (with workers, the primary's planes hold no listeners: the workers' show in their logs and metrics)
     planeProblems: () => planes.flatMap((plane) => plane.problems?.() ?? []),
   });
-  const context: PlaneContext = { config, logger, registry, store, status, role: layout.role };
+  const context: PlaneContext = { config, logger, registry, store, status: planeStatus, role: layout.role };
   try {
     for (const factory of await planeFactories(layout.planes)) {
       const plane = await factory(context);
@@ -120,6 +130,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
       pipeline.register(plane);
       planes.push(plane);
     }
+    pipeline.onSnapshot((snapshot) => void gatewayStatus.apply(snapshot.gateway));
     if (supervisor) {
       // Workers get each snapshot once the primary's planes applied it: virtual IPs are bound before
       // any worker listens on them.
@@ -178,6 +189,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
       // First, so a worker that exits now (a signal to the whole process group) is not restarted; and
       // workers stop listening before the primary's planes remove the addresses they listened on.
       if (supervisor) await step("workers", () => supervisor.stop());
+      gatewayStatus.close();
       if (cluster) await step("cluster controllers", () => cluster.stop());
       await step("source", () => source.stop());
       await step("planes", () => pipeline.stop());

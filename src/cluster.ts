@@ -77,6 +77,7 @@ export function clusterControllers(deps: {
     logger,
     isLeader,
     registry,
+    gatewayController: config.gatewayController,
     ...(tracker ? { ingressAddresses: tracker } : {}),
   });
   const allocator =

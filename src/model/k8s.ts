@@ -255,3 +255,5 @@ export function isNamespaced(kind: Kind): boolean {
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name";
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
+/** The API server sets it on every Namespace: its name, for label selectors. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";

@@ -2,10 +2,13 @@ import { Counter, type Registry } from "prom-client";
 import { Backoff, sleep } from "../kube/backoff.ts";
 import { isConflict, isNotFound, type KubeClient } from "../kube/client.ts";
 import type { Logger } from "../log.ts";
-import type { Ingress, LoadBalancerIngress, Service } from "../model/k8s.ts";
-import type { Store } from "../store/store.ts";
+import { GATEWAY_API_VERSIONS, GATEWAY_GROUP, type GatewayApiStatus, ROUTE_KINDS } from "../model/gateway.ts";
+import type { Ingress, Kind, LoadBalancerIngress, Service } from "../model/k8s.ts";
+import { GATEWAY_PLURALS } from "../source/kube/gateway-discovery.ts";
+import { objectKey, type Store } from "../store/store.ts";
 import type { IngressAddressSource } from "./addresses.ts";
-import type { StatusKind, StatusWriter } from "./writer.ts";
+import { mergeGatewayApiStatus, sameStatus, transitionTime } from "./gateway-merge.ts";
+import { DEFAULT_GATEWAY_CONTROLLER, type StatusKind, type StatusWriter } from "./writer.ts";
 
 export interface KubeStatusWriterOptions {
   client: KubeClient;
@@ -22,6 +25,10 @@ export interface KubeStatusWriterOptions {
    * pod instead of the ones the ingress plane asked for (its own node's), once the source knows them.
    */
   ingressAddresses?: IngressAddressSource;
+  /** whose Route `status.parents` entries are ours (`--gateway-controller`) */
+  gatewayController?: string;
+  /** the clock of Gateway API conditions' lastTransitionTime */
+  now?: () => Date;
 }
 
 interface Target {
@@ -43,6 +50,13 @@ export class KubeStatusWriter implements StatusWriter {
   private readonly options: KubeStatusWriterOptions;
   private readonly logger: Logger;
   private readonly desired = new Map<string, readonly LoadBalancerIngress[]>();
+  /** Gateway API objects: `Kind|key` (store key) → the status we want, merged on write (gateway-merge.ts) */
+  private readonly gatewayDesired = new Map<string, GatewayApiStatus>();
+  /**
+   * What we wanted for objects deleted in the last minute: one deleted and created again within one snapshot
+   * (`kubectl replace --force`) gets the same wanted status from the reconciler, which then sends nothing new.
+   */
+  private readonly gatewayDeleted = new Map<string, { want: GatewayApiStatus; at: number }>();
   private readonly pending = new Set<string>();
   private readonly backoff: Backoff;
   private readonly abort = new AbortController();
@@ -67,6 +81,21 @@ export class KubeStatusWriter implements StatusWriter {
       : undefined;
     this.unsubscribe = options.store.subscribe((changes) => {
       for (const change of changes) {
+        if (STATUS_GATEWAY_KINDS.has(change.kind)) {
+          const id = `${change.kind}|${change.key}`;
+          if (change.type === "deleted") {
+            this.bury(id);
+            continue;
+          }
+          const buried = this.gatewayDeleted.get(id);
+          if (buried) {
+            this.gatewayDeleted.delete(id);
+            this.gatewayDesired.set(id, buried.want);
+          }
+          if (!this.gatewayDesired.has(id)) continue;
+          if (!this.gatewayMatchesStore(id)) this.pending.add(id); // drift, or a spec change to observe
+          continue;
+        }
         if (change.kind !== "Ingress" && change.kind !== "Service") continue;
         const id = `${change.kind}|${change.key}`;
         if (!this.desired.has(id)) continue;
@@ -102,10 +131,33 @@ export class KubeStatusWriter implements StatusWriter {
     this.forgetId(`${kind}|${namespace}/${name}`);
   }
 
+  async setGatewayApiStatus(namespace: string, name: string, status: GatewayApiStatus): Promise<void> {
+    const id = `${status.kind}|${objectKey(status.kind, namespace, name)}`;
+    this.gatewayDeleted.delete(id);
+    this.gatewayDesired.set(id, status);
+    if (this.gatewayMatchesStore(id)) {
+      this.pending.delete(id);
+      if (isClearedRoute(status)) this.gatewayDesired.delete(id);
+      return;
+    }
+    this.pending.add(id);
+    this.kick();
+  }
+
+  /** What the object's status is once our part is written: the watch's copy merged with ours. */
+  gatewayApiStatus(kind: GatewayApiStatus["kind"], namespace: string, name: string): GatewayApiStatus | undefined {
+    const id = `${kind}|${objectKey(kind, namespace, name)}`;
+    const want = this.gatewayDesired.get(id);
+    if (!want) return undefined;
+    const obj = this.options.store.get(kind, objectKey(kind, namespace, name)) as { status?: unknown } | undefined;
+    return { kind, status: this.mergeGateway(obj?.status, want, namespace) } as GatewayApiStatus;
+  }
+
   /** Call when leadership changes: a new leader writes everything it has been remembering. */
   leadershipChanged(leader: boolean): void {
     if (!leader) return;
     for (const id of this.desired.keys()) if (!this.matchesStore(id)) this.pending.add(id);
+    for (const id of this.gatewayDesired.keys()) if (!this.gatewayMatchesStore(id)) this.pending.add(id);
     this.backoff.reset();
     this.kick();
   }
@@ -137,6 +189,7 @@ export class KubeStatusWriter implements StatusWriter {
 
   private forgetId(id: string): void {
     this.desired.delete(id);
+    this.gatewayDesired.delete(id);
     this.pending.delete(id);
   }
 
@@ -176,6 +229,11 @@ export class KubeStatusWriter implements StatusWriter {
       const id = [...this.pending].find((i) => this.writable(i));
       if (id === undefined) break;
       this.pending.delete(id);
+      const gatewayWant = this.gatewayDesired.get(id);
+      if (gatewayWant) {
+        if (await this.drainGateway(id, gatewayWant)) failed.push(id);
+        continue;
+      }
       const want = this.effective(id);
       if (!want) continue;
       const target = parseId(id);
@@ -199,7 +257,7 @@ export class KubeStatusWriter implements StatusWriter {
       this.backoff.reset();
       return;
     }
-    for (const id of failed) if (this.desired.has(id)) this.pending.add(id);
+    for (const id of failed) if (this.desired.has(id) || this.gatewayDesired.has(id)) this.pending.add(id);
     const delay = this.backoff.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -241,6 +299,139 @@ export class KubeStatusWriter implements StatusWriter {
     }
     return "conflict";
   }
+
+  private bury(id: string): void {
+    const want = this.gatewayDesired.get(id);
+    if (want) {
+      this.forgetId(id);
+      this.gatewayDeleted.set(id, { want, at: Date.now() });
+    }
+    for (const [key, entry] of this.gatewayDeleted) if (Date.now() - entry.at > 60_000) this.gatewayDeleted.delete(key);
+  }
+
+  private mergeGateway(current: unknown, want: GatewayApiStatus, namespace: string) {
+    const now = transitionTime((this.options.now ?? (() => new Date()))());
+    return mergeGatewayApiStatus(current, want, this.controllerName, now, namespace);
+  }
+
+  private get controllerName(): string {
+    return this.options.gatewayController ?? DEFAULT_GATEWAY_CONTROLLER;
+  }
+
+  /**
+   * GatewayClasses and Gateways are written only while (the watch's copy says) they are of our class; a Route's
+   * status is written for our parent entries only, so it needs no such check.
+   */
+  private ofOurClass(target: GatewayTarget): boolean {
+    const { store } = this.options;
+    const classIsOurs = (name: unknown) =>
+      typeof name === "string" && store.get("GatewayClass", name)?.spec?.controllerName === this.controllerName;
+    if (target.kind === "GatewayClass") return classIsOurs(target.name);
+    if (target.kind === "Gateway") return classIsOurs(store.get("Gateway", target.key)?.spec?.gatewayClassName);
+    return true;
+  }
+
+  /** Does the watch's copy already carry our part of the status (merging would change nothing)? */
+  private gatewayMatchesStore(id: string): boolean {
+    const want = this.gatewayDesired.get(id);
+    const { kind, key, namespace } = parseGatewayId(id);
+    const obj = this.options.store.get(kind, key) as { status?: unknown } | undefined;
+    if (!want || !obj) return false;
+    return sameStatus(obj.status ?? {}, this.mergeGateway(obj.status, want, namespace));
+  }
+
+  /** One Gateway API write with its logging and metrics; true when it should be retried. */
+  private async drainGateway(id: string, want: GatewayApiStatus): Promise<boolean> {
+    const target = parseGatewayId(id);
+    const where = { kind: target.kind, namespace: target.namespace, name: target.name };
+    if (!this.ofOurClass(target)) {
+      // it left our class since the snapshot asked: its new controller owns the status; never fight over it
+      this.gatewayDesired.delete(id);
+      return false;
+    }
+    try {
+      const outcome = await this.writeGateway(target, want);
+      this.metrics?.writes.inc({ kind: target.kind, result: outcome });
+      if (outcome === "conflict") return true;
+      if (outcome === "gone" || (isClearedRoute(want) && this.gatewayDesired.get(id) === want))
+        this.gatewayDesired.delete(id);
+      if (outcome === "written") this.logger.info(where, "wrote Gateway API status");
+      return false;
+    } catch (err) {
+      if (this.abort.signal.aborted) return false;
+      this.metrics?.writes.inc({ kind: target.kind, result: "error" });
+      this.logger.warn({ ...where, err: err instanceof Error ? err.message : String(err) }, "status write failed");
+      return true;
+    }
+  }
+
+  /**
+   * get → merge (ours by type, others' kept, lastTransitionTime kept while the status holds) → update the
+   * status subresource with the object's resourceVersion when that changes anything; a 409 re-reads.
+   */
+  private async writeGateway(target: GatewayTarget, want: GatewayApiStatus): Promise<Outcome> {
+    const { client, conflictRetries = 5, store } = this.options;
+    const stored = store.get(target.kind, target.key);
+    const path = gatewayStatusPath(target, stored?.apiVersion);
+    const signal = this.abort.signal;
+    for (let attempt = 0; attempt < conflictRetries; attempt++) {
+      let obj: { status?: unknown; metadata?: unknown };
+      try {
+        obj = await client.request<{ status?: unknown }>(path, { signal });
+      } catch (err) {
+        if (isNotFound(err)) return "gone";
+        throw err;
+      }
+      const merged = this.mergeGateway(obj.status, want, target.namespace);
+      if (sameStatus(obj.status ?? {}, merged)) return "unchanged";
+      try {
+        await client.request(path, { method: "PUT", body: { ...obj, status: merged }, signal });
+        return "written";
+      } catch (err) {
+        if (isNotFound(err)) return "gone";
+        if (!isConflict(err)) throw err;
+        this.metrics?.writes.inc({ kind: target.kind, result: "conflict" });
+        await sleep(10 * (attempt + 1), signal);
+      }
+    }
+    return "conflict";
+  }
+}
+
+/** The Gateway API kinds with a status subresource we write. */
+const STATUS_GATEWAY_KINDS: ReadonlySet<string> = new Set<Kind>(["GatewayClass", "Gateway", ...ROUTE_KINDS]);
+
+interface GatewayTarget {
+  kind: GatewayApiStatus["kind"];
+  /** the store key: `ns/name`, or `name` for GatewayClasses */
+  key: string;
+  namespace: string;
+  name: string;
+}
+
+function parseGatewayId(id: string): GatewayTarget {
+  const bar = id.indexOf("|");
+  const kind = id.slice(0, bar) as GatewayApiStatus["kind"];
+  const key = id.slice(bar + 1);
+  const slash = key.indexOf("/");
+  return slash === -1
+    ? { kind, key, namespace: "", name: key }
+    : { kind, key, namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/** The status subresource, at the version the object was read at (the one discovery chose). */
+function gatewayStatusPath(target: GatewayTarget, apiVersion: string | undefined): string {
+  const version = apiVersion?.startsWith(`${GATEWAY_GROUP}/`)
+    ? apiVersion.slice(GATEWAY_GROUP.length + 1)
+    : GATEWAY_API_VERSIONS[target.kind][0];
+  const plural = GATEWAY_PLURALS[target.kind];
+  const ns = target.namespace ? `/namespaces/${encodeURIComponent(target.namespace)}` : "";
+  return `/apis/${GATEWAY_GROUP}/${version}${ns}/${plural}/${encodeURIComponent(target.name)}/status`;
+}
+
+/** A Route status with no parent entries of ours: written once (removing ours), then forgotten. */
+function isClearedRoute(status: GatewayApiStatus): boolean {
+  return status.kind !== "Gateway" && status.kind !== "GatewayClass" && (status.status.parents ?? []).length === 0;
 }
 
 function parseId(id: string): Target {

@@ -1,5 +1,9 @@
 import type { GatewayApiStatus } from "../model/gateway.ts";
 import type { LoadBalancerIngress } from "../model/k8s.ts";
+import { mergeGatewayApiStatus, transitionTime } from "./gateway-merge.ts";
+
+/** The `--gateway-controller` default, for writers built without a Config (tests). */
+export const DEFAULT_GATEWAY_CONTROLLER = "nodeplane.dev/gateway-controller";
 
 export type StatusKind = "Ingress" | "Service";
 
@@ -36,6 +40,47 @@ export interface StatusWriter {
 export class MemoryStatusWriter implements StatusWriter {
   private readonly ingresses = new Map<string, readonly LoadBalancerIngress[]>();
   private readonly services = new Map<string, readonly LoadBalancerIngress[]>();
+  private readonly gateway = new Map<string, GatewayApiStatus>();
+  private readonly controllerName: string;
+  private readonly now: () => Date;
+
+  /** the status the manifest itself carries (a dump of a cluster: other controllers' conditions and parents) */
+  private readonly manifestStatus: (kind: GatewayApiStatus["kind"], namespace: string, name: string) => unknown;
+
+  constructor(
+    options: {
+      gatewayController?: string;
+      now?: () => Date;
+      manifestStatus?: (kind: GatewayApiStatus["kind"], namespace: string, name: string) => unknown;
+    } = {},
+  ) {
+    this.controllerName = options.gatewayController ?? DEFAULT_GATEWAY_CONTROLLER;
+    this.now = options.now ?? (() => new Date());
+    this.manifestStatus = options.manifestStatus ?? (() => undefined);
+  }
+
+  /**
+   * Merged with what was written before (else with the manifest's own status), as the API server's copy would
+   * be: lastTransitionTime kept while a condition's status holds, others' conditions and Route parents kept.
+   * A Route left with no parent entries is forgotten.
+   */
+  async setGatewayApiStatus(namespace: string, name: string, status: GatewayApiStatus): Promise<void> {
+    const key = `${status.kind}|${namespace}/${name}`;
+    const merged = mergeGatewayApiStatus(
+      this.gateway.get(key)?.status ?? this.manifestStatus(status.kind, namespace, name),
+      status,
+      this.controllerName,
+      transitionTime(this.now()),
+      namespace,
+    );
+    if (status.kind !== "Gateway" && status.kind !== "GatewayClass" && (merged.parents as unknown[]).length === 0)
+      this.gateway.delete(key);
+    else this.gateway.set(key, { kind: status.kind, status: merged } as GatewayApiStatus);
+  }
+
+  gatewayApiStatus(kind: GatewayApiStatus["kind"], namespace: string, name: string): GatewayApiStatus | undefined {
+    return this.gateway.get(`${kind}|${namespace}/${name}`);
+  }
 
   async setIngressStatus(namespace: string, name: string, ingress: readonly LoadBalancerIngress[]): Promise<void> {
     this.ingresses.set(`${namespace}/${name}`, ingress);

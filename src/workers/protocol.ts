@@ -49,7 +49,9 @@ export type FromWorker =
       namespace: string;
       name: string;
       ingress: readonly LoadBalancerIngress[];
-    };
+    }
+  /** a plane tried to bind a Gateway socket (`error` absent: it listens); no answer expected */
+  | { type: "gateway-bind"; socketId: string; error?: string };
 
 /** The hidden subcommand a worker process runs (`nodeplane worker`); only the primary starts it. */
 export const WORKER_SUBCOMMAND = "worker";

@@ -13,6 +13,8 @@ export type StatusKind = "ingress" | "service";
 export class StatusRelay {
   private readonly writer: StatusWriter;
   private readonly recent = new Map<string, { generation: number; content: string; result: Promise<void> }>();
+  /** Gateway socket id → worker → its last bind error (absent: that worker listens) */
+  private readonly binds = new Map<string, Map<string, string | undefined>>();
 
   constructor(writer: StatusWriter) {
     this.writer = writer;
@@ -39,6 +41,29 @@ export class StatusRelay {
     return result;
   }
 
+  /**
+   * A worker's bind report for a Gateway socket. Every worker of a group binds the same sockets: the socket
+   * counts as failed while any worker's last report for it is a failure (the first such error is passed on),
+   * and the writer hears only when that changes.
+   */
+  reportGatewayBind(worker: string, socketId: string, error: string | undefined): void {
+    const before = this.bindError(socketId);
+    let reports = this.binds.get(socketId);
+    if (!reports) {
+      reports = new Map();
+      this.binds.set(socketId, reports);
+    }
+    reports.set(worker, error);
+    const after = this.bindError(socketId);
+    if (after === undefined) this.binds.delete(socketId); // every report a success: nothing to remember
+    if (after !== before) this.writer.reportGatewayBind?.(socketId, after);
+  }
+
+  private bindError(socketId: string): string | undefined {
+    for (const error of this.binds.get(socketId)?.values() ?? []) if (error !== undefined) return error;
+    return undefined;
+  }
+
   /** Forgets writes of generations before `generation` (they can no longer be shared). */
   prune(generation: number): void {
     for (const [key, entry] of this.recent) if (entry.generation < generation) this.recent.delete(key);
@@ -58,8 +83,19 @@ export class IpcStatusWriter implements StatusWriter {
   /** the generation the worker is applying, sent along for the primary's dedupe */
   generation = 0;
 
-  constructor(send: (request: StatusRequest) => Promise<void>) {
+  private readonly sendBind: (socketId: string, error: string | undefined) => void;
+
+  constructor(
+    send: (request: StatusRequest) => Promise<void>,
+    sendBind: (socketId: string, error: string | undefined) => void = () => {},
+  ) {
     this.send = send;
+    this.sendBind = sendBind;
+  }
+
+  /** Bind reports go to the primary, whose reconciler turns failures into listener conditions. */
+  reportGatewayBind(socketId: string, error: string | undefined): void {
+    this.sendBind(socketId, error);
   }
 
   setIngressStatus(namespace: string, name: string, ingress: readonly LoadBalancerIngress[]): Promise<void> {

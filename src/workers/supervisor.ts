@@ -366,6 +366,9 @@ export class Supervisor {
         resolve?.(message.metrics);
         return;
       }
+      case "gateway-bind":
+        this.options.status.reportGatewayBind(slot.name, message.socketId, message.error);
+        return;
       case "status": {
         const { id, generation, kind, namespace, name, ingress } = message;
         this.options.status.write(generation, kind, namespace, name, ingress).then(

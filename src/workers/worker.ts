@@ -101,7 +101,11 @@ class Worker {
   constructor(logger: Logger, post: (message: FromWorker) => Promise<void>) {
     this.logger = logger;
     this.post = post;
-    this.status = new IpcStatusWriter((request) => this.requestStatus(request));
+    this.status = new IpcStatusWriter(
+      (request) => this.requestStatus(request),
+      (socketId, error) =>
+        void this.post({ type: "gateway-bind", socketId, ...(error !== undefined ? { error } : {}) }),
+    );
   }
 
   async start(init: Extract<ToWorker, { type: "init" }>): Promise<void> {

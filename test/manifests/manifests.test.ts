@@ -93,6 +93,9 @@ describe("manifests/", () => {
     expect(find(lab, "IngressClass").metadata).toMatchObject({
       annotations: { "ingressclass.kubernetes.io/is-default-class": "true" },
     });
+    expect(find(lab, "GatewayClass", "nodeplane").spec).toMatchObject({
+      controllerName: "nodeplane.dev/gateway-controller",
+    });
     for (const obj of lab) expect(validateObject(obj)).toEqual([]);
     // the opt-in component, through a throwaway overlay (kustomize wants relative paths)
     const dir = mkdtempSync(join(tmpdir(), "nodeplane-kustomize-"));
@@ -117,6 +120,7 @@ describe("manifests/", () => {
       // kubectl maps kinds through API discovery even for a client-side dry run: the fixture serves it
       const api = new TestApiServer();
       await api.start();
+      api.installGatewayApi(); // the lab overlay's GatewayClass (kind/up.sh installs the CRDs first)
       const dir = mkdtempSync(join(tmpdir(), "nodeplane-dry-run-"));
       try {
         writeFileSync(join(dir, "kubeconfig"), api.kubeconfigYaml());

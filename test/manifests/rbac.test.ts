@@ -8,11 +8,14 @@ import { parseFlags } from "../../src/cli/flags.ts";
 import type { Config } from "../../src/config.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { silentLogger } from "../../src/log.ts";
+import { ROUTE_KINDS } from "../../src/model/gateway.ts";
 import { KubeSource } from "../../src/source/kube/source.ts";
 import { type LoggedRequest, TestApiServer } from "../fixtures/apiserver.ts";
 import { clusterConfig, ingress, node, secret, service, waitFor } from "../fixtures/cluster.ts";
 
 const MANIFESTS = join(import.meta.dirname, "../../manifests");
+const GATEWAY_CONTROLLER = "nodeplane.dev/gateway-controller";
+const ROUTE_PLURALS = ["httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes"];
 const KUBECTL = spawnSync("sh", ["-c", "command -v kubectl"]).status === 0;
 
 interface Rule {
@@ -96,6 +99,13 @@ describe("RBAC covers exactly the calls nodeplane makes", () => {
     api.apply("ingressclasses", { metadata: { name: "nodeplane" }, spec: { controller: "nodeplane.dev/ingress" } });
     api.apply("secrets", secret("default", "web-tls", "kubernetes.io/tls"));
     api.apply("pods", { metadata: { name: "web-1", namespace: "default" }, status: { podIP: "127.244.0.5" } });
+    // the Gateway API CRDs are installed: every kind is watched, every status kind written
+    api.installGatewayApi();
+    api.apply("namespaces", { metadata: { name: "default" } });
+    api.apply("gatewayclasses", { metadata: { name: "nodeplane" }, spec: { controllerName: GATEWAY_CONTROLLER } });
+    api.apply("gateways", { metadata: { name: "web", namespace: "default" }, spec: { gatewayClassName: "nodeplane" } });
+    for (const plural of ROUTE_PLURALS)
+      api.apply(plural, { metadata: { name: "web", namespace: "default" }, spec: {} });
   });
 
   afterEach(async () => {
@@ -121,6 +131,29 @@ describe("RBAC covers exactly the calls nodeplane makes", () => {
       await waitFor("Ingress status written", () =>
         JSON.stringify(api.get("ingresses", "default", "web")?.status ?? {}).includes("127.0.0.1"),
       );
+      const condition = { type: "Accepted", status: "True" as const, reason: "Accepted", message: "" };
+      await app.status.setGatewayApiStatus?.("", "nodeplane", {
+        kind: "GatewayClass",
+        status: { conditions: [condition] },
+      });
+      await app.status.setGatewayApiStatus?.("default", "web", {
+        kind: "Gateway",
+        status: { conditions: [condition], listeners: [] },
+      });
+      for (const kind of ROUTE_KINDS)
+        await app.status.setGatewayApiStatus?.("default", "web", {
+          kind,
+          status: {
+            parents: [{ parentRef: { name: "web" }, controllerName: GATEWAY_CONTROLLER, conditions: [condition] }],
+          },
+        });
+      await waitFor("Gateway API status written", () =>
+        ["gatewayclasses", "gateways", ...ROUTE_PLURALS].every((plural) =>
+          plural === "gatewayclasses"
+            ? api.get(plural, undefined, "nodeplane")?.status !== undefined
+            : api.get(plural, "default", "web")?.status !== undefined,
+        ),
+      );
       await waitFor(
         "lease renewed",
         () => api.requests.filter((r) => r.resource === "leases" && r.verb === "update").length >= 2,
@@ -132,7 +165,11 @@ describe("RBAC covers exactly the calls nodeplane makes", () => {
     return api.requests;
   }
 
-  function compare(requests: LoggedRequest[], granted: Grant[]) {
+  function compare(all: LoggedRequest[], granted: Grant[]) {
+    // non-resource requests (API discovery) are allowed by the default ClusterRole system:discovery
+    const nonResource = all.filter((r) => r.resource.startsWith("/"));
+    expect(nonResource.filter((r) => !r.resource.startsWith("/apis/") || r.method !== "GET")).toEqual([]);
+    const requests = all.filter((r) => !r.resource.startsWith("/"));
     const denied = requests.filter((r) => !granted.some((g) => allows(g, r)));
     expect(denied.map((r) => `${r.verb} ${r.group}/${r.resource} ${r.namespace ?? ""}/${r.name ?? ""}`)).toEqual([]);
     const unused = granted.flatMap((g) =>
@@ -154,6 +191,8 @@ describe("RBAC covers exactly the calls nodeplane makes", () => {
 
   it("base ClusterRole + namespaced Role, default flags", async () => {
     const requests = await runInstance({});
+    // the Gateway API kinds were found by discovery, not guessed
+    expect(requests.some((r) => r.resource === "/apis/gateway.networking.k8s.io" && r.status === 200)).toBe(true);
     // Pods only in our own namespace (the leader's Ingress ADDRESS), never cluster-wide
     expect(requests.some((r) => r.resource === "pods" && r.namespace !== "nodeplane-system")).toBe(false);
     expect(

@@ -4,6 +4,11 @@
  * Required fields and enum values are not checked here; the shape tests assert the ones that matter.
  */
 import * as k8s from "@kubernetes/client-node";
+import {
+  acceptedApiVersions,
+  isManifestKind,
+  validateObject as manifestProblems,
+} from "../../src/source/manifests/validate.ts";
 
 interface Attribute {
   baseName: string;
@@ -22,6 +27,13 @@ export function validateObject(obj: Record<string, unknown>): string[] {
   const kind = obj.kind;
   const apiVersion = obj.apiVersion;
   if (typeof kind !== "string" || typeof apiVersion !== "string") return ["kind and apiVersion are required"];
+  // client-node has no Gateway API types: manifests mode's validation, which follows the CRDs' schemas
+  if (apiVersion.startsWith("gateway.networking.k8s.io/") && isManifestKind(kind)) {
+    if (!acceptedApiVersions(kind).includes(apiVersion)) return [`no schema for ${apiVersion} ${kind}`];
+    return manifestProblems(kind, obj, { nodePortRange: { min: 30000, max: 32767 } }).map(
+      (p) => `${kind}.${p.field}: ${p.message}`,
+    );
+  }
   const version = apiVersion.split("/").pop()!;
   const typeName = `${version[0]!.toUpperCase()}${version.slice(1)}${kind}`;
   if (!model(typeName)) return [`no schema for ${apiVersion} ${kind}`];

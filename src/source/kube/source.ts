@@ -2,8 +2,10 @@ import type { Config } from "../../config.ts";
 import type { BackoffOptions } from "../../kube/backoff.ts";
 import { KubeClient, loadKubeConfig } from "../../kube/client.ts";
 import type { Logger } from "../../log.ts";
+import { GATEWAY_GROUP } from "../../model/gateway.ts";
 import type { Store } from "../../store/store.ts";
 import type { Source } from "../source.ts";
+import { discoverGatewayApi, type GatewayKind, gatewayResource, NAMESPACE_RESOURCE } from "./gateway-discovery.ts";
 import { Reflector, type ResourceSpec } from "./reflector.ts";
 
 export interface KubeSourceOptions {
@@ -15,6 +17,10 @@ export interface KubeSourceOptions {
   backoff?: Partial<BackoffOptions>;
   pageSize?: number;
   watchTimeoutSeconds?: () => number;
+  /** how often to ask discovery whether the Gateway API kinds are served (default 60 s, ±20 % jitter) */
+  gatewayDiscoveryIntervalMs?: number;
+  /** how long the first sync waits for the Gateway API kinds before serving without them (default 10 s) */
+  gatewaySyncTimeoutMs?: number;
 }
 
 /** Only `kubernetes.io/tls` Secrets may ever be read: the API server filters, so no other Secret enters memory. */
@@ -66,6 +72,12 @@ export class KubeSource implements Source {
   private readonly options: KubeSourceOptions;
   private readonly ownsClient: boolean;
   private reflectors: Reflector[] = [];
+  /** Gateway API kinds (and Namespaces, for listener selectors) by kind, while discovery says they are served */
+  private readonly gatewayReflectors = new Map<string, Reflector>();
+  private gatewayAbsentLogged = false;
+  private discoveryTimer: NodeJS.Timeout | undefined;
+  private discovery: Promise<void> | undefined;
+  private readonly abort = new AbortController();
   private wasHealthy = true;
 
   constructor(config: Config, logger: Logger, options: KubeSourceOptions = {}) {
@@ -85,34 +97,133 @@ export class KubeSource implements Source {
   }
 
   async start(store: Store): Promise<void> {
-    const { backoff, pageSize, watchTimeoutSeconds } = this.options;
     this.logger.info({ server: this.client.server, node: this.config.nodeName }, "watching the API server");
-    this.reflectors = watchedResources(this.config).map(
-      (resource) =>
-        new Reflector({
-          client: this.client,
-          resource,
-          store,
-          logger: this.logger,
-          ...(backoff ? { backoff } : {}),
-          ...(pageSize ? { pageSize } : {}),
-          ...(watchTimeoutSeconds ? { watchTimeoutSeconds } : {}),
-          onHealth: () => this.healthChanged(),
-        }),
-    );
-    await Promise.all(this.reflectors.map((r) => r.start()));
-    this.logger.info({ kinds: this.reflectors.map((r) => r.resource.kind) }, "initial sync done");
+    this.reflectors = watchedResources(this.config).map((resource) => this.reflector(resource, store));
+    // the first snapshot has the Gateway API objects too when their CRDs are installed
+    await Promise.all([
+      ...this.reflectors.map((r) => r.start()),
+      this.checkGatewayApi(store, this.options.gatewaySyncTimeoutMs ?? 10_000),
+    ]);
+    this.scheduleDiscovery(store);
+    this.logger.info({ kinds: this.allReflectors().map((r) => r.resource.kind) }, "initial sync done");
   }
 
   async stop(): Promise<void> {
-    const reflectors = this.reflectors;
+    this.abort.abort();
+    clearTimeout(this.discoveryTimer);
+    await this.discovery;
+    const reflectors = this.allReflectors();
     this.reflectors = [];
+    this.gatewayReflectors.clear();
     await Promise.all(reflectors.map((r) => r.stop()));
     if (this.ownsClient) await this.client.close();
   }
 
+  /**
+   * The core kinds' health: the Gateway API watches talk to the same API server, and one refused by an RBAC
+   * that predates them (403, logged by its reflector) must not mark the whole source down.
+   */
   healthy(): boolean {
     return this.reflectors.length > 0 && this.reflectors.every((r) => r.isHealthy());
+  }
+
+  private allReflectors(): Reflector[] {
+    return [...this.reflectors, ...this.gatewayReflectors.values()];
+  }
+
+  private reflector(resource: ResourceSpec, store: Store): Reflector {
+    const { backoff, pageSize, watchTimeoutSeconds } = this.options;
+    return new Reflector({
+      client: this.client,
+      resource,
+      store,
+      logger: this.logger,
+      ...(backoff ? { backoff } : {}),
+      ...(pageSize ? { pageSize } : {}),
+      ...(watchTimeoutSeconds ? { watchTimeoutSeconds } : {}),
+      onHealth: () => this.healthChanged(),
+    });
+  }
+
+  /**
+   * Discovery again every interval (with jitter, so the nodes of a cluster do not ask together): a poll of two
+   * or three small GETs a minute per node is cheaper than a watch on CustomResourceDefinitions, and needs no
+   * RBAC (a CRD watch would need list/watch on every CRD of the cluster).
+   */
+  private scheduleDiscovery(store: Store): void {
+    if (this.abort.signal.aborted) return;
+    const interval = this.options.gatewayDiscoveryIntervalMs ?? 60_000;
+    this.discoveryTimer = setTimeout(
+      () => {
+        this.discovery = this.checkGatewayApi(store).finally(() => {
+          this.discovery = undefined;
+          this.scheduleDiscovery(store);
+        });
+      },
+      interval * (0.8 + Math.random() * 0.4),
+    );
+    this.discoveryTimer.unref();
+  }
+
+  /**
+   * Starts watching the Gateway API kinds discovery says are served, stops those no longer served. With
+   * `waitMs` (the first sync) it waits that long for their first list, so the first snapshot has them; never
+   * longer: a kind the RBAC refuses (an install older than the Gateway API rules) must not keep the rest from
+   * serving. Later checks do not wait at all.
+   */
+  private async checkGatewayApi(store: Store, waitMs?: number): Promise<void> {
+    let served: Map<GatewayKind, string>;
+    try {
+      served = await discoverGatewayApi(this.client, this.abort.signal);
+    } catch (err) {
+      if (!this.abort.signal.aborted)
+        this.logger.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          "Gateway API discovery failed; will ask again",
+        );
+      return;
+    }
+    if (this.abort.signal.aborted) return;
+    const wanted = new Map<string, ResourceSpec>();
+    for (const [kind, version] of served) wanted.set(kind, gatewayResource(kind, version));
+    if (wanted.size > 0) wanted.set("Namespace", NAMESPACE_RESOURCE);
+    if (served.size === 0 && !this.gatewayAbsentLogged)
+      this.logger.info(
+        `${GATEWAY_GROUP} is not served (Gateway API CRDs not installed): Gateway API objects are not watched; discovery is asked again every minute`,
+      );
+    this.gatewayAbsentLogged = served.size === 0;
+    for (const [kind, reflector] of [...this.gatewayReflectors]) {
+      if (wanted.get(kind)?.path === reflector.resource.path) continue;
+      this.gatewayReflectors.delete(kind);
+      await reflector.stop();
+      store.replace(reflector.resource.kind, []);
+      this.logger.info({ kind, path: reflector.resource.path }, "no longer served; stopped watching it");
+    }
+    const started: Reflector[] = [];
+    for (const [kind, resource] of wanted) {
+      if (this.gatewayReflectors.has(kind)) continue;
+      const reflector = this.reflector(resource, store);
+      this.gatewayReflectors.set(kind, reflector);
+      started.push(reflector);
+    }
+    if (started.length === 0) return;
+    this.logger.info({ resources: started.map((r) => r.resource.path) }, "watching Gateway API kinds");
+    // start() runs each reflector's loop; it resolves after the first list
+    const listed = Promise.all(started.map((r) => r.start())).then(() => true);
+    if (waitMs === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const synced = await Promise.race([
+      listed,
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!synced)
+      this.logger.warn(
+        { kinds: started.filter((r) => !r.hasSynced()).map((r) => r.resource.kind), waitedMs: waitMs },
+        "Gateway API kinds not listed yet; serving without them until they are",
+      );
   }
 
   /** One line when contact is lost and one when it is back, not one per kind and retry. */

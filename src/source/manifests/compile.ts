@@ -7,9 +7,11 @@
  */
 import {
   type Endpoints,
+  GATEWAY_KINDS,
   KINDS,
   type Kind,
   type KindMap,
+  NAMESPACE_NAME_LABEL,
   SERVICE_NAME_LABEL,
   type Secret,
   type Service,
@@ -22,7 +24,7 @@ import { applyDefaults } from "./defaults.ts";
 import { MetadataTracker, uidFor } from "./metadata.ts";
 import { mirrorEndpoints, shouldMirror } from "./mirror.ts";
 import { isPlainObject, type ManifestFile, type ParsedFile, parseManifestFile } from "./parse.ts";
-import { isClusterScoped, isManifestKind, MANIFEST_KINDS, type ManifestKind, validateObject } from "./validate.ts";
+import { acceptedApiVersions, isClusterScoped, isManifestKind, type ManifestKind, validateObject } from "./validate.ts";
 
 /** A document that was read fine but is not used, with why (logged at debug level). */
 export interface Ignored {
@@ -135,7 +137,16 @@ export class ManifestCompiler {
       const key = objectKey("Service", service.metadata?.namespace, service.metadata?.name);
       out.push({ kind: "Service", key, origin: seen.get(`Service/${key}`) ?? "", obj: service });
     }
-    for (const kind of ["EndpointSlice", "Ingress", "IngressClass", "Node", "Pod"] as const) out.push(...byKind(kind));
+    for (const kind of [
+      "EndpointSlice",
+      "Ingress",
+      "IngressClass",
+      "Node",
+      "Pod",
+      "Namespace",
+      ...GATEWAY_KINDS,
+    ] as const)
+      out.push(...byKind(kind));
     for (const secret of byKind("Secret")) {
       const type = (secret.obj as Secret).type;
       if (type === "kubernetes.io/tls") out.push(secret);
@@ -146,6 +157,7 @@ export class ManifestCompiler {
         });
     }
     out.push(...this.mirror(byKind("Endpoints"), services, accepted, problems, ignored));
+    out.push(...implicitNamespaces(out));
 
     const stamped = yield* this.tracker.stampSteps(out);
     const objects = Object.fromEntries(KINDS.map((k) => [k, [] as TypedObject[]])) as unknown as ObjectsByKind;
@@ -182,8 +194,9 @@ export class ManifestCompiler {
       ignored.push({ ...identity(kind, value as TypedObject, origin), reason: "kind not used by nodeplane" });
       return undefined;
     }
-    const expected = MANIFEST_KINDS[kind];
-    if (value.apiVersion !== expected) {
+    const accepted = acceptedApiVersions(kind);
+    if (typeof value.apiVersion !== "string" || !accepted.includes(value.apiVersion)) {
+      const expected = accepted.length === 1 ? accepted[0] : `one of ${accepted.join(", ")}`;
       problems.push({
         ...identity(kind, value as TypedObject, origin),
         field: "apiVersion",
@@ -260,6 +273,33 @@ export class ManifestCompiler {
     }
     return out;
   }
+}
+
+/**
+ * In a cluster every object's namespace exists as a Namespace object; a folder rarely declares them. Namespaces
+ * matter only to Gateway listeners' `allowedRoutes.namespaces.selector`, so when the folder has Gateway API
+ * objects, each namespace used but not declared is made up as the API server would hold it: with its
+ * `kubernetes.io/metadata.name` label (which selectors commonly use to pick namespaces by name).
+ */
+function implicitNamespaces(objects: readonly Accepted[]): Accepted[] {
+  const gatewayKinds: ReadonlySet<string> = new Set(GATEWAY_KINDS);
+  if (!objects.some((o) => gatewayKinds.has(o.kind))) return [];
+  const declared = new Set(objects.filter((o) => o.kind === "Namespace").map((o) => o.obj.metadata?.name));
+  const used = new Set<string>();
+  for (const o of objects) {
+    const ns = o.obj.metadata?.namespace;
+    if (ns && !declared.has(ns)) used.add(ns);
+  }
+  return [...used].sort().map((name) => ({
+    kind: "Namespace" as const,
+    key: name,
+    origin: "(implicit: the namespace of objects in the folder)",
+    obj: {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name, labels: { [NAMESPACE_NAME_LABEL]: name } },
+    },
+  }));
 }
 
 function identity(

@@ -4,7 +4,15 @@
  * traffic policies, EndpointSlice port defaults, Secret stringData folded into data, pod IP lists.
  * Address and port allocation is not here: see allocator.ts.
  */
-import type { EndpointSlice, Endpoints, Pod, Secret, Service, TypedObject } from "../../model/k8s.ts";
+import {
+  type EndpointSlice,
+  type Endpoints,
+  NAMESPACE_NAME_LABEL,
+  type Pod,
+  type Secret,
+  type Service,
+  type TypedObject,
+} from "../../model/k8s.ts";
 import { isClusterScoped, type ManifestKind } from "./validate.ts";
 
 /** Returns a defaulted deep copy; the input is left untouched. */
@@ -37,6 +45,10 @@ export function applyDefaults(kind: ManifestKind, input: Record<string, unknown>
       break;
     case "Pod":
       defaultPod(obj as Pod);
+      break;
+    case "Namespace":
+      // set by the API server on every Namespace (and not changeable): selectors pick namespaces by name with it
+      meta.labels = { ...meta.labels, [NAMESPACE_NAME_LABEL]: meta.name ?? "" };
       break;
     default:
       break;

@@ -7,10 +7,15 @@
  * The clock is injected so the bookkeeping stays testable.
  */
 import { createHash } from "node:crypto";
-import type { TypedObject } from "../../model/k8s.ts";
+import { GATEWAY_KINDS, type TypedObject } from "../../model/k8s.ts";
+
+const GENERATION_KINDS: ReadonlySet<string> = new Set(GATEWAY_KINDS);
 
 interface Record_ {
   signature: string;
+  /** the object without metadata and status: a change bumps `generation` (Gateway API kinds) */
+  specSignature: string;
+  generation: number;
   resourceVersion: string;
   creationTimestamp: string;
 }
@@ -52,8 +57,12 @@ export class MetadataTracker {
       const signature = JSON.stringify(entry.obj);
       let record = this.records.get(id);
       if (!record || record.signature !== signature) {
+        const { metadata: _m, status: _s, ...spec } = entry.obj as TypedObject & { status?: unknown };
+        const specSignature = JSON.stringify(spec);
         record = {
           signature,
+          specSignature,
+          generation: !record ? 1 : record.specSignature === specSignature ? record.generation : record.generation + 1,
           resourceVersion: String(++this.counter),
           creationTimestamp: record?.creationTimestamp ?? created,
         };
@@ -65,6 +74,8 @@ export class MetadataTracker {
         uid: meta.uid || uidFor(entry.kind, meta.namespace, meta.name),
         resourceVersion: record.resourceVersion,
         creationTimestamp: meta.creationTimestamp || record.creationTimestamp,
+        // Gateway API status carries observedGeneration: as the API server, count spec changes
+        ...(GENERATION_KINDS.has(entry.kind) ? { generation: meta.generation ?? record.generation } : {}),
       };
       out.push({ ...entry, obj });
       yield;

@@ -8,6 +8,7 @@
  * clusterIP outside the service CIDR is honoured (see docs/manifests.md).
  */
 import { isIP } from "node:net";
+import { GATEWAY_API_VERSIONS, GATEWAY_GROUP } from "../../model/gateway.ts";
 import { Checker, describe, type FieldProblem, type Json } from "./checker.ts";
 import {
   configKey,
@@ -21,6 +22,7 @@ import {
   wildcardHost,
 } from "./names.ts";
 import { isPlainObject } from "./parse.ts";
+import { checkGatewayKind, type GatewayManifestKind, gatewayNameRule } from "./validate-gateway.ts";
 
 export type { FieldProblem };
 
@@ -28,7 +30,10 @@ export interface ValidationEnv {
   nodePortRange: { min: number; max: number };
 }
 
-/** The kinds manifests mode reads, with the only apiVersion accepted for each. */
+/**
+ * The kinds manifests mode reads, with the apiVersion each is written at (the only one accepted for the
+ * core kinds; Gateway API kinds also accept the other versions in GATEWAY_API_VERSIONS: `acceptedApiVersions`).
+ */
 export const MANIFEST_KINDS = {
   Service: "v1",
   Endpoints: "v1",
@@ -38,16 +43,35 @@ export const MANIFEST_KINDS = {
   EndpointSlice: "discovery.k8s.io/v1",
   Ingress: "networking.k8s.io/v1",
   IngressClass: "networking.k8s.io/v1",
+  Namespace: "v1",
+  GatewayClass: `${GATEWAY_GROUP}/v1`,
+  Gateway: `${GATEWAY_GROUP}/v1`,
+  HTTPRoute: `${GATEWAY_GROUP}/v1`,
+  GRPCRoute: `${GATEWAY_GROUP}/v1`,
+  TLSRoute: `${GATEWAY_GROUP}/v1`,
+  TCPRoute: `${GATEWAY_GROUP}/v1`,
+  UDPRoute: `${GATEWAY_GROUP}/v1`,
+  ReferenceGrant: `${GATEWAY_GROUP}/v1`,
 } as const;
 
 export type ManifestKind = keyof typeof MANIFEST_KINDS;
+
+function isGatewayKind(kind: ManifestKind): kind is GatewayManifestKind {
+  return Object.hasOwn(GATEWAY_API_VERSIONS, kind);
+}
+
+/** Every apiVersion a manifest of `kind` may be written at, preferred first. */
+export function acceptedApiVersions(kind: ManifestKind): readonly string[] {
+  if (isGatewayKind(kind)) return GATEWAY_API_VERSIONS[kind].map((v) => `${GATEWAY_GROUP}/${v}`);
+  return [MANIFEST_KINDS[kind]];
+}
 
 export function isManifestKind(kind: string): kind is ManifestKind {
   return Object.hasOwn(MANIFEST_KINDS, kind);
 }
 
 export function isClusterScoped(kind: ManifestKind): boolean {
-  return kind === "Node" || kind === "IngressClass";
+  return kind === "Node" || kind === "IngressClass" || kind === "GatewayClass" || kind === "Namespace";
 }
 
 const PROTOCOLS = ["TCP", "UDP", "SCTP"];
@@ -85,6 +109,11 @@ export function validateObject(kind: ManifestKind, obj: Json, env: ValidationEnv
     case "Pod":
       checkPod(c, obj);
       break;
+    case "Namespace":
+      break;
+    default:
+      checkGatewayKind(c, kind, obj);
+      break;
   }
   return c.problems;
 }
@@ -92,7 +121,12 @@ export function validateObject(kind: ManifestKind, obj: Json, env: ValidationEnv
 function checkMetadata(c: Checker, kind: ManifestKind, obj: Json): void {
   const meta = c.object("metadata", obj.metadata, true);
   if (!meta) return;
-  const nameRule = kind === "Service" ? dns1035Label : dns1123Subdomain;
+  const nameRule =
+    kind === "Service"
+      ? dns1035Label
+      : kind === "Namespace" || isGatewayKind(kind)
+        ? gatewayNameRule(kind)
+        : dns1123Subdomain;
   if ((meta.name === undefined || meta.name === "") && typeof meta.generateName === "string") {
     c.fail("metadata.name", "required (generateName needs a server to make a name up; write the name)");
   } else {
