@@ -312,25 +312,34 @@ class H2cExchange {
     const endpoint = endpointOf(stream)!;
     this.endpoint = endpoint;
     this.stream = stream;
-    stream.on("response", (headers) => this.onResponse(headers));
+    // Every listener is guarded: a fault while handling one exchange ends that exchange, never the process.
+    stream.on("response", (headers) => this.guard(this.onResponse, headers));
     stream.on("trailers", (trailers) => {
       this.trailers = trailers;
     });
-    stream.on("data", (chunk: Buffer) => this.onData(chunk));
-    stream.on("end", () => this.onEnd());
+    stream.on("data", (chunk: Buffer) => this.guard(this.onData, chunk));
+    stream.on("end", () => this.guard(this.onEnd, undefined));
     stream.on("error", (err: Error) => this.clients.logger.debug({ err, upstream: endpoint.key }, "h2c stream error"));
-    stream.once("close", () => this.onStreamClose());
-    this.res.on("close", () => this.onClientClose());
+    stream.once("close", () => this.guard(this.onStreamClose, undefined));
+    this.res.on("close", () => this.guard(this.onClientClose, undefined));
     if (hasBody) {
       const body = ((this.req as { body?: Readable }).body ?? this.req) as Readable;
       this.body = body;
-      body.on("error", () => this.cancelUpstream());
+      body.on("error", () => this.guard(this.cancelUpstream, undefined));
       // a request body cut short: the upstream must not take it for a complete one
-      body.on("aborted", () => this.cancelUpstream());
+      body.on("aborted", () => this.guard(this.cancelUpstream, undefined));
       body.pipe(stream);
     }
     if (this.timeoutMs !== undefined && this.timeoutMs > 0)
       this.timer = setTimeout(exchangeTimedOut, this.timeoutMs, this);
+  }
+
+  private guard<T>(handler: (this: H2cExchange, arg: T) => void, arg: T): void {
+    try {
+      handler.call(this, arg);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   private onResponse(headers: IncomingHttpHeaders): void {
@@ -361,7 +370,9 @@ class H2cExchange {
     if ((this.res as { write(chunk: Buffer): boolean }).write(chunk)) return;
     const stream = this.stream!;
     stream.pause();
-    this.res.once("drain", () => stream.resume());
+    this.res.once("drain", () => {
+      if (!stream.destroyed) stream.resume();
+    });
   }
 
   private onEnd(): void {
@@ -455,7 +466,12 @@ class H2cExchange {
         this.finish(this.status || 502);
       } else this.answerFailure("unreachable");
     } catch {
-      this.cutClient(NGHTTP2_CANCEL);
+      try {
+        this.cutClient(NGHTTP2_CANCEL);
+      } catch {
+        // nothing more can be done for this exchange
+      }
+      this.finish(this.status || 502);
     }
   }
 
@@ -616,7 +632,11 @@ function addTrailers(res: ClientResponse, flat: string[], h2: boolean): void {
   if (typeof target.addTrailers !== "function") return;
   const pairs: [string, string][] = [];
   for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
-  target.addTrailers(pairs);
+  try {
+    target.addTrailers(pairs);
+  } catch {
+    // a field HTTP/1.1 cannot carry (Node refuses it): the body still ends, without trailers
+  }
 }
 
 /**

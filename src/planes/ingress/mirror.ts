@@ -225,6 +225,9 @@ async function writeBody(stream: ClientHttp2Stream, body: AsyncIterable<Buffer>)
 /** A body the mirror will never read: tell its tee to stop keeping chunks for it. */
 function abandon(body: AsyncIterable<Buffer> | undefined): void {
   if (body instanceof MirrorBody) body.drop();
+  // a stream the caller tees into (a PassThrough): destroyed, so the tee stops writing to it
+  else if (body !== undefined && typeof (body as { destroy?: unknown }).destroy === "function")
+    (body as unknown as { destroy(): void }).destroy();
 }
 
 /**
