@@ -32,7 +32,7 @@ type ClientRequest = IncomingMessage | Http2ServerRequest;
 type ClientResponse = ServerResponse | Http2ServerResponse;
 
 const SERVER = "nodeplane";
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
 
 /** gRPC status codes used for the proxy's own answers (grpc/doc/statuscodes.md) */
 export const GRPC_UNAVAILABLE = 14;
@@ -313,7 +313,7 @@ class H2cExchange {
     this.endpoint = endpoint;
     this.stream = stream;
     // Every listener is guarded: a fault while handling one exchange ends that exchange, never the process.
-    stream.on("response", (headers) => this.guard(this.onResponse, headers));
+    stream.on("response", (headers, flags) => this.guard(this.onResponse, headers, flags));
     stream.on("trailers", (trailers) => {
       this.trailers = trailers;
     });
@@ -334,20 +334,29 @@ class H2cExchange {
       this.timer = setTimeout(exchangeTimedOut, this.timeoutMs, this);
   }
 
-  private guard<T>(handler: (this: H2cExchange, arg: T) => void, arg: T): void {
+  private guard<T, U>(handler: (this: H2cExchange, arg: T, arg2: U) => void, arg: T, arg2?: U): void {
     try {
-      handler.call(this, arg);
+      handler.call(this, arg, arg2 as U);
     } catch (err) {
       this.fail(err);
     }
   }
 
-  private onResponse(headers: IncomingHttpHeaders): void {
+  private onResponse(headers: IncomingHttpHeaders, flags: number): void {
     if (this.finished) return;
     try {
       const status = Number(headers[":status"]);
       if (!(status >= 200 && status <= 599)) throw new Error(`bad :status ${headers[":status"]}`);
       this.status = status;
+      if (this.h2 && (flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
+        // A head that ends the stream (gRPC's "Trailers-Only" error answers) must reach the client as one too:
+        // gRPC clients read grpc-status from it only then.
+        const stream = (this.res as Http2ServerResponse).stream;
+        stream.respond({ ...h2ResponseHeaders(headers), ":status": status }, { endStream: true });
+        this.responded = true;
+        this.finish(status);
+        return;
+      }
       if (this.h2) (this.res as Http2ServerResponse).writeHead(status, h2ResponseHeaders(headers));
       else writeH1Head(this.res, status, headers);
       this.responded = true;
