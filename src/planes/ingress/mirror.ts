@@ -110,9 +110,12 @@ export class Mirror {
       return false;
     }
     this.inFlight++;
+    // a copy whose body the tee dropped is abandoned at once, not when its request next asks for body bytes
+    const abort = new AbortController();
+    if (body instanceof MirrorBody) body.onDrop = () => abort.abort(new Error("mirror body copy dropped"));
     const run = target.appProtocol === "h2c" ? this.sendH2c : this.sendH1;
     run
-      .call(this, target, method, path, headers, body)
+      .call(this, target, method, path, headers, body, abort.signal)
       .catch((err: unknown) => {
         this.failed++;
         abandon(body);
@@ -130,6 +133,7 @@ export class Mirror {
     path: string,
     headers: readonly string[],
     body: AsyncIterable<Buffer> | undefined,
+    signal: AbortSignal,
   ): Promise<void> {
     const out: string[] = [];
     for (let i = 0; i < headers.length; i += 2) {
@@ -145,7 +149,7 @@ export class Mirror {
       method: method as "GET",
       headers: out,
       body: body === undefined ? null : Readable.from(body, { objectMode: false }),
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
     });
     await response.body.dump({ limit: 0 });
   }
@@ -156,6 +160,7 @@ export class Mirror {
     path: string,
     headers: readonly string[],
     body: AsyncIterable<Buffer> | undefined,
+    signal: AbortSignal,
   ): Promise<void> {
     const record: Record<string, string | string[]> = {};
     let authority = "";
@@ -181,6 +186,10 @@ export class Mirror {
         reject(new Error("mirror copy timed out"));
       }, this.timeoutMs);
       stream.on("error", reject);
+      signal.addEventListener("abort", () => {
+        if (!stream.destroyed) stream.close();
+        reject(signal.reason);
+      });
       stream.on("close", () => {
         clearTimeout(timer);
         if (stream.rstCode !== 0 && stream.rstCode !== undefined)
@@ -243,6 +252,8 @@ export class MirrorBody implements AsyncIterable<Buffer> {
   private error: Error | undefined;
   private wake: (() => void) | undefined;
   dropped = false;
+  /** called once when the copy is dropped (the Mirror aborts its request) */
+  onDrop: (() => void) | undefined;
 
   constructor(limit: number) {
     this.limit = limit;
@@ -272,6 +283,9 @@ export class MirrorBody implements AsyncIterable<Buffer> {
     this.chunks.length = 0;
     this.bytes = 0;
     this.notify();
+    const onDrop = this.onDrop;
+    this.onDrop = undefined;
+    onDrop?.();
   }
 
   /** Nobody will read this copy: keep nothing more. */
