@@ -1,0 +1,324 @@
+import { once } from "node:events";
+import { createServer as createH1Server, type Server as H1Server, request as h1Request } from "node:http";
+import {
+  type ClientHttp2Session,
+  constants,
+  createServer as createH2Server,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  connect as h2Connect,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
+import type { AddressInfo } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../../src/log.ts";
+import { generateDefaultCertificate } from "../../../src/planes/ingress/certificates.ts";
+import { H2cClients } from "../../../src/planes/ingress/h2c.ts";
+
+/**
+ * An h2c (prior knowledge) echo backend: answers with what it got and sets trailers; `/big?mb=N` sends N MiB;
+ * `/slow?ms=N` waits before answering; `/reset` resets the stream after the head; `/hang` never answers.
+ * Counts streams reset by the client (`cancelled`).
+ */
+interface H2cBackend {
+  server: Http2Server;
+  port: number;
+  cancelled: number;
+  streams: number;
+  lastHeaders: IncomingHttpHeaders | undefined;
+  close(): Promise<void>;
+}
+
+async function startH2cBackend(): Promise<H2cBackend> {
+  const server = createH2Server();
+  const backend: H2cBackend = {
+    server,
+    port: 0,
+    cancelled: 0,
+    streams: 0,
+    lastHeaders: undefined,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.destroy();
+      }),
+  };
+  const sessions = new Set<import("node:http2").ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    backend.streams++;
+    backend.lastHeaders = headers;
+    stream.on("error", () => undefined);
+    stream.once("close", () => {
+      if (stream.rstCode === constants.NGHTTP2_CANCEL) backend.cancelled++;
+    });
+    const url = new URL(headers[":path"] ?? "/", "http://x");
+    if (url.pathname === "/hang") return;
+    if (url.pathname === "/reset") {
+      stream.respond({ ":status": 200, "content-type": "text/plain" });
+      stream.write("partial");
+      setTimeout(() => stream.destroy(new Error("backend fault")), 20);
+      return;
+    }
+    let bytes = 0;
+    stream.on("data", (c: Buffer) => {
+      bytes += c.length;
+    });
+    stream.on("end", () => {
+      const answer = () => {
+        if (stream.destroyed) return;
+        stream.respond(
+          { ":status": 200, "content-type": "application/json", "x-backend": "h2c", connection: undefined },
+          { waitForTrailers: true },
+        );
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "x-trailer": "done" }));
+        if (url.pathname === "/big") {
+          const mb = Number(url.searchParams.get("mb") ?? "1");
+          const chunk = Buffer.alloc(64 * 1024, 98);
+          let left = mb * 16;
+          const pump = () => {
+            while (left > 0) {
+              left--;
+              if (!stream.write(chunk)) {
+                stream.once("drain", pump);
+                return;
+              }
+            }
+            stream.end();
+          };
+          pump();
+          return;
+        }
+        stream.end(
+          JSON.stringify({
+            method: headers[":method"],
+            path: headers[":path"],
+            authority: headers[":authority"],
+            headers,
+            bodyLength: bytes,
+          }),
+        );
+      };
+      const ms = Number(url.searchParams.get("ms") ?? "0");
+      if (url.pathname === "/slow" && ms > 0) setTimeout(answer, ms);
+      else answer();
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  backend.port = (server.address() as AddressInfo).port;
+  return backend;
+}
+
+/** A downstream that forwards everything through H2cClients to `target` (the minimal harness of P1's flow). */
+function forwardTo(clients: H2cClients, target: () => { ip: string; port: number }, seen: number[]) {
+  return (req: import("node:http").IncomingMessage | Http2ServerRequest, res: unknown) => {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined && !name.startsWith(":")) headers[name] = value;
+    }
+    clients.forward(
+      req,
+      res as Http2ServerResponse,
+      target(),
+      {
+        method: req.method ?? "GET",
+        path: req.url ?? "/",
+        authority: (req.headers[":authority"] as string | undefined) ?? req.headers.host ?? "",
+        headers,
+      },
+      Number(headers["x-test-timeout"] ?? 0) || undefined,
+      (status) => seen.push(status),
+    );
+  };
+}
+
+async function h2Get(
+  session: ClientHttp2Session,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer,
+): Promise<{ headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders | undefined; body: Buffer; rstCode: number }> {
+  const stream = session.request({ ":path": path, ":method": body ? "POST" : "GET", ...headers }, { endStream: !body });
+  if (body) stream.end(body);
+  let trailers: IncomingHttpHeaders | undefined;
+  stream.on("trailers", (t) => {
+    trailers = t;
+  });
+  stream.on("error", () => undefined);
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  const closed = new Promise((resolve) => stream.once("close", resolve));
+  const [head] = (await once(stream, "response")) as [IncomingHttpHeaders];
+  await closed;
+  return { headers: head, trailers, body: Buffer.concat(chunks), rstCode: stream.rstCode };
+}
+
+describe("H2cClients", () => {
+  let backend: H2cBackend;
+  let clients: H2cClients;
+  let h2front: Http2Server;
+  let tlsFront: Http2SecureServer;
+  let h1front: H1Server;
+  const seen: number[] = [];
+  let target = () => ({ ip: "127.0.0.1", port: backend.port });
+
+  beforeAll(async () => {
+    backend = await startH2cBackend();
+    clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
+    const handler = forwardTo(clients, () => target(), seen);
+    h2front = createH2Server(handler);
+    const pem = generateDefaultCertificate();
+    tlsFront = createSecureServer({ key: pem.key, cert: pem.cert, allowHTTP1: true }, handler);
+    h1front = createH1Server(handler);
+    for (const s of [h2front, tlsFront, h1front]) {
+      s.listen(0, "127.0.0.1");
+      await once(s, "listening");
+    }
+  });
+  afterAll(async () => {
+    await clients.close();
+    await backend.close();
+    for (const s of [h2front, tlsFront, h1front]) s.close();
+  });
+  afterEach(() => {
+    target = () => ({ ip: "127.0.0.1", port: backend.port });
+  });
+
+  const portOf = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
+
+  it("passes headers, body and trailers over an h2c downstream", async () => {
+    const session = h2Connect(`http://127.0.0.1:${portOf(h2front)}`);
+    try {
+      const r = await h2Get(session, "/echo?x=1", { te: "trailers", "x-custom": "a" }, Buffer.from("hello"));
+      expect(r.headers[":status"]).toBe(200);
+      expect(r.headers.server).toBe("nodeplane");
+      expect(r.headers["x-backend"]).toBe("h2c");
+      expect(r.trailers?.["grpc-status"]).toBe("0");
+      expect(r.trailers?.["x-trailer"]).toBe("done");
+      const echo = JSON.parse(r.body.toString()) as { path: string; bodyLength: number; headers: IncomingHttpHeaders };
+      expect(echo.path).toBe("/echo?x=1");
+      expect(echo.bodyLength).toBe(5);
+      expect(echo.headers["x-custom"]).toBe("a");
+      expect(echo.headers.te).toBe("trailers");
+    } finally {
+      session.close();
+    }
+  });
+
+  it("passes trailers over an HTTP/2 TLS downstream", async () => {
+    const session = h2Connect(`https://127.0.0.1:${portOf(tlsFront)}`, { rejectUnauthorized: false });
+    try {
+      const r = await h2Get(session, "/echo");
+      expect(r.headers[":status"]).toBe(200);
+      expect(r.trailers?.["x-trailer"]).toBe("done");
+    } finally {
+      session.close();
+    }
+  });
+
+  it("an HTTP/1.1 downstream gets chunked trailers only with TE: trailers", async () => {
+    const get = (te: boolean) =>
+      new Promise<{ trailers: NodeJS.Dict<string>; status: number }>((resolve, reject) => {
+        const req = h1Request({
+          host: "127.0.0.1",
+          port: portOf(h1front),
+          path: "/echo",
+          headers: te ? { te: "trailers" } : {},
+        });
+        req.on("response", (res) => {
+          res.resume();
+          res.on("end", () => resolve({ trailers: res.trailers, status: res.statusCode ?? 0 }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const withTe = await get(true);
+    expect(withTe.status).toBe(200);
+    expect(withTe.trailers["x-trailer"]).toBe("done");
+    const without = await get(false);
+    expect(without.trailers["x-trailer"]).toBeUndefined();
+  });
+
+  it("streams a 5 MiB body both ways with backpressure", async () => {
+    const session = h2Connect(`http://127.0.0.1:${portOf(h2front)}`);
+    try {
+      const big = Buffer.alloc(5 * 1024 * 1024, 120);
+      const up = await h2Get(session, "/echo", {}, big);
+      expect((JSON.parse(up.body.toString()) as { bodyLength: number }).bodyLength).toBe(big.length);
+      const down = await h2Get(session, "/big?mb=5");
+      expect(down.body.length).toBe(5 * 1024 * 1024);
+      expect(down.trailers?.["x-trailer"]).toBe("done");
+    } finally {
+      session.close();
+    }
+  });
+
+  it("answers 502 when the upstream is down, gRPC UNAVAILABLE for gRPC requests", async () => {
+    const dead = createH1Server();
+    dead.listen(0, "127.0.0.1");
+    await once(dead, "listening");
+    const port = portOf(dead);
+    dead.close();
+    target = () => ({ ip: "127.0.0.1", port });
+    const session = h2Connect(`http://127.0.0.1:${portOf(h2front)}`);
+    try {
+      const plain = await h2Get(session, "/x");
+      expect(plain.headers[":status"]).toBe(502);
+      const grpc = await h2Get(session, "/pkg.Svc/Method", { "content-type": "application/grpc", te: "trailers" });
+      expect(grpc.headers[":status"]).toBe(200);
+      expect(grpc.headers["grpc-status"]).toBe("14");
+    } finally {
+      session.close();
+    }
+  });
+
+  it("answers 504 / DEADLINE_EXCEEDED when the deadline passes first", async () => {
+    const session = h2Connect(`http://127.0.0.1:${portOf(h2front)}`);
+    try {
+      const plain = await h2Get(session, "/hang", { "x-test-timeout": "100" });
+      expect(plain.headers[":status"]).toBe(504);
+      const grpc = await h2Get(session, "/hang", { "x-test-timeout": "100", "content-type": "application/grpc" });
+      expect(grpc.headers["grpc-status"]).toBe("4");
+    } finally {
+      session.close();
+    }
+  });
+
+  it("resets the upstream stream when the client aborts", async () => {
+    const session = h2Connect(`http://127.0.0.1:${portOf(h2front)}`);
+    try {
+      const before = backend.cancelled;
+      const stream = session.request({ ":path": "/hang" });
+      stream.on("error", () => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+      stream.close(constants.NGHTTP2_CANCEL);
+      const deadline = Date.now() + 3000;
+      while (backend.cancelled === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(backend.cancelled).toBe(before + 1);
+    } finally {
+      session.close();
+    }
+  });
+
+  it("resets the client's stream when the upstream resets after the head", async () => {
+    const session = h2Connect(`http://127.0.0.1:${portOf(h2front)}`);
+    try {
+      const r = await h2Get(session, "/reset");
+      expect(r.headers[":status"]).toBe(200);
+      expect(r.rstCode).not.toBe(constants.NGHTTP2_NO_ERROR);
+      // the session survives
+      const ok = await h2Get(session, "/echo");
+      expect(ok.headers[":status"]).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
+});
