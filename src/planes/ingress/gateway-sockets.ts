@@ -240,6 +240,13 @@ export class GatewaySockets {
     return undefined;
   }
 
+  /** requests the fast path took on a plain-HTTP socket (tests check it serves what it should) */
+  fastPathServed(id: string): number {
+    for (const entry of this.entries.values())
+      if (entry.socket.id === id && entry.listener instanceof RawListener) return entry.listener.raw.fastPathServed;
+    return 0;
+  }
+
   async close(graceMs: number): Promise<void> {
     const entries = [...this.entries.values()];
     this.entries = new Map();
@@ -278,7 +285,7 @@ interface GatewayListener {
 /** A plain-HTTP Gateway socket: the raw front end with the fast path, like the ingress HTTP listener. */
 class RawListener implements GatewayListener {
   readonly server: Server;
-  private readonly raw: RawHttpServer;
+  readonly raw: RawHttpServer;
 
   constructor(proxy: IngressProxy, host: GatewaySocketsHost) {
     this.raw = new RawHttpServer(proxy, host.limits, host.metrics, host.sourceCap);

@@ -16,9 +16,11 @@ import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { CertificateStore, generateDefaultCertificate, type PemPair, TLS_PROFILE } from "./certificates.ts";
 import { GatewaySockets } from "./gateway-sockets.ts";
+import { H2cClients } from "./h2c.ts";
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS, defaultHttpFrontend } from "./limits.ts";
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
+import { Mirror } from "./mirror.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
 import { clientErrorAnswer } from "./raw-io.ts";
 import { RawHttpServer } from "./rawserver.ts";
@@ -111,6 +113,16 @@ export class IngressPlane implements Plane {
       this.metrics,
       this.logger,
     );
+    // Gateway API backends: h2c (gRPC) upstreams and RequestMirror copies (docs/gateway.md)
+    this.proxy.h2c = new H2cClients(this.logger, {
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
+    });
+    this.proxy.mirror = new Mirror(this.logger, {
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      maxInFlight: MIRROR_MAX_IN_FLIGHT,
+      registry: context.registry,
+    });
     this.certificates = new CertificateStore(defaultPem, this.logger);
     this.status = new IngressStatusReconciler(context.status, this.logger);
     this.statusWriter = context.status;
@@ -362,7 +374,11 @@ export class IngressPlane implements Plane {
       if (!(await within(all, Math.max(graceMs, FORCED_CLOSE_MS))))
         this.logger.warn("ingress: listeners not closed after every connection was destroyed");
     }
-    await this.pools.close();
+    await Promise.all([
+      this.pools.close(),
+      (this.proxy.h2c as H2cClients | undefined)?.close(),
+      (this.proxy.mirror as Mirror | undefined)?.close(),
+    ]);
   }
 
   /**
@@ -394,6 +410,9 @@ export class IngressPlane implements Plane {
     for (const socket of this.tlsSockets) if (!handshaken.has(peer(socket))) socket.destroy();
   }
 }
+
+/** RequestMirror copies in flight at most (per process); beyond, copies are skipped and counted. */
+const MIRROR_MAX_IN_FLIGHT = 256;
 
 /** The longest close() lets requests in flight finish (nginx's and Envoy's drains are longer: this is a stop). */
 const MAX_CLOSE_GRACE_MS = 2_000;

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Http2ServerRequest, type Http2ServerResponse } from "node:http2";
-import { PassThrough, Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../../log.ts";
 import type { BackendAppProtocol } from "../../snapshot/gateway.ts";
@@ -19,6 +19,7 @@ import type { GatewayPlan, GatewayRuleRuntime } from "./gateway-routes.ts";
 import { CONNECTION_PROTECTED, REQUEST_SKIP, RESPONSE_SKIP, skipResponseHeader } from "./headers.ts";
 import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
 import type { IngressMetrics } from "./metrics.ts";
+import { teeBody } from "./mirror.ts";
 import { newRequestId } from "./requestid.ts";
 import { type BackendRuntime, RouteRuntime } from "./routes.ts";
 
@@ -570,31 +571,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  /** The request body, streamed to the upstream as before and copied to a mirror as it passes. */
+  /**
+   * The request body, streamed to the upstream as before and copied to a mirror as each chunk passes (P2's
+   * teeBody: the real upstream sets the pace; a mirror that falls behind loses its copy).
+   */
   private teeBody(): AsyncIterable<Buffer> | undefined {
     const source = this.body;
     if (source === null) return undefined;
-    const copy = new PassThrough({ highWaterMark: 64 * 1024 });
-    const main = new PassThrough();
-    source.on("data", (chunk: Buffer) => {
-      // the mirror never slows the real request: a copy that cannot keep up is cut
-      if (!copy.destroyed && !copy.write(chunk) && copy.writableLength > MIRROR_BODY_BUFFER) copy.destroy();
-      if (!main.write(chunk)) {
-        source.pause();
-        main.once("drain", () => source.resume());
-      }
-    });
-    source.once("end", () => {
-      copy.end();
-      main.end();
-    });
-    source.once("error", (err) => {
-      copy.destroy();
-      main.destroy(err);
-    });
-    copy.on("error", ignoreError);
-    this.body = main;
-    return copy;
+    const { main, mirror } = teeBody(source);
+    this.body = Readable.from(main, { objectMode: false });
+    return mirror;
   }
 
   /** timeouts.request elapsed: 504 when nothing was answered yet, else the response is cut. */
@@ -756,11 +742,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     );
   }
 }
-
-/** How much of a request body a mirror may lag behind before its copy is cut. */
-const MIRROR_BODY_BUFFER = 1024 * 1024;
-
-function ignoreError(): void {}
 
 function exchangeTimedOut(exchange: Exchange): void {
   exchange.timedOut();

@@ -386,6 +386,99 @@ describe("backends", () => {
   });
 });
 
+describe("RequestMirror, h2c and WebSocket backends", () => {
+  it("mirrors a request with its body to the mirror backend; the real one answers (conformance HTTPRouteRequestMirror)", async () => {
+    const mirror = await startRecorder("127.0.0.1");
+    await h.serve([
+      httpSocket(port, [
+        vhost("example.com", [
+          rule({
+            filters: [
+              {
+                type: "RequestMirror",
+                backend: {
+                  id: "m",
+                  namespace: "default",
+                  service: "m",
+                  port: 80,
+                  endpoints: [{ ip: "127.0.0.1", port: mirror.port }],
+                },
+                appProtocol: "http",
+                percent: 100,
+              },
+            ],
+            backends: [backend(a.port)],
+          }),
+        ]),
+      ]),
+    ]);
+    a.reset();
+    const out = await curl([
+      "-H",
+      "Host: example.com",
+      "--data-binary",
+      "hello mirror",
+      `http://127.0.0.1:${port}/m?x=1`,
+    ]);
+    expect(out.stdout).toBe("POST /m?x=1 12\n");
+    for (let i = 0; i < 50 && !mirror.seen[0]?.complete; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(mirror.seen.map((s) => [s.method, s.url, s.body])).toEqual([["POST", "/m?x=1", "hello mirror"]]);
+    expect(a.seen.map((s) => s.body)).toEqual(["hello mirror"]);
+    await mirror.close();
+  });
+
+  it("carries requests to an h2c backend over HTTP/2 prior knowledge", async () => {
+    const { createServer } = await import("node:http2");
+    const seen: Record<string, string | string[] | undefined>[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(`h2c ${req.httpVersion} ${req.url}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    const h2cPort = (server.address() as { port: number }).port;
+    await h.serve([
+      httpSocket(port, [
+        vhost("example.com", [
+          rule({
+            filters: [{ type: "RequestHeaderModifier", modifier: { set: [["x-h2c", "yes"]], add: [], remove: [] } }],
+            backends: [backend(h2cPort, { appProtocol: "h2c" })],
+          }),
+        ]),
+      ]),
+    ]);
+    const out = await curl(["-H", "Host: example.com", `http://127.0.0.1:${port}/svc/Method`]);
+    expect(out.stdout).toBe("h2c 2.0 /svc/Method");
+    expect(seen[0]![":authority"]).toBe("example.com");
+    expect(seen[0]!["x-h2c"]).toBe("yes");
+    expect(seen[0]!["x-forwarded-for"]).toBe("127.0.0.1");
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it("upgrades to a WebSocket backend through the upgrade path, with the rule's filters", async () => {
+    const { startBackend } = await import("./harness.ts");
+    const ws = await startBackend("ws", "127.0.0.1");
+    await h.serve([
+      httpSocket(port, [
+        vhost("example.com", [
+          rule({
+            filters: [{ type: "URLRewrite", path: { type: "ReplaceFullPath", value: "/socket" } }],
+            backends: [backend(ws.port, { appProtocol: "ws" })],
+          }),
+        ]),
+      ]),
+    ]);
+    const out = await raw(
+      port,
+      "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      500,
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 101 /);
+    expect(out).toMatch(/x-backend: ws/i);
+    await ws.close();
+  });
+});
+
 describe("fast path", () => {
   it("serves a rule with a header match and a RequestHeaderModifier on the fast path", async () => {
     await h.serve([
@@ -400,14 +493,19 @@ describe("fast path", () => {
       ]),
     ]);
     a.reset();
+    const served = () => h.plane.gateway!.fastPathServed(`127.0.0.1:${port}`);
+    const before = served();
     const out = await raw(
       port,
       "GET /fast HTTP/1.1\r\nHost: example.com\r\nX-Go: yes\r\nX-Set: 0\r\nConnection: close\r\n\r\n",
     );
     expect(out).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(a.seen[0]!.headers.filter(([n]) => n === "x-set")).toEqual([["x-set", "1"]]);
-    const listener = h.plane.gateway!.listenerOf(`127.0.0.1:${port}`);
-    expect(listener).toBeDefined();
+    expect(served()).toBe(before + 1);
+    // no rule matches: the generic path answers 404
+    const miss = await raw(port, "GET /fast HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    expect(miss).toMatch(/^HTTP\/1\.1 404 /);
+    expect(served()).toBe(before + 1);
   });
 });
 
