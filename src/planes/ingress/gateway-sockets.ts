@@ -88,7 +88,9 @@ export class GatewaySockets {
       next.set(key, entry);
       entry.socket = socket;
       this.compile(entry);
-      if (!entry.shared && entry.listener === undefined) binds.push(this.bind(entry));
+      const clash = this.clash(socket);
+      if (clash !== undefined) this.fail(entry, clash);
+      else if (!entry.shared && entry.listener === undefined) binds.push(this.bind(entry));
     }
     const gone = [...this.entries.values()].filter((e) => next.get(e.key) !== e);
     this.entries = next;
@@ -161,6 +163,27 @@ export class GatewaySockets {
     }
   }
 
+  /**
+   * The ingress listener of the other protocol holds this address and port: never bound beside it (with
+   * SO_REUSEPORT, in workers, the kernel would split connections between TLS and plain HTTP).
+   */
+  private clash(socket: GatewayHttpSocket): string | undefined {
+    const other = socket.protocol === "HTTP" ? this.host.ingressHttps : this.host.ingressHttp;
+    if (other === undefined || other.host !== socket.address || other.port !== socket.port) return undefined;
+    return `address in use by the ingress ${socket.protocol === "HTTP" ? "HTTPS" : "HTTP"} listener`;
+  }
+
+  private fail(entry: Entry, message: string, err?: unknown): void {
+    const { socket } = entry;
+    if (entry.error !== message)
+      this.host.logger.warn(
+        { err, error: message, socket: socket.id, listeners: socket.listeners.map(listenerName) },
+        `gateway ${socket.protocol} socket ${socket.id} cannot be bound; retried on the next change`,
+      );
+    entry.error = message;
+    this.host.reportBind(socket.id, message);
+  }
+
   private async bind(entry: Entry): Promise<void> {
     const host = this.host;
     const { socket } = entry;
@@ -171,14 +194,7 @@ export class GatewaySockets {
     try {
       await listen(listener.server, { host: socket.address, port: socket.port }, { reusePort: host.reusePort });
     } catch (err) {
-      const message = (err as Error).message;
-      if (entry.error !== message)
-        host.logger.warn(
-          { err, socket: socket.id, listeners: socket.listeners.map(listenerName) },
-          `gateway ${socket.protocol} socket ${socket.id} cannot be bound; retried on the next change`,
-        );
-      entry.error = message;
-      host.reportBind(socket.id, message);
+      this.fail(entry, (err as Error).message, err);
       return;
     }
     listener.server.on("error", (err: Error) => host.logger.warn({ err, socket: socket.id }, "gateway listener error"));

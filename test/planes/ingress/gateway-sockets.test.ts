@@ -131,6 +131,39 @@ describe("bind failures", () => {
   });
 });
 
+describe("the ingress listener of the other protocol", () => {
+  it("is never bound beside: an HTTP Gateway socket on the ingress HTTPS address is reported", async () => {
+    reports.length = 0;
+    await h.serve([httpSocket(h.httpsPort, [vhost("", [rule({ backends: [gw()] })])])]);
+    expect(reports).toEqual([[`127.0.0.1:${h.httpsPort}`, "address in use by the ingress HTTPS listener"]]);
+    expect(h.plane.problems()[0]!.message).toContain("ingress HTTPS listener");
+    // the HTTPS listener still speaks TLS only
+    const tls = await curl(["-k", "-s", "-o", "/dev/null", "-w", "%{http_code}", `https://127.0.0.1:${h.httpsPort}/`]);
+    expect(tls.stdout).toBe("404");
+    await h.serve([]);
+    expect(h.plane.problems()).toHaveLength(0);
+  });
+});
+
+describe("workers (SO_REUSEPORT)", () => {
+  it("two plane processes' worth of sockets bind the same Gateway port", async () => {
+    const other = await startGateway([], { reusePort: true });
+    const mine = await startGateway([], { reusePort: true });
+    try {
+      const port = await freePort();
+      const sockets = [httpSocket(port, [vhost("", [rule({ backends: [gw()] })])])];
+      await other.serve(sockets);
+      await mine.serve(sockets);
+      expect(other.plane.problems()).toEqual([]);
+      expect(mine.plane.problems()).toEqual([]);
+      expect(await who(port, "any.test")).toBe("gateway-backend");
+    } finally {
+      await other.close();
+      await mine.close();
+    }
+  });
+});
+
 describe("reconcile", () => {
   it("keeps an unchanged socket with its connections, swaps its routes, closes a dropped one", async () => {
     const port = await freePort();

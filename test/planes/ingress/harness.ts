@@ -142,7 +142,7 @@ type AnyObject = { kind: keyof KindMap } & KindMap[keyof KindMap];
 
 export async function startIngress(
   objects: readonly AnyObject[],
-  options: { limits?: Partial<ClientLimits>; flags?: string[] } = {},
+  options: { limits?: Partial<ClientLimits>; flags?: string[]; reusePort?: boolean } = {},
 ): Promise<Harness> {
   const config = parseFlags(
     [
@@ -163,7 +163,7 @@ export async function startIngress(
   const registry = new Registry();
   const status = new MemoryStatusWriter();
   const plane = new IngressPlane(
-    { config, logger: silentLogger, registry, store, status },
+    { config, logger: silentLogger, registry, store, status, reusePort: options.reusePort },
     { ...DEFAULT_CLIENT_LIMITS, ...options.limits },
     TEST_CERTIFICATE,
   );
