@@ -127,8 +127,7 @@ export class GatewayRuleRuntime {
       this.requestTimeoutMs === undefined &&
       this.backendTimeoutMs === undefined &&
       rule.backends.every((b) => b.filters.every(isHeaderFilter)) &&
-      backends.every((b) => b.weight === 0 || b.appProtocol === "http") &&
-      backends.every((b) => b.responseModifier === undefined);
+      backends.every((b) => b.weight === 0 || b.appProtocol === "http");
     this.fastReady =
       this.fast &&
       this.totalWeight > 0 &&

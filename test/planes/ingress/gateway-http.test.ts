@@ -216,6 +216,21 @@ describe("filters", () => {
     expect(answer.headers["content-type"]).toBe("text/x-set");
     expect(answer.headers["x-added"]).toBe("1");
     expect(answer.headers.server).toBe("nodeplane");
+    // the same bytes from the fast path (no body) and from the generic path (a request with a body)
+    const served = () => h.plane.gateway!.fastPathServed(`127.0.0.1:${port}`);
+    const before = served();
+    const fast = await raw(port, "GET /r HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    expect(served()).toBe(before + 1);
+    const generic = await raw(
+      port,
+      "POST /r HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+    );
+    expect(served()).toBe(before + 1);
+    for (const out of [fast, generic]) {
+      const head = out.slice(0, out.indexOf("\r\n\r\n")).toLowerCase().split("\r\n");
+      expect(head.filter((l) => l.startsWith("content-type:"))).toEqual(["content-type: text/x-set"]);
+      expect(head.filter((l) => l.startsWith("x-added:"))).toEqual(["x-added: 1"]);
+    }
   });
 
   it("RequestRedirect Location by scheme, hostname, port and path rules (conformance HTTPRouteRedirectPortAndScheme, HTTPRouteRedirectPath, HTTPRouteRedirectHostAndStatus)", async () => {
