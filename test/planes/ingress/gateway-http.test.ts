@@ -525,6 +525,32 @@ describe("fast path", () => {
 });
 
 describe("hostile", () => {
+  it("a redirect or rewrite value that would put CR/LF or a space into a head makes its rule answer 500, the others serve", async () => {
+    await h.serve([
+      httpSocket(port, [
+        vhost("example.com", [
+          rule({
+            path: { type: "PathPrefix", value: "/redirect" },
+            filters: [{ type: "RequestRedirect", hostname: "evil.test\r\nSet-Cookie: x=1", statusCode: 302 }],
+          }),
+          rule({
+            path: { type: "PathPrefix", value: "/rewrite" },
+            filters: [{ type: "URLRewrite", path: { type: "ReplaceFullPath", value: "/a b\r\nx: 1" } }],
+            backends: [backend(a.port)],
+          }),
+          rule({ path: { type: "PathPrefix", value: "/" }, backends: [backend(a.port)] }),
+        ]),
+      ]),
+    ]);
+    a.reset();
+    const redirect = await raw(port, "GET /redirect HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    expect(redirect).toMatch(/^HTTP\/1\.1 500 /);
+    expect(redirect.toLowerCase()).not.toContain("set-cookie");
+    expect((await get(port, "/rewrite")).status).toBe(500);
+    expect((await get(port, "/fine")).status).toBe(200);
+    expect(a.seen.map((x) => x.url)).toEqual(["/fine"]);
+  });
+
   it("never writes a CR/LF from a header modifier value, and the request boundaries stay", async () => {
     await h.serve([
       httpSocket(port, [
