@@ -60,6 +60,8 @@ interface Entry {
   error: string | undefined;
   rules: Map<HttpRouteRule, GatewayRuleRuntime>;
   certificates: CertificateStore | undefined;
+  /** the socket object the route table was compiled from */
+  compiledFrom: GatewayHttpSocket | undefined;
 }
 
 /**
@@ -86,8 +88,12 @@ export class GatewaySockets {
       if (next.has(key)) continue;
       const entry = this.entries.get(key) ?? this.create(key, socket);
       next.set(key, entry);
-      entry.socket = socket;
-      this.compile(entry);
+      // the translator hands back the very same socket object when nothing in it changed: nothing to compile
+      if (entry.compiledFrom !== socket) {
+        entry.socket = socket;
+        this.compile(entry);
+        entry.compiledFrom = socket;
+      }
       const clash = this.clash(socket);
       if (clash !== undefined) this.fail(entry, clash);
       else if (!entry.shared && entry.listener === undefined) binds.push(this.bind(entry));
@@ -120,6 +126,7 @@ export class GatewaySockets {
       error: undefined,
       rules: new Map(),
       certificates,
+      compiledFrom: undefined,
     };
   }
 
