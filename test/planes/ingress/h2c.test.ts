@@ -29,6 +29,10 @@ interface H2cBackend {
   port: number;
   cancelled: number;
   streams: number;
+  /** sessions accepted so far */
+  sessions: number;
+  /** streams to refuse (REFUSED_STREAM) before serving again */
+  refuseNext: number;
   lastHeaders: IncomingHttpHeaders | undefined;
   close(): Promise<void>;
 }
@@ -40,6 +44,8 @@ async function startH2cBackend(): Promise<H2cBackend> {
     port: 0,
     cancelled: 0,
     streams: 0,
+    sessions: 0,
+    refuseNext: 0,
     lastHeaders: undefined,
     close: () =>
       new Promise<void>((resolve) => {
@@ -49,18 +55,33 @@ async function startH2cBackend(): Promise<H2cBackend> {
   };
   const sessions = new Set<import("node:http2").ServerHttp2Session>();
   server.on("session", (s) => {
+    backend.sessions++;
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     backend.streams++;
     backend.lastHeaders = headers;
+    if (backend.refuseNext > 0) {
+      // as a backend that will not take this stream: REFUSED_STREAM, nothing processed
+      backend.refuseNext--;
+      stream.on("error", () => undefined);
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     stream.on("error", () => undefined);
     stream.once("close", () => {
       if (stream.rstCode === constants.NGHTTP2_CANCEL) backend.cancelled++;
     });
     const url = new URL(headers[":path"] ?? "/", "http://x");
     if (url.pathname === "/hang") return;
+    if (url.pathname === "/goaway") {
+      // answers, then closes its session gracefully (GOAWAY), as a backend going away does
+      stream.respond({ ":status": 200 });
+      stream.end("bye");
+      stream.session?.close();
+      return;
+    }
     if (url.pathname === "/reset") {
       stream.respond({ ":status": 200, "content-type": "text/plain" });
       stream.write("partial");
@@ -322,3 +343,99 @@ describe("H2cClients", () => {
     }
   });
 });
+
+describe("H2cClients sessions", () => {
+  let backend: H2cBackend;
+  let clients: H2cClients;
+  let front: Http2Server;
+  const seen: number[] = [];
+
+  beforeAll(async () => {
+    backend = await startH2cBackend();
+    clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 300, maxStreamsPerEndpoint: 2 });
+    front = createH2Server(forwardTo(clients, () => ({ ip: "127.0.0.1", port: backend.port }), seen));
+    front.listen(0, "127.0.0.1");
+    await once(front, "listening");
+  });
+  afterAll(async () => {
+    await clients.close();
+    await backend.close();
+    front.close();
+  });
+
+  const session = () => h2Connect(`http://127.0.0.1:${(front.address() as AddressInfo).port}`);
+
+  it("closes an idle session after idleTimeoutMs, and opens a new one for the next request", async () => {
+    const s = session();
+    try {
+      const before = backend.sessions;
+      expect((await h2Get(s, "/echo")).headers[":status"]).toBe(200);
+      expect(clients.sessions).toBe(1);
+      await until(() => clients.sessions === 0, 3000);
+      expect(clients.sessions).toBe(0);
+      expect((await h2Get(s, "/echo")).headers[":status"]).toBe(200);
+      expect(backend.sessions).toBe(before + 2);
+    } finally {
+      s.close();
+    }
+  });
+
+  it("a backend's GOAWAY: in-flight answers complete, the next requests go over a new session", async () => {
+    const s = session();
+    try {
+      const before = backend.sessions;
+      // the first request may reuse the session an earlier test left open
+      const open = clients.sessions;
+      for (let i = 0; i < 3; i++) {
+        const r = await h2Get(s, "/goaway");
+        expect(r.headers[":status"]).toBe(200);
+        expect(r.body.toString()).toBe("bye");
+      }
+      expect(backend.sessions).toBe(before + 3 - open);
+    } finally {
+      s.close();
+    }
+  });
+
+  it("a refused stream (REFUSED_STREAM) is sent once more, body included; refused twice: 502", async () => {
+    const s = session();
+    try {
+      backend.refuseNext = 1;
+      const r = await h2Get(s, "/echo", {}, Buffer.from("replayed body"));
+      expect(r.headers[":status"]).toBe(200);
+      expect((JSON.parse(r.body.toString()) as { bodyLength: number }).bodyLength).toBe(13);
+      expect(backend.refuseNext).toBe(0);
+      backend.refuseNext = 2;
+      const twice = await h2Get(s, "/echo", {}, Buffer.from("x"));
+      expect(twice.headers[":status"]).toBe(502);
+      backend.refuseNext = 0;
+    } finally {
+      s.close();
+    }
+  });
+
+  it("bounds the streams in flight to one endpoint: beyond, 503 (gRPC: UNAVAILABLE)", async () => {
+    const s = session();
+    try {
+      const hanging = [s.request({ ":path": "/hang" }), s.request({ ":path": "/hang" })];
+      for (const h of hanging) h.on("error", () => undefined);
+      await until(() => backend.streams >= 2);
+      await new Promise((r) => setTimeout(r, 50));
+      const over = await h2Get(s, "/echo");
+      expect(over.headers[":status"]).toBe(503);
+      const grpc = await h2Get(s, "/echo", { "content-type": "application/grpc+proto" });
+      expect(grpc.headers["grpc-status"]).toBe("14");
+      for (const h of hanging) h.close(constants.NGHTTP2_CANCEL);
+      // the bound frees as the streams end
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await h2Get(s, "/echo")).headers[":status"]).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
