@@ -18,6 +18,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/log.ts";
 import { generateDefaultCertificate } from "../../../src/planes/ingress/certificates.ts";
 import { H2cClients } from "../../../src/planes/ingress/h2c.ts";
+import { DEFAULT_CLIENT_LIMITS } from "../../../src/planes/ingress/limits.ts";
+import type { IngressProxy } from "../../../src/planes/ingress/proxy.ts";
+import { RawHttpServer } from "../../../src/planes/ingress/rawserver.ts";
+import { rawExchange } from "./harness.ts";
 
 /**
  * An h2c (prior knowledge) echo backend: answers with what it got and sets trailers; `/big?mb=N` sends N MiB;
@@ -439,3 +443,66 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
+
+/**
+ * The plain-HTTP listener's raw front end (RawHttpServer) in front of H2cClients: HTTP/1.1 clients (chunked
+ * trailers with `TE: trailers`) and h2c prior-knowledge clients, as conformance's HTTPRouteBackendProtocolH2C
+ * sends ("http2 prior knowledge request should reach backend"). The proxy is a stand-in whose handle()
+ * forwards every request to the h2c backend, as the gateway flow does for an h2c backendRef.
+ */
+describe("the raw front end to an h2c backend", () => {
+  let backend: H2cBackend;
+  let clients: H2cClients;
+  let raw: RawHttpServer;
+  const seen: number[] = [];
+
+  beforeAll(async () => {
+    backend = await startH2cBackend();
+    clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
+    const forward = forwardTo(clients, () => ({ ip: "127.0.0.1", port: backend.port }), seen);
+    const proxy = { logger: silentLogger, handle: forward } as unknown as IngressProxy;
+    raw = new RawHttpServer(proxy, { ...DEFAULT_CLIENT_LIMITS, fastPath: false });
+    raw.server.listen(0, "127.0.0.1");
+    await once(raw.server, "listening");
+  });
+  afterAll(async () => {
+    raw.server.close();
+    raw.closeAllConnections();
+    await clients.close();
+    await backend.close();
+  });
+
+  const port = () => (raw.server.address() as AddressInfo).port;
+
+  it("HTTP/1.1 with TE: trailers gets the trailers in the chunked body", async () => {
+    const { data } = await rawExchange(
+      port(),
+      ["GET /echo HTTP/1.1\r\nHost: h.com\r\nTE: trailers\r\nConnection: close\r\n\r\n"],
+      { ms: 3000 },
+    );
+    expect(data).toMatch(/^HTTP\/1\.1 200 /);
+    expect(data).toMatch(/Transfer-Encoding: chunked\r\n/i);
+    expect(data).toMatch(/\r\n0\r\n(grpc-status: 0\r\nx-trailer: done|x-trailer: done\r\ngrpc-status: 0)\r\n\r\n$/);
+  });
+
+  it("HTTP/1.1 without TE: trailers gets the body without them", async () => {
+    const { data } = await rawExchange(port(), ["GET /echo HTTP/1.1\r\nHost: h.com\r\nConnection: close\r\n\r\n"], {
+      ms: 3000,
+    });
+    expect(data).toMatch(/^HTTP\/1\.1 200 /);
+    expect(data).toMatch(/\r\n0\r\n\r\n$/);
+    expect(data).not.toContain("x-trailer");
+  });
+
+  it("an h2c prior-knowledge client reaches the h2c backend (HTTPRouteBackendProtocolH2C)", async () => {
+    const s = h2Connect(`http://127.0.0.1:${port()}`);
+    try {
+      const r = await h2Get(s, "/", { ":authority": "h.com" });
+      expect(r.headers[":status"]).toBe(200);
+      expect(r.trailers?.["x-trailer"]).toBe("done");
+      expect(backend.lastHeaders?.[":authority"]).toBe("h.com");
+    } finally {
+      s.close();
+    }
+  });
+});
