@@ -265,7 +265,7 @@ function connectTimedOut(clients: H2cClients, endpoint: H2cEndpoint): void {
 }
 
 /** What went wrong with one exchange, before the response started. */
-type Failure = "unreachable" | "timeout" | "reset" | "overloaded" | "bad-response";
+type Failure = "unreachable" | "connect-timeout" | "timeout" | "reset" | "overloaded" | "bad-response";
 
 /** One request over one stream of an endpoint's session. */
 class H2cExchange {
@@ -488,7 +488,8 @@ class H2cExchange {
       }
       clearTimeout(this.timer);
       const failure = this.endpoint?.failure;
-      if (this.timedOut || failure === "connect-timeout") this.answerFailure("timeout");
+      if (this.timedOut) this.answerFailure("timeout");
+      else if (failure === "connect-timeout") this.answerFailure("connect-timeout");
       else if (failure === "connect-error" || stream.rstCode === NGHTTP2_REFUSED_STREAM)
         this.answerFailure("unreachable");
       else this.answerFailure("reset");
@@ -603,6 +604,8 @@ function exchangeTimedOut(exchange: H2cExchange): void {
 
 const HTTP_ANSWERS: Record<Failure, [number, string]> = {
   unreachable: [502, "502 Bad Gateway\n"],
+  // as proxy.ts answers an undici connect timeout
+  "connect-timeout": [504, "504 Gateway Timeout\n"],
   reset: [502, "502 Bad Gateway\n"],
   "bad-response": [502, "502 Bad Gateway\n"],
   overloaded: [503, "503 Service Unavailable: too many streams to the endpoint\n"],
@@ -611,6 +614,7 @@ const HTTP_ANSWERS: Record<Failure, [number, string]> = {
 
 const GRPC_MESSAGES: Record<Failure, string> = {
   unreachable: "upstream connect error",
+  "connect-timeout": "upstream connect timeout",
   reset: "upstream reset before response started",
   "bad-response": "upstream sent an invalid response",
   overloaded: "too many streams to the upstream",
