@@ -1,6 +1,8 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { turnEpochMs, turnNow } from "./clock.ts";
+import { type CompiledModifier, drops } from "./gateway-filters.ts";
+import type { GatewayRuleRuntime } from "./gateway-routes.ts";
 import type { DirectSink, H1Connection, H1Pool } from "./h1client.ts";
 import { type HeadLines, headerBlock, LINE_CONTENT_LENGTH, LINE_KIND } from "./h1parser.ts";
 import { REQUEST_SKIP } from "./headers.ts";
@@ -118,7 +120,23 @@ export class DirectExchange implements DirectSink {
     const path = normalizePath(url);
     if (path === undefined) return false;
     const host = normalizeHost(rawHost);
-    const runtime = proxy.matcher.match(host, path);
+    let runtime: RouteRuntime | undefined;
+    // a Gateway rule's RequestHeaderModifier (the rule's merged with the backendRef's)
+    let modifier: CompiledModifier | undefined;
+    let picked: GatewayRuleRuntime | undefined;
+    const gateway = proxy.gateway;
+    const table = gateway === undefined ? undefined : gateway.host(host);
+    if (table !== undefined) {
+      // A Gateway virtual host claims this Host: its first matching rule, if the fast path can serve it
+      // (header modifiers and plain-HTTP backends with endpoints only; see GatewayRuleRuntime.fastReady);
+      // checked before the weighted pick, which must not be taken twice for one request.
+      const compiled = table.match(method, path, url, headers);
+      if (compiled === undefined || !compiled.runtime.fastReady) return false;
+      const backend = compiled.runtime.pick()!;
+      runtime = backend.runtime;
+      modifier = backend.requestModifier;
+      picked = compiled.runtime;
+    } else runtime = proxy.matcher.match(host, path);
     const route = runtime?.route;
     if (runtime === undefined || route === undefined) return false;
     const settings = route.settings;
@@ -148,6 +166,7 @@ export class DirectExchange implements DirectSink {
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       const value = headers[i + 1]!;
+      if (modifier !== undefined && drops(modifier, name)) continue;
       switch (name.length) {
         case 2:
         case 6:
@@ -168,12 +187,17 @@ export class DirectExchange implements DirectSink {
           } else if (lower === "connection") {
             // Connection may name further hop-by-hop headers: the generic path removes those
             const tokens = value.toLowerCase();
-            if (tokens !== "keep-alive" && tokens !== "close") return false;
-          } else if (lower === "transfer-encoding") return false; // a body: never here, but be sure
+            if (tokens !== "keep-alive" && tokens !== "close") return picked?.unpick() ?? false;
+          } else if (lower === "transfer-encoding") return picked?.unpick() ?? false; // a body: never here, but be sure
           continue;
         }
       }
       head += `${name}: ${value}\r\n`;
+    }
+    if (modifier !== undefined) {
+      // names and values were checked when the rule was compiled (gateway-filters.ts): no CR/LF
+      for (const [n, v] of modifier.set) head += `${n}: ${v}\r\n`;
+      for (const [n, v] of modifier.add) head += `${n}: ${v}\r\n`;
     }
     head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\nx-real-ip: ${clientIp}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${rawHost}\r\nx-forwarded-port: ${this.localPort}\r\nx-request-id: ${requestId ?? newRequestId()}\r\n\r\n`;
 
