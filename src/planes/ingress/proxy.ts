@@ -295,6 +295,8 @@ export class IngressProxy {
     // the same upstream headers as an Exchange would send (filters, X-Forwarded-*), as a record
     const exchange = new Exchange(this, req, res, runtime, runtime.backend!, start, plan);
     if (!exchange.prepare(rawHost, clientIp, secure, path, target)) return undefined;
+    // only its head is used: the request's deadline is H2cClients' (which answers it as gRPC expects)
+    exchange.headOnly();
     const headers: Record<string, string | string[]> = {};
     const flat = exchange.upstreamHeaders;
     let authority = rawHost ?? "";
@@ -581,6 +583,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { main, mirror } = teeBody(source);
     this.body = Readable.from(main, { objectMode: false });
     return mirror;
+  }
+
+  /** This exchange only built an upstream head (an h2c backend's): its deadline must never fire. */
+  headOnly(): void {
+    this.done = true;
+    if (this.deadline !== undefined) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
   }
 
   /** timeouts.request elapsed: 504 when nothing was answered yet, else the response is cut. */
