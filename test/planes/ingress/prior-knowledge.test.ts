@@ -43,7 +43,11 @@ async function h2Request(
     stream.on("error", () => undefined);
     const chunks: Buffer[] = [];
     stream.on("data", (c: Buffer) => chunks.push(c));
-    const [headers] = (await once(stream, "response")) as [IncomingHttpHeaders];
+    let headers: IncomingHttpHeaders = {};
+    stream.once("response", (h: IncomingHttpHeaders) => {
+      headers = h;
+    });
+    // a stream the server closes without answering resolves too (no :status), never hangs
     await new Promise((resolve) => stream.once("close", resolve));
     return { headers, body: Buffer.concat(chunks).toString() };
   } finally {
@@ -157,5 +161,42 @@ describe("ingress plane: h2c prior knowledge on the plain-HTTP listener", () => 
     const h2line = await rawExchange(h.httpPort, ["PRI * HTTP/1.1\r\nHost: h.com\r\n\r\n"], { ms: 3000 });
     expect(h2line.data).toMatch(/^HTTP\/1\.1 [45]\d\d /);
     expect(h2line.closed).toBe(true);
+  });
+});
+
+// Backends of this file: 127.245.13.x
+describe("h2c prior knowledge: idle sessions", () => {
+  let web: Backend;
+  let h: Harness;
+
+  beforeAll(async () => {
+    web = await startBackend("web", "127.245.13.2");
+    h = await startIngress(
+      [
+        service("default", "web", [{ name: "http", port: 80 }]),
+        ...slicesFor("default", "web", "http", [web]),
+        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
+      ],
+      { limits: { httpFrontend: "raw", keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 } },
+    );
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await web?.close();
+  });
+
+  it("a session without streams is closed after the keep-alive timeout; one with a silent stream is kept", async () => {
+    const idle = h2Connect(`http://127.0.0.1:${h.httpPort}`);
+    idle.on("error", () => undefined);
+    const closed = new Promise((resolve) => idle.once("close", resolve));
+    await once(idle, "connect");
+    const started = Date.now();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+    expect(idle.closed || idle.destroyed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // a response that takes 800 ms (no frame meanwhile) on a session whose idle timeout is 300 ms
+    const slow = await h2Request(h.httpPort, "/slow?ms=800");
+    expect(slow.headers[":status"]).toBe(200);
   });
 });
