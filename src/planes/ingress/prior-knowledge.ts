@@ -45,9 +45,7 @@ export class PriorKnowledgeServer {
       settings: { maxHeaderListSize: limits.maxHeaderSize },
     });
     this.server.on("session", (session: ServerHttp2Session) => {
-      session.setTimeout(limits.keepAliveTimeoutMs, destroyIdleSession.bind(session));
-      (session as CountedSession)[OPEN_STREAMS] = 0;
-      session.on("stream", countStream);
+      closeWhenIdle(session, limits.keepAliveTimeoutMs);
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });
@@ -75,6 +73,19 @@ export class PriorKnowledgeServer {
   closeAll(): void {
     for (const session of this.sessions) session.destroy();
   }
+}
+
+/**
+ * Closes `session` after `ms` without a frame while no stream is open (Node's HTTP/2 server has no idle timeout
+ * of its own). For any HTTP/2 listener: the TLS ones can use it too.
+ */
+export function closeWhenIdle(session: ServerHttp2Session, ms: number): void {
+  (session as CountedSession)[OPEN_STREAMS] = 0;
+  session.on("stream", countStream);
+  // on(), not setTimeout's callback (a once listener): after a timeout passed with a stream open, the next
+  // one must still close the session
+  session.setTimeout(ms);
+  session.on("timeout", destroyIdleSession);
 }
 
 const OPEN_STREAMS = Symbol("nodeplane.openStreams");

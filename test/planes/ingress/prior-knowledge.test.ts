@@ -195,8 +195,23 @@ describe("h2c prior knowledge: idle sessions", () => {
     await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
     expect(idle.closed || idle.destroyed).toBe(true);
     expect(Date.now() - started).toBeLessThan(3000);
-    // a response that takes 800 ms (no frame meanwhile) on a session whose idle timeout is 300 ms
-    const slow = await h2Request(h.httpPort, "/slow?ms=800");
-    expect(slow.headers[":status"]).toBe(200);
+    // a response that takes 800 ms (no frame meanwhile) on a session whose idle timeout is 300 ms is kept, and
+    // the session is closed once idle again
+    const session = h2Connect(`http://127.0.0.1:${h.httpPort}`);
+    session.on("error", () => undefined);
+    const sessionClosed = new Promise((resolve) => session.once("close", resolve));
+    const stream = session.request({ ":path": "/slow?ms=800", ":authority": "h.com" });
+    stream.on("error", () => undefined);
+    stream.resume();
+    let status: unknown;
+    stream.once("response", (headers: IncomingHttpHeaders) => {
+      status = headers[":status"];
+    });
+    await new Promise((resolve) => stream.once("close", resolve));
+    expect(status).toBe(200);
+    const answered = Date.now();
+    await Promise.race([sessionClosed, new Promise((r) => setTimeout(r, 3000))]);
+    expect(session.closed || session.destroyed).toBe(true);
+    expect(Date.now() - answered).toBeLessThan(3000);
   });
 });
