@@ -205,7 +205,9 @@ export class H2cClients {
     });
     // Idle: no frames for idleTimeoutMs. Only a session without streams is closed (a stream's own deadline
     // is the request's business).
-    session.setTimeout(this.options.idleTimeoutMs, () => {
+    // on(), not setTimeout's callback (a once listener): a timeout that passed with streams open must not be the last
+    session.setTimeout(this.options.idleTimeoutMs);
+    session.on("timeout", () => {
       if (endpoint.streams === 0) {
         this.retire(endpoint);
         session.close();

@@ -384,6 +384,19 @@ describe("H2cClients sessions", () => {
     }
   });
 
+  it("a stream silent for longer than the idle timeout keeps its session; the session closes once idle after it", async () => {
+    const s = session();
+    try {
+      const r = await h2Get(s, "/slow?ms=800");
+      expect(r.headers[":status"]).toBe(200);
+      expect(clients.sessions).toBe(1);
+      await until(() => clients.sessions === 0, 3000);
+      expect(clients.sessions).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
   it("a backend's GOAWAY: in-flight answers complete, the next requests go over a new session", async () => {
     const s = session();
     try {
