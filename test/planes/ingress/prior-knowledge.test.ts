@@ -214,4 +214,22 @@ describe("h2c prior knowledge: idle sessions", () => {
     expect(session.closed || session.destroyed).toBe(true);
     expect(Date.now() - answered).toBeLessThan(3000);
   });
+
+  it("the HTTPS listener's HTTP/2 sessions too: a silent stream outlives the idle timeout", async () => {
+    const session = h2Connect(`https://127.0.0.1:${h.httpsPort}`, { rejectUnauthorized: false });
+    session.on("error", () => undefined);
+    try {
+      const stream = session.request({ ":path": "/slow?ms=800", ":authority": "h.com" });
+      stream.on("error", () => undefined);
+      stream.resume();
+      let status: unknown;
+      stream.once("response", (headers: IncomingHttpHeaders) => {
+        status = headers[":status"];
+      });
+      await new Promise((resolve) => stream.once("close", resolve));
+      expect(status).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
 });
