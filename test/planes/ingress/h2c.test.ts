@@ -519,3 +519,110 @@ describe("the raw front end to an h2c backend", () => {
     }
   });
 });
+
+/** Backends that do not speak HTTP/2 properly: the client gets the proxy's answer, and nothing else breaks. */
+describe("H2cClients against hostile or wrong backends", () => {
+  let clients: H2cClients;
+  let front: Http2Server;
+  let targetPort = 0;
+  const seen: number[] = [];
+  const servers: { close(): void }[] = [];
+
+  beforeAll(async () => {
+    clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
+    front = createH2Server(forwardTo(clients, () => ({ ip: "127.0.0.1", port: targetPort }), seen));
+    front.listen(0, "127.0.0.1");
+    await once(front, "listening");
+  });
+  afterAll(async () => {
+    await clients.close();
+    front.close();
+    for (const s of servers) s.close();
+  });
+
+  async function tcpServer(onConnection: (socket: import("node:net").Socket) => void): Promise<number> {
+    const { createServer } = await import("node:net");
+    const sockets = new Set<import("node:net").Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      onConnection(socket);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    servers.push({
+      close: () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+      },
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  const ask = async (headers: Record<string, string> = {}) => {
+    const s = h2Connect(`http://127.0.0.1:${(front.address() as AddressInfo).port}`);
+    try {
+      return await h2Get(s, "/x", headers);
+    } finally {
+      s.close();
+    }
+  };
+
+  it.each([
+    [
+      "an HTTP/1.1 server (appProtocol h2c on the wrong backend)",
+      (s: import("node:net").Socket) => {
+        s.once("data", () => s.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+      },
+    ],
+    [
+      "garbage bytes",
+      (s: import("node:net").Socket) => {
+        s.once("data", () => s.write(Buffer.alloc(64, 0xff)));
+      },
+    ],
+    [
+      "a close right after accept",
+      (s: import("node:net").Socket) => {
+        s.destroy();
+      },
+    ],
+  ])("%s: 502, gRPC UNAVAILABLE", async (_name, behaviour) => {
+    targetPort = await tcpServer(behaviour);
+    const plain = await ask();
+    expect(plain.headers[":status"]).toBe(502);
+    const grpc = await ask({ "content-type": "application/grpc" });
+    expect(grpc.headers[":status"]).toBe(200);
+    expect(grpc.headers["grpc-status"]).toBe("14");
+  });
+
+  it("a fault in the caller's done callback stays inside the exchange", async () => {
+    const backend = await startH2cBackend();
+    servers.push({ close: () => void backend.close() });
+    const faulty = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
+    const server = createH2Server((req, res) => {
+      faulty.forward(
+        req,
+        res,
+        { ip: "127.0.0.1", port: backend.port },
+        { method: req.method, path: req.url, authority: req.authority, headers: {} },
+        undefined,
+        () => {
+          throw new Error("caller bug");
+        },
+      );
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const s = h2Connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const r = await h2Get(s, "/echo");
+      expect(r.headers[":status"]).toBe(200);
+      expect(r.trailers?.["x-trailer"]).toBe("done");
+    } finally {
+      s.close();
+      server.close();
+      await faulty.close();
+    }
+  });
+});
