@@ -92,6 +92,8 @@ export interface H2cHead {
   path: string;
   authority: string;
   headers: Record<string, string | string[]>;
+  /** the request body to send when it is not the request's own stream (a RequestMirror tee of it) */
+  body?: Readable;
 }
 
 /** Request body bytes kept to send a refused stream's body again; a longer body is never sent twice. */
@@ -321,7 +323,7 @@ class H2cExchange {
     if (!this.open()) return;
     this.res.on("close", () => this.guard(this.onClientClose, undefined));
     if (this.hasBody) {
-      const body = ((this.req as { body?: Readable }).body ?? this.req) as Readable;
+      const body = this.head.body ?? (((this.req as { body?: Readable }).body ?? this.req) as Readable);
       this.body = body;
       body.on("data", (chunk: Buffer) => this.guard(this.onBodyData, chunk));
       body.on("end", () => this.guard(this.onBodyEnd, undefined));

@@ -80,6 +80,10 @@ let deadPort: number;
 let plainPort: number;
 let tlsPort: number;
 let slowCancelled = 0;
+let mirrorServer: grpc.Server;
+let mirrorPort: number;
+/** what the mirror's grpc-js server got: method and message */
+const mirrored: string[] = [];
 
 beforeAll(async () => {
   server = new grpc.Server();
@@ -111,6 +115,24 @@ beforeAll(async () => {
       err ? reject(err) : resolve(p),
     ),
   );
+  mirrorServer = new grpc.Server();
+  const record = (tag: string) => (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+    mirrored.push(`${tag}:${c.request.toString()}`);
+    cb(null, Buffer.from("from the mirror"));
+  };
+  mirrorServer.addService(SERVICE, {
+    Echo: record("Echo"),
+    Other: record("Other"),
+    Plain: record("Plain"),
+    Missing: record("Missing"),
+    Slow: record("Slow"),
+    Count: (c: grpc.ServerWritableStream<Buffer, Buffer>) => c.end(),
+  });
+  mirrorPort = await new Promise<number>((resolve, reject) =>
+    mirrorServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
   const dead = createH1Server();
   dead.listen(0, "127.0.0.1");
   await once(dead, "listening");
@@ -126,6 +148,26 @@ beforeAll(async () => {
       path: { type: "Exact", value: "/test.Echo/Echo" },
       filters: [
         { type: "RequestHeaderModifier", modifier: { set: [["x-gw", "set-by-gateway"]], add: [], remove: [] } },
+      ],
+      backends: [backend(grpcPort, { appProtocol: "h2c" })],
+    }),
+    rule({
+      name: "mirrored",
+      path: { type: "PathPrefix", value: "/test.Echo/" },
+      headers: [{ name: "x-mirror", type: "Exact", value: "yes" }],
+      filters: [
+        {
+          type: "RequestMirror",
+          backend: {
+            id: "default/mirror:80",
+            namespace: "default",
+            service: "mirror",
+            port: 80,
+            endpoints: [{ ip: "127.0.0.1", port: mirrorPort }],
+          },
+          appProtocol: "h2c",
+          percent: 100,
+        },
       ],
       backends: [backend(grpcPort, { appProtocol: "h2c" })],
     }),
@@ -167,6 +209,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
   server?.forceShutdown();
+  mirrorServer?.forceShutdown();
 });
 
 /** The harness's default certificate, as a Gateway listener's certificateRef would give it. */
@@ -242,6 +285,21 @@ describe.each([
       const deadline = Date.now() + 3000;
       while (slowCancelled === before && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
       expect(slowCancelled).toBe(before + 1);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("RequestMirror on a gRPC rule: the mirror's server gets the same call, the client the real answer", async () => {
+    const client = makeClient();
+    try {
+      const before = mirrored.length;
+      const r = await call(client, "Plain", "copy me", { "x-mirror": "yes" });
+      expect(r.err).toBeNull();
+      expect(r.res).toBe("plain::copy me");
+      const deadline = Date.now() + 3000;
+      while (mirrored.length === before && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      expect(mirrored.slice(before)).toEqual(["Plain:copy me"]);
     } finally {
       client.close();
     }
