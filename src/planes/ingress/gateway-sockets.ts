@@ -14,6 +14,7 @@ import { GatewayMatcher } from "./gateway-matcher.ts";
 import { GatewayRuleRuntime } from "./gateway-routes.ts";
 import type { ClientLimits } from "./limits.ts";
 import type { IngressMetrics } from "./metrics.ts";
+import { closeWhenIdle } from "./prior-knowledge.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy, type ProxySettings } from "./proxy.ts";
 import { RawHttpServer } from "./rawserver.ts";
 import { RouteCompiler, type RouteRuntime } from "./routes.ts";
@@ -359,7 +360,8 @@ class TlsListener implements GatewayListener {
         admitConnection(host.sourceCap, host.metrics.connectionsRefused.labels({ listener: "https", cap: "source" })),
       );
     server.on("session", (session: ServerHttp2Session) => {
-      session.setTimeout(limits.keepAliveTimeoutMs, () => session.destroy());
+      // idle = no frame while no stream is open: a silent gRPC stream keeps its session (prior-knowledge.ts)
+      closeWhenIdle(session, limits.keepAliveTimeoutMs);
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });

@@ -92,7 +92,12 @@ export interface H2cHead {
   path: string;
   authority: string;
   headers: Record<string, string | string[]>;
+  /** the request body to send when it is not the request's own stream (a RequestMirror tee of it) */
+  body?: Readable;
 }
+
+/** Request body bytes kept to send a refused stream's body again; a longer body is never sent twice. */
+const REPLAY_LIMIT = 64 * 1024;
 
 /** Why a session failed, for the streams that were waiting on it. */
 type SessionFailure = "connect-timeout" | "connect-error" | undefined;
@@ -202,7 +207,9 @@ export class H2cClients {
     });
     // Idle: no frames for idleTimeoutMs. Only a session without streams is closed (a stream's own deadline
     // is the request's business).
-    session.setTimeout(this.options.idleTimeoutMs, () => {
+    // on(), not setTimeout's callback (a once listener): a timeout that passed with streams open must not be the last
+    session.setTimeout(this.options.idleTimeoutMs);
+    session.on("timeout", () => {
       if (endpoint.streams === 0) {
         this.retire(endpoint);
         session.close();
@@ -262,7 +269,7 @@ function connectTimedOut(clients: H2cClients, endpoint: H2cEndpoint): void {
 }
 
 /** What went wrong with one exchange, before the response started. */
-type Failure = "unreachable" | "timeout" | "reset" | "overloaded" | "bad-response";
+type Failure = "unreachable" | "connect-timeout" | "timeout" | "reset" | "overloaded" | "bad-response";
 
 /** One request over one stream of an endpoint's session. */
 class H2cExchange {
@@ -283,6 +290,14 @@ class H2cExchange {
   private finished = false;
   private timedOut = false;
   private status = 0;
+  private target: { ip: string; port: number } = { ip: "", port: 0 };
+  private hasBody = false;
+  private attempts = 0;
+  /** the request body so far, while it may still be sent again (REPLAY_LIMIT); null once it cannot */
+  private replay: Buffer[] | null = [];
+  private replayBytes = 0;
+  private bodyEnded = false;
+  private bodyPaused = false;
 
   constructor(
     clients: H2cClients,
@@ -303,11 +318,30 @@ class H2cExchange {
   }
 
   start(target: { ip: string; port: number }): void {
-    const hasBody = requestHasBody(this.req);
-    const stream = this.clients.request(target, this.head, !hasBody);
+    this.target = target;
+    this.hasBody = requestHasBody(this.req);
+    if (!this.open()) return;
+    this.res.on("close", () => this.guard(this.onClientClose, undefined));
+    if (this.hasBody) {
+      const body = this.head.body ?? (((this.req as { body?: Readable }).body ?? this.req) as Readable);
+      this.body = body;
+      body.on("data", (chunk: Buffer) => this.guard(this.onBodyData, chunk));
+      body.on("end", () => this.guard(this.onBodyEnd, undefined));
+      body.on("error", () => this.guard(this.cancelUpstream, undefined));
+      // a request body cut short: the upstream must not take it for a complete one
+      body.on("aborted", () => this.guard(this.cancelUpstream, undefined));
+    }
+    if (this.timeoutMs !== undefined && this.timeoutMs > 0)
+      this.timer = setTimeout(exchangeTimedOut, this.timeoutMs, this);
+  }
+
+  /** Opens the upstream stream (again, after a refused one); false when the endpoint is at its bound (answered). */
+  private open(): boolean {
+    this.attempts++;
+    const stream = this.clients.request(this.target, this.head, !this.hasBody);
     if (stream === undefined) {
       this.answerFailure("overloaded");
-      return;
+      return false;
     }
     const endpoint = endpointOf(stream)!;
     this.endpoint = endpoint;
@@ -319,19 +353,46 @@ class H2cExchange {
     });
     stream.on("data", (chunk: Buffer) => this.guard(this.onData, chunk));
     stream.on("end", () => this.guard(this.onEnd, undefined));
+    stream.on("drain", () => this.guard(this.onStreamDrain, undefined));
     stream.on("error", (err: Error) => this.clients.logger.debug({ err, upstream: endpoint.key }, "h2c stream error"));
-    stream.once("close", () => this.guard(this.onStreamClose, undefined));
-    this.res.on("close", () => this.guard(this.onClientClose, undefined));
-    if (hasBody) {
-      const body = ((this.req as { body?: Readable }).body ?? this.req) as Readable;
-      this.body = body;
-      body.on("error", () => this.guard(this.cancelUpstream, undefined));
-      // a request body cut short: the upstream must not take it for a complete one
-      body.on("aborted", () => this.guard(this.cancelUpstream, undefined));
-      body.pipe(stream);
+    stream.once("close", () => this.guard(this.onStreamClose, stream));
+    if (this.hasBody && this.attempts > 1) {
+      // a refused stream: what was sent of the body goes again
+      for (const chunk of this.replay!) stream.write(chunk);
+      if (this.bodyEnded) stream.end();
     }
-    if (this.timeoutMs !== undefined && this.timeoutMs > 0)
-      this.timer = setTimeout(exchangeTimedOut, this.timeoutMs, this);
+    return true;
+  }
+
+  /** Request body bytes: to the upstream stream, pausing the client while the stream's buffer is full. */
+  private onBodyData(chunk: Buffer): void {
+    const replay = this.replay;
+    if (replay !== null) {
+      if (this.replayBytes + chunk.length > REPLAY_LIMIT) {
+        this.replay = null;
+      } else {
+        replay.push(chunk);
+        this.replayBytes += chunk.length;
+      }
+    }
+    const stream = this.stream;
+    if (stream === undefined || stream.destroyed || stream.closed) return;
+    if (!stream.write(chunk) && !this.bodyPaused) {
+      this.bodyPaused = true;
+      this.body!.pause();
+    }
+  }
+
+  private onBodyEnd(): void {
+    this.bodyEnded = true;
+    const stream = this.stream;
+    if (stream !== undefined && !stream.destroyed && !stream.closed) stream.end();
+  }
+
+  private onStreamDrain(): void {
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    this.body!.resume();
   }
 
   private guard<T, U>(handler: (this: H2cExchange, arg: T, arg2: U) => void, arg: T, arg2?: U): void {
@@ -344,6 +405,8 @@ class H2cExchange {
 
   private onResponse(headers: IncomingHttpHeaders, flags: number): void {
     if (this.finished) return;
+    // answered: the body is never sent again
+    this.replay = null;
     try {
       const status = Number(headers[":status"]);
       if (!(status >= 200 && status <= 599)) throw new Error(`bad :status ${headers[":status"]}`);
@@ -410,13 +473,27 @@ class H2cExchange {
     return typeof te === "string" && /(^|,)\s*trailers\s*(;|,|$)/i.test(te);
   }
 
-  private onStreamClose(): void {
-    clearTimeout(this.timer);
-    if (this.finished) return;
-    const stream = this.stream!;
+  private onStreamClose(stream: ClientHttp2Stream): void {
+    // a stream given up for another (refused, sent again) is no longer this exchange's
+    if (this.finished || stream !== this.stream) return;
     if (!this.responded) {
+      // REFUSED_STREAM: the backend did not process it (RFC 9113 §8.7), so it may go again, once, on a new
+      // session, when the whole body sent so far is still at hand
+      if (
+        stream.rstCode === NGHTTP2_REFUSED_STREAM &&
+        this.attempts < 2 &&
+        !this.timedOut &&
+        this.replay !== null &&
+        this.endpoint?.failure === undefined
+      ) {
+        if (this.endpoint !== undefined) this.clients.retire(this.endpoint);
+        this.open();
+        return;
+      }
+      clearTimeout(this.timer);
       const failure = this.endpoint?.failure;
-      if (this.timedOut || failure === "connect-timeout") this.answerFailure("timeout");
+      if (this.timedOut) this.answerFailure("timeout");
+      else if (failure === "connect-timeout") this.answerFailure("connect-timeout");
       else if (failure === "connect-error" || stream.rstCode === NGHTTP2_REFUSED_STREAM)
         this.answerFailure("unreachable");
       else this.answerFailure("reset");
@@ -452,8 +529,12 @@ class H2cExchange {
   private cancelUpstream(): void {
     const stream = this.stream;
     if (stream !== undefined && !stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
-    const body = this.body;
-    if (body !== undefined && stream !== undefined) body.unpipe(stream);
+    // what the client still sends is not wanted
+    if (this.bodyPaused) {
+      this.bodyPaused = false;
+      this.body?.resume();
+    }
+    this.replay = null;
   }
 
   /** Cuts the client's response: its HTTP/2 stream (with the upstream's code), or its HTTP/1 connection. */
@@ -527,6 +608,8 @@ function exchangeTimedOut(exchange: H2cExchange): void {
 
 const HTTP_ANSWERS: Record<Failure, [number, string]> = {
   unreachable: [502, "502 Bad Gateway\n"],
+  // as proxy.ts answers an undici connect timeout
+  "connect-timeout": [504, "504 Gateway Timeout\n"],
   reset: [502, "502 Bad Gateway\n"],
   "bad-response": [502, "502 Bad Gateway\n"],
   overloaded: [503, "503 Service Unavailable: too many streams to the endpoint\n"],
@@ -535,6 +618,7 @@ const HTTP_ANSWERS: Record<Failure, [number, string]> = {
 
 const GRPC_MESSAGES: Record<Failure, string> = {
   unreachable: "upstream connect error",
+  "connect-timeout": "upstream connect timeout",
   reset: "upstream reset before response started",
   "bad-response": "upstream sent an invalid response",
   overloaded: "too many streams to the upstream",

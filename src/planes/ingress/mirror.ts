@@ -113,6 +113,11 @@ export class Mirror {
     // a copy whose body the tee dropped is abandoned at once, not when its request next asks for body bytes
     const abort = new AbortController();
     if (body instanceof MirrorBody) body.onDrop = () => abort.abort(new Error("mirror body copy dropped"));
+    else if (body instanceof Readable)
+      // a stream the caller tees into: closed before its end means the copy was cut
+      body.once("close", () => {
+        if (!body.readableEnded) abort.abort(new Error("mirror body copy cut"));
+      });
     const run = target.appProtocol === "h2c" ? this.sendH2c : this.sendH1;
     run
       .call(this, target, method, path, headers, body, abort.signal)

@@ -21,6 +21,7 @@ import { type ClientLimits, DEFAULT_CLIENT_LIMITS, defaultHttpFrontend } from ".
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
 import { Mirror } from "./mirror.ts";
+import { closeWhenIdle } from "./prior-knowledge.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
 import { clientErrorAnswer } from "./raw-io.ts";
 import { RawHttpServer } from "./rawserver.ts";
@@ -194,7 +195,8 @@ export class IngressPlane implements Plane {
         // Node's HTTP/2 server has no idle timeout of its own (server.timeout is 0): a session that sends
         // nothing would hold its descriptor forever.
         server.on("session", (session: ServerHttp2Session) => {
-          session.setTimeout(limits.keepAliveTimeoutMs, destroyIdleSession.bind(session));
+          // idle = no frame while no stream is open: a silent gRPC stream keeps its session (prior-knowledge.ts)
+          closeWhenIdle(session, limits.keepAliveTimeoutMs);
           this.sessions.add(session);
           session.once("close", () => this.sessions.delete(session));
         });
@@ -494,10 +496,6 @@ function countDrop(this: { inc(): void }): void {
 
 function destroySocket(socket: Duplex): void {
   socket.destroy();
-}
-
-function destroyIdleSession(this: ServerHttp2Session): void {
-  this.destroy();
 }
 
 function formatAddress(hp: HostPort): string {

@@ -4,7 +4,8 @@
  * the HTTP/1 front end. The raw front end (raw-connection.ts) recognises the preface in the connection's first
  * bytes and hands the socket here with what it has read; requests go to the same IngressProxy.handle
  * (secure = false) as the TLS listener's HTTP/2 side, with the same limits: the largest header list, and an
- * idle session closed after the keep-alive timeout (Node's HTTP/2 server has no idle timeout of its own).
+ * idle session closed after the keep-alive timeout (Node's HTTP/2 server has no idle timeout of its own) unless
+ * a stream is open (a silent gRPC stream is not an idle session).
  * The connection was counted against the listener's and the client IP's caps when it was accepted; its
  * socket's close gives those back, as for any other connection.
  */
@@ -15,6 +16,7 @@ import {
   type Http2ServerRequest,
   type Http2ServerResponse,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from "node:http2";
 import type { Socket } from "node:net";
 import type { ClientLimits } from "./limits.ts";
@@ -43,7 +45,7 @@ export class PriorKnowledgeServer {
       settings: { maxHeaderListSize: limits.maxHeaderSize },
     });
     this.server.on("session", (session: ServerHttp2Session) => {
-      session.setTimeout(limits.keepAliveTimeoutMs, destroyIdleSession.bind(session));
+      closeWhenIdle(session, limits.keepAliveTimeoutMs);
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });
@@ -73,8 +75,36 @@ export class PriorKnowledgeServer {
   }
 }
 
+/**
+ * Closes `session` after `ms` without a frame while no stream is open (Node's HTTP/2 server has no idle timeout
+ * of its own). For any HTTP/2 listener: the TLS ones can use it too.
+ */
+export function closeWhenIdle(session: ServerHttp2Session, ms: number): void {
+  (session as CountedSession)[OPEN_STREAMS] = 0;
+  session.on("stream", countStream);
+  // on(), not setTimeout's callback (a once listener): after a timeout passed with a stream open, the next
+  // one must still close the session
+  session.setTimeout(ms);
+  session.on("timeout", destroyIdleSession);
+}
+
+const OPEN_STREAMS = Symbol("nodeplane.openStreams");
+type CountedSession = ServerHttp2Session & { [OPEN_STREAMS]: number };
+
+function countStream(this: CountedSession, stream: ServerHttp2Stream): void {
+  this[OPEN_STREAMS]++;
+  stream.once("close", () => {
+    this[OPEN_STREAMS]--;
+  });
+}
+
+/**
+ * No frame for the keep-alive timeout: the session is closed when no stream is open. A gRPC stream may stay
+ * silent for long (a server stream waiting for its next event); its session lives on, and the timeout runs
+ * again after the next frame.
+ */
 function destroyIdleSession(this: ServerHttp2Session): void {
-  this.destroy();
+  if ((this as CountedSession)[OPEN_STREAMS] === 0) this.destroy();
 }
 
 function ignore(): void {}

@@ -63,7 +63,13 @@ export interface H2cForwarder {
     req: ClientRequest,
     res: ClientResponse,
     target: { ip: string; port: number },
-    head: { method: string; path: string; authority: string; headers: Record<string, string | string[]> },
+    head: {
+      method: string;
+      path: string;
+      authority: string;
+      headers: Record<string, string | string[]>;
+      body?: Readable;
+    },
     timeoutMs: number | undefined,
     done: (status: number) => void,
   ): void;
@@ -295,6 +301,10 @@ export class IngressProxy {
     // the same upstream headers as an Exchange would send (filters, X-Forwarded-*), as a record
     const exchange = new Exchange(this, req, res, runtime, runtime.backend!, start, plan);
     if (!exchange.prepare(rawHost, clientIp, secure, path, target)) return undefined;
+    // only its head is used: the request's deadline is H2cClients' (which answers it as gRPC expects)
+    exchange.headOnly();
+    // RequestMirror (GRPCRoute has it too): the body then goes upstream through the mirror's tee
+    exchange.mirror();
     const headers: Record<string, string | string[]> = {};
     const flat = exchange.upstreamHeaders;
     let authority = rawHost ?? "";
@@ -317,7 +327,7 @@ export class IngressProxy {
       req,
       res,
       { ip: endpoint.ip, port: endpoint.port },
-      { method: req.method ?? "GET", path: plan.upstreamTarget, authority, headers },
+      { method: req.method ?? "GET", path: plan.upstreamTarget, authority, headers, body: exchange.requestBody },
       plan.rule.requestTimeoutMs ?? plan.rule.backendTimeoutMs,
       (status) => this.finished(req, runtime, status, start, endpoint.address, label),
     );
@@ -581,6 +591,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { main, mirror } = teeBody(source);
     this.body = Readable.from(main, { objectMode: false });
     return mirror;
+  }
+
+  /** The request body as it goes upstream (the request's own stream, or a mirror's tee of it); undefined: none. */
+  get requestBody(): Readable | undefined {
+    return this.body ?? undefined;
+  }
+
+  /** This exchange only built an upstream head (an h2c backend's): its deadline must never fire. */
+  headOnly(): void {
+    this.done = true;
+    if (this.deadline !== undefined) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
   }
 
   /** timeouts.request elapsed: 504 when nothing was answered yet, else the response is cut. */

@@ -18,6 +18,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/log.ts";
 import { generateDefaultCertificate } from "../../../src/planes/ingress/certificates.ts";
 import { H2cClients } from "../../../src/planes/ingress/h2c.ts";
+import { DEFAULT_CLIENT_LIMITS } from "../../../src/planes/ingress/limits.ts";
+import type { IngressProxy } from "../../../src/planes/ingress/proxy.ts";
+import { RawHttpServer } from "../../../src/planes/ingress/rawserver.ts";
+import { rawExchange } from "./harness.ts";
 
 /**
  * An h2c (prior knowledge) echo backend: answers with what it got and sets trailers; `/big?mb=N` sends N MiB;
@@ -29,6 +33,10 @@ interface H2cBackend {
   port: number;
   cancelled: number;
   streams: number;
+  /** sessions accepted so far */
+  sessions: number;
+  /** streams to refuse (REFUSED_STREAM) before serving again */
+  refuseNext: number;
   lastHeaders: IncomingHttpHeaders | undefined;
   close(): Promise<void>;
 }
@@ -40,6 +48,8 @@ async function startH2cBackend(): Promise<H2cBackend> {
     port: 0,
     cancelled: 0,
     streams: 0,
+    sessions: 0,
+    refuseNext: 0,
     lastHeaders: undefined,
     close: () =>
       new Promise<void>((resolve) => {
@@ -49,18 +59,33 @@ async function startH2cBackend(): Promise<H2cBackend> {
   };
   const sessions = new Set<import("node:http2").ServerHttp2Session>();
   server.on("session", (s) => {
+    backend.sessions++;
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     backend.streams++;
     backend.lastHeaders = headers;
+    if (backend.refuseNext > 0) {
+      // as a backend that will not take this stream: REFUSED_STREAM, nothing processed
+      backend.refuseNext--;
+      stream.on("error", () => undefined);
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     stream.on("error", () => undefined);
     stream.once("close", () => {
       if (stream.rstCode === constants.NGHTTP2_CANCEL) backend.cancelled++;
     });
     const url = new URL(headers[":path"] ?? "/", "http://x");
     if (url.pathname === "/hang") return;
+    if (url.pathname === "/goaway") {
+      // answers, then closes its session gracefully (GOAWAY), as a backend going away does
+      stream.respond({ ":status": 200 });
+      stream.end("bye");
+      stream.session?.close();
+      return;
+    }
     if (url.pathname === "/reset") {
       stream.respond({ ":status": 200, "content-type": "text/plain" });
       stream.write("partial");
@@ -319,6 +344,285 @@ describe("H2cClients", () => {
       expect(ok.headers[":status"]).toBe(200);
     } finally {
       session.close();
+    }
+  });
+});
+
+describe("H2cClients sessions", () => {
+  let backend: H2cBackend;
+  let clients: H2cClients;
+  let front: Http2Server;
+  const seen: number[] = [];
+
+  beforeAll(async () => {
+    backend = await startH2cBackend();
+    clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 300, maxStreamsPerEndpoint: 2 });
+    front = createH2Server(forwardTo(clients, () => ({ ip: "127.0.0.1", port: backend.port }), seen));
+    front.listen(0, "127.0.0.1");
+    await once(front, "listening");
+  });
+  afterAll(async () => {
+    await clients.close();
+    await backend.close();
+    front.close();
+  });
+
+  const session = () => h2Connect(`http://127.0.0.1:${(front.address() as AddressInfo).port}`);
+
+  it("closes an idle session after idleTimeoutMs, and opens a new one for the next request", async () => {
+    const s = session();
+    try {
+      const before = backend.sessions;
+      expect((await h2Get(s, "/echo")).headers[":status"]).toBe(200);
+      expect(clients.sessions).toBe(1);
+      await until(() => clients.sessions === 0, 3000);
+      expect(clients.sessions).toBe(0);
+      expect((await h2Get(s, "/echo")).headers[":status"]).toBe(200);
+      expect(backend.sessions).toBe(before + 2);
+    } finally {
+      s.close();
+    }
+  });
+
+  it("a stream silent for longer than the idle timeout keeps its session; the session closes once idle after it", async () => {
+    const s = session();
+    try {
+      const r = await h2Get(s, "/slow?ms=800");
+      expect(r.headers[":status"]).toBe(200);
+      expect(clients.sessions).toBe(1);
+      await until(() => clients.sessions === 0, 3000);
+      expect(clients.sessions).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it("a backend's GOAWAY: in-flight answers complete, the next requests go over a new session", async () => {
+    const s = session();
+    try {
+      const before = backend.sessions;
+      // the first request may reuse the session an earlier test left open
+      const open = clients.sessions;
+      for (let i = 0; i < 3; i++) {
+        const r = await h2Get(s, "/goaway");
+        expect(r.headers[":status"]).toBe(200);
+        expect(r.body.toString()).toBe("bye");
+      }
+      expect(backend.sessions).toBe(before + 3 - open);
+    } finally {
+      s.close();
+    }
+  });
+
+  it("a refused stream (REFUSED_STREAM) is sent once more, body included; refused twice: 502", async () => {
+    const s = session();
+    try {
+      backend.refuseNext = 1;
+      const r = await h2Get(s, "/echo", {}, Buffer.from("replayed body"));
+      expect(r.headers[":status"]).toBe(200);
+      expect((JSON.parse(r.body.toString()) as { bodyLength: number }).bodyLength).toBe(13);
+      expect(backend.refuseNext).toBe(0);
+      backend.refuseNext = 2;
+      const twice = await h2Get(s, "/echo", {}, Buffer.from("x"));
+      expect(twice.headers[":status"]).toBe(502);
+      backend.refuseNext = 0;
+    } finally {
+      s.close();
+    }
+  });
+
+  it("bounds the streams in flight to one endpoint: beyond, 503 (gRPC: UNAVAILABLE)", async () => {
+    const s = session();
+    try {
+      const hanging = [s.request({ ":path": "/hang" }), s.request({ ":path": "/hang" })];
+      for (const h of hanging) h.on("error", () => undefined);
+      await until(() => backend.streams >= 2);
+      await new Promise((r) => setTimeout(r, 50));
+      const over = await h2Get(s, "/echo");
+      expect(over.headers[":status"]).toBe(503);
+      const grpc = await h2Get(s, "/echo", { "content-type": "application/grpc+proto" });
+      expect(grpc.headers["grpc-status"]).toBe("14");
+      for (const h of hanging) h.close(constants.NGHTTP2_CANCEL);
+      // the bound frees as the streams end
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await h2Get(s, "/echo")).headers[":status"]).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * The plain-HTTP listener's raw front end (RawHttpServer) in front of H2cClients: HTTP/1.1 clients (chunked
+ * trailers with `TE: trailers`) and h2c prior-knowledge clients, as conformance's HTTPRouteBackendProtocolH2C
+ * sends ("http2 prior knowledge request should reach backend"). The proxy is a stand-in whose handle()
+ * forwards every request to the h2c backend, as the gateway flow does for an h2c backendRef.
+ */
+describe("the raw front end to an h2c backend", () => {
+  let backend: H2cBackend;
+  let clients: H2cClients;
+  let raw: RawHttpServer;
+  const seen: number[] = [];
+
+  beforeAll(async () => {
+    backend = await startH2cBackend();
+    clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
+    const forward = forwardTo(clients, () => ({ ip: "127.0.0.1", port: backend.port }), seen);
+    const proxy = { logger: silentLogger, handle: forward } as unknown as IngressProxy;
+    raw = new RawHttpServer(proxy, { ...DEFAULT_CLIENT_LIMITS, fastPath: false });
+    raw.server.listen(0, "127.0.0.1");
+    await once(raw.server, "listening");
+  });
+  afterAll(async () => {
+    raw.server.close();
+    raw.closeAllConnections();
+    await clients.close();
+    await backend.close();
+  });
+
+  const port = () => (raw.server.address() as AddressInfo).port;
+
+  it("HTTP/1.1 with TE: trailers gets the trailers in the chunked body", async () => {
+    const { data } = await rawExchange(
+      port(),
+      ["GET /echo HTTP/1.1\r\nHost: h.com\r\nTE: trailers\r\nConnection: close\r\n\r\n"],
+      { ms: 3000 },
+    );
+    expect(data).toMatch(/^HTTP\/1\.1 200 /);
+    expect(data).toMatch(/Transfer-Encoding: chunked\r\n/i);
+    expect(data).toMatch(/\r\n0\r\n(grpc-status: 0\r\nx-trailer: done|x-trailer: done\r\ngrpc-status: 0)\r\n\r\n$/);
+  });
+
+  it("HTTP/1.1 without TE: trailers gets the body without them", async () => {
+    const { data } = await rawExchange(port(), ["GET /echo HTTP/1.1\r\nHost: h.com\r\nConnection: close\r\n\r\n"], {
+      ms: 3000,
+    });
+    expect(data).toMatch(/^HTTP\/1\.1 200 /);
+    expect(data).toMatch(/\r\n0\r\n\r\n$/);
+    expect(data).not.toContain("x-trailer");
+  });
+
+  it("an h2c prior-knowledge client reaches the h2c backend (HTTPRouteBackendProtocolH2C)", async () => {
+    const s = h2Connect(`http://127.0.0.1:${port()}`);
+    try {
+      const r = await h2Get(s, "/", { ":authority": "h.com" });
+      expect(r.headers[":status"]).toBe(200);
+      expect(r.trailers?.["x-trailer"]).toBe("done");
+      expect(backend.lastHeaders?.[":authority"]).toBe("h.com");
+    } finally {
+      s.close();
+    }
+  });
+});
+
+/** Backends that do not speak HTTP/2 properly: the client gets the proxy's answer, and nothing else breaks. */
+describe("H2cClients against hostile or wrong backends", () => {
+  let clients: H2cClients;
+  let front: Http2Server;
+  let targetPort = 0;
+  const seen: number[] = [];
+  const servers: { close(): void }[] = [];
+
+  beforeAll(async () => {
+    clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
+    front = createH2Server(forwardTo(clients, () => ({ ip: "127.0.0.1", port: targetPort }), seen));
+    front.listen(0, "127.0.0.1");
+    await once(front, "listening");
+  });
+  afterAll(async () => {
+    await clients.close();
+    front.close();
+    for (const s of servers) s.close();
+  });
+
+  async function tcpServer(onConnection: (socket: import("node:net").Socket) => void): Promise<number> {
+    const { createServer } = await import("node:net");
+    const sockets = new Set<import("node:net").Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      onConnection(socket);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    servers.push({
+      close: () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+      },
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  const ask = async (headers: Record<string, string> = {}) => {
+    const s = h2Connect(`http://127.0.0.1:${(front.address() as AddressInfo).port}`);
+    try {
+      return await h2Get(s, "/x", headers);
+    } finally {
+      s.close();
+    }
+  };
+
+  it.each([
+    [
+      "an HTTP/1.1 server (appProtocol h2c on the wrong backend)",
+      (s: import("node:net").Socket) => {
+        s.once("data", () => s.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
+      },
+    ],
+    [
+      "garbage bytes",
+      (s: import("node:net").Socket) => {
+        s.once("data", () => s.write(Buffer.alloc(64, 0xff)));
+      },
+    ],
+    [
+      "a close right after accept",
+      (s: import("node:net").Socket) => {
+        s.destroy();
+      },
+    ],
+  ])("%s: 502, gRPC UNAVAILABLE", async (_name, behaviour) => {
+    targetPort = await tcpServer(behaviour);
+    const plain = await ask();
+    expect(plain.headers[":status"]).toBe(502);
+    const grpc = await ask({ "content-type": "application/grpc" });
+    expect(grpc.headers[":status"]).toBe(200);
+    expect(grpc.headers["grpc-status"]).toBe("14");
+  });
+
+  it("a fault in the caller's done callback stays inside the exchange", async () => {
+    const backend = await startH2cBackend();
+    servers.push({ close: () => void backend.close() });
+    const faulty = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
+    const server = createH2Server((req, res) => {
+      faulty.forward(
+        req,
+        res,
+        { ip: "127.0.0.1", port: backend.port },
+        { method: req.method, path: req.url, authority: req.authority, headers: {} },
+        undefined,
+        () => {
+          throw new Error("caller bug");
+        },
+      );
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const s = h2Connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const r = await h2Get(s, "/echo");
+      expect(r.headers[":status"]).toBe(200);
+      expect(r.trailers?.["x-trailer"]).toBe("done");
+    } finally {
+      s.close();
+      server.close();
+      await faulty.close();
     }
   });
 });

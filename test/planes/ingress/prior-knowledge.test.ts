@@ -43,7 +43,11 @@ async function h2Request(
     stream.on("error", () => undefined);
     const chunks: Buffer[] = [];
     stream.on("data", (c: Buffer) => chunks.push(c));
-    const [headers] = (await once(stream, "response")) as [IncomingHttpHeaders];
+    let headers: IncomingHttpHeaders = {};
+    stream.once("response", (h: IncomingHttpHeaders) => {
+      headers = h;
+    });
+    // a stream the server closes without answering resolves too (no :status), never hangs
     await new Promise((resolve) => stream.once("close", resolve));
     return { headers, body: Buffer.concat(chunks).toString() };
   } finally {
@@ -157,5 +161,75 @@ describe("ingress plane: h2c prior knowledge on the plain-HTTP listener", () => 
     const h2line = await rawExchange(h.httpPort, ["PRI * HTTP/1.1\r\nHost: h.com\r\n\r\n"], { ms: 3000 });
     expect(h2line.data).toMatch(/^HTTP\/1\.1 [45]\d\d /);
     expect(h2line.closed).toBe(true);
+  });
+});
+
+// Backends of this file: 127.245.13.x
+describe("h2c prior knowledge: idle sessions", () => {
+  let web: Backend;
+  let h: Harness;
+
+  beforeAll(async () => {
+    web = await startBackend("web", "127.245.13.2");
+    h = await startIngress(
+      [
+        service("default", "web", [{ name: "http", port: 80 }]),
+        ...slicesFor("default", "web", "http", [web]),
+        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
+      ],
+      { limits: { httpFrontend: "raw", keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 } },
+    );
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await web?.close();
+  });
+
+  it("a session without streams is closed after the keep-alive timeout; one with a silent stream is kept", async () => {
+    const idle = h2Connect(`http://127.0.0.1:${h.httpPort}`);
+    idle.on("error", () => undefined);
+    const closed = new Promise((resolve) => idle.once("close", resolve));
+    await once(idle, "connect");
+    const started = Date.now();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+    expect(idle.closed || idle.destroyed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // a response that takes 800 ms (no frame meanwhile) on a session whose idle timeout is 300 ms is kept, and
+    // the session is closed once idle again
+    const session = h2Connect(`http://127.0.0.1:${h.httpPort}`);
+    session.on("error", () => undefined);
+    const sessionClosed = new Promise((resolve) => session.once("close", resolve));
+    const stream = session.request({ ":path": "/slow?ms=800", ":authority": "h.com" });
+    stream.on("error", () => undefined);
+    stream.resume();
+    let status: unknown;
+    stream.once("response", (headers: IncomingHttpHeaders) => {
+      status = headers[":status"];
+    });
+    await new Promise((resolve) => stream.once("close", resolve));
+    expect(status).toBe(200);
+    const answered = Date.now();
+    await Promise.race([sessionClosed, new Promise((r) => setTimeout(r, 3000))]);
+    expect(session.closed || session.destroyed).toBe(true);
+    expect(Date.now() - answered).toBeLessThan(3000);
+  });
+
+  it("the HTTPS listener's HTTP/2 sessions too: a silent stream outlives the idle timeout", async () => {
+    const session = h2Connect(`https://127.0.0.1:${h.httpsPort}`, { rejectUnauthorized: false });
+    session.on("error", () => undefined);
+    try {
+      const stream = session.request({ ":path": "/slow?ms=800", ":authority": "h.com" });
+      stream.on("error", () => undefined);
+      stream.resume();
+      let status: unknown;
+      stream.once("response", (headers: IncomingHttpHeaders) => {
+        status = headers[":status"];
+      });
+      await new Promise((resolve) => stream.once("close", resolve));
+      expect(status).toBe(200);
+    } finally {
+      session.close();
+    }
   });
 });
