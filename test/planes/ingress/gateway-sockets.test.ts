@@ -214,11 +214,27 @@ describe("HTTPS", () => {
       return c as unknown as TlsCertificate;
     };
     await h.serve([
-      httpSocket(port, [vhost("*.gw.test", [rule({ backends: [gw()] })])], {
-        protocol: "HTTPS",
-        certificates: [cert(secret, ["secure.gw.test"])],
-        defaultCertificate: cert(fallback, ["default.gw.test"]),
-      }),
+      httpSocket(
+        port,
+        [
+          vhost("*.gw.test", [
+            rule({
+              filters: [
+                {
+                  type: "ResponseHeaderModifier",
+                  modifier: { set: [["x-served-by", "gateway"]], add: [], remove: [] },
+                },
+              ],
+              backends: [gw()],
+            }),
+          ]),
+        ],
+        {
+          protocol: "HTTPS",
+          certificates: [cert(secret, ["secure.gw.test"])],
+          defaultCertificate: cert(fallback, ["default.gw.test"]),
+        },
+      ),
     ]);
     const ok = await curl([
       "-k",
@@ -239,6 +255,17 @@ describe("HTTPS", () => {
     ]);
     expect(JSON.parse(other.stdout).backend).toBe("gateway-backend");
     expect(other.stderr).toMatch(/subject: CN\s?=\s?default\.gw\.test/);
+    // HTTP/2 by ALPN, the response modifier applied to its header record
+    const h2 = await curl([
+      "-k",
+      "-i",
+      "--http2",
+      "--resolve",
+      `secure.gw.test:${port}:127.0.0.1`,
+      `https://secure.gw.test:${port}/x`,
+    ]);
+    expect(h2.stdout).toMatch(/^HTTP\/2 200/);
+    expect(h2.stdout).toMatch(/\r\nx-served-by: gateway\r\n/);
     await h.serve([]);
   });
 });
