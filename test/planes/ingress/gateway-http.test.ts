@@ -524,6 +524,49 @@ describe("fast path", () => {
   });
 });
 
+describe("access log", () => {
+  it("names the Route and the rule, and the metrics label the Route", async () => {
+    const { pino } = await import("pino");
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: "debug" },
+      { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const logged = await startGateway([], { logger });
+    try {
+      const logPort = await freePort();
+      await logged.serve([
+        httpSocket(logPort, [
+          vhost("example.com", [
+            rule({
+              name: "shop",
+              rule: 2,
+              match: 1,
+              path: { type: "PathPrefix", value: "/shop" },
+              backends: [backend(a.port)],
+            }),
+          ]),
+        ]),
+      ]);
+      expect((await get(logPort, "/shop/x")).status).toBe(200);
+      const access = lines.filter((l) => l.access === true);
+      expect(access).toHaveLength(1);
+      expect(access[0]).toMatchObject({
+        ingress: "default/HTTPRoute/shop",
+        rule: "HTTPRoute default/shop rule 2 match 1",
+        status: 200,
+        uri: "/shop/x",
+      });
+      const metrics = await logged.registry.metrics();
+      expect(metrics).toMatch(
+        /nginx_ingress_controller_requests\{ingress="HTTPRoute\/shop",namespace="default",service="svc-\d+",host="example.com",path="\/shop",status="200",method="GET"\} 1/,
+      );
+    } finally {
+      await logged.close();
+    }
+  });
+});
+
 describe("hostile", () => {
   it("a redirect or rewrite value that would put CR/LF or a space into a head makes its rule answer 500, the others serve", async () => {
     await h.serve([
