@@ -235,6 +235,12 @@ export class GatewaySockets {
     if (listener !== undefined) await listener.close(this.host.closeGraceMs);
   }
 
+  /** Some socket could not be bound (the next snapshot tries again). */
+  failing(): boolean {
+    for (const entry of this.entries.values()) if (entry.error !== undefined) return true;
+    return false;
+  }
+
   /** Sockets that could not be bound, for /api/problems. */
   problems(): Problem[] {
     const out: Problem[] = [];

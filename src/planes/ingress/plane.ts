@@ -254,7 +254,8 @@ export class IngressPlane implements Plane {
     }
     this.proxy.accessLog = this.logger.isLevelEnabled("debug");
     const gatewayHttp = next.gateway?.http ?? [];
-    if (this.gateway !== undefined && gatewayHttp !== this.appliedGateway) {
+    // a socket that could not be bound is tried again on every snapshot, changed or not
+    if (this.gateway !== undefined && (gatewayHttp !== this.appliedGateway || this.gateway.failing())) {
       this.appliedGateway = gatewayHttp;
       await this.gateway.apply(gatewayHttp);
     }

@@ -108,6 +108,7 @@ export async function startGateway(
     const next: Snapshot = { ...harness.snapshot, gateway: { ...EMPTY_GATEWAY, http: sockets } };
     await harness.plane.apply(previous, next);
     previous = next;
+    harness.snapshot = next;
     return next;
   };
   return harness;

@@ -118,9 +118,9 @@ describe("bind failures", () => {
     expect(problems[0]!.message).toContain("default/gw/l-");
     expect(await who(free, "any.test")).toBe("gateway-backend");
 
-    // freed, and a later snapshot binds it
+    // freed, and a later snapshot binds it, even one whose Gateway part did not change
     await new Promise<void>((resolve) => squatter.close(() => resolve()));
-    await h.serve(sockets().map((s) => ({ ...s, hosts: [...s.hosts] })));
+    await h.plane.apply(h.snapshot, { ...h.snapshot, generation: h.snapshot.generation + 1 });
     expect(h.plane.problems()).toHaveLength(0);
     expect(reports.at(-1)).toEqual([`127.0.0.1:${taken}`, undefined]);
     expect(await who(taken, "any.test")).toBe("gateway-backend");
