@@ -102,7 +102,7 @@ async function measureHttp(
       connections: scenario.connections,
       threads: 1,
       durationS,
-      headers: scenario.close ? ["Connection: close"] : [],
+      headers: [...(scenario.close ? ["Connection: close"] : []), ...(scenario.headers ?? [])],
       script: join(REPO, "bench", "lib", "wrk-report.lua"),
       timeoutS: 5,
     });
@@ -121,7 +121,12 @@ async function measureHttp(
       url,
       connections: scenario.connections,
       durationS,
-      headers: scenario.close ? { connection: "close" } : {},
+      headers: {
+        ...(scenario.close ? { connection: "close" } : {}),
+        ...Object.fromEntries(
+          (scenario.headers ?? []).map((h) => [h.slice(0, h.indexOf(":")), h.slice(h.indexOf(":") + 1).trim()]),
+        ),
+      },
     };
     const r = await runBounded(
       env.pm,
@@ -313,10 +318,16 @@ function httpTargets(env: Env, scenario: HttpScenario, peers: Map<string, Peer>,
         continue;
       }
     }
-    const url = scenario.plane === "l7" ? peer.l7 : peer.l4;
+    const url = planeUrl(peer, scenario.plane);
     if (url) out.push({ name, url, pid: peer.proc.pid });
   }
   return out;
+}
+
+/** Where a peer serves a plane (the Gateway listener is nodeplane's alone). */
+function planeUrl(peer: Peer, plane: HttpScenario["plane"]): string | undefined {
+  if (plane === "gateway") return (peer as NodeplanePeer).gateway;
+  return plane === "l7" ? peer.l7 : peer.l4;
 }
 
 function dnsTargets(env: Env, peers: Map<string, Peer>): Target[] {
@@ -479,7 +490,7 @@ async function main(): Promise<number> {
           if (scenario.kind === "http" && backend) {
             // httpTargets walks the fixed target list (direct, nodeplane, peers): name this one directly
             const why = multi.missing[scenario.plane];
-            const url = scenario.plane === "l7" ? multi.l7 : multi.l4;
+            const url = planeUrl(multi, scenario.plane);
             if (why) note(env, `${scenario.name} ${nName}: ${why}`);
             else if (url) await runTraffic(env, scenario, [{ name: nName, url, pid: multi.proc.pid }]);
           }

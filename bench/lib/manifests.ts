@@ -9,6 +9,8 @@ export interface BenchCluster {
   servicePort: number;
   /** A records nodeplane's DNS serves for the Services with a ClusterIP; BIND and dnsmasq get the same */
   records: { name: string; ip: string }[];
+  /** the port of the Gateway's first listener (the gateway-keepalive target), when the file has a Gateway */
+  gatewayPort?: number;
 }
 
 /** Reads the bench manifests (multi-document YAML text). Throws naming what is missing. */
@@ -30,7 +32,9 @@ export function readBenchCluster(text: string, clusterDomain: string): BenchClus
       name: `${s.metadata?.name}.${s.metadata?.namespace ?? "default"}.svc.${clusterDomain}`,
       ip: s.spec!.clusterIP!,
     }));
-  return { backendPort, clusterIP, servicePort, records };
+  const gateway = docs.find((d) => d?.kind === "Gateway") as { spec?: { listeners?: { port?: number }[] } } | undefined;
+  const gatewayPort = gateway?.spec?.listeners?.[0]?.port;
+  return { backendPort, clusterIP, servicePort, records, ...(gatewayPort ? { gatewayPort } : {}) };
 }
 
 /** Zone-file lines (relative to the cluster domain) for BIND. */

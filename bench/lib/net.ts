@@ -43,9 +43,9 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number):
 export type ProbeResult = { status: number; bytes: number; head: string } | { error: string };
 
 /** GET url (Connection: close): status, body length and the body's first 200 bytes, or the error message. */
-export function httpProbe(url: string, timeoutMs = 2000): Promise<ProbeResult> {
+export function httpProbe(url: string, timeoutMs = 2000, headers: Record<string, string> = {}): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const req = request(url, { headers: { connection: "close" }, timeout: timeoutMs }, (res) => {
+    const req = request(url, { headers: { connection: "close", ...headers }, timeout: timeoutMs }, (res) => {
       let bytes = 0;
       let head = "";
       res.on("data", (d: Buffer) => {

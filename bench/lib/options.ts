@@ -2,6 +2,7 @@
 
 export const SCENARIOS = [
   "l7-keepalive",
+  "gateway-keepalive",
   "l4-keepalive",
   "l4-bulk",
   "l4-connrate",

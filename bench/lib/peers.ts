@@ -195,7 +195,9 @@ async function readyDns(ctx: PeerContext, proc: Managed, port: number): Promise<
 
 export interface NodeplanePeer extends Peer {
   /** why a plane has no rows (not listening, wrong answer), by plane */
-  missing: { l4?: string; l7?: string; dns?: string };
+  missing: { l4?: string; l7?: string; gateway?: string; dns?: string };
+  /** base URL of the Gateway listener (examples/bench's Gateway, on --gateway-address 127.0.0.1) */
+  gateway?: string;
   /** processes in its tree once ready (workers show up here) */
   processes: number;
 }
@@ -255,10 +257,10 @@ export async function startNodeplane(ctx: PeerContext, name: string, workers?: n
   const l4 = `http://${clusterIP}:${servicePort}`;
   const l7 = `http://127.0.0.1:${http}`;
   // the pipeline applies the first snapshot asynchronously; give the planes a moment
-  const probeHttp = async (url: string) => {
+  const probeHttp = async (url: string, headers: Record<string, string> = {}) => {
     let last = "";
     const ok = await waitFor(async () => {
-      const r = await httpProbe(`${url}/`, 1000);
+      const r = await httpProbe(`${url}/`, 1000, headers);
       last = "error" in r ? r.error : `HTTP ${r.status}, ${r.bytes} bytes: ${JSON.stringify(r.head.slice(0, 60))}`;
       return "status" in r && r.status === 200 && r.head.startsWith(BACKEND_MARKER);
     }, 3000);
@@ -268,6 +270,12 @@ export async function startNodeplane(ctx: PeerContext, name: string, workers?: n
   if (l4Problem) missing.l4 = `ClusterIP ${clusterIP}:${servicePort} does not proxy to the backend (${l4Problem})`;
   const l7Problem = await probeHttp(l7);
   if (l7Problem) missing.l7 = `ingress on 127.0.0.1:${http} does not route to the backend (${l7Problem})`;
+  const gateway = ctx.cluster.gatewayPort ? `http://127.0.0.1:${ctx.cluster.gatewayPort}` : undefined;
+  if (gateway === undefined) missing.gateway = "examples/bench has no Gateway";
+  else {
+    const gatewayProblem = await probeHttp(gateway, { "x-bench": "1" });
+    if (gatewayProblem) missing.gateway = `Gateway on ${gateway} does not route to the backend (${gatewayProblem})`;
+  }
   const first = records[0];
   if (first) {
     const r = await dnsProbe("127.0.0.1", dns, first.name, 1000);
@@ -279,6 +287,7 @@ export async function startNodeplane(ctx: PeerContext, name: string, workers?: n
     proc,
     l4,
     l7,
+    ...(gateway ? { gateway } : {}),
     dns: { host: "127.0.0.1", port: dns },
     missing,
     processes: treeTicks(proc.pid).pids.length,

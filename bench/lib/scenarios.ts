@@ -4,7 +4,8 @@ import type { ScenarioName } from "./options.ts";
 export interface HttpScenario {
   name: ScenarioName;
   kind: "http";
-  plane: "l4" | "l7";
+  /** gateway: nodeplane's Gateway HTTP listener (examples/bench's Gateway and HTTPRoute) */
+  plane: "l4" | "l7" | "gateway";
   path: "/" | "/1m";
   /** `Connection: close` on every request: measures new connections per second */
   close: boolean;
@@ -12,6 +13,8 @@ export interface HttpScenario {
   latency: boolean;
   connections: number;
   generators: readonly ("wrk" | "autocannon")[];
+  /** request headers every request carries (`name: value`), e.g. the one an HTTPRoute matches on */
+  headers?: readonly string[];
 }
 
 export interface DnsScenario {
@@ -38,6 +41,18 @@ export const SCENARIO_TABLE: Record<ScenarioName, Scenario> = {
     latency: true,
     connections: 64,
     generators: ["wrk", "autocannon"],
+  },
+  // l7-keepalive through a Gateway listener: an HTTPRoute rule with a header match and a RequestHeaderModifier
+  "gateway-keepalive": {
+    name: "gateway-keepalive",
+    kind: "http",
+    plane: "gateway",
+    path: "/",
+    close: false,
+    latency: true,
+    connections: 64,
+    generators: ["wrk", "autocannon"],
+    headers: ["x-bench: 1"],
   },
   "l4-keepalive": {
     name: "l4-keepalive",
@@ -84,8 +99,10 @@ export const SCENARIO_TABLE: Record<ScenarioName, Scenario> = {
 };
 
 /** Which targets can serve an HTTP scenario's plane (direct = the backend itself). */
-export const HTTP_TARGETS: Record<"l4" | "l7", readonly string[]> = {
+export const HTTP_TARGETS: Record<"l4" | "l7" | "gateway", readonly string[]> = {
   l7: ["direct", "nodeplane", "nginx", "haproxy", "http-proxy"],
+  // the peers have no Gateway API: nodeplane's figure compares with its own l7-keepalive
+  gateway: ["direct", "nodeplane"],
   l4: ["direct", "nodeplane", "nginx", "haproxy"],
 };
 

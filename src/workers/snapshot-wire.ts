@@ -22,6 +22,8 @@ export interface SnapshotDelta {
   parts: Partial<Record<Part, Wire>>;
   /** private keys by certificate index in the ingress part, and of its default certificate */
   keys?: { certificates: string[]; defaultCertificate?: string };
+  /** the same for each HTTPS socket of the gateway part, by socket index (sent whenever that part changed) */
+  gatewayKeys?: { certificates: string[]; defaultCertificate?: string }[];
 }
 
 type Part = Exclude<keyof Snapshot, "generation">;
@@ -61,6 +63,17 @@ export function encodeSnapshot(sent: Snapshot | undefined, next: Snapshot): Snap
     delta.keys = { certificates: next.ingress.certificates.map((c) => c.keyPem) };
     if (next.ingress.defaultCertificate) delta.keys.defaultCertificate = next.ingress.defaultCertificate.keyPem;
   }
+  // (a snapshot built without the gateway part, as some tests do, has no keys to carry)
+  if (parts.gateway && next.gateway !== undefined) {
+    // every socket's keys, also of sockets the worker holds already: a few strings per socket
+    delta.gatewayKeys = next.gateway.http.map((socket) => {
+      const keys: { certificates: string[]; defaultCertificate?: string } = {
+        certificates: socket.certificates.map((c) => c.keyPem),
+      };
+      if (socket.defaultCertificate) keys.defaultCertificate = socket.defaultCertificate.keyPem;
+      return keys;
+    });
+  }
   return delta;
 }
 
@@ -87,6 +100,14 @@ export function decodeSnapshot(held: Snapshot | undefined, delta: SnapshotDelta)
     const keys = delta.keys;
     for (const [i, c] of snapshot.ingress.certificates.entries()) hideKey(c, keys.certificates[i]);
     if (snapshot.ingress.defaultCertificate) hideKey(snapshot.ingress.defaultCertificate, keys.defaultCertificate);
+  }
+  if (delta.parts.gateway && delta.gatewayKeys && snapshot.gateway !== undefined) {
+    const keys = delta.gatewayKeys;
+    for (const [i, socket] of snapshot.gateway.http.entries()) {
+      // a socket the worker held keeps its certificates (and their keys) as they were
+      for (const [j, c] of socket.certificates.entries()) hideKeyOnce(c, keys[i]?.certificates[j]);
+      if (socket.defaultCertificate) hideKeyOnce(socket.defaultCertificate, keys[i]?.defaultCertificate);
+    }
   }
   return snapshot;
 }
@@ -191,6 +212,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
+}
+
+function hideKeyOnce(certificate: TlsCertificate, key: string | undefined): void {
+  if (!Object.hasOwn(certificate, "keyPem")) hideKey(certificate, key);
 }
 
 function hideKey(certificate: TlsCertificate, key: string | undefined): void {

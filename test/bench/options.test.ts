@@ -56,13 +56,14 @@ describe("fillTemplate", () => {
 describe("the bench manifests", () => {
   const text = readFileSync(new URL("../../examples/bench/bench.yaml", import.meta.url), "utf8");
 
-  it("name the backend port, the ClusterIP target and the DNS names", () => {
+  it("name the backend port, the ClusterIP target, the DNS names and the Gateway's port", () => {
     const cluster = readBenchCluster(text, "cluster.local");
     expect(cluster).toEqual({
       backendPort: 18081,
       clusterIP: "127.96.200.10",
       servicePort: 18080,
       records: [{ name: "backend.bench.svc.cluster.local", ip: "127.96.200.10" }],
+      gatewayPort: 18082,
     });
     expect(zoneRecords(cluster.records, "cluster.local")).toBe("backend.bench.svc IN A 127.96.200.10");
     expect(dnsmasqHostRecords(cluster.records)).toBe("host-record=backend.bench.svc.cluster.local,127.96.200.10");

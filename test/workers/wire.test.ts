@@ -114,6 +114,37 @@ describe("snapshot over IPC", () => {
     expect(deserialize(serialize(s.ingress.certificates[0]))).not.toHaveProperty("keyPem");
   });
 
+  it("gateway certificates' private keys cross too, for new and for kept sockets", () => {
+    const socket = (port: number, key: string) => ({
+      id: `127.0.0.1:${port}`,
+      address: "127.0.0.1",
+      port,
+      protocol: "HTTPS" as const,
+      listeners: [],
+      hosts: [],
+      certificates: [certificate(`gw${port}`, `${key} CERT`)],
+      defaultCertificate: certificate(`gwd${port}`, `${key} DEFAULT`),
+    });
+    const kept = socket(8443, "GW KEY A");
+    const first = snapshot(1, { gateway: { ...EMPTY_GATEWAY, http: [kept] } });
+    const held = decodeSnapshot(undefined, overIpc(encodeSnapshot(undefined, first)));
+    expect(held.gateway.http[0]!.certificates[0]!.keyPem).toBe("GW KEY A CERT");
+    expect(held.gateway.http[0]!.defaultCertificate!.keyPem).toBe("GW KEY A DEFAULT");
+    expect(JSON.stringify(held)).not.toContain("GW KEY");
+    // a second socket arrives as a delta: the kept one keeps its object (and key), the new one gets its key
+    const second = snapshot(2, {
+      node: first.node,
+      dns: first.dns,
+      gateway: { ...EMPTY_GATEWAY, http: [kept, socket(9443, "GW KEY B")] },
+    });
+    const got = decodeSnapshot(held, overIpc(encodeSnapshot(first, second)));
+    expect(got.gateway.http[0]).toBe(held.gateway.http[0]);
+    expect(got.gateway.http[0]!.certificates[0]!.keyPem).toBe("GW KEY A CERT");
+    expect(got.gateway.http[1]!.certificates[0]!.keyPem).toBe("GW KEY B CERT");
+    expect(got.gateway.http[1]!.defaultCertificate!.keyPem).toBe("GW KEY B DEFAULT");
+    expect(Object.keys(got.gateway.http[1]!.certificates[0]!)).not.toContain("keyPem");
+  });
+
   it("a delta without an earlier snapshot to complete it is refused", () => {
     const first = snapshot(1);
     const delta = encodeSnapshot(first, { ...snapshot(2), dns: first.dns });

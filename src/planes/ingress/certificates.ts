@@ -115,17 +115,30 @@ export class CertificateStore {
     return previousFallback !== this.fallback;
   }
 
-  /** For SNICallback: exact name, then one-label wildcard, then the fallback. */
+  /**
+   * Gateway API hostnames: a `*.` wildcard matches one or more labels (the longest suffix wins), where
+   * Ingress's matches exactly one.
+   */
+  multiLabelWildcards = false;
+
+  /** For SNICallback: exact name, then wildcard, then the fallback. */
   lookup(servername: string): SecureContext {
+    return this.match(servername) ?? this.fallback;
+  }
+
+  /** The certificate whose hosts match `servername` (exact, then wildcard); undefined: none does. */
+  match(servername: string): SecureContext | undefined {
     const name = servername.toLowerCase();
     const exact = this.exact.get(name);
     if (exact) return exact;
-    const dot = name.indexOf(".");
-    if (dot > 0) {
+    let dot = name.indexOf(".");
+    while (dot > 0) {
       const wild = this.wildcard.get(name.slice(dot + 1));
       if (wild) return wild;
+      if (!this.multiLabelWildcards) break;
+      dot = name.indexOf(".", dot + 1);
     }
-    return this.fallback;
+    return undefined;
   }
 
   private context(

@@ -1,8 +1,18 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { turnEpochMs, turnNow } from "./clock.ts";
+import { type CompiledModifier, drops } from "./gateway-filters.ts";
+import type { GatewayRuleRuntime } from "./gateway-routes.ts";
 import type { DirectSink, H1Connection, H1Pool } from "./h1client.ts";
-import { type HeadLines, headerBlock, LINE_CONTENT_LENGTH, LINE_KIND } from "./h1parser.ts";
+import {
+  type HeadLines,
+  headerBlock,
+  LINE_CONTENT_LENGTH,
+  LINE_DATE,
+  LINE_DROPPED,
+  LINE_KIND,
+  LINE_SERVER,
+} from "./h1parser.ts";
 import { REQUEST_SKIP } from "./headers.ts";
 import { normalizeHost, normalizePath } from "./matcher.ts";
 import { CONNECT_ERRORS, IDEMPOTENT, type IngressProxy, RESET_ERRORS, rewrite, TIMEOUT_ERRORS } from "./proxy.ts";
@@ -64,6 +74,8 @@ export class DirectExchange implements DirectSink {
   private localPort = "";
   // the request in flight
   private runtime: RouteRuntime | undefined;
+  /** a Gateway rule's ResponseHeaderModifier for the response in flight */
+  private responseModifier: CompiledModifier | undefined;
   private backend: BackendRuntime | undefined;
   private method = "GET";
   private isHead = false;
@@ -118,7 +130,25 @@ export class DirectExchange implements DirectSink {
     const path = normalizePath(url);
     if (path === undefined) return false;
     const host = normalizeHost(rawHost);
-    const runtime = proxy.matcher.match(host, path);
+    let runtime: RouteRuntime | undefined;
+    // a Gateway rule's RequestHeaderModifier (the rule's merged with the backendRef's)
+    let modifier: CompiledModifier | undefined;
+    let responseModifier: CompiledModifier | undefined;
+    let picked: GatewayRuleRuntime | undefined;
+    const gateway = proxy.gateway;
+    const table = gateway === undefined ? undefined : gateway.host(host);
+    if (table !== undefined) {
+      // A Gateway virtual host claims this Host: its first matching rule, if the fast path can serve it
+      // (header modifiers and plain-HTTP backends with endpoints only; see GatewayRuleRuntime.fastReady);
+      // checked before the weighted pick, which must not be taken twice for one request.
+      const compiled = table.match(method, path, url, headers);
+      if (compiled === undefined || !compiled.runtime.fastReady) return false;
+      const backend = compiled.runtime.pick()!;
+      runtime = backend.runtime;
+      modifier = backend.requestModifier;
+      responseModifier = backend.responseModifier;
+      picked = compiled.runtime;
+    } else runtime = proxy.matcher.match(host, path);
     const route = runtime?.route;
     if (runtime === undefined || route === undefined) return false;
     const settings = route.settings;
@@ -148,6 +178,7 @@ export class DirectExchange implements DirectSink {
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       const value = headers[i + 1]!;
+      if (modifier !== undefined && drops(modifier, name)) continue;
       switch (name.length) {
         case 2:
         case 6:
@@ -168,16 +199,22 @@ export class DirectExchange implements DirectSink {
           } else if (lower === "connection") {
             // Connection may name further hop-by-hop headers: the generic path removes those
             const tokens = value.toLowerCase();
-            if (tokens !== "keep-alive" && tokens !== "close") return false;
-          } else if (lower === "transfer-encoding") return false; // a body: never here, but be sure
+            if (tokens !== "keep-alive" && tokens !== "close") return picked?.unpick() ?? false;
+          } else if (lower === "transfer-encoding") return picked?.unpick() ?? false; // a body: never here, but be sure
           continue;
         }
       }
       head += `${name}: ${value}\r\n`;
     }
+    if (modifier !== undefined) {
+      // names and values were checked when the rule was compiled (gateway-filters.ts): no CR/LF
+      for (const [n, v] of modifier.set) head += `${n}: ${v}\r\n`;
+      for (const [n, v] of modifier.add) head += `${n}: ${v}\r\n`;
+    }
     head += `x-forwarded-for: ${forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`}\r\nx-real-ip: ${clientIp}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${rawHost}\r\nx-forwarded-port: ${this.localPort}\r\nx-request-id: ${requestId ?? newRequestId()}\r\n\r\n`;
 
     this.runtime = runtime;
+    this.responseModifier = responseModifier;
     this.backend = backend;
     this.method = method;
     this.isHead = method === "HEAD";
@@ -215,7 +252,8 @@ export class DirectExchange implements DirectSink {
     let length = false;
     const flags = lines.flags;
     for (let i = 0; i < lines.count; i++) if ((flags[i]! & LINE_KIND) === LINE_CONTENT_LENGTH) length = true;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "unknown"}\r\nserver: nodeplane\r\n${headerBlock(buf, lines, true)}`;
+    const modifier = this.responseModifier;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "unknown"}\r\nserver: nodeplane\r\n${modifier === undefined ? headerBlock(buf, lines, true) : modifiedBlock(buf, lines, modifier)}`;
     head += dateLine();
     this.bodyless = this.isHead || status === 204 || status === 304;
     if (!length && !this.bodyless) {
@@ -388,6 +426,26 @@ function uncorkAll(): void {
   spareCorked = list;
   for (let i = 0; i < list.length; i++) list[i]!.uncork();
   list.length = 0;
+}
+
+/**
+ * headerBlock with a Gateway ResponseHeaderModifier: lines it drops are left out (their names are read only
+ * when their length is one the modifier names), then its `set` and `add` lines (checked when compiled: no CR/LF).
+ */
+function modifiedBlock(buf: Buffer, lines: HeadLines, modifier: CompiledModifier): string {
+  const { offsets, flags } = lines;
+  let out = "";
+  for (let i = 0; i < lines.count; i++) {
+    const kind = flags[i]! & LINE_KIND;
+    if (kind === LINE_DROPPED || kind === LINE_DATE || kind === LINE_SERVER) continue;
+    const at = i * 4;
+    const name = latin1Slice.call(buf, offsets[at]!, offsets[at + 1]!);
+    if (drops(modifier, name)) continue;
+    out += `${name}: ${latin1Slice.call(buf, offsets[at + 2]!, offsets[at + 3]!)}\r\n`;
+  }
+  for (const [n, v] of modifier.set) out += `${n}: ${v}\r\n`;
+  for (const [n, v] of modifier.add) out += `${n}: ${v}\r\n`;
+  return out;
 }
 
 function directPool(pool: object): H1Pool | undefined {

@@ -5,16 +5,23 @@ import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { Config, HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
+import type { Problem } from "../../model/problems.ts";
+import type { GatewayHttpSocket } from "../../snapshot/gateway.ts";
 import type { IngressRoute, IngressSnapshot } from "../../snapshot/ingress.ts";
 import type { Snapshot } from "../../snapshot/snapshot.ts";
+import type { StatusWriter } from "../../status/writer.ts";
 import { processFdBudget } from "../../util/fd-budget.ts";
 import { listen } from "../../util/listen.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { CertificateStore, generateDefaultCertificate, type PemPair, TLS_PROFILE } from "./certificates.ts";
+import { GatewaySockets } from "./gateway-sockets.ts";
+import { H2cClients } from "./h2c.ts";
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS, defaultHttpFrontend } from "./limits.ts";
 import { Matcher } from "./matcher.ts";
 import { IngressMetrics } from "./metrics.ts";
+import { Mirror } from "./mirror.ts";
+import { closeWhenIdle } from "./prior-knowledge.ts";
 import { type ClientRequest, type ClientResponse, IngressProxy } from "./proxy.ts";
 import { clientErrorAnswer } from "./raw-io.ts";
 import { RawHttpServer } from "./rawserver.ts";
@@ -65,6 +72,15 @@ export class IngressPlane implements Plane {
   private readonly closeGraceMs: number;
   /** connections per client IP, both listeners together (--max-ingress-connections-per-source) */
   sourceCap: SourceCap | undefined;
+  /** the Gateway HTTP/HTTPS sockets (docs/gateway.md); created by start() */
+  gateway: GatewaySockets | undefined;
+  /** the Gateway socket sharing the HTTPS listener: its certificates are tried first by SNI */
+  private sharedGatewayCertificates: CertificateStore | undefined;
+  /** the gateway socket list last applied */
+  private appliedGateway: readonly GatewayHttpSocket[] | undefined;
+  private readonly statusWriter: StatusWriter;
+  private readonly tlsHandshakeTimeoutMs: number;
+  private maxConnections = 1;
 
   constructor(
     context: PlaneContext,
@@ -98,8 +114,20 @@ export class IngressPlane implements Plane {
       this.metrics,
       this.logger,
     );
+    // Gateway API backends: h2c (gRPC) upstreams and RequestMirror copies (docs/gateway.md)
+    this.proxy.h2c = new H2cClients(this.logger, {
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
+    });
+    this.proxy.mirror = new Mirror(this.logger, {
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      maxInFlight: MIRROR_MAX_IN_FLIGHT,
+      registry: context.registry,
+    });
     this.certificates = new CertificateStore(defaultPem, this.logger);
     this.status = new IngressStatusReconciler(context.status, this.logger);
+    this.statusWriter = context.status;
+    this.tlsHandshakeTimeoutMs = config.tlsHandshakeTimeoutMs;
   }
 
   /** the plain-HTTP listener, whichever front end serves it */
@@ -117,6 +145,7 @@ export class IngressPlane implements Plane {
     // One client IP's connections, both listeners together (source-cap.ts); counted and destroyed at accept.
     const sourceCap = new SourceCap(perSourceCap(this.config.maxIngressConnectionsPerSource, maxConnections));
     this.sourceCap = sourceCap;
+    this.maxConnections = maxConnections;
     const refused = this.metrics.connectionsRefused;
     try {
       if (httpAddress && (limits.httpFrontend ?? defaultHttpFrontend()) === "raw") {
@@ -149,7 +178,8 @@ export class IngressPlane implements Plane {
           allowHTTP1: true,
           cert: this.defaultPem.cert,
           key: this.defaultPem.key,
-          SNICallback: (servername, cb) => cb(null, this.certificates.lookup(servername)),
+          SNICallback: (servername, cb) =>
+            cb(null, this.sharedGatewayCertificates?.match(servername) ?? this.certificates.lookup(servername)),
           maxSessionMemory: 10,
           settings: { maxHeaderListSize: limits.maxHeaderSize },
           // Node's default is 120 s, and a socket the timeout fails used to stay open (see onTlsClientError)
@@ -165,7 +195,8 @@ export class IngressPlane implements Plane {
         // Node's HTTP/2 server has no idle timeout of its own (server.timeout is 0): a session that sends
         // nothing would hold its descriptor forever.
         server.on("session", (session: ServerHttp2Session) => {
-          session.setTimeout(limits.keepAliveTimeoutMs, destroyIdleSession.bind(session));
+          // idle = no frame while no stream is open: a silent gRPC stream keeps its session (prior-knowledge.ts)
+          closeWhenIdle(session, limits.keepAliveTimeoutMs);
           this.sessions.add(session);
           session.once("close", () => this.sessions.delete(session));
         });
@@ -197,6 +228,7 @@ export class IngressPlane implements Plane {
         if (bound && typeof bound === "object") this.proxy.settings.httpsPort = bound.port;
         this.logger.info({ address: formatAddress(httpsAddress) }, "ingress HTTPS listening");
       }
+      this.gateway = this.gatewaySockets();
     } catch (err) {
       await this.close();
       throw err;
@@ -221,11 +253,57 @@ export class IngressPlane implements Plane {
       this.appliedTable = next.ingress;
     }
     this.proxy.accessLog = this.logger.isLevelEnabled("debug");
+    const gatewayHttp = next.gateway?.http ?? [];
+    // a socket that could not be bound is tried again on every snapshot, changed or not
+    if (this.gateway !== undefined && (gatewayHttp !== this.appliedGateway || this.gateway.failing())) {
+      this.appliedGateway = gatewayHttp;
+      await this.gateway.apply(gatewayHttp);
+    }
     if (this.certificates.update(next.ingress) && this.https) {
       // setSecureContext rebuilds the default context from these options alone: the profile must come along
       this.https.setSecureContext({ ...TLS_PROFILE, ...this.certificates.fallbackPem });
     }
     await this.status.apply(next.ingress);
+  }
+
+  /** Gateway sockets that could not be bound (docs/gateway.md). */
+  problems(): Problem[] {
+    return this.gateway?.problems() ?? [];
+  }
+
+  /** The Gateway sockets, sharing this plane's pools, limits and (on the same address and port) listeners. */
+  private gatewaySockets(): GatewaySockets {
+    const bound = (server: import("node:net").Server | undefined, configured: HostPort | undefined) => {
+      const address = server?.address();
+      if (configured === undefined || !address || typeof address !== "object") return undefined;
+      return { host: configured.host, port: address.port };
+    };
+    return new GatewaySockets({
+      logger: this.logger,
+      limits: this.limits,
+      metrics: this.metrics,
+      pools: this.pools,
+      retain: (runtime) => this.countPools(runtime, 1),
+      release: (runtime) => this.countPools(runtime, -1),
+      reusePort: this.reusePort,
+      maxConnections: this.maxConnections,
+      sourceCap: this.sourceCap,
+      defaultPem: this.defaultPem,
+      tlsHandshakeTimeoutMs: this.tlsHandshakeTimeoutMs,
+      closeGraceMs: this.closeGraceMs,
+      proxySettings: { ...this.proxy.settings, httpsPort: undefined },
+      ingressProxy: this.proxy,
+      ingressHttp: bound(this.httpListener, this.config.httpAddress),
+      ingressHttps: bound(this.https as unknown as import("node:net").Server | undefined, this.config.httpsAddress),
+      onSharedCertificates: (store) => {
+        this.sharedGatewayCertificates = store;
+      },
+      reportBind: (id, error) => this.statusWriter.reportGatewayBind?.(id, error),
+      decorate: (proxy) => {
+        proxy.mirror = this.proxy.mirror;
+        proxy.h2c = this.proxy.h2c;
+      },
+    });
   }
 
   /** A listener's error after listening (an accept failing, such as EMFILE) is logged; unhandled it would throw. */
@@ -277,6 +355,9 @@ export class IngressPlane implements Plane {
           else server.close(() => resolve());
         }),
     );
+    const gateway = this.gateway;
+    this.gateway = undefined;
+    closed.push(gateway?.close(graceMs) ?? Promise.resolve());
     const all = Promise.all(closed);
     try {
       raw?.drain();
@@ -296,7 +377,11 @@ export class IngressPlane implements Plane {
       if (!(await within(all, Math.max(graceMs, FORCED_CLOSE_MS))))
         this.logger.warn("ingress: listeners not closed after every connection was destroyed");
     }
-    await this.pools.close();
+    await Promise.all([
+      this.pools.close(),
+      (this.proxy.h2c as H2cClients | undefined)?.close(),
+      (this.proxy.mirror as Mirror | undefined)?.close(),
+    ]);
   }
 
   /**
@@ -328,6 +413,9 @@ export class IngressPlane implements Plane {
     for (const socket of this.tlsSockets) if (!handshaken.has(peer(socket))) socket.destroy();
   }
 }
+
+/** RequestMirror copies in flight at most (per process); beyond, copies are skipped and counted. */
+const MIRROR_MAX_IN_FLIGHT = 256;
 
 /** The longest close() lets requests in flight finish (nginx's and Envoy's drains are longer: this is a stop). */
 const MAX_CLOSE_GRACE_MS = 2_000;
@@ -409,10 +497,6 @@ function countDrop(this: { inc(): void }): void {
 
 function destroySocket(socket: Duplex): void {
   socket.destroy();
-}
-
-function destroyIdleSession(this: ServerHttp2Session): void {
-  this.destroy();
 }
 
 function formatAddress(hp: HostPort): string {

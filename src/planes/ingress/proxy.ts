@@ -12,9 +12,14 @@ import { Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../../log.ts";
+import type { BackendAppProtocol } from "../../snapshot/gateway.ts";
+import { modifyHeaderRecord, modifyHeaders, redirectLocation, rewriteTarget } from "./gateway-filters.ts";
+import type { GatewayHostTable, GatewayMatcher } from "./gateway-matcher.ts";
+import type { GatewayPlan, GatewayRuleRuntime } from "./gateway-routes.ts";
 import { CONNECTION_PROTECTED, REQUEST_SKIP, RESPONSE_SKIP, skipResponseHeader } from "./headers.ts";
 import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
 import type { IngressMetrics } from "./metrics.ts";
+import { teeBody } from "./mirror.ts";
 import { newRequestId } from "./requestid.ts";
 import { type BackendRuntime, RouteRuntime } from "./routes.ts";
 
@@ -41,6 +46,43 @@ interface ResponseWithExchange {
 
 const REDIRECT_HOST = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 
+/** P2's RequestMirror sender (mirror.ts), as the proxy uses it. */
+export interface MirrorSender {
+  send(
+    target: { ip: string; port: number; appProtocol: BackendAppProtocol },
+    method: string,
+    path: string,
+    headers: readonly string[],
+    body: AsyncIterable<Buffer> | undefined,
+  ): void;
+}
+
+/** P2's h2c upstream (h2c.ts), as the proxy uses it. */
+export interface H2cForwarder {
+  forward(
+    req: ClientRequest,
+    res: ClientResponse,
+    target: { ip: string; port: number },
+    head: {
+      method: string;
+      path: string;
+      authority: string;
+      headers: Record<string, string | string[]>;
+      body?: Readable;
+    },
+    timeoutMs: number | undefined,
+    done: (status: number) => void,
+  ): void;
+}
+
+const REDIRECT_TEXT: Record<number, string> = {
+  301: "301 Moved Permanently\n",
+  302: "302 Found\n",
+  303: "303 See Other\n",
+  307: "307 Temporary Redirect\n",
+  308: "308 Permanent Redirect\n",
+};
+
 /**
  * Routes client requests with the snapshot's matcher and proxies them to endpoints. One instance serves
  * both listeners; `matcher` is swapped whole on each snapshot, so a request sees one consistent table.
@@ -51,6 +93,19 @@ export class IngressProxy {
   readonly settings: ProxySettings;
   readonly logger: Logger;
   accessLog: boolean;
+  /**
+   * the Gateway routes of this socket (docs/gateway.md), swapped whole per snapshot: tried first; a Host no
+   * Gateway virtual host claims goes to the Ingress `matcher`
+   */
+  gateway: GatewayMatcher<GatewayRuleRuntime> | undefined;
+  /** the same for requests over TLS (one proxy serves the ingress HTTP and HTTPS listeners) */
+  gatewayTls: GatewayMatcher<GatewayRuleRuntime> | undefined;
+  /** the Gateway listeners' ports (redirects without a scheme or port of their own name it) */
+  gatewayPort = 0;
+  gatewayTlsPort = 0;
+  /** RequestMirror and h2c backends (P2's mirror.ts and h2c.ts), when the plane has them */
+  mirror: MirrorSender | undefined;
+  h2c: H2cForwarder | undefined;
 
   private readonly metrics: IngressMetrics;
 
@@ -133,6 +188,11 @@ export class IngressProxy {
     if (path === undefined)
       return this.reject(req, res, this.notFound, 400, "400 Bad Request: malformed path\n", start);
     const host = normalizeHost(rawHost);
+    const gateway = secure ? this.gatewayTls : this.gateway;
+    if (gateway !== undefined) {
+      const table = gateway.host(host);
+      if (table !== undefined) return this.routeGateway(req, res, secure, table, host, rawHost, path, target, start);
+    }
     const runtime = this.matcher.match(host, path) ?? this.notFound;
     const route = runtime.route;
     if (route === undefined) return this.reject(req, res, runtime, 404, "404 Not Found\n", start);
@@ -156,6 +216,124 @@ export class IngressProxy {
     return undefined;
   }
 
+  /**
+   * A request a Gateway virtual host claims: its first matching rule (none: 404), then that rule's
+   * redirect, or a backend picked by weight (none valid: 500, no endpoints: 503), carried by an Exchange
+   * with the rule's filters (or to an h2c backend, P2's h2c.ts).
+   */
+  private routeGateway(
+    req: ClientRequest,
+    res: ClientResponse,
+    secure: boolean,
+    table: GatewayHostTable<GatewayRuleRuntime>,
+    host: string,
+    rawHost: string | undefined,
+    path: string,
+    target: string,
+    start: number,
+  ): undefined {
+    const method = req.method ?? "GET";
+    const compiled = table.match(method, path, target, req.rawHeaders);
+    if (compiled === undefined) return this.reject(req, res, this.notFound, 404, "404 Not Found\n", start);
+    const rule = compiled.runtime;
+    if (rule.invalid !== undefined)
+      return this.reject(req, res, rule.errorRuntime, 500, "500 Internal Server Error\n", start, rule.label);
+    const redirect = rule.redirect;
+    if (redirect !== undefined) {
+      const location = redirectLocation(redirect, {
+        scheme: secure ? "https" : "http",
+        host,
+        listenerPort: (secure ? this.gatewayTlsPort : this.gatewayPort) || (req.socket?.localPort ?? 0),
+        path,
+        target,
+        prefixLength: compiled.prefixLength,
+      });
+      res.setHeader("location", location);
+      const status = redirect.statusCode;
+      return this.reject(
+        req,
+        res,
+        rule.errorRuntime,
+        status,
+        REDIRECT_TEXT[status] ?? `${status}\n`,
+        start,
+        rule.label,
+      );
+    }
+    const backend = rule.pick();
+    const runtime = backend?.runtime;
+    // the specification: no backend, every weight 0, or the picked reference invalid → 500
+    if (backend === undefined || runtime === undefined)
+      return this.reject(req, res, rule.errorRuntime, 500, "500 Internal Server Error\n", start, rule.label);
+    const endpoints = runtime.backend!;
+    if (endpoints.endpoints.length === 0)
+      return this.reject(req, res, runtime, 503, "503 Service Unavailable: no endpoints\n", start, rule.label);
+    const upstreamTarget =
+      rule.rewrite?.path === undefined ? target : rewriteTarget(rule.rewrite.path, path, target, compiled.prefixLength);
+    const plan: GatewayPlan = { rule, backend, upstreamTarget };
+    const clientIp = clientAddress(req);
+    if (backend.appProtocol === "h2c")
+      return this.forwardH2c(req, res, plan, runtime, rawHost, clientIp, secure, path, target, start);
+    const exchange = new Exchange(this, req, res, runtime, endpoints, start, plan);
+    if (!exchange.prepare(rawHost, clientIp, secure, path, target)) return undefined;
+    (res as ResponseWithExchange)[EXCHANGE] = exchange;
+    res.on("close", onClientClose);
+    exchange.mirror();
+    exchange.dispatch();
+    return undefined;
+  }
+
+  /** An h2c backend (gRPC): P2's H2cClients carries it; without them, 502. */
+  private forwardH2c(
+    req: ClientRequest,
+    res: ClientResponse,
+    plan: GatewayPlan,
+    runtime: RouteRuntime,
+    rawHost: string | undefined,
+    clientIp: string,
+    secure: boolean,
+    path: string,
+    target: string,
+    start: number,
+  ): undefined {
+    const h2c = this.h2c;
+    if (h2c === undefined) return this.reject(req, res, runtime, 502, "502 Bad Gateway\n", start, plan.rule.label);
+    // the same upstream headers as an Exchange would send (filters, X-Forwarded-*), as a record
+    const exchange = new Exchange(this, req, res, runtime, runtime.backend!, start, plan);
+    if (!exchange.prepare(rawHost, clientIp, secure, path, target)) return undefined;
+    // only its head is used: the request's deadline is H2cClients' (which answers it as gRPC expects)
+    exchange.headOnly();
+    // RequestMirror (GRPCRoute has it too): the body then goes upstream through the mirror's tee
+    exchange.mirror();
+    const headers: Record<string, string | string[]> = {};
+    const flat = exchange.upstreamHeaders;
+    let authority = rawHost ?? "";
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i]!.toLowerCase();
+      const value = flat[i + 1]!;
+      if (name === "host") {
+        authority = value;
+        continue;
+      }
+      const existing = headers[name];
+      if (existing === undefined) headers[name] = value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else headers[name] = [existing, value];
+    }
+    const backend = runtime.backend!;
+    const endpoint = backend.endpoints[backend.next()]!;
+    const label = plan.rule.label;
+    h2c.forward(
+      req,
+      res,
+      { ip: endpoint.ip, port: endpoint.port },
+      { method: req.method ?? "GET", path: plan.upstreamTarget, authority, headers, body: exchange.requestBody },
+      plan.rule.requestTimeoutMs ?? plan.rule.backendTimeoutMs,
+      (status) => this.finished(req, runtime, status, start, endpoint.address, label),
+    );
+    return undefined;
+  }
+
   /** A short plain answer from the proxy itself (the built-in default backend and errors). */
   reject(
     req: ClientRequest,
@@ -164,6 +342,7 @@ export class IngressProxy {
     status: number,
     body: string,
     start: number,
+    rule?: string,
   ): undefined {
     // After a malformed request the connection's state is suspect: close it (HTTP/1 only; HTTP/2 streams are separate).
     if ((status === 400 || status === 505) && !(req instanceof Http2ServerRequest) && !res.headersSent)
@@ -171,7 +350,7 @@ export class IngressProxy {
     sendPlain(res, status, body);
     // An unread request body would otherwise stall a keep-alive connection.
     if (!req.complete) req.resume();
-    this.finished(req, runtime, status, start, undefined);
+    this.finished(req, runtime, status, start, undefined, rule);
     return undefined;
   }
 
@@ -181,6 +360,7 @@ export class IngressProxy {
     status: number,
     start: number,
     upstream: string | undefined,
+    rule?: string,
   ): void {
     const ms = performance.now() - start;
     runtime.observe(status, req.method ?? "GET", ms / 1000);
@@ -195,6 +375,8 @@ export class IngressProxy {
           proto: `HTTP/${req.httpVersion}`,
           status,
           ingress: runtime.route ? `${runtime.route.ingress.namespace}/${runtime.route.ingress.name}` : undefined,
+          // a Gateway rule: `Kind namespace/name rule N match M`
+          rule,
           upstream,
           ms: Math.round(ms * 1000) / 1000,
         },
@@ -242,6 +424,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   private status = 0;
   private responseHeaders: string[] | Record<string, string | string[]> | undefined;
   private drainListener: (() => void) | undefined;
+  /** a Gateway rule's filters and timeouts (undefined for Ingress routes) */
+  private readonly plan: GatewayPlan | undefined;
+  /** timeouts.request: the whole request, from routing to the response's end (then 504, or the response cut) */
+  private deadline: NodeJS.Timeout | undefined;
 
   constructor(
     proxy: IngressProxy,
@@ -250,7 +436,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     runtime: RouteRuntime,
     backend: BackendRuntime,
     start: number,
+    plan?: GatewayPlan,
   ) {
+    this.plan = plan;
     this.proxy = proxy;
     this.req = req;
     this.res = res;
@@ -293,6 +481,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     if (connectionTokens !== undefined) removeConnectionTokens(out, connectionTokens);
     if (this.h2 && rawHost !== undefined) out.push("host", rawHost);
+    const plan = this.plan;
+    if (plan !== undefined) {
+      // URLRewrite's hostname is the Host sent upstream (X-Forwarded-Host keeps the client's); then the
+      // header modifiers (the rule's, then the backendRef's)
+      const hostname = plan.rule.rewrite?.hostname;
+      if (hostname !== undefined)
+        for (let i = 0; i < out.length; i += 2) if (out[i]!.toLowerCase() === "host") out[i + 1] = hostname;
+      const modifier = plan.backend.requestModifier;
+      if (modifier !== undefined) modifyHeaders(out, modifier);
+    }
     out.push(
       "x-forwarded-for",
       forwardedFor === undefined ? clientIp : `${forwardedFor}, ${clientIp}`,
@@ -327,9 +525,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
 
     this.upstreamPath =
-      settings.rewriteTarget === undefined
-        ? target
-        : rewrite(settings.rewriteTarget, path, target, runtime.prefixLength);
+      plan !== undefined
+        ? plan.upstreamTarget
+        : settings.rewriteTarget === undefined
+          ? target
+          : rewrite(settings.rewriteTarget, path, target, runtime.prefixLength);
+    const requestMs = plan?.rule.requestTimeoutMs;
+    if (requestMs !== undefined) this.deadline = setTimeout(exchangeTimedOut, requestMs, this);
 
     const affinity = settings.affinity;
     this.endpoint = -1;
@@ -347,6 +549,76 @@ class Exchange implements Dispatcher.DispatchHandler {
       }
     }
     return true;
+  }
+
+  /** the upstream request's headers, as prepare() built them */
+  get upstreamHeaders(): readonly string[] {
+    return this.headers;
+  }
+
+  /**
+   * RequestMirror: a copy of the request (as sent upstream) to each mirror backend, through P2's Mirror,
+   * which never delays or affects this request. A request with a body is mirrored without waiting for it:
+   * its chunks are teed to the mirror as they stream (bounded by the Mirror's own limits).
+   */
+  mirror(): void {
+    const plan = this.plan;
+    const sender = this.proxy.mirror;
+    if (plan === undefined || plan.rule.mirrors.length === 0 || sender === undefined) return;
+    for (const filter of plan.rule.mirrors) {
+      const endpoints = filter.backend.endpoints;
+      if (endpoints.length === 0) continue;
+      if (filter.percent < 100 && Math.random() * 100 >= filter.percent) continue;
+      const endpoint = endpoints[Math.floor(Math.random() * endpoints.length)]!;
+      const body = this.hasBody ? this.teeBody() : undefined;
+      sender.send(
+        { ip: endpoint.ip, port: endpoint.port, appProtocol: filter.appProtocol },
+        this.req.method ?? "GET",
+        this.upstreamPath,
+        this.headers,
+        body,
+      );
+    }
+  }
+
+  /**
+   * The request body, streamed to the upstream as before and copied to a mirror as each chunk passes (P2's
+   * teeBody: the real upstream sets the pace; a mirror that falls behind loses its copy).
+   */
+  private teeBody(): AsyncIterable<Buffer> | undefined {
+    const source = this.body;
+    if (source === null) return undefined;
+    const { main, mirror } = teeBody(source);
+    this.body = Readable.from(main, { objectMode: false });
+    return mirror;
+  }
+
+  /** The request body as it goes upstream (the request's own stream, or a mirror's tee of it); undefined: none. */
+  get requestBody(): Readable | undefined {
+    return this.body ?? undefined;
+  }
+
+  /** This exchange only built an upstream head (an h2c backend's): its deadline must never fire. */
+  headOnly(): void {
+    this.done = true;
+    if (this.deadline !== undefined) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
+  }
+
+  /** timeouts.request elapsed: 504 when nothing was answered yet, else the response is cut. */
+  timedOut(): void {
+    this.deadline = undefined;
+    if (this.done) return;
+    this.done = true;
+    const err = Object.assign(new Error("request timeout"), { code: "UND_ERR_HEADERS_TIMEOUT" });
+    this.controller?.abort(err);
+    if (!this.responded) {
+      sendPlain(this.res, 504, "504 Gateway Timeout\n");
+      if (!this.req.complete) this.req.resume();
+    } else this.res.destroy(err);
+    this.finish(504);
   }
 
   dispatch(): void {
@@ -377,6 +649,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     const raw = controller.rawHeaders as Buffer[] | string[] | undefined;
     this.status = statusCode;
     this.responseHeaders = this.h2 ? h2Headers(raw, this.setCookie) : h1Headers(raw, this.setCookie);
+    const modifier = this.plan?.backend.responseModifier;
+    if (modifier !== undefined) {
+      if (this.h2) modifyHeaderRecord(this.responseHeaders as Record<string, string | string[]>, modifier);
+      else modifyHeaders(this.responseHeaders as string[], modifier);
+    }
   }
 
   /** Writes the response head; false (and nothing sent) when Node refuses a header (invalid characters). */
@@ -475,8 +752,23 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private finish(status: number): void {
-    this.proxy.finished(this.req, this.runtime, status, this.start, this.backend.endpoints[this.endpoint]?.address);
+    if (this.deadline !== undefined) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
+    this.proxy.finished(
+      this.req,
+      this.runtime,
+      status,
+      this.start,
+      this.backend.endpoints[this.endpoint]?.address,
+      this.plan?.rule.label,
+    );
   }
+}
+
+function exchangeTimedOut(exchange: Exchange): void {
+  exchange.timedOut();
 }
 
 function upstreamHeaderRejected(): Error {

@@ -12,6 +12,7 @@ import { turnNow } from "./clock.ts";
 import { type DirectClient, DirectExchange } from "./direct.ts";
 import { withoutEndToEndTokens } from "./headers.ts";
 import type { ClientLimits } from "./limits.ts";
+import { sniffPreface } from "./prior-knowledge.ts";
 import type { ClientRequest, ClientResponse, IngressProxy } from "./proxy.ts";
 import {
   type ClientSocket,
@@ -33,6 +34,8 @@ import { RawRequest } from "./raw-request.ts";
 import { RawResponse, type ResponseClient } from "./raw-response.ts";
 import { handleUpgrade } from "./upgrade.ts";
 
+const EMPTY = Buffer.alloc(0);
+
 /** What a connection needs from its server (rawserver.ts RawHttpServer). */
 export interface ConnectionServer {
   readonly proxy: IngressProxy;
@@ -47,6 +50,8 @@ export interface ConnectionServer {
   /** the connection closed or became a tunnel: no longer checked or drained */
   forget(conn: RawConnection): void;
   trackTunnel(socket: Socket): void;
+  /** a connection that began with the HTTP/2 preface, with the bytes read so far (h2c prior knowledge) */
+  serveH2c(socket: Socket, read: Buffer): void;
 }
 
 /** Most requests of one connection parsed and not answered yet (pipelining); reading pauses beyond that. */
@@ -114,6 +119,11 @@ export class RawConnection implements RawClient, ResponseClient, DirectClient {
   private upgrade: { req: RawRequest; head: Buffer } | undefined;
   private paused = false;
   closed = false;
+  /**
+   * The connection's first bytes are still being compared with the HTTP/2 preface (prior-knowledge.ts):
+   * undefined once they differ; the bytes held while they are a prefix of it.
+   */
+  private preface: Buffer | undefined = EMPTY;
 
   constructor(server: ConnectionServer, socket: Socket) {
     this.server = server;
@@ -340,6 +350,18 @@ export class RawConnection implements RawClient, ResponseClient, DirectClient {
     // After a request that closes the connection, nothing more is read, except the rest of that request's body.
     if (this.faulted || this.finalAnswer !== undefined || (this.closing && this.current === undefined)) return;
     try {
+      if (this.preface !== undefined) {
+        const held = this.preface.length === 0 ? data : Buffer.concat([this.preface, data]);
+        const sniffed = sniffPreface(held);
+        if (sniffed === "h1") this.preface = undefined;
+        else {
+          // copied: `data` is a view of the shared read buffer
+          this.preface = held === data ? Buffer.from(data) : held;
+          if (sniffed === "h2") this.toH2c();
+          return;
+        }
+        data = held;
+      }
       const ret = this.parser.execute(data);
       if (this.faulted) return;
       // A head refused in headersComplete stops llhttp with an error, which Node does not report (a number
@@ -482,6 +504,23 @@ export class RawConnection implements RawClient, ResponseClient, DirectClient {
       this.server.countFault("upgrade", this.socket, err);
       this.socket.destroy();
     }
+  }
+
+  /** The connection began with the HTTP/2 preface: node:http2 serves it from now on (h2c prior knowledge). */
+  private toH2c(): void {
+    const read = this.preface!;
+    this.preface = undefined;
+    this.closed = true;
+    this.server.forget(this);
+    freeParser(this.parser, true);
+    (this.socket as ClientSocket)[CONNECTION] = undefined;
+    // only ours: the per-source cap's listener (source-cap.ts) must still see the connection close
+    this.socket.removeListener("drain", onClientDrain);
+    this.socket.removeListener("end", onClientEnd);
+    this.socket.removeListener("close", onClientClose);
+    this.socket.removeListener("error", destroySocket);
+    this.socket.removeListener("timeout", destroySocket);
+    this.server.serveH2c(this.socket, read);
   }
 
   /**

@@ -43,6 +43,8 @@ export class RawResponse {
   /** keep the connection open after this response */
   keepAlive: boolean;
   private pending: string[] = [];
+  /** trailer section of a chunked body (addTrailers), written by end() */
+  private trailers = "";
   private chunked = false;
   private bodyless = false;
   /** bytes waiting for this response's turn */
@@ -138,6 +140,20 @@ export class RawResponse {
     return this;
   }
 
+  /**
+   * Trailer fields sent after a chunked body (as ServerResponse.addTrailers; ignored when the body is not
+   * chunked). Throws, sending nothing, on a field Node would refuse.
+   */
+  addTrailers(fields: readonly (readonly [string, string])[]): void {
+    let out = "";
+    for (const [name, value] of fields) {
+      if (!common._checkIsHttpToken(name) || common._checkInvalidHeaderChar(value))
+        throw new TypeError(`invalid trailer ${name}`);
+      out += `${name}: ${value}\r\n`;
+    }
+    this.trailers += out;
+  }
+
   write(chunk: Buffer | string): boolean {
     if (this.destroyed || this.finished) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
@@ -175,7 +191,7 @@ export class RawResponse {
     socket.cork();
     if (chunk !== undefined) this.writeBody(chunk);
     else this.flushHead();
-    if (this.chunked) this.output("0\r\n\r\n");
+    if (this.chunked) this.output(`0\r\n${this.trailers}\r\n`);
     socket.uncork();
     this.finished = true;
     if (this.queued === null) this.conn.responseDone(this);

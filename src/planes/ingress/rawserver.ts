@@ -1,6 +1,7 @@
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
 import { type ClientLimits, defaultFastPath } from "./limits.ts";
 import type { IngressMetrics } from "./metrics.ts";
+import { PriorKnowledgeServer } from "./prior-knowledge.ts";
 import type { IngressProxy } from "./proxy.ts";
 import { type ConnectionServer, RawConnection } from "./raw-connection.ts";
 import { adopt } from "./raw-io.ts";
@@ -37,6 +38,8 @@ export class RawHttpServer implements ConnectionServer {
   private draining = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly metrics: IngressMetrics | undefined;
+  /** connections that began with the HTTP/2 preface (h2c prior knowledge), made on first use */
+  private h2c: PriorKnowledgeServer | undefined;
 
   /** connections per client IP (shared with the HTTPS listener); undefined = no per-source cap */
   private readonly sourceCap: SourceCap | undefined;
@@ -91,6 +94,16 @@ export class RawHttpServer implements ConnectionServer {
     return this.listenPort;
   }
 
+  /** A connection that began with the HTTP/2 preface: served by node:http2 from now on (prior-knowledge.ts). */
+  serveH2c(socket: Socket, read: Buffer): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.h2c ??= new PriorKnowledgeServer(this.proxy, this.limits);
+    this.h2c.serve(socket, read);
+  }
+
   forget(conn: RawConnection): void {
     this.connections.delete(conn);
   }
@@ -121,6 +134,7 @@ export class RawHttpServer implements ConnectionServer {
    */
   drain(): void {
     this.draining = true;
+    this.h2c?.drain();
     for (const conn of this.connections) {
       try {
         conn.drain();
@@ -134,5 +148,6 @@ export class RawHttpServer implements ConnectionServer {
   closeAllConnections(): void {
     for (const conn of this.connections) conn.socket.destroy();
     for (const socket of this.tunnels) socket.destroy();
+    this.h2c?.closeAll();
   }
 }

@@ -3,6 +3,8 @@ import { request as httpRequest, type IncomingMessage, type ClientRequest as Ups
 import { request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { modifyHeaders, redirectLocation, rewriteTarget } from "./gateway-filters.ts";
+import type { GatewayPlan } from "./gateway-routes.ts";
 import { RESPONSE_SKIP, UPGRADE_REQUEST_SKIP } from "./headers.ts";
 import { normalizeHost, normalizePath } from "./matcher.ts";
 import { CONNECT_ERRORS, clientAddress, type IngressProxy, SERVER } from "./proxy.ts";
@@ -71,6 +73,8 @@ class Upgrade {
   private upstream: UpstreamRequest | undefined;
   private endpoint: EndpointRuntime | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** a Gateway rule's filters (undefined for Ingress routes) */
+  private plan: GatewayPlan | undefined;
 
   constructor(proxy: IngressProxy, req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean) {
     this.proxy = proxy;
@@ -98,6 +102,8 @@ class Upgrade {
     if (req.method === "TRACE") return this.fail(405, "Method Not Allowed");
     const path = normalizePath(req.url ?? "/", proxy.settings.allowEscapedSlashes);
     if (path === undefined) return this.fail(400, "Bad Request");
+    const gateway = (this.secure ? proxy.gatewayTls : proxy.gateway)?.host(normalizeHost(req.headers.host));
+    if (gateway !== undefined) return this.startGateway(gateway, path);
     const runtime = proxy.matcher.match(normalizeHost(req.headers.host), path) ?? proxy.notFound;
     this.runtime = runtime;
     const route = runtime.route;
@@ -116,6 +122,42 @@ class Upgrade {
     return undefined;
   }
 
+  /** A Host a Gateway virtual host claims: its rule's redirect, or a backend picked by weight (as proxy.ts). */
+  private startGateway(
+    table: NonNullable<ReturnType<NonNullable<IngressProxy["gateway"]>["host"]>>,
+    path: string,
+  ): undefined {
+    const { req } = this;
+    const target = req.url ?? "/";
+    const compiled = table.match(req.method ?? "GET", path, target, req.rawHeaders);
+    if (compiled === undefined) return this.fail(404, "Not Found");
+    const rule = compiled.runtime;
+    this.runtime = rule.errorRuntime;
+    if (rule.invalid !== undefined) return this.fail(500, "Internal Server Error");
+    if (rule.redirect !== undefined) {
+      const location = redirectLocation(rule.redirect, {
+        scheme: this.secure ? "https" : "http",
+        host: normalizeHost(req.headers.host),
+        listenerPort: (this.secure ? this.proxy.gatewayTlsPort : this.proxy.gatewayPort) || (req.socket.localPort ?? 0),
+        path,
+        target,
+        prefixLength: compiled.prefixLength,
+      });
+      return this.fail(rule.redirect.statusCode, "Redirect", `Location: ${location}\r\n`);
+    }
+    const backend = rule.pick();
+    if (backend === undefined || backend.runtime === undefined) return this.fail(500, "Internal Server Error");
+    this.runtime = backend.runtime;
+    const endpoints = backend.runtime.backend!;
+    if (endpoints.endpoints.length === 0) return this.fail(503, "Service Unavailable");
+    const upstreamTarget =
+      rule.rewrite?.path === undefined ? target : rewriteTarget(rule.rewrite.path, path, target, compiled.prefixLength);
+    this.plan = { rule, backend, upstreamTarget };
+    this.socket.once("close", () => this.upstream?.destroy());
+    this.attempt(endpoints.next(), 1, this.requestHeaders());
+    return undefined;
+  }
+
   private requestHeaders(): string[] {
     const { req } = this;
     const clientIp = clientAddress(req);
@@ -127,6 +169,13 @@ class Upgrade {
       if (lower === "x-forwarded-for") forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
       if (UPGRADE_REQUEST_SKIP.has(lower)) continue;
       out.push(raw[i]!, raw[i + 1]!);
+    }
+    const plan = this.plan;
+    if (plan !== undefined) {
+      const hostname = plan.rule.rewrite?.hostname;
+      if (hostname !== undefined)
+        for (let i = 0; i < out.length; i += 2) if (out[i]!.toLowerCase() === "host") out[i + 1] = hostname;
+      if (plan.backend.requestModifier !== undefined) modifyHeaders(out, plan.backend.requestModifier);
     }
     if (!req.headers["x-request-id"]) out.push("X-Request-Id", randomUUID());
     out.push(
@@ -159,7 +208,7 @@ class Upgrade {
       host: endpoint.ip,
       port: endpoint.port,
       method: this.req.method,
-      path: this.req.url,
+      path: this.plan?.upstreamTarget ?? this.req.url,
       headers,
       agent: false as const,
       setHost: false,

@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { Registry } from "prom-client";
 import { parseFlags } from "../../../src/cli/flags.ts";
 import type { Config } from "../../../src/config.ts";
-import { silentLogger } from "../../../src/log.ts";
+import { type Logger, silentLogger } from "../../../src/log.ts";
 import type { KindMap } from "../../../src/model/k8s.ts";
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS, IngressPlane } from "../../../src/planes/ingress/index.ts";
 import type { Snapshot } from "../../../src/snapshot/snapshot.ts";
@@ -142,7 +142,7 @@ type AnyObject = { kind: keyof KindMap } & KindMap[keyof KindMap];
 
 export async function startIngress(
   objects: readonly AnyObject[],
-  options: { limits?: Partial<ClientLimits>; flags?: string[] } = {},
+  options: { limits?: Partial<ClientLimits>; flags?: string[]; reusePort?: boolean; logger?: Logger } = {},
 ): Promise<Harness> {
   const config = parseFlags(
     [
@@ -163,7 +163,7 @@ export async function startIngress(
   const registry = new Registry();
   const status = new MemoryStatusWriter();
   const plane = new IngressPlane(
-    { config, logger: silentLogger, registry, store, status },
+    { config, logger: options.logger ?? silentLogger, registry, store, status, reusePort: options.reusePort },
     { ...DEFAULT_CLIENT_LIMITS, ...options.limits },
     TEST_CERTIFICATE,
   );
