@@ -1,0 +1,215 @@
+import { createServer, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { parseClientHello, SniTable } from "../../../src/planes/service/sni.ts";
+
+const MAX = 32 * 1024;
+
+/** A ClientHello built by hand: record(s) around a handshake around the body, with these extensions. */
+function hello(extensions: Buffer[], options: { recordSize?: number; sessionId?: number } = {}): Buffer {
+  const ext = Buffer.concat(extensions);
+  const body = Buffer.concat([
+    Buffer.from([3, 3]),
+    Buffer.alloc(32, 7),
+    Buffer.from([options.sessionId ?? 0]),
+    Buffer.alloc(options.sessionId ?? 0, 1),
+    u16(2),
+    Buffer.from([0x13, 0x01]),
+    Buffer.from([1, 0]),
+    u16(ext.length),
+    ext,
+  ]);
+  const handshake = Buffer.concat([
+    Buffer.from([1, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff]),
+    body,
+  ]);
+  const size = options.recordSize ?? handshake.length;
+  const records: Buffer[] = [];
+  for (let at = 0; at < handshake.length; at += size) {
+    const part = handshake.subarray(at, at + size);
+    records.push(Buffer.from([0x16, 3, 1]), u16(part.length), part);
+  }
+  return Buffer.concat(records);
+}
+
+function u16(n: number): Buffer {
+  return Buffer.from([(n >> 8) & 0xff, n & 0xff]);
+}
+
+function extension(type: number, data: Buffer): Buffer {
+  return Buffer.concat([u16(type), u16(data.length), data]);
+}
+
+function serverName(...names: string[]): Buffer {
+  const list = Buffer.concat(
+    names.map((n) => Buffer.concat([Buffer.from([0]), u16(n.length), Buffer.from(n, "latin1")])),
+  );
+  return extension(0, Buffer.concat([u16(list.length), list]));
+}
+
+/** The first bytes a real TLS client (Node's OpenSSL) sends, with this servername. */
+function realHello(servername: string | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((s: Socket) => {
+      let got = Buffer.alloc(0);
+      s.on("data", (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        if (parseClientHello(got, MAX).state !== "more") {
+          s.destroy();
+          server.close();
+          resolve(got);
+        }
+      });
+    });
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      const c = tlsConnect({
+        host: "127.0.0.1",
+        port,
+        ...(servername ? { servername } : {}),
+        rejectUnauthorized: false,
+      });
+      c.on("error", () => {});
+      setTimeout(() => reject(new Error("no hello")), 3000).unref();
+    });
+  });
+}
+
+describe("parseClientHello", () => {
+  it("reads the server name of a real client's hello, byte by byte as it arrives", async () => {
+    const bytes = await realHello("a.example");
+    expect(parseClientHello(bytes, MAX)).toEqual({ state: "done", sni: "a.example" });
+    for (let n = 0; n < bytes.length; n++) expect(parseClientHello(bytes.subarray(0, n), MAX).state).toBe("more");
+  });
+
+  it("a real client without a server name: done, no SNI", async () => {
+    expect(parseClientHello(await realHello(undefined), MAX)).toEqual({ state: "done", sni: undefined });
+  });
+
+  const rows: [string, Buffer, ReturnType<typeof parseClientHello>][] = [
+    ["one record", hello([serverName("b.example")]), { state: "done", sni: "b.example" }],
+    ["uppercase name is lowercased", hello([serverName("B.Example")]), { state: "done", sni: "b.example" }],
+    [
+      "split over 7-byte records",
+      hello([extension(10, Buffer.alloc(40)), serverName("c.example")], { recordSize: 7 }),
+      { state: "done", sni: "c.example" },
+    ],
+    [
+      "handshake header split over records",
+      hello([serverName("d.example")], { recordSize: 2 }),
+      { state: "done", sni: "d.example" },
+    ],
+    ["no server_name extension", hello([extension(10, Buffer.alloc(4))]), { state: "done", sni: undefined }],
+    [
+      "two server_name extensions",
+      hello([serverName("a.example"), serverName("b.example")]),
+      { state: "invalid", reason: "duplicate server_name extension" },
+    ],
+    [
+      "two host names",
+      hello([serverName("a.example", "b.example")]),
+      { state: "invalid", reason: "several host names" },
+    ],
+    ["trailing dot", hello([serverName("a.example.")]), { state: "invalid", reason: "malformed host name" }],
+    ["NUL in the name", hello([serverName("a\0.example")]), { state: "invalid", reason: "malformed host name" }],
+    ["empty label", hello([serverName("a..example")]), { state: "invalid", reason: "malformed host name" }],
+    [
+      "session id over 32",
+      hello([serverName("a.example")], { sessionId: 33 }),
+      { state: "invalid", reason: "bad session id" },
+    ],
+    [
+      "SSLv2-style hello",
+      Buffer.from("80 2e 01 03 01 00 15 00 00 00 10".replace(/ /g, ""), "hex"),
+      { state: "invalid", reason: "SSLv2-style ClientHello" },
+    ],
+    ["plain HTTP", Buffer.from("GET / HTTP/1.1\r\n\r\n"), { state: "invalid", reason: "not a TLS handshake record" }],
+    [
+      "alert record",
+      Buffer.from([0x15, 3, 3, 0, 2, 2, 40]),
+      { state: "invalid", reason: "not a TLS handshake record" },
+    ],
+    [
+      "not a ClientHello",
+      Buffer.from([0x16, 3, 1, 0, 4, 2, 0, 0, 0]),
+      { state: "invalid", reason: "first handshake message is not a ClientHello" },
+    ],
+    [
+      "declared length over the cap",
+      Buffer.from([0x16, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff]),
+      { state: "invalid", reason: `ClientHello longer than ${MAX} bytes` },
+    ],
+    ["record too long", Buffer.from([0x16, 3, 1, 0xff, 0xff, 1]), { state: "invalid", reason: "record too long" }],
+    ["empty record", Buffer.from([0x16, 3, 1, 0, 0]), { state: "invalid", reason: "empty handshake record" }],
+    ["truncated: 3 bytes", Buffer.from([0x16, 3, 1]), { state: "more" }],
+  ];
+  it.each(rows)("%s", (_name, bytes, expected) => {
+    expect(parseClientHello(bytes, MAX)).toEqual(expected);
+  });
+
+  it("an extension length past the end of the hello is refused", () => {
+    const good = hello([serverName("a.example")]);
+    // the server_name extension's length field sits right after its type, 2 bytes into the extensions
+    const at = good.indexOf(serverName("a.example"));
+    const bad = Buffer.from(good);
+    bad.writeUInt16BE(0xfff0, at + 2);
+    expect(parseClientHello(bad, MAX)).toEqual({ state: "invalid", reason: "extension longer than the hello" });
+  });
+
+  it("never throws and never reads past the buffer on arbitrary bytes (fuzzed)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.integer({ min: 0, max: 70_000 }), (bytes, max) => {
+        const r = parseClientHello(bytes, max);
+        expect(["more", "done", "invalid"]).toContain(r.state);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("never throws on mutations of a valid hello (fuzzed)", () => {
+    const base = hello([extension(10, Buffer.alloc(8)), serverName("a.example")], { recordSize: 40 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+        fc.nat(base.length),
+        (edits, cut) => {
+          const bytes = Buffer.from(base);
+          for (const [at, v] of edits) bytes[at] = v;
+          // a Uint8Array view with no slack behind it: a read past the end would return undefined
+          const view = new Uint8Array(bytes.subarray(0, cut));
+          const r = parseClientHello(view, MAX);
+          if (r.state === "done" && r.sni !== undefined) expect(r.sni).toMatch(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+describe("SniTable (Gateway API hostname matching)", () => {
+  const table = new SniTable([
+    { host: "a.example", value: "exact" },
+    { host: "*.example", value: "wild" },
+    { host: "*.b.example", value: "wild-b" },
+    { host: "", value: "any" },
+  ]);
+  it.each([
+    ["a.example", "exact"],
+    ["c.example", "wild"],
+    ["x.b.example", "wild-b"],
+    ["y.x.b.example", "wild-b"],
+    // `*.example` matches one or more labels, not the bare suffix
+    ["example", "any"],
+    ["b.example", "wild"],
+    ["other.org", "any"],
+  ])("%s → %s", (sni, expected) => expect(table.match(sni)).toBe(expected));
+
+  it("a hello without SNI matches nothing, not even the catch-all", () => {
+    expect(table.match(undefined)).toBeUndefined();
+  });
+
+  it("without a catch-all, an unknown name matches nothing", () => {
+    expect(new SniTable([{ host: "*.example", value: 1 }]).match("example")).toBeUndefined();
+  });
+});
