@@ -70,12 +70,17 @@ export class HandleHello {
     this.finished = true;
     clearTimeout(this.timer);
     this.handle.readStop();
-    this.handle.onread = null;
+    // (the binding takes functions only; the splice sets its own when it starts reading)
+    this.handle.onread = ignoreRead;
     this.handle[LINK] = undefined;
     if (this.buffer) readBuffers.give(this.buffer);
     this.buffer = undefined;
     this.done(this.bytes, sni, failed);
   }
+}
+
+function ignoreRead(): undefined {
+  return undefined;
 }
 
 function onHandleRead(this: Linked): Uint8Array | undefined {
