@@ -267,6 +267,9 @@ export class ServicePlane implements Plane {
     if (this.role !== "worker") this.reportConflicts(delta.conflicts);
     const serving = this.role !== "primary";
     if (serving) this.reconcileListeners(delta);
+    // A Service port's new socket takes its key from a Gateway socket holding it (that one is then
+    // reported as not bound, below).
+    if (serving && this.gwListeners.size > 0) for (const lp of delta.listeners.open) this.yieldGatewaySocket(lp.key);
     let gatewayVipsChanged = false;
     if (next.gateway.l4 !== this.lastL4) {
       const before = this.gwPlan.vips;
@@ -409,6 +412,13 @@ export class ServicePlane implements Plane {
   }
 
   private readonly gwSocketIds = new WeakMap<Listener, string>();
+
+  private yieldGatewaySocket(key: string): void {
+    const listener = this.gwListeners.get(key);
+    if (!listener) return;
+    listener.close();
+    this.gwListeners.delete(key);
+  }
 
   private gwSocketOf(listener: Listener): string | undefined {
     return this.gwSocketIds.get(listener);
