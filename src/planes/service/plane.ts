@@ -385,6 +385,7 @@ export class ServicePlane implements Plane {
       // Same key, other protocol (TCP ↔ TLS) or moved to another socket id: keep the socket, new plan.
       if (lp && !this.planner.listeners.has(key)) {
         listener.update(lp, this.gwPools.get(lp.poolId)!);
+        this.gwSocketIds.set(listener, lp.gateway!.socketId);
         if (previous !== undefined && previous !== lp.gateway!.socketId) this.reportBind(previous, undefined, true);
         this.reportBind(lp.gateway!.socketId, undefined);
         continue;
@@ -427,8 +428,10 @@ export class ServicePlane implements Plane {
   /** Opens the gateway sockets not listening yet (new ones and those that failed before). */
   private async openGatewayListeners(): Promise<void> {
     const plan = this.gwPlan;
-    for (const [id, holder] of plan.duplicates)
-      this.reportBind(id, `another Gateway socket (${holder}) already listens on this address and port`);
+    for (const [id, holder] of plan.duplicates) {
+      const reason = `another Gateway socket (${holder}) already listens on this address and port`;
+      if (this.reportBind(id, reason)) this.logger.warn({ gateway: id, holder }, `cannot listen for ${id}: ${reason}`);
+    }
     const opening: Promise<void>[] = [];
     for (const [key, lp] of plan.listeners) {
       if (this.gwListeners.has(key)) continue;
@@ -498,14 +501,15 @@ export class ServicePlane implements Plane {
   }
 
   /** Tells the status writer when a socket's bind result changes (`forget`: the socket is gone). */
-  private reportBind(socketId: string, error: string | undefined, forget = false): void {
+  private reportBind(socketId: string, error: string | undefined, forget = false): boolean {
     const known = this.gwReported.has(socketId);
-    if (known && this.gwReported.get(socketId) === error && !forget) return;
+    if (known && this.gwReported.get(socketId) === error && !forget) return false;
     if (forget) {
-      if (!known) return;
+      if (!known) return false;
       this.gwReported.delete(socketId);
     } else this.gwReported.set(socketId, error);
     this.options.status?.reportGatewayBind?.(socketId, error);
+    return true;
   }
 
   async close(): Promise<void> {
