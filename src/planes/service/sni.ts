@@ -19,6 +19,11 @@ const HANDSHAKE = 0x16;
 const CLIENT_HELLO = 1;
 /** RFC 8446 §5.1: a record's plaintext is at most 2^14 bytes; some stacks add slack, refuse only above this */
 const MAX_RECORD = (1 << 14) + 2048;
+/**
+ * Real clients send their hello in one or two records; a hello cut into many tiny records would make
+ * each parse of a slowly dripping client walk all of them (the parse runs again on every read).
+ */
+const MAX_RECORDS = 64;
 const EXT_SERVER_NAME = 0;
 const HOST_NAME = 0;
 
@@ -42,6 +47,7 @@ export function parseClientHello(data: Uint8Array, maxHello: number): HelloResul
   let offset = 0;
   while (true) {
     if (data.length - offset < RECORD_HEADER) return MORE;
+    if (parts.length === MAX_RECORDS) return invalid(`ClientHello split over more than ${MAX_RECORDS} records`);
     if (data[offset] !== HANDSHAKE) return invalid("ClientHello interrupted by a non-handshake record");
     if (data[offset + 1] !== 3) return invalid("unknown record version");
     const length = (data[offset + 3]! << 8) | data[offset + 4]!;

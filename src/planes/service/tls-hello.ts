@@ -28,7 +28,7 @@ export class HandleHello {
   private readonly limits: HelloLimits;
   private readonly done: HelloDone;
   private buffer: Buffer | undefined;
-  private bytes: Buffer = Buffer.alloc(0);
+  private readonly bytes = new Bytes();
   private readonly timer: NodeJS.Timeout;
   private finished = false;
 
@@ -54,12 +54,12 @@ export class HandleHello {
       return;
     }
     if (nread === 0) return;
-    this.bytes = Buffer.concat([this.bytes, this.buffer!.subarray(0, nread)]);
+    this.bytes.append(this.buffer!.subarray(0, nread));
     this.check();
   }
 
   private check(): void {
-    const result = parseClientHello(this.bytes, this.limits.maxBytes);
+    const result = parseClientHello(this.bytes.view(), this.limits.maxBytes);
     if (result.state === "done") this.finish(undefined, result.sni);
     else if (result.state === "invalid") this.finish(result.reason);
     else if (this.bytes.length >= this.limits.maxBytes) this.finish(`no ClientHello in ${this.limits.maxBytes} bytes`);
@@ -75,7 +75,27 @@ export class HandleHello {
     this.handle[LINK] = undefined;
     if (this.buffer) readBuffers.give(this.buffer);
     this.buffer = undefined;
-    this.done(this.bytes, sni, failed);
+    this.done(this.bytes.view(), sni, failed);
+  }
+}
+
+/** Bytes read so far: appended in amortised constant time per byte (a client may send one byte per segment). */
+class Bytes {
+  private buffer = Buffer.allocUnsafe(0);
+  length = 0;
+
+  append(chunk: Uint8Array): void {
+    if (this.length + chunk.length > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.length + chunk.length, 1024));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    this.buffer.set(chunk, this.length);
+    this.length += chunk.length;
+  }
+
+  view(): Buffer {
+    return this.buffer.subarray(0, this.length);
   }
 }
 
@@ -90,7 +110,7 @@ function onHandleRead(this: Linked): Uint8Array | undefined {
 
 /** The `net.Socket` path (the fallback when the handle probe fails). The socket is left paused. */
 export function socketHello(socket: Socket, limits: HelloLimits, done: HelloDone): void {
-  let bytes = Buffer.alloc(0);
+  const bytes = new Bytes();
   let finished = false;
   const finish = (failed: string | undefined, sni?: string): void => {
     if (finished) return;
@@ -102,12 +122,12 @@ export function socketHello(socket: Socket, limits: HelloLimits, done: HelloDone
     socket.off("close", onEnd);
     // anything the stream buffered after the last 'data' belongs to the bytes forwarded first
     for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
-      bytes = Buffer.concat([bytes, chunk]);
-    done(bytes, sni, failed);
+      bytes.append(chunk);
+    done(bytes.view(), sni, failed);
   };
   const onData = (chunk: Buffer): void => {
-    bytes = Buffer.concat([bytes, chunk]);
-    const result = parseClientHello(bytes, limits.maxBytes);
+    bytes.append(chunk);
+    const result = parseClientHello(bytes.view(), limits.maxBytes);
     if (result.state === "done") finish(undefined, result.sni);
     else if (result.state === "invalid") finish(result.reason);
     else if (bytes.length >= limits.maxBytes) finish(`no ClientHello in ${limits.maxBytes} bytes`);

@@ -195,6 +195,36 @@ describe("Gateway TCP sockets on the service plane", () => {
     expect(metrics).toContain(`socket="${ip}:9107/TCP",protocol="TCP"} 1`);
   }, 30_000);
 
+  it("an address that is not on this node (virtual IPs off) is reported with the reason; a UDP socket's too", async () => {
+    const reports: [string, string | undefined][] = [];
+    const { plane: p } = await plane(reports);
+    const [a] = await pods(["a"]);
+    // TEST-NET-1: never local; --vip-interface none adds nothing
+    await p.apply(
+      undefined,
+      gatewaySnapshot([
+        l4Socket("TCP", "192.0.2.1", 9110, [l4Backend(1, "a", [a!])]),
+        l4Socket("UDP", "192.0.2.1", 9111, [l4Backend(1, "a", [a!])]),
+      ]),
+    );
+    const reason =
+      "192.0.2.1 is not an address of this node (virtual IP binding is off or failed; see --vip-interface)";
+    // (binds run concurrently: either may report first)
+    expect([...reports].sort()).toEqual([
+      ["192.0.2.1:9110/TCP", reason],
+      ["192.0.2.1:9111/UDP", reason],
+    ]);
+    expect(p.status().failed).toEqual({ "TCP 192.0.2.1:9110": reason, "UDP 192.0.2.1:9111": reason });
+    // the snapshot drops them: forgotten, reported as such
+    await p.apply(undefined, gatewaySnapshot([]));
+    expect(reports.slice(2).sort()).toEqual([
+      ["192.0.2.1:9110/TCP", undefined],
+      ["192.0.2.1:9111/UDP", undefined],
+    ]);
+    expect(p.status().failed).toEqual({});
+    expect(p.problems()).toEqual([]);
+  });
+
   it("a Gateway socket on a Service port's address yields to the Service and says so", async () => {
     const reports: [string, string | undefined][] = [];
     const { plane: p } = await plane(reports);

@@ -107,6 +107,14 @@ describe("parseClientHello", () => {
     expect(parseClientHello(bytes, MAX)).toEqual(expected);
   });
 
+  it("a hello cut into more than 64 records is refused (each parse would walk them all)", () => {
+    const many = hello([extension(10, Buffer.alloc(200)), serverName("a.example")], { recordSize: 3 });
+    expect(parseClientHello(many, MAX)).toEqual({
+      state: "invalid",
+      reason: "ClientHello split over more than 64 records",
+    });
+  });
+
   it("an extension length past the end of the hello is refused", () => {
     const good = hello([serverName("a.example")]);
     // the server_name extension's length field sits right after its type, 2 bytes into the extensions
