@@ -274,9 +274,10 @@ export class ServicePlane implements Plane {
     if (next.gateway.l4 !== this.lastL4) {
       const before = this.gwPlan.vips;
       this.gwPlan = planGateway(next.gateway.l4);
-      this.lastL4 = next.gateway.l4;
       gatewayVipsChanged = before.size !== this.gwPlan.vips.size || [...before].some((ip) => !this.gwPlan.vips.has(ip));
       if (serving) this.reconcileGateway();
+      // (after the reconcile: one that threw is done again on the next apply)
+      this.lastL4 = next.gateway.l4;
     }
     // Addresses go on the link before anything listens on them; with workers the primary does this
     // before it hands the snapshot on.
