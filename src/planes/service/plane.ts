@@ -367,11 +367,13 @@ export class ServicePlane implements Plane {
   private reconcileGateway(): void {
     const plan = this.gwPlan;
     const grace = this.options.config.endpointGracePeriodMs;
+    const protocols = new Map([...plan.sockets.values()].map((socket) => [socket.id, socket.protocol]));
     for (const [id, poolPlan] of plan.pools) {
       const running = this.gwPools.get(id);
       if (!running) {
+        // a gateway pool's ref names its socket (gateway-plan.ts)
         const socketId = poolPlan.ref.name;
-        const protocol = socketId.slice(socketId.lastIndexOf("/") + 1);
+        const protocol = protocols.get(socketId) ?? poolPlan.ref.protocol;
         this.gwPools.set(id, new Pool(poolPlan, this.metrics.acquireGateway(socketId, protocol), grace));
         continue;
       }
