@@ -295,7 +295,7 @@ export const FLAGS: readonly FlagSpec[] = [
   flag({
     name: "tls-handshake-timeout",
     value: "DURATION",
-    help: "ingress: close HTTPS connections whose TLS handshake has not finished after this",
+    help: "ingress: close HTTPS connections whose TLS handshake has not finished after this (Gateway TLS passthrough: whose ClientHello has not arrived)",
     default: "10s",
     apply: (c, v) => {
       c.tlsHandshakeTimeoutMs = positiveDuration("tls-handshake-timeout", v);

@@ -4,6 +4,19 @@ import type { PortRef } from "./plan.ts";
 
 const LABELS = ["namespace", "service", "port", "protocol"] as const;
 type Labels = Record<(typeof LABELS)[number], string>;
+type GatewayLabels = Record<"socket" | "protocol", string>;
+
+function newPortMetrics(release: () => void): PortMetrics {
+  return {
+    active: new Tally(),
+    total: new Tally(),
+    bytesIn: new Tally(),
+    bytesOut: new Tally(),
+    dialFailures: new Tally(),
+    rejected: new Tally(),
+    release,
+  };
+}
 
 /**
  * The service plane's metrics. The per Service port figures are plain numbers (`Tally`) that the
@@ -102,6 +115,7 @@ export class ServiceMetrics {
       registers,
     });
     this.exhaustion = descriptorExhaustionCounter(registry);
+    this.gatewayFamily(registers);
     this.syncDuration = new Histogram({
       name: "kubeproxy_sync_proxy_rules_duration_seconds",
       help: "SyncProxyRules latency in seconds: time for the service plane to apply a snapshot",
@@ -118,6 +132,66 @@ export class ServiceMetrics {
   }
 
   private readonly ports = new Map<string, { labels: Labels; metrics: PortMetrics; users: number }>();
+  private readonly gateways = new Map<string, { labels: GatewayLabels; metrics: PortMetrics; users: number }>();
+
+  /**
+   * Gateway TCP/UDP/TLS sockets (docs/gateway.md): the same six figures per socket, labels `socket`
+   * (`address:port/PROTOCOL`, one series per Gateway socket: bounded by the Gateways' listeners) and
+   * `protocol`. A TLS socket's SNI pools share its series.
+   */
+  private gatewayFamily(registers: Registry[]): void {
+    const figures: [string, keyof Omit<PortMetrics, "release">, string, "gauge" | "counter"][] = [
+      ["connections_active", "active", "open TCP connections / UDP flows", "gauge"],
+      ["connections_total", "total", "accepted TCP connections / UDP flows", "counter"],
+      ["received_bytes_total", "bytesIn", "client → backend bytes (TCP: added when the connection closes)", "counter"],
+      ["sent_bytes_total", "bytesOut", "backend → client bytes (TCP: added when the connection closes)", "counter"],
+      ["dial_failures_total", "dialFailures", "failed connects to a backend endpoint", "counter"],
+      [
+        "connections_reset_total",
+        "rejected",
+        "connections reset (UDP: new flows dropped) without forwarding: invalid or empty backend, TLS without a matching SNI, malformed or slow ClientHello, the descriptor budget",
+        "counter",
+      ],
+    ];
+    const labelNames = ["socket", "protocol"] as const;
+    for (const [name, field, help, type] of figures) {
+      const options = { name: `nodeplane_gateway_l4_${name}`, help: `Gateway sockets: ${help}`, labelNames, registers };
+      if (type === "gauge") {
+        const gauge: Gauge<"socket" | "protocol"> = new Gauge({
+          ...options,
+          collect: () => {
+            gauge.reset();
+            for (const { labels, metrics } of this.gateways.values()) gauge.set(labels, metrics[field].value);
+          },
+        });
+      } else {
+        const counter: Counter<"socket" | "protocol"> = new Counter({
+          ...options,
+          collect: () => {
+            counter.reset();
+            for (const { labels, metrics } of this.gateways.values()) counter.inc(labels, metrics[field].value);
+          },
+        });
+      }
+    }
+  }
+
+  /** The children for one Gateway socket, reference counted like `acquire`'s. */
+  acquireGateway(socketId: string, protocol: string): PortMetrics {
+    const key = `${socketId}|${protocol}`;
+    const existing = this.gateways.get(key);
+    if (existing) {
+      existing.users++;
+      return existing.metrics;
+    }
+    const metrics = newPortMetrics(() => {
+      const entry = this.gateways.get(key);
+      if (!entry || --entry.users > 0) return;
+      this.gateways.delete(key);
+    });
+    this.gateways.set(key, { labels: { socket: socketId, protocol }, metrics, users: 1 });
+    return metrics;
+  }
 
   /**
    * The children for one Service port, shared by its pools (cluster and external endpoints) and

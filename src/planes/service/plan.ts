@@ -20,6 +20,13 @@ export interface PoolPlan {
   ref: PortRef;
   endpoints: readonly Endpoint[];
   sessionAffinity: SessionAffinity;
+  /**
+   * Gateway sockets (gateway-plan.ts): each endpoint's share of new connections, parallel to
+   * `endpoints` (absent: round-robin), and the share that goes to no endpoint (invalid backends:
+   * those connections are refused).
+   */
+  weights?: readonly number[];
+  refusedWeight?: number;
 }
 
 /** One socket: a (protocol, ip, port) that forwards over a pool or resets every connection. */
@@ -28,11 +35,13 @@ export interface ListenerPlan {
   ip: string;
   port: number;
   protocol: L4Protocol;
-  kind: FrontendKind;
+  kind: FrontendKind | "gateway";
   action: "forward" | "drop";
   poolId: string;
   /** loadBalancerSourceRanges; empty = any source */
   sourceRanges: readonly string[];
+  /** a Gateway socket (gateway-plan.ts): its snapshot id, and for TLS passthrough the pool per SNI host */
+  gateway?: { socketId: string; sni?: readonly { host: string; poolId: string }[] };
 }
 
 // Addresses here are IP literals from the translator: a colon means IPv6 (cheaper than net.isIPv6's regex).

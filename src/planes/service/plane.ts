@@ -3,14 +3,17 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Node } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
+import type { GatewayL4Socket } from "../../snapshot/gateway.ts";
 import type { Snapshot } from "../../snapshot/snapshot.ts";
+import type { StatusWriter } from "../../status/writer.ts";
 import { type FdBudget, processFdBudget } from "../../util/fd-budget.ts";
 import type { PlaneFactory, PlaneRole } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { type RefusalCounters, refusalCounters, SharedCount, UdpFlowLimits } from "./fd-guard.ts";
+import { type GatewayPlan, planGateway, samePool } from "./gateway-plan.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { type ListenerPlan, portLabel } from "./plan.ts";
+import { type ListenerPlan, type PoolPlan, portLabel } from "./plan.ts";
 import { type PlanDelta, ServicePlanner } from "./planner.ts";
 import { Pool } from "./pool.ts";
 import { TcpListener } from "./tcp-listener.ts";
@@ -27,7 +30,10 @@ export type ServicePlaneConfig = Pick<
   | "dialTimeoutMs"
   | "dialRetries"
 > &
-  Partial<Pick<Config, "maxUdpFlows" | "maxUdpFlowsPerSource" | "maxTcpConnections">>;
+  Partial<Pick<Config, "maxUdpFlows" | "maxUdpFlowsPerSource" | "maxTcpConnections" | "tlsHandshakeTimeoutMs">>;
+
+/** TLS passthrough: most bytes buffered while waiting for a complete ClientHello (post-quantum key shares make 2 KiB hellos common) */
+export const MAX_CLIENT_HELLO = 32 * 1024;
 
 export interface ServicePlaneOptions {
   config: ServicePlaneConfig;
@@ -50,6 +56,8 @@ export interface ServicePlaneOptions {
   servesAffinity?: boolean;
   /** the descriptor budget (default: this process's, from its open-files limit and the config's caps) */
   budget?: FdBudget;
+  /** told whether each Gateway socket could be bound (docs/gateway.md) */
+  status?: Pick<StatusWriter, "reportGatewayBind">;
 }
 
 type Listener = TcpListener | UdpListener;
@@ -97,6 +105,17 @@ export class ServicePlane implements Plane {
   private readonly overBudget = new Set<string>();
   private reportedOverBudget = 0;
 
+  // Gateway TCP/UDP/TLS sockets (snapshot.gateway.l4), planned by gateway-plan.ts and served by the
+  // same listeners and pools, kept apart from the Service ports' so either's reconcile leaves the
+  // other alone. A Gateway socket on a key a Service port holds yields (reported as a bind failure).
+  private gwPlan: GatewayPlan = planGateway([]);
+  private lastL4: readonly GatewayL4Socket[] | undefined;
+  private readonly gwListeners = new Map<string, Listener>();
+  private readonly gwPools = new Map<string, Pool>();
+  private gwPoolPlans = new Map<string, PoolPlan>();
+  private readonly gwFailures = new Map<string, string>();
+  /** what was last told to reportGatewayBind, per socket id */
+  private readonly gwReported = new Map<string, string | undefined>();
   constructor(options: ServicePlaneOptions) {
     this.options = options;
     this.role = options.role ?? "single";
@@ -157,7 +176,10 @@ export class ServicePlane implements Plane {
   }
 
   status(): ListenerStatus {
-    return { listening: [...this.listeners.keys()].sort(), failed: Object.fromEntries(this.failures) };
+    return {
+      listening: [...this.listeners.keys(), ...this.gwListeners.keys()].sort(),
+      failed: Object.fromEntries([...this.failures, ...this.gwFailures]),
+    };
   }
 
   /** What the budget holds now: UDP flows (total, client IPs) and TCP connections of this process. */
@@ -166,7 +188,7 @@ export class ServicePlane implements Plane {
       udpFlows: this.udpLimits.total,
       udpSources: this.udpLimits.sources(),
       tcpConnections: this.tcpShared.open,
-      listeners: this.listeners.size,
+      listeners: this.listeners.size + this.gwListeners.size,
     };
   }
 
@@ -188,16 +210,49 @@ export class ServicePlane implements Plane {
       entry.keys.push(key);
       entry.reasons.add(reason);
     }
-    return [...byService.values()].map(({ problem, keys, reasons }) => {
+    const services = [...byService.values()].map(({ problem, keys, reasons }) => {
       const some = `${keys.slice(0, 3).join(", ")}${keys.length > 3 ? ", …" : ""}`;
       return { ...problem, message: `${keys.length} port(s) not bound (${some}): ${[...reasons].join("; ")}` };
     });
+    return [...services, ...this.gatewayProblems()];
+  }
+
+  /** Gateway sockets not bound here: one problem per Gateway, naming its listeners. */
+  private gatewayProblems(): Problem[] {
+    const byGateway = new Map<string, { namespace: string; name: string; lines: string[] }>();
+    for (const [key, reason] of this.gwFailures) {
+      const socket = this.gwPlan.sockets.get(key);
+      if (!socket) continue;
+      const perGateway = new Map<string, string[]>();
+      for (const l of socket.listeners) {
+        const id = `${l.namespace}/${l.gateway}`;
+        perGateway.set(id, [...(perGateway.get(id) ?? []), l.listener]);
+      }
+      for (const [id, names] of perGateway) {
+        const [namespace, name] = id.split("/") as [string, string];
+        let entry = byGateway.get(id);
+        if (!entry) {
+          entry = { namespace, name, lines: [] };
+          byGateway.set(id, entry);
+        }
+        entry.lines.push(
+          `listener(s) ${names.join(", ")}: cannot listen on ${socket.protocol} ${key.slice(4)}: ${reason}`,
+        );
+      }
+    }
+    return [...byGateway.values()].map(({ namespace, name, lines }) => ({
+      kind: "Gateway",
+      namespace,
+      name,
+      message: lines.join("; "),
+    }));
   }
 
   /** Open connections/flows per pool id (tests and the dashboard). */
   openConnections(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const pool of [...this.pools.values(), ...this.retiring]) out[pool.id] = (out[pool.id] ?? 0) + pool.openCount;
+    for (const pool of [...this.pools.values(), ...this.gwPools.values(), ...this.retiring])
+      out[pool.id] = (out[pool.id] ?? 0) + pool.openCount;
     return out;
   }
 
@@ -212,10 +267,23 @@ export class ServicePlane implements Plane {
     if (this.role !== "worker") this.reportConflicts(delta.conflicts);
     const serving = this.role !== "primary";
     if (serving) this.reconcileListeners(delta);
+    // A Service port's new socket takes its key from a Gateway socket holding it (that one is then
+    // reported as not bound, below).
+    if (serving && this.gwListeners.size > 0) for (const lp of delta.listeners.open) this.yieldGatewaySocket(lp.key);
+    let gatewayVipsChanged = false;
+    if (next.gateway.l4 !== this.lastL4) {
+      const before = this.gwPlan.vips;
+      this.gwPlan = planGateway(next.gateway.l4);
+      gatewayVipsChanged = before.size !== this.gwPlan.vips.size || [...before].some((ip) => !this.gwPlan.vips.has(ip));
+      if (serving) this.reconcileGateway();
+      // (after the reconcile: one that threw is done again on the next apply)
+      this.lastL4 = next.gateway.l4;
+    }
     // Addresses go on the link before anything listens on them; with workers the primary does this
     // before it hands the snapshot on.
-    if (this.role !== "worker" && (delta.vipsChanged || this.vipsPending)) {
-      const wanted = new Set(this.planner.vips.keys());
+    if (this.role !== "worker" && (delta.vipsChanged || gatewayVipsChanged || this.vipsPending)) {
+      // Gateway addresses that are not local are added like load-balancer IPs.
+      const wanted = new Set([...this.planner.vips.keys(), ...this.gwPlan.vips]);
       await this.vips.sync(wanted);
       // An address that is not ours yet (could not be added, or already local) is looked at again on the next apply.
       const held = this.vips.addresses;
@@ -228,13 +296,14 @@ export class ServicePlane implements Plane {
       const open = new Map(delta.listeners.open.map((lp) => [lp.key, lp]));
       for (const key of this.failures.keys()) if (!this.listeners.has(key)) open.set(key, planned.get(key)!);
       await Promise.all([...open.values()].map((lp) => this.openListener(lp)));
+      await this.openGatewayListeners();
       this.reportOverBudget();
     }
     if (this.role !== "worker") await this.healthChecks.sync(next.healthChecks, next.node.nodePortAddresses);
 
     if (this.role !== "primary") {
-      this.metrics.listeners.set({ state: "listening" }, this.listeners.size);
-      this.metrics.listeners.set({ state: "failed" }, this.failures.size);
+      this.metrics.listeners.set({ state: "listening" }, this.listeners.size + this.gwListeners.size);
+      this.metrics.listeners.set({ state: "failed" }, this.failures.size + this.gwFailures.size);
     }
     this.metrics.syncDuration.observe((performance.now() - started) / 1000);
     this.metrics.syncLast.set(Date.now() / 1000);
@@ -290,11 +359,169 @@ export class ServicePlane implements Plane {
     };
   }
 
+  /**
+   * Gateway pools and the listeners that are updated or go, against the new gateway plan (a handful
+   * of sockets: compared whole). Kept keys keep their sockets and connections; a pool whose endpoints
+   * or weights changed is updated in place, so a connection whose endpoint is still there stays.
+   */
+  private reconcileGateway(): void {
+    const plan = this.gwPlan;
+    const grace = this.options.config.endpointGracePeriodMs;
+    const protocols = new Map([...plan.sockets.values()].map((socket) => [socket.id, socket.protocol]));
+    for (const [id, poolPlan] of plan.pools) {
+      const running = this.gwPools.get(id);
+      if (!running) {
+        // a gateway pool's ref names its socket (gateway-plan.ts)
+        const socketId = poolPlan.ref.name;
+        const protocol = protocols.get(socketId) ?? poolPlan.ref.protocol;
+        this.gwPools.set(id, new Pool(poolPlan, this.metrics.acquireGateway(socketId, protocol), grace));
+        continue;
+      }
+      const before = this.gwPoolPlans.get(id);
+      if (!before || !samePool(before, poolPlan))
+        running.update(poolPlan.endpoints, poolPlan.sessionAffinity, poolPlan.weights, poolPlan.refusedWeight);
+    }
+    this.gwPoolPlans = new Map(plan.pools);
+    for (const [key, listener] of this.gwListeners) {
+      const lp = plan.listeners.get(key);
+      const previous = this.gwSocketOf(listener);
+      // Same key, other protocol (TCP ↔ TLS) or moved to another socket id: keep the socket, new plan.
+      if (lp && !this.planner.listeners.has(key)) {
+        listener.update(lp, this.gwPools.get(lp.poolId)!);
+        this.gwSocketIds.set(listener, lp.gateway!.socketId);
+        if (previous !== undefined && previous !== lp.gateway!.socketId) this.reportBind(previous, undefined, true);
+        this.reportBind(lp.gateway!.socketId, undefined);
+        continue;
+      }
+      listener.close();
+      this.gwListeners.delete(key);
+      if (previous !== undefined) this.reportBind(previous, undefined, true);
+    }
+    for (const key of [...this.gwFailures.keys()]) {
+      if (plan.listeners.has(key)) continue;
+      this.gwFailures.delete(key);
+    }
+    const ids = new Set([...plan.sockets.values()].map((socket) => socket.id));
+    for (const id of plan.duplicates.keys()) ids.add(id);
+    for (const id of [...this.gwReported.keys()]) if (!ids.has(id)) this.reportBind(id, undefined, true);
+    for (const [id, pool] of [...this.gwPools]) {
+      if (plan.pools.has(id)) continue;
+      this.gwPools.delete(id);
+      this.retiring.add(pool);
+      pool.retire(() => {
+        this.retiring.delete(pool);
+        pool.metrics.release();
+      });
+    }
+  }
+
+  private readonly gwSocketIds = new WeakMap<Listener, string>();
+
+  private yieldGatewaySocket(key: string): void {
+    const listener = this.gwListeners.get(key);
+    if (!listener) return;
+    listener.close();
+    this.gwListeners.delete(key);
+  }
+
+  private gwSocketOf(listener: Listener): string | undefined {
+    return this.gwSocketIds.get(listener);
+  }
+
+  /** Opens the gateway sockets not listening yet (new ones and those that failed before). */
+  private async openGatewayListeners(): Promise<void> {
+    const plan = this.gwPlan;
+    for (const [id, holder] of plan.duplicates) {
+      const reason = `another Gateway socket (${holder}) already listens on this address and port`;
+      if (this.reportBind(id, reason)) this.logger.warn({ gateway: id, holder }, `cannot listen for ${id}: ${reason}`);
+    }
+    const opening: Promise<void>[] = [];
+    for (const [key, lp] of plan.listeners) {
+      if (this.gwListeners.has(key)) continue;
+      const socketId = lp.gateway!.socketId;
+      const owner = this.planner.listeners.get(key);
+      if (owner) {
+        const ref = this.pools.get(owner.poolId)?.ref;
+        this.gatewayBindFailed(key, socketId, `already served for Service ${ref ? portLabel(ref) : key}`, undefined);
+        continue;
+      }
+      opening.push(this.openGatewayListener(lp, socketId));
+    }
+    await Promise.all(opening);
+  }
+
+  private async openGatewayListener(lp: ListenerPlan, socketId: string): Promise<void> {
+    if (this.listeners.size + this.gwListeners.size + this.opening >= this.budget.listeners) {
+      const reason = `the service proxy's ${this.budget.listeners} listening sockets (descriptor budget) are in use`;
+      this.gatewayBindFailed(lp.key, socketId, reason, undefined);
+      return;
+    }
+    const listener = this.newListener(lp, this.gwPools.get(lp.poolId)!);
+    this.opening++;
+    try {
+      await listener.listen();
+      // the plan may have moved on while this bound
+      if (this.gwPlan.listeners.get(lp.key)?.gateway?.socketId !== socketId || this.gwListeners.has(lp.key)) {
+        listener.close();
+        return;
+      }
+      this.gwListeners.set(lp.key, listener);
+      this.gwSocketIds.set(listener, socketId);
+      if (this.gwFailures.delete(lp.key))
+        this.logger.info({ listener: lp.key, gateway: socketId }, `now serving ${lp.key}`);
+      this.reportBind(socketId, undefined);
+    } catch (err) {
+      listener.close();
+      this.gatewayBindFailed(
+        lp.key,
+        socketId,
+        bindFailure(err as NodeJS.ErrnoException, lp),
+        err as NodeJS.ErrnoException,
+      );
+    } finally {
+      this.opening--;
+    }
+  }
+
+  /** Logged once per reason, reported to the status writer, retried on the next apply. */
+  private gatewayBindFailed(
+    key: string,
+    socketId: string,
+    reason: string,
+    err: NodeJS.ErrnoException | undefined,
+  ): void {
+    if (this.gwFailures.get(key) !== reason) {
+      const socket = this.gwPlan.sockets.get(key);
+      const listeners = socket?.listeners.map((l) => `${l.namespace}/${l.gateway}/${l.listener}`) ?? [];
+      this.logger.error(
+        { listener: key, gateway: socketId, listeners, ...(err?.code ? { code: err.code } : {}) },
+        `cannot listen on ${key} for Gateway listener(s) ${listeners.join(", ")}: ${reason}`,
+      );
+    }
+    this.gwFailures.set(key, reason);
+    this.reportBind(socketId, reason);
+    if (err?.code === "EMFILE" || err?.code === "ENFILE") this.exhausted(key, 0);
+  }
+
+  /** Tells the status writer when a socket's bind result changes (`forget`: the socket is gone). */
+  private reportBind(socketId: string, error: string | undefined, forget = false): boolean {
+    const known = this.gwReported.has(socketId);
+    if (known && this.gwReported.get(socketId) === error && !forget) return false;
+    if (forget) {
+      if (!known) return false;
+      this.gwReported.delete(socketId);
+    } else this.gwReported.set(socketId, error);
+    this.options.status?.reportGatewayBind?.(socketId, error);
+    return true;
+  }
+
   async close(): Promise<void> {
-    for (const listener of this.listeners.values()) listener.close();
+    for (const listener of [...this.listeners.values(), ...this.gwListeners.values()]) listener.close();
     this.listeners.clear();
-    for (const pool of [...this.pools.values(), ...this.retiring]) pool.closeAll();
+    this.gwListeners.clear();
+    for (const pool of [...this.pools.values(), ...this.gwPools.values(), ...this.retiring]) pool.closeAll();
     this.pools.clear();
+    this.gwPools.clear();
     this.retiring.clear();
     this.healthChecks.close();
     await this.healthz?.close();
@@ -305,7 +532,7 @@ export class ServicePlane implements Plane {
     const pool = this.pools.get(lp.poolId)!;
     // Each listening socket is a descriptor: past the budget's share, the port is reported, not bound
     // (a Service with 10,000 ports must not take the descriptors of the other planes).
-    if (this.listeners.size + this.opening >= this.budget.listeners) {
+    if (this.listeners.size + this.gwListeners.size + this.opening >= this.budget.listeners) {
       this.failures.set(
         lp.key,
         `the service proxy's ${this.budget.listeners} listening sockets (descriptor budget) are in use`,
@@ -314,28 +541,7 @@ export class ServicePlane implements Plane {
       return;
     }
     this.overBudget.delete(lp.key);
-    const { config } = this.options;
-    const onExhausted = (pauseMs: number) => this.exhausted(lp.key, pauseMs);
-    const listener: Listener =
-      lp.protocol === "UDP"
-        ? new UdpListener(lp, pool, {
-            udpIdleTimeoutMs: config.udpIdleTimeoutMs,
-            reusePort: this.options.reusePort,
-            maxFlows: this.budget.udpFlowsPerListener,
-            limits: this.udpLimits,
-            refused: this.udpRefused,
-            onExhausted,
-          })
-        : new TcpListener(lp, pool, {
-            dialTimeoutMs: config.dialTimeoutMs,
-            dialRetries: config.dialRetries,
-            tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
-            reusePort: this.options.reusePort,
-            maxConnections: this.budget.tcpConnectionsPerListener,
-            shared: this.tcpShared,
-            refused: this.tcpRefused,
-            onExhausted,
-          });
+    const listener = this.newListener(lp, pool);
     this.opening++;
     try {
       await listener.listen();
@@ -356,6 +562,37 @@ export class ServicePlane implements Plane {
     } finally {
       this.opening--;
     }
+  }
+
+  private newListener(lp: ListenerPlan, pool: Pool): Listener {
+    const { config } = this.options;
+    const onExhausted = (pauseMs: number) => this.exhausted(lp.key, pauseMs);
+    const tls = lp.gateway?.sni
+      ? {
+          hello: { maxBytes: MAX_CLIENT_HELLO, timeoutMs: config.tlsHandshakeTimeoutMs ?? 10_000 },
+          pools: (id: string) => this.gwPools.get(id),
+        }
+      : undefined;
+    return lp.protocol === "UDP"
+      ? new UdpListener(lp, pool, {
+          udpIdleTimeoutMs: config.udpIdleTimeoutMs,
+          reusePort: this.options.reusePort,
+          maxFlows: this.budget.udpFlowsPerListener,
+          limits: this.udpLimits,
+          refused: this.udpRefused,
+          onExhausted,
+        })
+      : new TcpListener(lp, pool, {
+          dialTimeoutMs: config.dialTimeoutMs,
+          dialRetries: config.dialRetries,
+          tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
+          reusePort: this.options.reusePort,
+          maxConnections: this.budget.tcpConnectionsPerListener,
+          shared: this.tcpShared,
+          refused: this.tcpRefused,
+          onExhausted,
+          tls,
+        });
   }
 
   /** Ports left unbound by the listener budget: one line when their number changes. */
@@ -417,6 +654,7 @@ export const createServicePlane: PlaneFactory = async (context) => {
     reusePort: context.reusePort === true,
     // With workers only the first serves ClientIP-affinity ports (ServicePlanner's affinity filter; docs/workers.md).
     servesAffinity: (context.worker?.index ?? 0) === 0,
+    status: context.status,
   });
   await plane.start();
   return plane;

@@ -31,7 +31,7 @@ export class Pool {
     this.id = plan.id;
     this.ref = plan.ref;
     this.endpoints = plan.endpoints;
-    this.balancer = new Balancer(plan.endpoints, plan.sessionAffinity);
+    this.balancer = new Balancer(plan.endpoints, plan.sessionAffinity, plan.weights, plan.refusedWeight);
     this.metrics = metrics;
     this.graceMs = graceMs;
   }
@@ -43,10 +43,15 @@ export class Pool {
     return n;
   }
 
-  update(endpoints: readonly Endpoint[], affinity: SessionAffinity): void {
+  update(
+    endpoints: readonly Endpoint[],
+    affinity: SessionAffinity,
+    weights?: readonly number[],
+    refusedWeight?: number,
+  ): void {
     const gone = removedEndpoints(this.endpoints, endpoints);
     this.endpoints = endpoints;
-    this.balancer.update(endpoints, affinity);
+    this.balancer.update(endpoints, affinity, weights, refusedWeight);
     // An endpoint back within its grace period keeps its connections.
     if (this.graceTimers.size > 0)
       for (const endpoint of endpoints) {

@@ -6,10 +6,12 @@ import { ForwardedConnection, type Spliced, type Timers } from "./forwarded.ts";
 import type { ListenerPlan } from "./plan.ts";
 import type { Pool } from "./pool.ts";
 import { readBuffers } from "./read-buffers.ts";
+import { SniTable } from "./sni.ts";
 import { compileSourceRanges, type SourceMatcher } from "./source-ranges.ts";
 import { Sweep } from "./sweep.ts";
 import { probeTcpHandles, type TcpHandle } from "./tcp-handles.ts";
 import { HandleSplice, resetHandle, useHandles } from "./tcp-splice-handles.ts";
+import { HandleHello, type HelloLimits, socketHello } from "./tls-hello.ts";
 
 export interface TcpProxyOptions {
   dialTimeoutMs: number;
@@ -26,6 +28,11 @@ export interface TcpProxyOptions {
   refused?: RefusalCounters | undefined;
   /** accept or an upstream socket hit EMFILE/ENFILE: told with the back-off it starts */
   onExhausted?: ((pauseMs: number) => void) | undefined;
+  /**
+   * TLS passthrough (a plan with `gateway.sni`): how the ClientHello is read, and the plane's pools
+   * by id (the SNI entries' pools, swapped on reconcile like the listener's own).
+   */
+  tls?: { hello: HelloLimits; pools: (id: string) => Pool | undefined } | undefined;
 }
 
 const NO_COUNT = { inc(): void {} };
@@ -81,6 +88,7 @@ export class TcpListener {
       options.onExhausted ?? noop,
     );
     this.allowed = compileSourceRanges(plan.sourceRanges);
+    this.sni = sniTable(plan);
     this.server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) =>
       this.accept(socket),
     );
@@ -107,9 +115,13 @@ export class TcpListener {
   update(plan: ListenerPlan, pool: Pool): void {
     if (plan.sourceRanges.join(",") !== this.plan.sourceRanges.join(","))
       this.allowed = compileSourceRanges(plan.sourceRanges);
+    if (plan.gateway?.sni !== this.plan.gateway?.sni) this.sni = sniTable(plan);
     this.plan = plan;
     this.pool = pool;
   }
+
+  /** TLS passthrough: SNI host → pool id (undefined: a plain TCP socket) */
+  private sni: SniTable<string> | undefined;
 
   /** Stops accepting; established connections stay with their pool (closed by it or by the peers). */
   close(): void {
@@ -157,6 +169,10 @@ export class TcpListener {
       resetHandle(handle);
       return;
     }
+    if (this.sni !== undefined) {
+      this.helloOnHandle(handle, clientIp);
+      return;
+    }
     const now = pool.balancer.needsClient ? Date.now() : 0;
     const attempts = pool.balancer.attempts(clientIp, now, 1 + this.options.dialRetries);
     if (attempts.length === 0 || !this.gate.acquire()) {
@@ -180,6 +196,10 @@ export class TcpListener {
       accepted.resetAndDestroy();
       return;
     }
+    if (this.sni !== undefined) {
+      this.helloOnSocket(accepted, clientIp);
+      return;
+    }
     const now = pool.balancer.needsClient ? Date.now() : 0;
     const attempts = pool.balancer.attempts(clientIp, now, 1 + this.options.dialRetries);
     if (attempts.length === 0 || !this.gate.acquire()) {
@@ -192,6 +212,72 @@ export class TcpListener {
     const buffer = readBuffers.take(false);
     new Splice(adopt(accepted, this.server, buffer), buffer, this.timers, pool, clientIp, attempts, this.gate).dial();
   }
+
+  // TLS passthrough. The connection holds a slot of the gate from accept; the hello is read (bounded
+  // in bytes and time), its server name picks the SNI entry's pool, and the connection is spliced
+  // like any other with the bytes read so far written to the backend first. No match, no SNI or a
+  // malformed hello resets that connection only.
+
+  private helloOnHandle(handle: TcpHandle, clientIp: string | undefined): void {
+    const handles = probeTcpHandles();
+    if (typeof handles === "string" || !this.gate.acquire()) {
+      this.pool.metrics.rejected.inc();
+      resetHandle(handle);
+      return;
+    }
+    new HandleHello(handle, handles, this.options.tls!.hello, (bytes, sni, failed) => {
+      const found = this.sniPool(failed, sni, clientIp);
+      if (!found) {
+        this.gate.release();
+        resetHandle(handle);
+        return;
+      }
+      handle.setNoDelay(true);
+      new HandleSplice(handle, this.timers, found.pool, clientIp, found.attempts, this.gate, bytes).dial();
+    });
+  }
+
+  private helloOnSocket(accepted: Socket, clientIp: string | undefined): void {
+    if (!this.gate.acquire()) {
+      this.pool.metrics.rejected.inc();
+      accepted.on("error", noop);
+      accepted.resetAndDestroy();
+      return;
+    }
+    socketHello(accepted, this.options.tls!.hello, (bytes, sni, failed) => {
+      const found = this.sniPool(accepted.destroyed ? "client gone" : failed, sni, clientIp);
+      if (!found) {
+        this.gate.release();
+        accepted.resetAndDestroy();
+        return;
+      }
+      const buffer = readBuffers.take(false);
+      const client = adopt(accepted, this.server, buffer);
+      new Splice(client, buffer, this.timers, found.pool, clientIp, found.attempts, this.gate, bytes).dial();
+    });
+  }
+
+  /** The SNI entry's pool and the endpoints to dial; undefined (counted as reset) when there is none. */
+  private sniPool(
+    failed: string | undefined,
+    sni: string | undefined,
+    clientIp: string | undefined,
+  ): { pool: Pool; attempts: Endpoint[] } | undefined {
+    const id = failed === undefined ? this.sni?.match(sni) : undefined;
+    const pool = id === undefined ? undefined : this.options.tls!.pools(id);
+    const attempts = pool ? pool.balancer.attempts(clientIp, 0, 1 + this.options.dialRetries) : [];
+    if (!pool || attempts.length === 0) {
+      this.pool.metrics.rejected.inc();
+      return undefined;
+    }
+    pool.metrics.total.inc();
+    return { pool, attempts };
+  }
+}
+
+function sniTable(plan: ListenerPlan): SniTable<string> | undefined {
+  const sni = plan.gateway?.sni;
+  return sni ? new SniTable(sni.map((e) => ({ host: e.host, value: e.poolId }))) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -263,6 +349,8 @@ class Splice extends ForwardedConnection {
   /** reading stopped until the other side drains */
   clientPaused = false;
   upstreamPaused = false;
+  /** TLS passthrough: the bytes read before the upstream was chosen, written to it first */
+  private readonly prelude: Buffer | undefined;
 
   constructor(
     client: Socket,
@@ -272,8 +360,10 @@ class Splice extends ForwardedConnection {
     clientIp: string | undefined,
     attempts: Endpoint[],
     gate: ConnectionGate,
+    prelude?: Buffer,
   ) {
     super(timers, pool, clientIp, attempts, gate);
+    this.prelude = prelude;
     this.client = client;
     this.clientBuffer = clientBuffer;
     (client as Linked)[LINK] = this;
@@ -312,6 +402,7 @@ class Splice extends ForwardedConnection {
     upstream.on("end", onEnd);
     client.on("drain", onDrain);
     upstream.on("drain", onDrain);
+    if (this.prelude !== undefined) upstream.write(this.prelude);
     client.resume();
   }
 
@@ -392,7 +483,7 @@ class Splice extends ForwardedConnection {
     const pool = this.pool;
     const metrics = pool.metrics;
     metrics.active.dec();
-    metrics.bytesIn.inc(this.client.bytesRead);
+    metrics.bytesIn.inc(this.client.bytesRead + (this.prelude?.length ?? 0));
     metrics.bytesOut.inc(this.client.bytesWritten);
     pool.untrack(this.endpoint, this);
     this.timers.idle.delete(this);

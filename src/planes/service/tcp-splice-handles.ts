@@ -67,6 +67,8 @@ export class HandleSplice extends ForwardedConnection {
    */
   private clientShutting = false;
   private upstreamShutting = false;
+  /** TLS passthrough: the bytes read before the upstream was chosen, written to it first */
+  private prelude: Buffer | undefined;
 
   constructor(
     client: TcpHandle,
@@ -75,9 +77,11 @@ export class HandleSplice extends ForwardedConnection {
     clientIp: string | undefined,
     attempts: Endpoint[],
     gate: ConnectionGate,
+    prelude?: Buffer,
   ) {
     super(timers, pool, clientIp, attempts, gate);
     this.client = client;
+    this.prelude = prelude;
     handleSplices.count++;
   }
 
@@ -114,7 +118,30 @@ export class HandleSplice extends ForwardedConnection {
     upstream.onread = onRead;
     client.useUserBuffer(this.clientBuffer);
     upstream.useUserBuffer(this.upstreamBuffer);
+    if (this.prelude !== undefined && this.writePrelude(upstream)) {
+      // the client is read once the prelude is written (see `written`)
+      if (!this.done && upstream.readStart() !== 0) this.closeBoth(true);
+      return;
+    }
     if (client.readStart() !== 0 || upstream.readStart() !== 0) this.closeBoth(true);
+  }
+
+  /** Writes the prelude upstream; true when the write has to wait (it then holds the client's reading). */
+  private writePrelude(upstream: TcpHandle): boolean {
+    const prelude = this.prelude!;
+    this.prelude = undefined;
+    const req = spareWrite;
+    if (upstream.writeBuffer(req, prelude) !== 0) {
+      this.closeBoth(true);
+      return true;
+    }
+    if (H.state[H.kLastWriteWasAsync] === 0) return false;
+    spareWrite = H.newWrite();
+    req.handle = upstream;
+    req[LINK] = this;
+    req.oncomplete = onWritten;
+    this.upBusy = prelude;
+    return true;
   }
 
   /** A connect failed or timed out: next endpoint, or reset the client when none is left. */

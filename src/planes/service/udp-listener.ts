@@ -137,7 +137,9 @@ export class UdpListener {
       }
       flow = this.openFlow(key, client);
       if (!flow) {
+        // no endpoint for it (a Gateway socket's pick of an invalid backend): dropped
         limits?.release(client.address);
+        this.pool.metrics.rejected.inc();
         return;
       }
     }
