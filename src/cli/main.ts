@@ -28,6 +28,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ main: (argv: string[], runApp:
   demo: () => import("./demo.ts"),
   get: () => import("./get.ts"),
   describe: () => import("./get.ts").then((m) => ({ main: (argv: string[]) => m.describeMain(argv) })),
+  convert: () => import("./convert.ts"),
   // internal: a data-plane worker forked by `nodeplane --workers N` (not listed in the usage)
   worker: () => import("../workers/worker.ts").then((m) => ({ main: () => m.runWorker() })),
 };
