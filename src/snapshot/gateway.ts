@@ -59,12 +59,16 @@ export interface ValueMatch {
   /** header names lowercase; query parameter names as written (they are case-sensitive) */
   name: string;
   type: "Exact" | "RegularExpression";
-  /** a RegularExpression here has been checked: linear-time safe (translate/gateway/regex.ts) */
+  /** a RegularExpression here is a checked, linear-time safe source anchored to the whole value (translate/gateway/regex.ts) */
   value: string;
 }
 
 export interface HttpPathMatch {
   type: "Exact" | "PathPrefix" | "RegularExpression";
+  /**
+   * PathPrefix: without its trailing `/` (`/` itself stays `/`), matched element-wise: the path equals it or
+   * continues with `/`. RegularExpression: a checked source, anchored to the whole path.
+   */
   value: string;
 }
 
@@ -112,6 +116,8 @@ export interface HttpRouteRule {
   match: number;
   /** GRPCRoute matches are compiled to paths (`/service/method`) and headers */
   path: HttpPathMatch;
+  /** GRPCRoute: the method match as written ("" = any), which its precedence ranks by (translate/gateway/precedence.ts) */
+  grpcMethod?: { type: "Exact" | "RegularExpression"; service: string; method: string };
   method?: string;
   headers: readonly ValueMatch[];
   queryParams: readonly ValueMatch[];

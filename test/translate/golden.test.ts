@@ -5,7 +5,8 @@
  *     `default`), headed by a comment saying what the case shows;
  *   - expected.json: what the translator makes of them: for `services` the service ports, health checks
  *     and problems; for `ingress` the route table (hosts, default route, certificates, status entries)
- *     and problems.
+ *     and problems; for `gateway` the Gateway API part (HTTP and L4 sockets, status) and problems, one
+ *     folder per Gateway API conformance test ported (named after it) plus `own-*` cases.
  * Every case runs on node `node-a` (zone `zone-a`, addresses 192.168.1.10 and fd00::10) with the shared
  * test options (test/support/options.ts).
  *
@@ -21,6 +22,7 @@ import { parseAllDocuments } from "yaml";
 import type { Kind, KindMap } from "../../src/model/k8s.ts";
 import type { NodeSnapshot } from "../../src/snapshot/snapshot.ts";
 import { Store } from "../../src/store/store.ts";
+import { GatewayTranslator } from "../../src/translate/gateway/translator.ts";
 import { IngressTranslator } from "../../src/translate/ingress/translator.ts";
 import { ServiceTranslator } from "../../src/translate/services/translator.ts";
 import { translateOptions } from "../support/options.ts";
@@ -44,6 +46,10 @@ const TRANSLATORS: Record<string, (store: Store) => unknown> = {
   },
   ingress: (store) => {
     const { snapshot, problems } = new IngressTranslator().translate(store, OPTIONS, NODE);
+    return { ...snapshot, problems };
+  },
+  gateway: (store) => {
+    const { snapshot, problems } = new GatewayTranslator().translate(store, OPTIONS, NODE);
     return { ...snapshot, problems };
   },
 };

@@ -43,15 +43,25 @@ function findServicePort(service: Service, port: number | string) {
   return typeof port === "number" ? ports.find((p) => p.port === port) : ports.find((p) => p.name === port);
 }
 
-function endpointsFor(store: Store, serviceKey: string, portName: string): UpstreamEndpoint[] {
+/**
+ * The endpoints of the Service `serviceKey`'s port named `portName` (the Service port's name: the slices
+ * carry the targetPort resolved under that name), `protocol` TCP or UDP: ready ones, or serving+terminating
+ * ones when none is ready, sorted, without repeats. Shared with the Gateway API backends (translate/gateway/backends.ts).
+ */
+export function endpointsFor(
+  store: Store,
+  serviceKey: string,
+  portName: string,
+  protocol: "TCP" | "UDP" = "TCP",
+): UpstreamEndpoint[] {
   const slices = store.slicesFor(serviceKey);
-  const { ready, fallback } = collectEndpoints(slices, portName, undefined);
+  const { ready, fallback } = collectEndpoints(slices, portName, protocol, undefined);
   // With only one list filled, a repeated ip:port can only repeat within it: sorted, it is dropped
   // as the neighbour of its twin. No Set and no key string per endpoint (1k Ingresses over 10k
   // endpoints on a full rebuild). With both filled, the first copy in slice order decides which list
   // an address lands in: the walk again, keeping the first copy only.
   if (ready.length > 0 && fallback.length > 0) {
-    const exact = collectEndpoints(slices, portName, new Set());
+    const exact = collectEndpoints(slices, portName, protocol, new Set());
     return sortEndpoints(exact.ready.length > 0 ? exact.ready : exact.fallback);
   }
   return withoutRepeats(sortEndpoints(ready.length > 0 ? ready : fallback));
@@ -64,12 +74,13 @@ function endpointsFor(store: Store, serviceKey: string, portName: string): Upstr
 function collectEndpoints(
   slices: readonly EndpointSlice[],
   portName: string,
+  protocol: "TCP" | "UDP",
   seen: Set<string> | undefined,
 ): { ready: UpstreamEndpoint[]; fallback: UpstreamEndpoint[] } {
   const ready: UpstreamEndpoint[] = [];
   const fallback: UpstreamEndpoint[] = [];
   for (const slice of slices) {
-    const port = slicePort(slice, portName);
+    const port = slicePort(slice, portName, protocol);
     if (port === undefined) continue;
     for (const endpoint of slice.endpoints ?? []) {
       const list = listFor(endpoint, ready, fallback);
@@ -100,10 +111,10 @@ function listFor(
   return isReady && !terminating ? ready : serving && terminating ? fallback : undefined;
 }
 
-/** The slice's port number for the named TCP port, when it has a valid one. */
-function slicePort(slice: EndpointSlice, portName: string): number | undefined {
+/** The slice's port number for the named port of that protocol, when it has a valid one. */
+function slicePort(slice: EndpointSlice, portName: string, protocol: "TCP" | "UDP"): number | undefined {
   if (slice.addressType !== "IPv4" && slice.addressType !== "IPv6") return undefined;
-  const found = (slice.ports ?? []).find((p) => (p.name ?? "") === portName && (p.protocol ?? "TCP") === "TCP");
+  const found = (slice.ports ?? []).find((p) => (p.name ?? "") === portName && (p.protocol ?? "TCP") === protocol);
   const port = found?.port;
   return port === undefined || !Number.isInteger(port) || port < 1 || port > 65535 ? undefined : port;
 }
