@@ -15,7 +15,7 @@ import type { Condition, GatewayApiStatus } from "../../src/model/gateway.ts";
 import type { SnapshotPipeline } from "../../src/pipeline.ts";
 import type { GatewaySnapshot } from "../../src/snapshot/gateway.ts";
 import type { Snapshot } from "../../src/snapshot/snapshot.ts";
-import { MemoryStatusWriter } from "../../src/status/writer.ts";
+import { MemoryStatusWriter, type StatusWriter } from "../../src/status/writer.ts";
 import { Store } from "../../src/store/store.ts";
 import { Translator } from "../../src/translate/index.ts";
 import { translateOptions } from "../support/options.ts";
@@ -166,12 +166,16 @@ const GATEWAY: GatewaySnapshot = {
   },
 };
 
-/** A status writer that keeps Gateway API status in memory, as manifests mode's does. */
-class GatewayStatusMemory extends MemoryStatusWriter {
-  readonly written = new Map<string, GatewayApiStatus>();
-  gatewayApiStatus(kind: GatewayApiStatus["kind"], namespace: string, name: string): GatewayApiStatus | undefined {
-    return this.written.get(`${kind}/${namespace}/${name}`);
-  }
+/** A status writer that keeps Gateway API status in memory, as manifests mode's does (only what the admin API reads). */
+function gatewayStatusMemory(written: Map<string, GatewayApiStatus>): StatusWriter {
+  const base = new MemoryStatusWriter();
+  return {
+    setIngressStatus: (ns, name, lb) => base.setIngressStatus(ns, name, lb),
+    setServiceStatus: (ns, name, lb) => base.setServiceStatus(ns, name, lb),
+    ingressStatus: (ns, name) => base.ingressStatus(ns, name),
+    serviceStatus: (ns, name) => base.serviceStatus(ns, name),
+    gatewayApiStatus: (kind, ns, name) => written.get(`${kind}/${ns}/${name}`),
+  };
 }
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -185,7 +189,8 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 
 describe("nodeplane get|describe for the Gateway API kinds", () => {
   let admin: AdminServer;
-  const status = new GatewayStatusMemory();
+  const written = new Map<string, GatewayApiStatus>();
+  const status = gatewayStatusMemory(written);
   let at: string;
   beforeAll(async () => {
     const store = new Store();
@@ -194,7 +199,7 @@ describe("nodeplane get|describe for the Gateway API kinds", () => {
     const snapshot: Snapshot = { ...base, gateway: GATEWAY };
     const pipeline = { snapshot } as unknown as SnapshotPipeline;
     // the writer's status (what S1 keeps after adding bind failures) wins over the translator's
-    status.written.set("Gateway/default/lab", {
+    written.set("Gateway/default/lab", {
       kind: "Gateway",
       status: {
         addresses: [{ type: "IPAddress", value: "127.0.0.1" }],

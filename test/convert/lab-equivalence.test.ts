@@ -4,8 +4,8 @@
  *
  * Two runs of `nodeplane demo` (its echo servers play the pods), one after the other on the same pod addresses:
  *   A: the lab's Services, Secret, IngressClass and Ingresses, the ingress on 127.0.0.1:PORT_A;
- *   B: the same Services and Secret, and `nodeplane convert` of the lab (--http-port PORT_B), the ingress off,
- *      so only the Gateway's listener on 127.0.0.1:PORT_B (--gateway-address) answers.
+ *   B: the same Services and Secret, and `nodeplane convert` of the lab (--http-port PORT_B), no Ingress, so
+ *      only the Gateway's listener on 127.0.0.1:PORT_B (--gateway-address) routes.
  * For each request: the same status, and for answers from a pod the same pod, request line (what the backend
  * got: method and path after any rewrite), Host (without the port, which differs) and body size. Error answers
  * (404) are nodeplane's own pages, whose text differs between the two planes: their status is compared.
@@ -178,7 +178,8 @@ describe("nodeplane convert examples/lab, served: the same answers as the lab's 
     expect(ingress.answers[0]).toMatchObject({ status: 200, request: "GET /foo", host: "foo.bar.com" });
     expect(ingress.answers[4]?.pod).not.toBe(ingress.answers[0]?.pod);
 
-    const gateway = await serve(b, PORT_B, ["--http-address="]);
+    // B has no Ingress: its ingress listener (another port) serves nothing; the Gateway's is PORT_B
+    const gateway = await serve(b, PORT_B, [`--http-address=127.0.0.1:${PORT_B + 1}`]);
     expect(gateway.answers.length, `the Gateway listener never answered on ${PORT_B}\n${gateway.log}`).toBe(
       REQUESTS.length,
     );
