@@ -88,7 +88,7 @@ export function describeGateway(d: GatewayDescription): string {
       const routes = [
         ...new Set(vhost.rules.map((r) => `${r.route.kind.toLowerCase()}/${r.route.namespace}/${r.route.name}`)),
       ];
-      rows.push([socket.id, vhost.host || "*", routes.join(", "), String(vhost.rules.length)]);
+      rows.push([socket.id, vhost.host || "*", routes.join(", ") || "<none>", String(vhost.rules.length)]);
     }
   for (const socket of d.serving.l4) {
     if (socket.route) rows.push([socket.id, "*", routeName(socket.route), String(socket.backends.length)]);
