@@ -211,7 +211,7 @@ function convertClass(ingresses: readonly IngressInput[], services: readonly Ser
       const secret = str(tls.secretName);
       if (!secret) {
         gatewayComments.push(
-          `not converted: Ingress ${ing.namespace}/${ing.name} spec.tls[${i}] has no secretName (the default certificate); Gateway listeners need certificateRefs`,
+          `not converted: Ingress ${ing.namespace}/${ing.name} spec.tls[${i}] has no secretName (the default certificate); Gateway listeners need certificateRefs: its hosts are served over HTTP only, without the redirect to HTTPS`,
         );
         continue;
       }
@@ -368,8 +368,10 @@ function convertIngress(
       continue;
     }
     const name = hosts.length === 1 ? ing.name : `${ing.name}-${host ? slug(host) : "any-host"}`;
-    const redirect = host !== "" && sslRedirect && tlsHosts.has(host);
-    const listener = redirect ? https.find((l) => l.hostname === host) : undefined;
+    const listener =
+      host !== "" && sslRedirect && tlsHosts.has(host) ? https.find((l) => l.hostname === host) : undefined;
+    // a TLS host without a Secret has no HTTPS listener here (Gateway API has no default certificate): no redirect
+    const redirect = listener !== undefined;
     const parentRefs = listener ? [{ ...parent, sectionName: listener.name }] : [parent];
     out.push({
       comments: i === 0 ? comments : [`from Ingress ${ing.namespace}/${ing.name}`],
