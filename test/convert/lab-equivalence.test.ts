@@ -3,11 +3,12 @@
  * result, and get the same answers as the Ingresses give, request by request.
  *
  * Two runs of `nodeplane demo` (its echo servers play the pods), one after the other on the same pod addresses:
- *   A: the lab's Services, Secret, IngressClass and Ingresses, the ingress on 127.0.0.1:PORT_A;
- *   B: the same Services and Secret, and `nodeplane convert` of the lab (--http-port PORT_B), no Ingress, so
- *      only the Gateway's listener on 127.0.0.1:PORT_B (--gateway-address) routes.
+ *   A: the lab's Services, Secret, IngressClass and Ingresses, the ingress on 127.0.0.1:PORT_A (HTTPS PORT_A+1);
+ *   B: the same Services and Secret, and `nodeplane convert` of the lab (--http-port PORT_B, --https-port PORT_B+2),
+ *      no Ingress, so only the Gateway's listeners on 127.0.0.1 (--gateway-address) route.
  * For each request: the same status, and for answers from a pod the same pod, request line (what the backend
- * got: method and path after any rewrite), Host (without the port, which differs) and body size. Error answers
+ * got: method and path after any rewrite), Host (without the port, which differs) and body size; over HTTPS also
+ * the certificate's subject. Error answers
  * (404) are nodeplane's own pages, whose text differs between the two planes: their status is compared.
  * The lab's pod addresses are moved to 127.244.21x.x so this file can run beside demo-lab.test.ts.
  */
@@ -25,7 +26,7 @@ const PORT_A = 21000 + Math.floor(Math.random() * 4000);
 const PORT_B = PORT_A + 4000;
 
 /** The requests compared: the lab's curl lines and their neighbours (prefix edges, other hosts, no host). */
-const REQUESTS: { host?: string; path: string; method?: string; body?: string }[] = [
+const REQUESTS: { host?: string; path: string; method?: string; body?: string; tls?: true }[] = [
   { host: "foo.bar.com", path: "/foo" },
   { host: "foo.bar.com", path: "/foo/" },
   { host: "foo.bar.com", path: "/foo/bar?x=1" },
@@ -42,6 +43,10 @@ const REQUESTS: { host?: string; path: string; method?: string; body?: string }[
   { path: "/anything/else" },
   { host: "foo.bar.com", path: "/foo", method: "POST", body: "hello" },
   { host: "foo.bar.com", path: "/bar", method: "HEAD" },
+  // HTTPS: the lab's test-ingress names testsecret for every host (no tls.hosts), so no redirect either
+  { host: "foo.bar.com", path: "/bar", tls: true },
+  { host: "foo.bar.com", path: "/other", tls: true },
+  { host: "localhost", path: "/", tls: true },
 ];
 
 function labFile(name: string): string {
@@ -53,24 +58,38 @@ function labFile(name: string): string {
 
 interface Answer {
   status: number;
+  /** HTTPS: the certificate's subject */
+  subject?: string;
   pod?: string;
   request?: string;
   host?: string;
   bodyBytes?: string;
 }
 
-function curl(port: number, r: (typeof REQUESTS)[number]): Promise<Answer> {
+/** `ports.http` or, for TLS rows, `ports.https`; HTTPS with SNI = the Host (curl --resolve), -k (self-signed lab Secret). */
+function curl(ports: { http: number; https: number }, r: (typeof REQUESTS)[number]): Promise<Answer> {
   const args = ["-sS", "--max-time", "5", "-o", "-", "-w", "\n%{http_code}", "-X", r.method ?? "GET"];
   if (r.method === "HEAD") args.splice(args.indexOf("-X"), 2, "-I");
-  if (r.host) args.push("-H", `Host: ${r.host}`);
   if (r.body) args.push("--data-binary", r.body);
-  args.push(`http://127.0.0.1:${port}${r.path}`);
+  if (r.tls) {
+    args.push(
+      "-k",
+      "-v",
+      "--resolve",
+      `${r.host}:${ports.https}:127.0.0.1`,
+      `https://${r.host}:${ports.https}${r.path}`,
+    );
+  } else {
+    if (r.host) args.push("-H", `Host: ${r.host}`);
+    args.push(`http://127.0.0.1:${ports.http}${r.path}`);
+  }
   return new Promise((resolve) =>
-    execFile("curl", args, (_err, stdout) => {
+    execFile("curl", args, (_err, stdout, stderr) => {
       const cut = stdout.lastIndexOf("\n");
       const status = Number(stdout.slice(cut + 1));
       const body = stdout.slice(0, cut);
       const answer: Answer = { status };
+      if (r.tls) answer.subject = /subject: (.*)$/m.exec(stderr)?.[1];
       const pod = /^nodeplane-echo: pod (\S+)/m.exec(body);
       if (pod) {
         answer.pod = pod[1];
@@ -104,7 +123,11 @@ async function eventually(check: () => Promise<boolean> | boolean, tries = 300):
 }
 
 /** Runs the demo on `dir`, sends every request once the port answers, stops it, returns the answers. */
-async function serve(dir: string, port: number, flags: string[]): Promise<{ answers: Answer[]; log: string }> {
+async function serve(
+  dir: string,
+  ports: { http: number; https: number },
+  flags: string[],
+): Promise<{ answers: Answer[]; log: string }> {
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -113,7 +136,6 @@ async function serve(dir: string, port: number, flags: string[]): Promise<{ answ
       "--manifests",
       dir,
       "--admin-address=127.0.0.1:0",
-      "--https-address=",
       "--dns-address=",
       "--service-cidr=127.93.0.0/16",
       "--vip-interface=none",
@@ -131,12 +153,14 @@ async function serve(dir: string, port: number, flags: string[]): Promise<{ answ
   });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   try {
-    const up = await eventually(() => /Try:/.test(log) && listening(port));
+    const up = await eventually(
+      async () => /Try:/.test(log) && (await listening(ports.http)) && listening(ports.https),
+    );
     if (!up) return { answers: [], log };
     // the echo pods start with the first snapshot; give them the same moment in both runs
-    await eventually(async () => (await curl(port, REQUESTS[0]!)).pod !== undefined, 100);
+    await eventually(async () => (await curl(ports, REQUESTS[0]!)).pod !== undefined, 100);
     const answers: Answer[] = [];
-    for (const r of REQUESTS) answers.push(await curl(port, r));
+    for (const r of REQUESTS) answers.push(await curl(ports, r));
     return { answers, log };
   } finally {
     child.kill("SIGINT");
@@ -162,7 +186,15 @@ describe("nodeplane convert examples/lab, served: the same answers as the lab's 
     const converted = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
       execFile(
         process.execPath,
-        ["bin/nodeplane.js", "convert", "examples/lab", "--http-port", String(PORT_B)],
+        [
+          "bin/nodeplane.js",
+          "convert",
+          "examples/lab",
+          "--http-port",
+          String(PORT_B),
+          "--https-port",
+          String(PORT_B + 2),
+        ],
         { cwd: ROOT, timeout: 20_000 },
         (err, stdout, stderr) =>
           resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr }),
@@ -172,14 +204,25 @@ describe("nodeplane convert examples/lab, served: the same answers as the lab's 
     expect(converted.code).toBe(0);
     writeFileSync(join(b, "converted.yaml"), converted.stdout);
 
-    const ingress = await serve(a, PORT_A, [`--http-address=127.0.0.1:${PORT_A}`]);
+    const ingress = await serve(a, { http: PORT_A, https: PORT_A + 1 }, [
+      `--http-address=127.0.0.1:${PORT_A}`,
+      `--https-address=127.0.0.1:${PORT_A + 1}`,
+    ]);
     expect(ingress.answers.length, ingress.log).toBe(REQUESTS.length);
     // the lab's answers, as the README says: /foo → s1, /bar → s2, anything else → testsvc
     expect(ingress.answers[0]).toMatchObject({ status: 200, request: "GET /foo", host: "foo.bar.com" });
     expect(ingress.answers[4]?.pod).not.toBe(ingress.answers[0]?.pod);
+    expect(ingress.answers.at(-3)).toMatchObject({
+      status: 200,
+      request: "GET /bar",
+      subject: expect.stringContaining("foo.bar.com"),
+    });
 
     // B has no Ingress: its ingress listener (another port) serves nothing; the Gateway's is PORT_B
-    const gateway = await serve(b, PORT_B, [`--http-address=127.0.0.1:${PORT_B + 1}`]);
+    const gateway = await serve(b, { http: PORT_B, https: PORT_B + 2 }, [
+      `--http-address=127.0.0.1:${PORT_B + 1}`,
+      "--https-address=",
+    ]);
     expect(gateway.answers.length, `the Gateway listener never answered on ${PORT_B}\n${gateway.log}`).toBe(
       REQUESTS.length,
     );
