@@ -124,6 +124,7 @@ export interface HttpRouteRule {
   filters: readonly HttpFilter[];
   /** empty, or every weight 0, or every target undefined: 500 (the specification's "no valid backend") */
   backends: readonly WeightedBackend[];
+  /** from `timeouts.request` / `backendRequest`; 0 = no timeout (the spec: a zero duration disables it) */
   timeouts?: { requestMs?: number; backendRequestMs?: number };
 }
 

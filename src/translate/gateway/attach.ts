@@ -4,6 +4,7 @@ import type { RouteStatusEntry } from "../../snapshot/gateway.ts";
 import { condition } from "./conditions.ts";
 import type { GatewayInfo } from "./gateways.ts";
 import { effectiveHosts } from "./hostnames.ts";
+import { objects } from "./input.ts";
 import type { ListenerInfo } from "./listeners.ts";
 import type { RouteInfo } from "./routes.ts";
 
@@ -46,11 +47,27 @@ export function attachRoutes(
   const statuses: RouteStatusEntry[] = [];
   for (const route of routes) {
     const parents: { parentRef: ParentReference; conditions: Condition[] }[] = [];
-    for (const [p, parentRef] of (route.route.spec?.parentRefs ?? []).entries()) {
+    // the same parent twice (the CRD forbids it, a manifest may not) would be two entries for one parentRef
+    const seen = new Set<string>();
+    for (const [p, parentRef] of objects(route.route.spec?.parentRefs).entries()) {
       if ((parentRef.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (parentRef.kind ?? "Gateway") !== "Gateway") continue;
-      const gateway = gateways.get(`${parentRef.namespace ?? route.namespace}/${parentRef.name}`);
+      const gatewayKey = `${parentRef.namespace ?? route.namespace}/${parentRef.name}`;
+      const gateway = gateways.get(gatewayKey);
       if (!gateway) continue;
-      const verdict = judgeParent(route, gateway, parentRef);
+      const parentKey = JSON.stringify([gatewayKey, parentRef.sectionName ?? null, parentRef.port ?? null]);
+      if (seen.has(parentKey)) continue;
+      seen.add(parentKey);
+      let verdict: ParentVerdict;
+      try {
+        verdict = judgeParent(route, gateway, parentRef);
+      } catch (err) {
+        // a shape the checks did not foresee costs this parent of this Route only
+        verdict = {
+          accepted: false,
+          reason: "UnsupportedValue",
+          message: `could not be read: ${(err as Error).message}`,
+        };
+      }
       const g = route.generation;
       const accepted = verdict.accepted
         ? condition("Accepted", true, "Accepted", "attached", g)

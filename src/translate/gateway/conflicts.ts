@@ -1,4 +1,5 @@
 import type { Problem } from "../../model/problems.ts";
+import { covers } from "./hostnames.ts";
 import type { ListenerInfo } from "./listeners.ts";
 
 /**
@@ -128,4 +129,45 @@ export function claimSockets(
       }
     }
   }
+}
+
+/**
+ * OverlappingTLSConfig (gateway_types.go: "Controllers MUST detect the presence of overlapping hostnames"): HTTPS
+ * listeners served on one address and port whose hostnames overlap (`*.example.com` and `foo.example.com`),
+ * across the Gateways sharing the socket. A listener without a hostname is the socket's default and is not
+ * counted as overlapping every other one. A negative-polarity condition: only set when true.
+ */
+export function markOverlappingTls(
+  gateways: readonly {
+    namespace: string;
+    name: string;
+    bind: readonly string[];
+    listeners: ListenerInfo[];
+    notAccepted?: unknown;
+    notProgrammed?: unknown;
+  }[],
+): void {
+  const bySocket = new Map<string, { listener: ListenerInfo; who: string }[]>();
+  for (const gateway of gateways)
+    for (const l of gateway.listeners) {
+      if (l.protocol !== "HTTPS" || l.hostname === "" || !servable(gateway, l)) continue;
+      for (const address of gateway.bind) {
+        const key = `${address}|${l.port}`;
+        const list = bySocket.get(key);
+        const entry = { listener: l, who: `${gateway.namespace}/${gateway.name} ${l.spec.name}` };
+        if (list) list.push(entry);
+        else bySocket.set(key, [entry]);
+      }
+    }
+  for (const list of bySocket.values())
+    for (const a of list) {
+      const others = list.filter(
+        (b) =>
+          b.listener !== a.listener &&
+          b.listener.hostname !== a.listener.hostname &&
+          (covers(a.listener.hostname, b.listener.hostname) || covers(b.listener.hostname, a.listener.hostname)),
+      );
+      if (others.length > 0 && !a.listener.overlapping)
+        a.listener.overlapping = `hostname ${a.listener.hostname} overlaps ${others.map((o) => `${o.listener.hostname} (${o.who})`).join(", ")}`;
+    }
 }

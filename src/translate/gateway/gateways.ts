@@ -6,6 +6,7 @@ import type { TranslateOptions } from "../options.ts";
 import { ipFamily } from "../services/ip.ts";
 import type { ClassVerdict } from "./classes.ts";
 import { markConflicts } from "./conflicts.ts";
+import { objects } from "./input.ts";
 import { analyzeListener, type CertificateCache, type Fault, type ListenerInfo } from "./listeners.ts";
 import type { ReferenceGrants } from "./references.ts";
 
@@ -60,7 +61,7 @@ export function analyzeGateway(
   }
 
   const bind: string[] = [];
-  for (const [i, address] of (gateway.spec?.addresses ?? []).entries()) {
+  for (const [i, address] of objects(gateway.spec?.addresses).entries()) {
     const type = address.type ?? "IPAddress";
     if (type !== "IPAddress") {
       const message = `address type ${type} is not supported (IPAddress only)`;
@@ -78,13 +79,13 @@ export function analyzeGateway(
       if (!bind.includes(value)) bind.push(value);
     }
   }
-  if ((gateway.spec?.addresses ?? []).length === 0) bind.push(options.gatewayAddress);
+  if (objects(gateway.spec?.addresses).length === 0) bind.push(options.gatewayAddress);
   if (!info.notAccepted && !info.notProgrammed) {
     info.bind = bind;
     info.addresses = statusAddresses(bind, options, node);
   }
 
-  info.listeners = (gateway.spec?.listeners ?? []).map((l, i) =>
+  info.listeners = objects(gateway.spec?.listeners).map((l, i) =>
     analyzeListener(store, grants, gateway, l, i, cache, problems),
   );
   markConflicts(info.listeners);

@@ -5,6 +5,7 @@ import type { TlsCertificate } from "../../snapshot/ingress.ts";
 import type { Store } from "../../store/store.ts";
 import { certificateFromSecret } from "../ingress/tls.ts";
 import { hostnameProblem } from "./hostnames.ts";
+import { objects } from "./input.ts";
 import type { ReferenceGrants } from "./references.ts";
 import { compileSelector, namespaceLabels } from "./selector.ts";
 
@@ -47,6 +48,8 @@ export interface ListenerInfo {
   unresolved?: Fault;
   /** set by conflicts.ts */
   conflict?: Fault;
+  /** HTTPS: another listener on the socket has an overlapping hostname (OverlappingTLSConfig, set by conflicts.ts) */
+  overlapping?: string;
   /** HTTPS: the valid certificates, in certificateRefs order */
   certificates: TlsCertificate[];
 }
@@ -91,7 +94,7 @@ export function analyzeListener(
     report(".port", info.notAccepted.message);
   }
   if (protocol !== "TCP" && protocol !== "UDP" && listener.hostname) {
-    const bad = hostnameProblem(listener.hostname);
+    const bad = typeof listener.hostname === "string" ? hostnameProblem(listener.hostname) : "is not a string";
     if (bad) {
       info.notAccepted ??= { reason: "UnsupportedValue", message: `hostname "${listener.hostname}" ${bad}` };
       report(".hostname", `"${listener.hostname}" ${bad}`);
@@ -100,8 +103,8 @@ export function analyzeListener(
 
   // allowedRoutes.kinds: the valid ones are supportedKinds; any other makes ResolvedRefs False (InvalidRouteKinds)
   const allowedKinds = DEFAULT_KINDS[protocol];
-  const asked = listener.allowedRoutes?.kinds;
-  if (asked && asked.length > 0) {
+  const asked = objects(listener.allowedRoutes?.kinds);
+  if (asked.length > 0) {
     const kinds: RouteKind[] = [];
     const invalid: string[] = [];
     for (const k of asked) {
@@ -182,7 +185,7 @@ function resolveCertificates(
   cache: CertificateCache,
   report: (field: string, message: string) => void,
 ): void {
-  const refs = info.spec.tls?.certificateRefs ?? [];
+  const refs = objects(info.spec.tls?.certificateRefs);
   let notPermitted: string | undefined;
   let invalid: string | undefined;
   if (refs.length === 0) {

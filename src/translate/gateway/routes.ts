@@ -5,6 +5,7 @@ import type { Store } from "../../store/store.ts";
 import { resolveBackendRef, toL4Backend } from "./backends.ts";
 import { hostnameProblem } from "./hostnames.ts";
 import { compileGrpcRoute, compileHttpRoute } from "./http-rules.ts";
+import { objects } from "./input.ts";
 import type { ReferenceGrants } from "./references.ts";
 
 export type AnyRoute = HTTPRoute | GRPCRoute | L4Route;
@@ -57,7 +58,7 @@ export function compileRoute(
   if (route.metadata?.generation !== undefined) info.generation = route.metadata.generation;
   if (HOSTNAMED.has(kind)) {
     const hostnames: string[] = [];
-    for (const [i, h] of (route.spec?.hostnames ?? []).entries()) {
+    for (const [i, h] of (Array.isArray(route.spec?.hostnames) ? route.spec.hostnames : []).entries()) {
       const bad = typeof h === "string" ? hostnameProblem(h) : "is not a string";
       if (bad) {
         info.notAccepted ??= { reason: "UnsupportedValue", message: `spec.hostnames[${i}] "${String(h)}" ${bad}` };
@@ -97,8 +98,8 @@ function compileL4(
   problems: Problem[],
 ): void {
   const backends: L4Backend[] = [];
-  for (const [r, rule] of (route.spec?.rules ?? []).entries()) {
-    for (const [b, ref] of (rule.backendRefs ?? []).entries()) {
+  for (const [r, rule] of objects(route.spec?.rules).entries()) {
+    for (const [b, ref] of objects(rule.backendRefs).entries()) {
       const field = `spec.rules[${r}].backendRefs[${b}]`;
       const resolved = resolveBackendRef(store, grants, { kind, namespace: info.namespace }, ref as BackendRef, field);
       if (resolved.problem) {
@@ -125,17 +126,17 @@ function compileL4(
 export function referencedServices(route: AnyRoute, into: Set<string>): void {
   const namespace = route.metadata?.namespace ?? "default";
   const add = (ref: BackendRef | undefined) => {
-    if (ref && typeof ref.name === "string") into.add(`${ref.namespace ?? namespace}/${ref.name}`);
+    if (ref && typeof ref.name === "string")
+      into.add(`${typeof ref.namespace === "string" && ref.namespace !== "" ? ref.namespace : namespace}/${ref.name}`);
   };
   const filters = (list: readonly { requestMirror?: { backendRef: BackendRef } }[] | undefined) => {
-    for (const f of list ?? []) add(f.requestMirror?.backendRef);
+    for (const f of objects(list)) add(f.requestMirror?.backendRef);
   };
-  for (const rule of (route.spec?.rules ?? []) as {
-    backendRefs?: BackendRef[];
-    filters?: { requestMirror?: { backendRef: BackendRef } }[];
-  }[]) {
+  for (const rule of objects(
+    route.spec?.rules as { backendRefs?: BackendRef[]; filters?: { requestMirror?: { backendRef: BackendRef } }[] }[],
+  )) {
     filters(rule.filters);
-    for (const ref of rule.backendRefs ?? []) {
+    for (const ref of objects(rule.backendRefs)) {
       add(ref);
       filters(ref.filters);
     }

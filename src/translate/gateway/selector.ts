@@ -1,5 +1,6 @@
 import type { LabelSelector } from "../../model/gateway.ts";
 import type { Store } from "../../store/store.ts";
+import { objects } from "./input.ts";
 
 /** The label every namespace carries (set by the API server), also when the store holds no Namespace object for it. */
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
@@ -17,14 +18,17 @@ export function namespaceLabels(store: Store, namespace: string): Record<string,
 export function compileSelector(
   selector: LabelSelector,
 ): { ok: true; matches: (labels: Record<string, string>) => boolean } | { ok: false; message: string } {
-  const exact = Object.entries(selector.matchLabels ?? {});
-  const expressions = selector.matchExpressions ?? [];
+  const exact = Object.entries(
+    typeof selector.matchLabels === "object" && selector.matchLabels !== null ? selector.matchLabels : {},
+  );
+  const expressions = objects(selector.matchExpressions);
   for (const [i, e] of expressions.entries()) {
+    if (typeof e.key !== "string") return { ok: false, message: `matchExpressions[${i}]: key is not a string` };
     if (e.operator === "In" || e.operator === "NotIn") {
-      if (!e.values || e.values.length === 0)
-        return { ok: false, message: `matchExpressions[${i}]: ${e.operator} needs values` };
+      if (!Array.isArray(e.values) || e.values.length === 0 || e.values.some((v) => typeof v !== "string"))
+        return { ok: false, message: `matchExpressions[${i}]: ${e.operator} needs a list of values` };
     } else if (e.operator === "Exists" || e.operator === "DoesNotExist") {
-      if (e.values && e.values.length > 0)
+      if (Array.isArray(e.values) && e.values.length > 0)
         return { ok: false, message: `matchExpressions[${i}]: ${e.operator} takes no values` };
     } else return { ok: false, message: `matchExpressions[${i}]: unknown operator "${String(e.operator)}"` };
   }

@@ -40,7 +40,9 @@ interface SocketDraft {
 export function buildSockets(
   gateways: readonly GatewayInfo[],
   attachments: readonly Attachment[],
-): { http: GatewayHttpSocket[]; l4: GatewayL4Socket[] } {
+  previousHosts: ReadonlyMap<string, GatewayVirtualHost> = new Map(),
+): { http: GatewayHttpSocket[]; l4: GatewayL4Socket[]; hosts: Map<string, GatewayVirtualHost> } {
+  const hosts = new Map<string, GatewayVirtualHost>();
   const drafts = new Map<string, SocketDraft>();
   for (const gateway of gateways) {
     for (const l of gateway.listeners) {
@@ -76,7 +78,14 @@ export function buildSockets(
         port: draft.port,
         protocol: draft.protocol,
         listeners,
-        hosts: virtualHosts(draft.listeners, byListener),
+        hosts: virtualHosts(draft.listeners, byListener).map((vhost) => {
+          // the previous object when its rules are the same objects, so the plane can keep what it built from it
+          const id = `${draft.id}|${vhost.host}`;
+          const before = previousHosts.get(id);
+          const kept = before && sameList(before.rules, vhost.rules) ? before : vhost;
+          hosts.set(id, kept);
+          return kept;
+        }),
         certificates: [],
       };
       if (draft.protocol === "HTTPS") addCertificates(socket, draft.listeners);
@@ -91,7 +100,7 @@ export function buildSockets(
       l4.push(socket);
     }
   }
-  return { http, l4 };
+  return { http, l4, hosts };
 }
 
 function l4Base(draft: SocketDraft, listeners: GatewayL4Socket["listeners"]): GatewayL4Socket {
@@ -220,6 +229,10 @@ export function byAge(a: { created: string; key: string }, b: { created: string;
   const y = Number.isNaN(tb) ? Number.POSITIVE_INFINITY : tb;
   if (x !== y) return x < y ? -1 : 1;
   return compare(a.key, b.key);
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function compare(a: string, b: string): number {

@@ -41,6 +41,7 @@ export function gatewayStatus(
         ok
           ? condition("Programmed", true, "Programmed", "served", g)
           : condition("Programmed", false, "Invalid", programmedFault?.message ?? "not served", g),
+        ...(l.overlapping ? [condition("OverlappingTLSConfig", true, "OverlappingHostnames", l.overlapping, g)] : []),
       ],
     };
   });

@@ -5,6 +5,7 @@ import type {
   GatewayL4Socket,
   GatewaySnapshot,
   GatewayStatusSet,
+  GatewayVirtualHost,
   RouteStatusEntry,
 } from "../../snapshot/gateway.ts";
 import type { NodeSnapshot } from "../../snapshot/snapshot.ts";
@@ -13,8 +14,9 @@ import { StoreFollower } from "../follow.ts";
 import type { TranslateOptions } from "../options.ts";
 import { attachRoutes } from "./attach.ts";
 import { judgeClasses } from "./classes.ts";
-import { claimSockets } from "./conflicts.ts";
+import { claimSockets, markOverlappingTls } from "./conflicts.ts";
 import { analyzeGateway, type GatewayInfo } from "./gateways.ts";
+import { objects } from "./input.ts";
 import type { CertificateCache } from "./listeners.ts";
 import { ReferenceGrants } from "./references.ts";
 import { type AnyRoute, compileRoute, type RouteInfo, referencedServices } from "./routes.ts";
@@ -53,6 +55,12 @@ export class GatewayTranslator {
   private services = new Set<string>();
   private secrets = new Set<string>();
   private readonly certificates: CertificateCache = new WeakMap();
+  /** compiled Routes by `kind/namespace/name`, with what they were compiled from */
+  private compiled = new Map<string, CompiledEntry>();
+  /** virtual hosts of the last build by `socketId|host`, reused while their rules are the same objects */
+  private hosts = new Map<string, GatewayVirtualHost>();
+  /** bumped on every ReferenceGrant change: compilations from before are stale */
+  private grantsStamp = 0;
   private sockets = new Map<string, { json: string; socket: GatewayHttpSocket | GatewayL4Socket }>();
   private statusJson = "";
   private last: { snapshot: GatewaySnapshot; problems: Problem[] } | undefined;
@@ -62,8 +70,11 @@ export class GatewayTranslator {
     options: TranslateOptions,
     node: NodeSnapshot,
   ): { snapshot: GatewaySnapshot; problems: Problem[] } {
-    if (this.follower.follow(store)) this.dirty = true;
-    if (this.follower.behind(store)) this.dirty = true;
+    if (this.follower.follow(store) || this.follower.behind(store)) {
+      // changes may have gone unseen: nothing compiled before can be trusted
+      this.dirty = true;
+      this.grantsStamp++;
+    }
     const context = JSON.stringify([
       options.gatewayController,
       options.gatewayAddress,
@@ -74,8 +85,9 @@ export class GatewayTranslator {
     this.context = context;
     this.follower.synced(store);
     if (this.last && !this.dirty) return this.last;
-    this.dirty = false;
     const built = this.build(store, options, node);
+    // only now: a build that threw is tried again next time rather than leaving the old part in place
+    this.dirty = false;
     this.last = built;
     return built;
   }
@@ -99,44 +111,60 @@ export class GatewayTranslator {
       if (classes.has(gateway.spec?.gatewayClassName ?? ""))
         ours.push({ key, created: gateway.metadata?.creationTimestamp ?? "", gateway });
     ours.sort(byAge);
-    const gatewayList = ours.map(({ key, gateway }) =>
-      analyzeGateway(
-        store,
-        grants,
-        key,
-        gateway,
-        classes.get(gateway.spec?.gatewayClassName ?? "")!,
-        options,
-        node,
-        this.certificates,
-        problems,
-      ),
-    );
+    const gatewayList = ours.map(({ key, gateway }) => {
+      const verdict = classes.get(gateway.spec?.gatewayClassName ?? "")!;
+      try {
+        return analyzeGateway(store, grants, key, gateway, verdict, options, node, this.certificates, problems);
+      } catch (err) {
+        // a shape the checks above did not foresee costs this Gateway only
+        return unreadable(key, gateway, err, problems);
+      }
+    });
     claimSockets(gatewayList, problems);
+    markOverlappingTls(gatewayList);
     const gateways = new Map(gatewayList.map((g) => [g.key, g]));
 
     const secrets = new Set<string>();
     for (const g of gatewayList)
       for (const l of g.listeners)
-        for (const ref of l.spec.tls?.certificateRefs ?? []) secrets.add(`${ref.namespace ?? g.namespace}/${ref.name}`);
+        for (const ref of objects(l.spec.tls?.certificateRefs))
+          secrets.add(`${ref.namespace ?? g.namespace}/${ref.name}`);
     this.secrets = secrets;
 
-    // Only Routes naming one of our Gateways are compiled: the others are not ours to serve or report.
+    // Only Routes naming one of our Gateways are compiled: the others are not ours to serve or report. A Route
+    // whose object, ReferenceGrants and named Services (and their slices) are the ones it was compiled from keeps
+    // its compilation, so its rules keep their identity for the planes.
     const services = new Set<string>();
     const routes: RouteInfo[] = [];
+    const compiled = new Map<string, CompiledEntry>();
     for (const kind of ROUTE_STORE_KINDS) {
       for (const [key, route] of store.entries(kind) as IterableIterator<[string, AnyRoute]>) {
         if (!namesOurGateway(route, gateways)) continue;
-        referencedServices(route, services);
-        routes.push(compileRoute(store, grants, kind, key, route));
+        const id = `${kind}/${key}`;
+        let entry = this.compiled.get(id);
+        if (!entry || !upToDate(store, entry, route, this.grantsStamp)) {
+          const named = new Set<string>();
+          referencedServices(route, named);
+          const deps = [...named].map((k) => ({
+            key: k,
+            service: store.get("Service", k),
+            slices: store.slicesFor(k),
+          }));
+          entry = { route, grants: this.grantsStamp, deps, info: compileRoute(store, grants, kind, key, route) };
+        }
+        compiled.set(id, entry);
+        for (const d of entry.deps) services.add(d.key);
+        routes.push(entry.info);
       }
     }
+    this.compiled = compiled;
     this.services = services;
     routes.sort((a, b) => byAge(a, b) || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
     for (const r of routes) problems.push(...r.problems);
 
     const { attachments, attached, statuses } = attachRoutes(routes, gateways, problems);
-    const { http, l4 } = buildSockets(gatewayList, attachments);
+    const { http, l4, hosts } = buildSockets(gatewayList, attachments, this.hosts);
+    this.hosts = hosts;
 
     const status: GatewayStatusSet = {
       gatewayClasses: [...classes.values()].map((c) => c.status).sort((a, b) => compare(a.name, b.name)),
@@ -187,6 +215,7 @@ export class GatewayTranslator {
   }
 
   private onChanges(store: Store, changes: readonly StoreChange[]): void {
+    for (const change of changes) if (change.kind === "ReferenceGrant") this.grantsStamp++;
     if (this.dirty) return;
     for (const change of changes) {
       if (ALWAYS_RELEVANT.has(change.kind)) this.dirty = true;
@@ -204,9 +233,44 @@ export class GatewayTranslator {
   }
 }
 
+interface CompiledEntry {
+  route: AnyRoute;
+  grants: number;
+  deps: { key: string; service: unknown; slices: readonly unknown[] }[];
+  info: RouteInfo;
+}
+
+function upToDate(store: Store, entry: CompiledEntry, route: AnyRoute, grants: number): boolean {
+  return (
+    entry.route === route &&
+    entry.grants === grants &&
+    entry.deps.every((d) => store.get("Service", d.key) === d.service && store.slicesFor(d.key) === d.slices)
+  );
+}
+
+function unreadable(key: string, gateway: Gateway, err: unknown, problems: Problem[]): GatewayInfo {
+  const namespace = gateway.metadata?.namespace ?? "default";
+  const name = gateway.metadata?.name ?? "";
+  const message = `could not be read: ${(err as Error).message}`;
+  problems.push({ kind: "Gateway", namespace, name, field: "spec", message });
+  const info: GatewayInfo = {
+    key,
+    gateway,
+    namespace,
+    name,
+    created: gateway.metadata?.creationTimestamp ?? "",
+    notAccepted: { reason: "Invalid", message },
+    bind: [],
+    addresses: [],
+    listeners: [],
+  };
+  if (gateway.metadata?.generation !== undefined) info.generation = gateway.metadata.generation;
+  return info;
+}
+
 function namesOurGateway(route: AnyRoute, gateways: ReadonlyMap<string, GatewayInfo>): boolean {
   const namespace = route.metadata?.namespace ?? "default";
-  return (route.spec?.parentRefs ?? []).some(
+  return objects(route.spec?.parentRefs).some(
     (p) =>
       (p.group ?? "gateway.networking.k8s.io") === "gateway.networking.k8s.io" &&
       (p.kind ?? "Gateway") === "Gateway" &&

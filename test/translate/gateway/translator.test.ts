@@ -112,6 +112,35 @@ describe("GatewayTranslator: memo", () => {
     expect(port81(second)).toBe(port81(first));
   });
 
+  it("a changed Route changes its virtual host only: the others, and unchanged Routes' rules, keep their identity", () => {
+    const list = fixture("gateway-http-listener-isolation");
+    const store = storeWith(list);
+    const translator = new GatewayTranslator();
+    const hosts = () => translator.translate(store, OPTIONS, NODE).snapshot.http[0]!.hosts;
+    const before = hosts();
+    const route = list.find((o) => o.kind === "HTTPRoute" && o.metadata?.name === "attaches-to-abc-foo-example-com")!;
+    const spec = (route as KindMap["HTTPRoute"]).spec!;
+    const rules = spec.rules!.map((r) => ({ ...r, matches: [{ path: { type: "Exact" as const, value: "/only" } }] }));
+    store.upsert("HTTPRoute", {
+      ...route,
+      metadata: { ...route.metadata, generation: 2 },
+      spec: { ...spec, rules },
+    } as never);
+    const after = hosts();
+    expect(after).not.toBe(before);
+    for (const vhost of after) {
+      const old = before.find((h) => h.host === vhost.host)!;
+      if (vhost.host === "abc.foo.example.com") expect(vhost).not.toBe(old);
+      else expect(vhost).toBe(old);
+    }
+    // a Service change a Route does not name leaves every compiled rule as it was
+    store.upsert("Service", {
+      metadata: { name: "other", namespace: "gateway-conformance-infra" },
+      spec: { ports: [{ port: 1 }] },
+    });
+    expect(hosts()).toBe(after);
+  });
+
   it("rebuilds when a Service a Route names appears: no stale ResolvedRefs survives the fix", () => {
     const store = storeWith(fixture("tcproute-invalid-backendref-nonexistent"));
     const translator = new GatewayTranslator();
