@@ -4,7 +4,8 @@
  *   everything they need from snapshot/, so a plane cannot grow a dependency on how a snapshot is built;
  * - no import circle between files, and none between top-level folders of src/ (a folder loop is a circle
  *   too, only spread over more files);
- * - translate/ and snapshot/ import no I/O module: translation stays a pure function of the store.
+ * - translate/ and snapshot/ import no I/O module: translation stays a pure function of the store; nor does
+ *   convert/ (`nodeplane convert`'s objects-in, YAML-out part; the CLI reads the files).
  *
  * Every import counts, `import type` included: the rules are about the shape of the code, not what runs.
  * Exits 1 with one line per violation; `checkGraph` is the pure part, tested in test/scripts/check-deps.test.ts.
@@ -22,7 +23,7 @@ export type ImportGraph = ReadonlyMap<string, readonly string[]>;
 export const ALLOWED_CIRCLES: readonly (readonly string[])[] = [];
 
 const CONSUMERS = ["planes", "workers", "admin", "cli"];
-const PURE = ["translate", "snapshot"];
+const PURE = ["translate", "snapshot", "convert"];
 const IO_MODULES = ["net", "dgram", "fs", "http", "http2", "https", "tls", "child_process"];
 
 function topFolder(file: string): string {

@@ -112,6 +112,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     status,
     store,
     logger,
+    gatewayController: config.gatewayController,
     // Ready once the first full sync is applied, and it stays so: while the origin is unreachable the last
     // snapshot keeps serving (nodeplane_source_healthy and /api/status say so), as kube-proxy keeps its rules.
     // With workers: and every worker runs and has applied a snapshot.

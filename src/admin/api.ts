@@ -48,6 +48,8 @@ export interface ApiInputs {
   store: Store;
   status: StatusWriter;
   ages: ObjectAges;
+  /** --gateway-controller, for the Route parent statuses computed from the snapshot */
+  gatewayController?: string;
 }
 
 export function list<T>(items: T[]): ObjectList<T> {
@@ -146,7 +148,7 @@ export function resourceFor(kind: ResourceInfo["kind"]): ResourceInfo {
 }
 
 /** Adds apiVersion/kind (list items carry them, as kubectl's do) and a creationTimestamp. */
-function complete<T extends TypedObject>(obj: T, kind: ResourceInfo["kind"], ages: ObjectAges): T {
+export function complete<T extends TypedObject>(obj: T, kind: ResourceInfo["kind"], ages: ObjectAges): T {
   const created = ages.creationTimestamp(kind, obj);
   return {
     ...obj,
@@ -154,7 +156,7 @@ function complete<T extends TypedObject>(obj: T, kind: ResourceInfo["kind"], age
     kind,
     metadata: {
       ...obj.metadata,
-      namespace: namespaceOf(obj),
+      ...(resourceFor(kind).namespaced === false ? {} : { namespace: namespaceOf(obj) }),
       ...(created ? { creationTimestamp: created } : {}),
     },
   };
@@ -164,15 +166,15 @@ function lb(ingress: readonly LoadBalancerIngress[]): { ingress?: LoadBalancerIn
   return ingress.length > 0 ? { ingress: [...ingress] } : {};
 }
 
-function namespaceOf(obj: TypedObject): string {
+export function namespaceOf(obj: TypedObject): string {
   return obj.metadata?.namespace ?? "default";
 }
 
-function inNamespace(obj: TypedObject, namespace: string | undefined): boolean {
+export function inNamespace(obj: TypedObject, namespace: string | undefined): boolean {
   return namespace === undefined || namespace === "" || namespaceOf(obj) === namespace;
 }
 
-function sortByKey<T extends TypedObject>(objects: readonly T[]): T[] {
+export function sortByKey<T extends TypedObject>(objects: readonly T[]): T[] {
   const key = (o: T) => `${namespaceOf(o)}\u0000${o.metadata?.name ?? ""}`;
   return [...objects].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }

@@ -10,6 +10,7 @@ import type {
   servicePortsColumn as ServicePortsColumn,
   serviceType as ServiceType,
 } from "../model/columns.ts";
+import type { Condition, Gateway, RouteStatus } from "../model/gateway.ts";
 import type { EndpointSlice, Ingress, Service } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
 import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
@@ -161,6 +162,85 @@ export function renderIngresses(ingresses: Ingress[]): string {
   return htmlTable(["Namespace", "Ingress", "Class", "Host", "Path", "Backend", "Address"], rows, "No Ingress routes.");
 }
 
+/** A Route as the dashboard reads it (any Route kind; `kind` set by the admin API). */
+export interface DashboardRoute {
+  kind?: string;
+  metadata?: { name?: string; namespace?: string };
+  spec?: {
+    parentRefs?: { name: string; namespace?: string; kind?: string; sectionName?: string; port?: number }[];
+    hostnames?: string[];
+  };
+  status?: RouteStatus;
+}
+
+/** One condition as a badge: green when it is True, red (with the reason and message) otherwise. */
+export function conditionBadge(conditions: readonly Condition[] | undefined, type: string): string {
+  const c = (conditions ?? []).find((x) => x.type === type);
+  if (!c) return `<span class="warn" title="no ${escapeHtml(type)} condition">${escapeHtml(type)}?</span>`;
+  const good = type === "Conflicted" ? c.status === "False" : c.status === "True";
+  const text = good ? type : `${type}: ${c.status} (${c.reason})`;
+  return `<span class="${good ? "ok" : "bad"}" title="${escapeHtml(c.message)}">${escapeHtml(text)}</span>`;
+}
+
+/**
+ * The Gateways, a row per listener (programmed or not, attached routes), and under each listener the Routes whose
+ * parentRefs select it, with their Accepted and ResolvedRefs for that parent. Anything not True is red.
+ */
+export function renderGateways(gateways: Gateway[], routes: DashboardRoute[]): string {
+  const rows: string[][] = [];
+  for (const gw of gateways) {
+    const ns = gw.metadata?.namespace ?? "default";
+    const name = gw.metadata?.name ?? "";
+    const addresses = (gw.status?.addresses ?? []).map((a) => a.value).join(", ");
+    const gwCell =
+      `<b>${escapeHtml(`${ns}/${name}`)}</b> <span class="tag">${escapeHtml(gw.spec?.gatewayClassName ?? "")}</span><br>` +
+      `${conditionBadge(gw.status?.conditions, "Accepted")} ${conditionBadge(gw.status?.conditions, "Programmed")}` +
+      (addresses ? `<br>${escapeHtml(addresses)}` : "");
+    const listeners = gw.spec?.listeners ?? [];
+    if (listeners.length === 0) rows.push([gwCell, '<span class="bad">no listeners</span>', "", ""]);
+    for (const [i, l] of listeners.entries()) {
+      const status = (gw.status?.listeners ?? []).find((x) => x.name === l.name);
+      const listenerCell = `<b>${escapeHtml(l.name)}</b> ${escapeHtml(`${l.protocol}:${l.port}`)}${
+        l.hostname ? ` ${escapeHtml(l.hostname)}` : ""
+      }`;
+      const stateCell = status
+        ? `${conditionBadge(status.conditions, "Programmed")} ${conditionBadge(status.conditions, "Accepted")} ${conditionBadge(
+            status.conditions,
+            "ResolvedRefs",
+          )}<br>${escapeHtml(status.attachedRoutes)} attached`
+        : '<span class="warn">no status</span>';
+      const attached: string[] = [];
+      for (const r of routes) {
+        const rns = r.metadata?.namespace ?? "default";
+        for (const ref of r.spec?.parentRefs ?? []) {
+          if ((ref.kind ?? "Gateway") !== "Gateway" || ref.name !== name || (ref.namespace ?? rns) !== ns) continue;
+          if (ref.sectionName !== undefined && ref.sectionName !== l.name) continue;
+          if (ref.port !== undefined && ref.port !== l.port) continue;
+          const parent = (r.status?.parents ?? []).find(
+            (p) =>
+              p.parentRef.name === ref.name &&
+              (p.parentRef.namespace ?? rns) === (ref.namespace ?? rns) &&
+              p.parentRef.sectionName === ref.sectionName &&
+              p.parentRef.port === ref.port,
+          );
+          const hosts = (r.spec?.hostnames ?? []).join(", ");
+          attached.push(
+            `${escapeHtml(`${r.kind ?? "Route"} ${rns}/${r.metadata?.name ?? ""}`)}${hosts ? ` <i>${escapeHtml(hosts)}</i>` : ""} ` +
+              `${conditionBadge(parent?.conditions, "Accepted")} ${conditionBadge(parent?.conditions, "ResolvedRefs")}`,
+          );
+        }
+      }
+      rows.push([
+        i === 0 ? gwCell : "",
+        listenerCell,
+        stateCell,
+        attached.length > 0 ? attached.join("<br>") : '<span class="empty">no routes</span>',
+      ]);
+    }
+  }
+  return htmlTable(["Gateway", "Listener", "State", "Routes"], rows, "No Gateways.");
+}
+
 export function renderProblems(problems: Problem[]): string {
   if (problems.length === 0) return '<p class="empty ok">No problems.</p>';
   const items = problems.map((p) => {
@@ -232,13 +312,19 @@ export async function refreshDashboard(doc: DashboardDocument, fetchJson: Dashbo
         "api/problems",
         "api/traffic",
         "api/serviceports",
+        "api/v1/gateways",
+        "api/v1/httproutes",
+        "api/v1/grpcroutes",
+        "api/v1/tlsroutes",
+        "api/v1/tcproutes",
+        "api/v1/udproutes",
       ].map(get),
     );
   } catch (err) {
     set("status", renderStatus(null, `admin server unreachable (${err instanceof Error ? err.message : err})`, at));
     return;
   }
-  const [status, services, slices, ingresses, problems, traffic, ports] = docs as [
+  const [status, services, slices, ingresses, problems, traffic, ports, gateways, ...routeLists] = docs as [
     DashboardStatus | null,
     { items: Service[] } | null,
     { items: EndpointSlice[] } | null,
@@ -246,6 +332,8 @@ export async function refreshDashboard(doc: DashboardDocument, fetchJson: Dashbo
     { problems: Problem[] } | null,
     { traffic: TrafficRow[] } | null,
     { servicePorts: ServicePortSnapshot[] } | null,
+    { items: Gateway[] } | null,
+    ...({ items: DashboardRoute[] } | null)[],
   ];
   set("status", renderStatus(status, "", at));
   if (!services || !slices || !ingresses) {
@@ -255,6 +343,8 @@ export async function refreshDashboard(doc: DashboardDocument, fetchJson: Dashbo
   set("services", renderServices(services.items, slices.items, ports?.servicePorts ?? []));
   set("endpointslices", renderEndpointSlices(slices.items));
   set("ingresses", renderIngresses(ingresses.items));
+  const routes = routeLists.flatMap((list) => list?.items ?? []);
+  set("gateways", renderGateways(gateways?.items ?? [], routes));
   set("problems", renderProblems(problems?.problems ?? []));
   set("traffic", renderTraffic(traffic?.traffic ?? []));
 }

@@ -7,12 +7,14 @@ import {
   serviceType,
 } from "../model/columns.ts";
 import {
+  conditionBadge,
   endpointCounts,
   escapeHtml,
   frontendsByService,
   htmlTable,
   refreshDashboard,
   renderEndpointSlices,
+  renderGateways,
   renderIngresses,
   renderProblems,
   renderServices,
@@ -32,8 +34,12 @@ const PAGE_FUNCTIONS: readonly ((...args: never[]) => unknown)[] = [
   endpointCounts,
   frontendsByService,
   renderServices,
+  conditionBadge,
   renderEndpointSlices,
+  renderGateways,
   renderIngresses,
+  conditionBadge,
+  renderGateways,
   renderProblems,
   renderTraffic,
   renderStatus,
@@ -90,6 +96,7 @@ export function dashboardPage(): { html: string; csp: string } {
 <h2>Services</h2><div id="services"></div>
 <h2>EndpointSlices</h2><div id="endpointslices"></div>
 <h2>Ingress routes</h2><div id="ingresses"></div>
+<h2>Gateways</h2><div id="gateways"></div>
 <h2>Problems</h2><div id="problems"></div>
 <h2>Traffic</h2><div id="traffic"></div>
 <script>${script}</script>

@@ -23,6 +23,7 @@ import {
   summariseTraffic,
 } from "./api.ts";
 import { dashboardPage } from "./dashboard.ts";
+import { gatewayServing, isRouteKind, listGatewayObjects } from "./gateway.ts";
 import { RESOURCES, type ResourceInfo } from "./resources.ts";
 
 export interface AdminDeps {
@@ -45,6 +46,8 @@ export interface AdminDeps {
   problems?: () => readonly Problem[];
   /** what the planes of this process cannot do (ports not bound), for /api/problems */
   planeProblems?: () => Problem[];
+  /** --gateway-controller: the controllerName of the Route parent statuses nodeplane computes */
+  gatewayController?: string;
 }
 
 export interface AdminServer {
@@ -102,7 +105,13 @@ async function handle(
   const url = new URL(req.url ?? "/", "http://admin");
   const path = url.pathname;
   const namespace = url.searchParams.get("namespace") ?? undefined;
-  const inputs = (): ApiInputs => ({ snapshot: deps.pipeline.snapshot, store: deps.store, status: deps.status, ages });
+  const inputs = (): ApiInputs => ({
+    snapshot: deps.pipeline.snapshot,
+    store: deps.store,
+    status: deps.status,
+    ages,
+    ...(deps.gatewayController ? { gatewayController: deps.gatewayController } : {}),
+  });
 
   switch (path) {
     case "/":
@@ -154,6 +163,14 @@ async function handle(
     }
     case "/api/workers":
       return json(res, 200, { workers: deps.workers ? await deps.workers() : [] });
+    case "/api/gateway": {
+      // what serves one Gateway or Route: ?kind=Gateway|HTTPRoute|…&namespace=NS&name=NAME
+      if (!deps.pipeline.snapshot) return notReady(res);
+      const kind = url.searchParams.get("kind") ?? "";
+      if (kind !== "Gateway" && !isRouteKind(kind))
+        return send(res, 400, "text/plain", "kind: Gateway or a Route kind\n");
+      return json(res, 200, gatewayServing(inputs(), kind, namespace ?? "default", url.searchParams.get("name") ?? ""));
+    }
     case "/api/serviceports":
       if (!deps.pipeline.snapshot) return notReady(res);
       return json(res, 200, {
@@ -190,6 +207,8 @@ function listResource(resource: ResourceInfo, inputs: ApiInputs, namespace: stri
       return listEndpointSlices(inputs, namespace);
     case "Ingress":
       return listIngresses(inputs, namespace);
+    default:
+      return listGatewayObjects(inputs, resource.kind, namespace);
   }
 }
 

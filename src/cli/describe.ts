@@ -9,10 +9,10 @@ import type { EndpointSlice, Ingress, IngressBackend, Service, ServicePort } fro
 import { formatProblem, type Problem } from "../model/problems.ts";
 import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
 
-type Field = [label: string, value: string];
+export type Field = [label: string, value: string];
 
 /** `Label:  value` lines aligned on the longest label; multi-line values continue under the value column. */
-function fields(list: readonly (Field | string)[]): string {
+export function fields(list: readonly (Field | string)[]): string {
   const width = Math.max(...list.filter((f): f is Field => typeof f !== "string").map(([l]) => l.length + 1)) + 2;
   return list
     .map((f) => {
@@ -28,7 +28,7 @@ function fields(list: readonly (Field | string)[]): string {
 }
 
 /** kubectl prints labels and annotations one `k=v` per line. */
-function labelLines(labels: Record<string, string> | undefined): string {
+export function labelLines(labels: Record<string, string> | undefined): string {
   const keys = Object.keys(labels ?? {}).sort();
   return keys.length === 0 ? "<none>" : keys.map((k) => `${k}=${labels![k]}`).join("\n");
 }
@@ -50,7 +50,7 @@ export function readyEndpointsFor(slices: readonly EndpointSlice[], port: Servic
   return out;
 }
 
-function problemsFor(problems: readonly Problem[], kind: string, namespace: string, name: string): string[] {
+export function problemsFor(problems: readonly Problem[], kind: string, namespace: string, name: string): string[] {
   return problems
     .filter((p) => p.kind === kind && (p.namespace ?? "default") === namespace && p.name === name)
     .map(formatProblem);

@@ -4,21 +4,28 @@
  */
 import { stringify as toYaml } from "yaml";
 import type { ObjectList } from "../admin/api.ts";
-import { type ResourceInfo, resolveResource } from "../admin/resources.ts";
+import type { GatewayServing } from "../admin/gateway.ts";
+import { isNamespacedResource, type ResourceInfo, resolveResource } from "../admin/resources.ts";
 import type { HostPort } from "../config.ts";
 import {
   endpointSlicesTable,
+  gatewayClassesTable,
+  gatewaysTable,
+  hostnameRoutesTable,
   ingressesTable,
+  nameAgeTable,
   renderTable,
   servicesTable,
   type Table,
   type TableOptions,
 } from "../model/columns.ts";
+import type { Gateway, GatewayClass, HTTPRoute } from "../model/gateway.ts";
 import type { EndpointSlice, Ingress, Service, TypedObject } from "../model/k8s.ts";
 import type { Problem } from "../model/problems.ts";
 import type { ServicePortSnapshot } from "../snapshot/snapshot.ts";
 import { AdminClient, AdminUnreachableError } from "./admin-client.ts";
 import { describeEndpointSlice, describeIngress, describeService } from "./describe.ts";
+import { describeGateway, describeGatewayObject, describeRoute, type RouteObject } from "./describe-gateway.ts";
 import { FlagError, parseFlags } from "./flags.ts";
 
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:10249";
@@ -44,7 +51,9 @@ export interface GetArgs {
 /** Bad usage: printed on one line, exit 2. */
 export class UsageError extends Error {}
 
-const KINDS_HELP = "services (svc), endpointslices, ingresses (ing)";
+const KINDS_HELP =
+  "services (svc), endpointslices, ingresses (ing), gatewayclasses (gc), gateways (gtw), httproutes, grpcroutes, " +
+  "tlsroutes, tcproutes, udproutes, referencegrants (refgrant)";
 
 const GET_HELP = `usage: nodeplane get KIND[,KIND…] [NAME…] [-n NS | -A] [-o wide|json|yaml|name] [--admin-address HOST:PORT]
        nodeplane get KIND/NAME…
@@ -153,7 +162,7 @@ function parseTargets(positional: readonly string[]): GetTarget[] {
 }
 
 function listPath(resource: ResourceInfo, args: GetArgs): string {
-  if (args.allNamespaces) return `/api/v1/${resource.resource}`;
+  if (args.allNamespaces || !isNamespacedResource(resource)) return `/api/v1/${resource.resource}`;
   return `/api/v1/namespaces/${encodeURIComponent(args.namespace)}/${resource.resource}`;
 }
 
@@ -226,6 +235,18 @@ function tableFor(group: ObjectGroup, options: TableOptions): Table {
       return endpointSlicesTable(group.objects as EndpointSlice[], options);
     case "Ingress":
       return ingressesTable(group.objects as Ingress[], options);
+    case "GatewayClass":
+      return gatewayClassesTable(group.objects as GatewayClass[], options);
+    case "Gateway":
+      return gatewaysTable(group.objects as Gateway[], options);
+    case "HTTPRoute":
+    case "GRPCRoute":
+      return hostnameRoutesTable(group.objects as HTTPRoute[], options);
+    case "TLSRoute":
+    case "TCPRoute":
+    case "UDPRoute":
+    case "ReferenceGrant":
+      return nameAgeTable(group.objects, options);
   }
 }
 
@@ -308,6 +329,25 @@ async function describeOne(
     }
     case "EndpointSlice":
       return describeEndpointSlice(obj as EndpointSlice);
+    case "Gateway":
+    case "HTTPRoute":
+    case "GRPCRoute":
+    case "TLSRoute":
+    case "TCPRoute":
+    case "UDPRoute": {
+      const name = encodeURIComponent(obj.metadata?.name ?? "");
+      const serving = (await client.get<GatewayServing>(
+        `/api/gateway?kind=${resource.kind}&${nsQuery}&name=${name}`,
+      )) ?? {
+        http: [],
+        l4: [],
+      };
+      if (resource.kind === "Gateway") return describeGateway({ gateway: obj as Gateway, serving, problems });
+      return describeRoute({ kind: resource.kind, route: obj as RouteObject, serving, problems });
+    }
+    case "GatewayClass":
+    case "ReferenceGrant":
+      return describeGatewayObject(resource.kind, obj, problems);
   }
 }
 

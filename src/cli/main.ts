@@ -9,8 +9,11 @@ usage:
   nodeplane [flags]                     run (cluster mode, or standalone with --manifests DIR)
   nodeplane demo [flags]                the networking lab standalone: examples/lab, no root needed
   nodeplane get KIND [-n NS|-A] [-o wide|json|yaml] [--admin-address ADDR]
-                                        list what a running nodeplane serves (services, endpointslices, ingresses)
+                                        list what a running nodeplane serves (services, endpointslices, ingresses,
+                                        gatewayclasses, gateways, httproutes, grpcroutes, tlsroutes, tcproutes,
+                                        udproutes, referencegrants)
   nodeplane describe KIND NAME [-n NS]  details of one object as nodeplane sees it
+  nodeplane convert [FILE|DIR|-]        print Gateway API equivalents (Gateway, HTTPRoutes) of Ingresses
   nodeplane --help | --version
 
 flags:
@@ -25,6 +28,7 @@ const SUBCOMMANDS: Record<string, () => Promise<{ main: (argv: string[], runApp:
   demo: () => import("./demo.ts"),
   get: () => import("./get.ts"),
   describe: () => import("./get.ts").then((m) => ({ main: (argv: string[]) => m.describeMain(argv) })),
+  convert: () => import("./convert.ts"),
   // internal: a data-plane worker forked by `nodeplane --workers N` (not listed in the usage)
   worker: () => import("../workers/worker.ts").then((m) => ({ main: () => m.runWorker() })),
 };

@@ -4,6 +4,7 @@
  * NodePort, a Service with two pods, the Ingress, DNS, then `nodeplane get`.
  */
 import { formatHostPort, type HostPort } from "../config.ts";
+import type { Gateway, GatewayClass, HTTPRoute } from "../model/gateway.ts";
 import type { EndpointSlice, Ingress, IngressBackend, Service } from "../model/k8s.ts";
 
 export interface DemoView {
@@ -20,6 +21,13 @@ export interface DemoView {
   adminAddress: HostPort;
   /** whether the admin address is the CLI's default (then `get` needs no --admin-address) */
   adminIsDefault: boolean;
+  /** Gateway API: the classes, Gateways and HTTPRoutes of the manifests, and what nodeplane serves */
+  gatewayClasses?: readonly GatewayClass[];
+  gateways?: readonly Gateway[];
+  httpRoutes?: readonly HTTPRoute[];
+  /** --gateway-controller and --gateway-address */
+  gatewayController?: string;
+  gatewayAddress?: string;
 }
 
 /** The lab's Services in the order it walks them; others follow by name. */
@@ -62,7 +70,7 @@ function readyEndpoints(view: DemoView, svc: Service): number {
   return n;
 }
 
-function ordered<T extends Service | Ingress>(services: readonly T[]): T[] {
+function ordered<T extends { metadata?: { name?: string; namespace?: string } }>(services: readonly T[]): T[] {
   const rank = (s: T) => {
     const i = LAB_ORDER.indexOf(s.metadata?.name ?? "");
     return i < 0 ? LAB_ORDER.length : i;
@@ -158,6 +166,11 @@ export function demoCommands(view: DemoView): string {
     out.push("Ingress:");
     for (const [comment, ...cmds] of ingressLines) line(comment!, ...cmds);
   }
+  const gatewayLines = gatewayApiLines(view);
+  if (gatewayLines.length > 0) {
+    out.push("Gateway API (the same Services through a Gateway and HTTPRoutes):");
+    for (const [comment, ...cmds] of gatewayLines) line(comment!, ...cmds);
+  }
 
   const withPods =
     services.find((s) => !isHeadless(s) && readyEndpoints(view, s) > 0) ?? services.find((s) => !isHeadless(s));
@@ -181,6 +194,7 @@ export function demoCommands(view: DemoView): string {
   const flag = view.adminIsDefault ? "" : ` --admin-address ${formatHostPort(admin)}`;
   out.push("What nodeplane sees:");
   const get = [`npx nodeplane get svc${flag}`, `npx nodeplane get ingresses${flag}`];
+  if (gatewayLines.length > 0) get.push(`npx nodeplane get gateways${flag}`, `npx nodeplane get httproutes${flag}`);
   if (withPods) {
     const ns = withPods.metadata?.namespace ?? "default";
     const nsFlag = ns === "default" ? "" : ` -n ${shellQuote(ns)}`;
@@ -189,4 +203,49 @@ export function demoCommands(view: DemoView): string {
   line("kubectl-style tables", ...get);
   out.push(`  # dashboard: http://${formatHostPort(admin)}/`);
   return `${out.join("\n")}\n`;
+}
+
+/** HTTP listeners of our Gateways: where each HTTPRoute attached to them answers, one curl per path. */
+function gatewayApiLines(view: DemoView): string[][] {
+  const controller = view.gatewayController ?? "nodeplane.dev/gateway-controller";
+  const ours = new Set(
+    (view.gatewayClasses ?? []).filter((c) => c.spec?.controllerName === controller).map((c) => c.metadata?.name ?? ""),
+  );
+  const gateways = (view.gateways ?? []).filter((g) => ours.has(g.spec?.gatewayClassName ?? ""));
+  const lines: string[][] = [];
+  for (const route of ordered(view.httpRoutes ?? [])) {
+    const routeNs = route.metadata?.namespace ?? "default";
+    const targets: string[] = [];
+    for (const ref of route.spec?.parentRefs ?? []) {
+      if ((ref.kind ?? "Gateway") !== "Gateway") continue;
+      const gw = gateways.find(
+        (g) => g.metadata?.name === ref.name && (g.metadata?.namespace ?? "default") === (ref.namespace ?? routeNs),
+      );
+      const address = gw?.spec?.addresses?.find((a) => (a.type ?? "IPAddress") === "IPAddress")?.value;
+      const host = address ?? view.gatewayAddress ?? "127.0.0.1";
+      for (const l of gw?.spec?.listeners ?? []) {
+        if (l.protocol !== "HTTP" || (ref.sectionName && ref.sectionName !== l.name)) continue;
+        if (ref.port && ref.port !== l.port) continue;
+        const target = formatHostPort(reach({ host, port: l.port }));
+        if (!targets.includes(target)) targets.push(target);
+      }
+    }
+    if (targets.length === 0) continue;
+    const hostname = route.spec?.hostnames?.[0];
+    const header = hostname ? `-H ${shellQuote(`Host: ${concreteHost(hostname)}`)} ` : "";
+    const paths: string[] = [];
+    const described: string[] = [];
+    for (const rule of route.spec?.rules ?? []) {
+      const backends = (rule.backendRefs ?? []).map((b) => `${b.name}:${b.port ?? ""}`).join("+") || "no backend";
+      for (const match of rule.matches?.length ? rule.matches : [{}]) {
+        const path = match.path?.value ?? "/";
+        described.push(`${path} → ${backends}`);
+        if (!paths.includes(path) && (match.path?.type ?? "PathPrefix") !== "RegularExpression") paths.push(path);
+      }
+    }
+    const cmds = targets.flatMap((t) => paths.map((p) => `curl ${header}${shellQuote(`${t}${p}`)}`));
+    if (cmds.length > 0)
+      lines.push([`${route.metadata?.name ?? ""}: ${hostname ?? "any host"} ${described.join(", ")}`, ...cmds]);
+  }
+  return lines;
 }

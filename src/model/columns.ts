@@ -7,6 +7,7 @@
  * Functions marked "self-contained" are also shipped to the dashboard page as source text: they must not
  * use imports or module-level values.
  */
+import type { Condition, Gateway, GatewayClass } from "./gateway.ts";
 import type { EndpointSlice, Ingress, LoadBalancerIngress, Service } from "./k8s.ts";
 
 /** kubectl's duration.HumanDuration: `45s`, `3m20s`, `15m`, `5h10m`, `2d4h`, `400d`, `3y20d`. */
@@ -177,6 +178,69 @@ export function ingressesTable(ingresses: readonly Ingress[], o: TableOptions): 
     age(ing.metadata?.creationTimestamp, o.now),
   ]);
   return withNamespace({ header, rows }, ingresses, o);
+}
+
+/** `.status.conditions[?(@.type=="T")].status` as the CRDs' printer columns read it ("" when absent). Self-contained. */
+export function conditionStatus(conditions: readonly Condition[] | undefined, type: string): string {
+  return (conditions ?? []).find((c) => c.type === type)?.status ?? "";
+}
+
+/** A JSONPath column on a list value: kubectl prints it as JSON (`["foo.bar.com"]`), "" when unset. */
+function jsonColumn(value: readonly string[] | undefined): string {
+  return value === undefined ? "" : JSON.stringify(value);
+}
+
+/** GatewayClass, from its CRD's additionalPrinterColumns: NAME CONTROLLER ACCEPTED AGE (wide: DESCRIPTION). */
+export function gatewayClassesTable(classes: readonly GatewayClass[], o: TableOptions): Table {
+  const header = ["NAME", "CONTROLLER", "ACCEPTED", "AGE", ...(o.wide ? ["DESCRIPTION"] : [])];
+  const rows = classes.map((c) => [
+    c.metadata?.name ?? "",
+    c.spec?.controllerName ?? "",
+    conditionStatus(c.status?.conditions, "Accepted"),
+    age(c.metadata?.creationTimestamp, o.now),
+    ...(o.wide ? [c.spec?.description ?? ""] : []),
+  ]);
+  // cluster-scoped: no NAMESPACE column even with -A, as kubectl
+  return { header, rows };
+}
+
+/** Gateway: NAME CLASS ADDRESS PROGRAMMED AGE (ADDRESS = `.status.addresses[*].value`, comma-separated). */
+export function gatewaysTable(gateways: readonly Gateway[], o: TableOptions): Table {
+  const header = ["NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"];
+  const rows = gateways.map((g) => [
+    g.metadata?.name ?? "",
+    g.spec?.gatewayClassName ?? "",
+    (g.status?.addresses ?? []).map((a) => a.value).join(","),
+    conditionStatus(g.status?.conditions, "Programmed"),
+    age(g.metadata?.creationTimestamp, o.now),
+  ]);
+  return withNamespace({ header, rows }, gateways, o);
+}
+
+/** HTTPRoute and GRPCRoute: NAME HOSTNAMES AGE. */
+export function hostnameRoutesTable(
+  routes: readonly {
+    metadata?: { name?: string; namespace?: string; creationTimestamp?: string };
+    spec?: { hostnames?: string[] };
+  }[],
+  o: TableOptions,
+): Table {
+  const header = ["NAME", "HOSTNAMES", "AGE"];
+  const rows = routes.map((r) => [
+    r.metadata?.name ?? "",
+    jsonColumn(r.spec?.hostnames),
+    age(r.metadata?.creationTimestamp, o.now),
+  ]);
+  return withNamespace({ header, rows }, routes, o);
+}
+
+/** TLSRoute, TCPRoute, UDPRoute, ReferenceGrant: their CRDs print NAME AGE only. */
+export function nameAgeTable(
+  objects: readonly { metadata?: { name?: string; namespace?: string; creationTimestamp?: string } }[],
+  o: TableOptions,
+): Table {
+  const rows = objects.map((x) => [x.metadata?.name ?? "", age(x.metadata?.creationTimestamp, o.now)]);
+  return withNamespace({ header: ["NAME", "AGE"], rows }, objects, o);
 }
 
 function withNamespace(

@@ -22,6 +22,72 @@ function apiDocuments(): Record<string, unknown> {
     "api/problems": {
       problems: [{ kind: "Ingress", namespace: "default", name: "bad", message: `host ${HOSTILE} is invalid` }],
     },
+    "api/v1/gateways": {
+      kind: "List",
+      items: [
+        {
+          kind: "Gateway",
+          metadata: { name: "lab", namespace: "default" },
+          spec: {
+            gatewayClassName: "nodeplane",
+            listeners: [
+              { name: "http", protocol: "HTTP", port: 8081 },
+              { name: "low", protocol: "HTTP", port: 81, hostname: HOSTILE },
+            ],
+          },
+          status: {
+            addresses: [{ type: "IPAddress", value: "127.0.0.1" }],
+            conditions: [
+              { type: "Accepted", status: "True", reason: "Accepted", message: "" },
+              { type: "Programmed", status: "True", reason: "Programmed", message: "" },
+            ],
+            listeners: [
+              {
+                name: "http",
+                attachedRoutes: 1,
+                supportedKinds: [{ kind: "HTTPRoute" }],
+                conditions: [
+                  { type: "Accepted", status: "True", reason: "Accepted", message: "" },
+                  { type: "Programmed", status: "True", reason: "Programmed", message: "" },
+                  { type: "ResolvedRefs", status: "True", reason: "ResolvedRefs", message: "" },
+                ],
+              },
+              {
+                name: "low",
+                attachedRoutes: 0,
+                supportedKinds: [{ kind: "HTTPRoute" }],
+                conditions: [
+                  { type: "Accepted", status: "False", reason: "PortUnavailable", message: "listen EACCES" },
+                  { type: "Programmed", status: "False", reason: "Invalid", message: HOSTILE },
+                ],
+              },
+            ],
+          },
+        },
+      ],
+    },
+    "api/v1/httproutes": {
+      kind: "List",
+      items: [
+        {
+          kind: "HTTPRoute",
+          metadata: { name: "foo-bar", namespace: "default" },
+          spec: { parentRefs: [{ name: "lab", sectionName: "http" }], hostnames: ["foo.bar.com"] },
+          status: {
+            parents: [
+              {
+                parentRef: { name: "lab", sectionName: "http" },
+                controllerName: "nodeplane.dev/gateway-controller",
+                conditions: [
+                  { type: "Accepted", status: "True", reason: "Accepted", message: "" },
+                  { type: "ResolvedRefs", status: "False", reason: "BackendNotFound", message: "service s9 not found" },
+                ],
+              },
+            ],
+          },
+        },
+      ],
+    },
     "api/traffic": {
       traffic: [{ kind: "service", key: "default/my-nginx", metrics: { nodeplane_proxy_connections_total: 12 } }],
     },
@@ -99,8 +165,14 @@ describe("dashboard page", () => {
       "api/status",
       "api/traffic",
       "api/v1/endpointslices",
+      "api/v1/gateways",
+      "api/v1/grpcroutes",
+      "api/v1/httproutes",
       "api/v1/ingresses",
       "api/v1/services",
+      "api/v1/tcproutes",
+      "api/v1/tlsroutes",
+      "api/v1/udproutes",
     ]);
     expect(elements.status?.innerHTML).toContain("ready");
     expect(elements.status?.innerHTML).toContain("snapshot #7");
@@ -115,6 +187,20 @@ describe("dashboard page", () => {
     expect(elements.ingresses?.innerHTML).toContain("foo.bar.com");
     expect(elements.ingresses?.innerHTML).toContain("my-nginx:8090");
     expect(elements.traffic?.innerHTML).toContain("proxy_connections_total <b>12</b>");
+    // Gateways: a row per listener, programmed or not, the routes on it with Accepted/ResolvedRefs, problems red
+    const gateways = elements.gateways?.innerHTML ?? "";
+    expect(gateways).toContain("<b>default/lab</b>");
+    expect(gateways).toContain("127.0.0.1");
+    expect(gateways).toMatch(/<b>http<\/b> HTTP:8081<\/td><td><span class="ok"[^>]*>Programmed<\/span>.*?1 attached/);
+    expect(gateways).toContain(
+      '<span class="bad" title="&lt;img src=x onerror=alert(1)&gt;">Programmed: False (Invalid)</span>',
+    );
+    expect(gateways).toMatch(/HTTPRoute default\/foo-bar <i>foo\.bar\.com<\/i> <span class="ok"[^>]*>Accepted<\/span>/);
+    expect(gateways).toContain(
+      '<span class="bad" title="service s9 not found">ResolvedRefs: False (BackendNotFound)</span>',
+    );
+    // the route names the http listener only: the other listener's row has none
+    expect(gateways).toMatch(/<b>low<\/b>.*?no routes/);
     // user strings are escaped everywhere
     const all = Object.values(elements)
       .map((e) => e.innerHTML)

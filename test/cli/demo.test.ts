@@ -351,6 +351,75 @@ describe("demo commands", () => {
     );
   });
 
+  it("walks the lab's Gateway API step: each HTTPRoute path on its Gateway's HTTP listener, other classes left out", () => {
+    const text = demoCommands({
+      services: [],
+      slices: [],
+      ingresses: [],
+      gatewayClasses: [
+        { metadata: { name: "nodeplane" }, spec: { controllerName: "nodeplane.dev/gateway-controller" } },
+        { metadata: { name: "theirs" }, spec: { controllerName: "example.com/other" } },
+      ],
+      gateways: [
+        {
+          metadata: { name: "lab", namespace: "default" },
+          spec: {
+            gatewayClassName: "nodeplane",
+            listeners: [
+              { name: "http", protocol: "HTTP", port: 8081 },
+              { name: "tls", protocol: "HTTPS", port: 8444 },
+            ],
+          },
+        },
+        {
+          metadata: { name: "other", namespace: "default" },
+          spec: { gatewayClassName: "theirs", listeners: [{ name: "http", protocol: "HTTP", port: 9999 }] },
+        },
+      ],
+      httpRoutes: [
+        {
+          metadata: { name: "foo-bar", namespace: "default" },
+          spec: {
+            parentRefs: [{ name: "lab", sectionName: "http" }],
+            hostnames: ["foo.bar.com"],
+            rules: [
+              { matches: [{ path: { type: "PathPrefix", value: "/foo" } }], backendRefs: [{ name: "s1", port: 80 }] },
+              { matches: [{ path: { type: "PathPrefix", value: "/bar" } }], backendRefs: [{ name: "s2", port: 80 }] },
+            ],
+          },
+        },
+        {
+          metadata: { name: "elsewhere", namespace: "default" },
+          spec: { parentRefs: [{ name: "other" }], rules: [{}] },
+        },
+      ],
+      gatewayController: "nodeplane.dev/gateway-controller",
+      gatewayAddress: "127.0.0.1",
+      nodePortAddress: "127.0.0.1",
+      clusterDomain: "cluster.local",
+      adminAddress: { host: "127.0.0.1", port: 10249 },
+      adminIsDefault: true,
+    });
+    expect(text).toBe(
+      [
+        "Services (the service proxy):",
+        "  (no Service with a cluster IP and a TCP port in the manifests)",
+        "Gateway API (the same Services through a Gateway and HTTPRoutes):",
+        "  # foo-bar: foo.bar.com /foo → s1:80, /bar → s2:80",
+        "  curl -H 'Host: foo.bar.com' 127.0.0.1:8081/foo",
+        "  curl -H 'Host: foo.bar.com' 127.0.0.1:8081/bar",
+        "What nodeplane sees:",
+        "  # kubectl-style tables",
+        "  npx nodeplane get svc",
+        "  npx nodeplane get ingresses",
+        "  npx nodeplane get gateways",
+        "  npx nodeplane get httproutes",
+        "  # dashboard: http://127.0.0.1:10249/",
+        "",
+      ].join("\n"),
+    );
+  });
+
   it.each([
     ["plain-name.ns", "plain-name.ns"],
     ["Host: foo", "'Host: foo'"],
