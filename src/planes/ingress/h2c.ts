@@ -94,6 +94,8 @@ export interface H2cHead {
   headers: Record<string, string | string[]>;
   /** the request body to send when it is not the request's own stream (a RequestMirror tee of it) */
   body?: Readable;
+  /** changes the response headers before they are sent (a ResponseHeaderModifier); names are lowercase */
+  modifyResponse?: (headers: Record<string, string | string[]>) => void;
 }
 
 /** Request body bytes kept to send a refused stream's body again; a longer body is never sent twice. */
@@ -411,17 +413,19 @@ class H2cExchange {
       const status = Number(headers[":status"]);
       if (!(status >= 200 && status <= 599)) throw new Error(`bad :status ${headers[":status"]}`);
       this.status = status;
+      const out = responseHeaders(headers);
+      this.head.modifyResponse?.(out);
       if (this.h2 && (flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
         // A head that ends the stream (gRPC's "Trailers-Only" error answers) must reach the client as one too:
         // gRPC clients read grpc-status from it only then.
         const stream = (this.res as Http2ServerResponse).stream;
-        stream.respond({ ...h2ResponseHeaders(headers), ":status": status }, { endStream: true });
+        stream.respond({ ...out, ":status": status }, { endStream: true });
         this.responded = true;
         this.finish(status);
         return;
       }
-      if (this.h2) (this.res as Http2ServerResponse).writeHead(status, h2ResponseHeaders(headers));
-      else writeH1Head(this.res, status, headers);
+      if (this.h2) (this.res as Http2ServerResponse).writeHead(status, out);
+      else writeH1Head(this.res, status, out);
       this.responded = true;
     } catch (err) {
       this.clients.logger.debug({ err, upstream: this.endpoint?.key }, "h2c response refused");
@@ -674,24 +678,23 @@ function tokens(value: string | string[]): Set<string> {
   return set;
 }
 
-function h2ResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { server: SERVER };
+/** The response headers passed back (pseudo-headers, hop-by-hop, Server and Date dropped; our Server added). */
+function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { server: SERVER };
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 || RESPONSE_DROP.has(name)) continue;
     const value = headers[name];
-    if (value !== undefined) out[name] = value;
+    if (value !== undefined) out[name] = Array.isArray(value) ? value : String(value);
   }
   return out;
 }
 
-function writeH1Head(res: ClientResponse, status: number, headers: IncomingHttpHeaders): void {
-  const flat: string[] = ["server", SERVER];
+function writeH1Head(res: ClientResponse, status: number, headers: Record<string, string | string[]>): void {
+  const flat: string[] = [];
   for (const name in headers) {
-    if (name.charCodeAt(0) === 58 || RESPONSE_DROP.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
+    const value = headers[name]!;
     if (Array.isArray(value)) for (const v of value) flat.push(name, v);
-    else flat.push(name, String(value));
+    else flat.push(name, value);
   }
   (res as unknown as { writeHead(status: number, headers: string[]): void }).writeHead(status, flat);
 }
