@@ -176,10 +176,17 @@ export class H2cClients {
    * undefined when the endpoint already has the most streams allowed. The caller handles the stream's events
    * ('error' included).
    */
-  request(target: { ip: string; port: number }, head: H2cHead, endStream: boolean): ClientHttp2Stream | undefined {
+  request(
+    target: { ip: string; port: number },
+    head: H2cHead,
+    endStream: boolean,
+    teTrailers = false,
+  ): ClientHttp2Stream | undefined {
     const endpoint = this.endpoint(target.ip, target.port);
     if (endpoint === undefined) return undefined;
-    const stream = endpoint.session.request(upstreamHeaders(head), { endStream });
+    const headers = upstreamHeaders(head);
+    if (teTrailers) headers.te = "trailers";
+    const stream = endpoint.session.request(headers, { endStream });
     endpoint.streams++;
     STREAM_ENDPOINT.set(stream, endpoint);
     stream.once("close", onCountedStreamClose);
@@ -340,7 +347,9 @@ class H2cExchange {
   /** Opens the upstream stream (again, after a refused one); false when the endpoint is at its bound (answered). */
   private open(): boolean {
     this.attempts++;
-    const stream = this.clients.request(this.target, this.head, !this.hasBody);
+    // `te: trailers` is hop-by-hop to the proxy in front (so often no longer in the head), yet gRPC servers may
+    // insist on it (gRPC over HTTP/2: "TE → te trailers" is required): sent for gRPC, and when the client sent it
+    const stream = this.clients.request(this.target, this.head, !this.hasBody, this.grpc || clientTeTrailers(this.req));
     if (stream === undefined) {
       this.answerFailure("overloaded");
       return false;
@@ -472,9 +481,7 @@ class H2cExchange {
 
   /** HTTP/2 clients always take trailers; an HTTP/1.1 client only when it said `TE: trailers` (RFC 9110 §10.1.4). */
   private acceptsTrailers(): boolean {
-    if (this.h2) return true;
-    const te = this.req.headers.te;
-    return typeof te === "string" && /(^|,)\s*trailers\s*(;|,|$)/i.test(te);
+    return this.h2 || clientTeTrailers(this.req);
   }
 
   private onStreamClose(stream: ClientHttp2Stream): void {
@@ -628,6 +635,11 @@ const GRPC_MESSAGES: Record<Failure, string> = {
   overloaded: "too many streams to the upstream",
   timeout: "upstream request timeout",
 };
+
+function clientTeTrailers(req: ClientRequest): boolean {
+  const te = req.headers.te;
+  return typeof te === "string" && /(^|,)\s*trailers\s*(;|,|$)/i.test(te);
+}
 
 export function isGrpc(contentType: string | string[] | undefined): boolean {
   const value = Array.isArray(contentType) ? contentType[0] : contentType;
