@@ -368,9 +368,14 @@ class H2cExchange {
     stream.on("error", (err: Error) => this.clients.logger.debug({ err, upstream: endpoint.key }, "h2c stream error"));
     stream.once("close", () => this.guard(this.onStreamClose, stream));
     if (this.hasBody && this.attempts > 1) {
-      // a refused stream: what was sent of the body goes again
+      // a refused stream: what was sent of the body goes again, and the client's body flows again (a pause for
+      // the refused stream's full buffer would never see that stream drain)
       for (const chunk of this.replay!) stream.write(chunk);
       if (this.bodyEnded) stream.end();
+      if (this.bodyPaused) {
+        this.bodyPaused = false;
+        this.body?.resume();
+      }
     }
     return true;
   }
