@@ -94,6 +94,8 @@ export interface H2cHead {
   headers: Record<string, string | string[]>;
   /** the request body to send when it is not the request's own stream (a RequestMirror tee of it) */
   body?: Readable;
+  /** changes the response headers before they are sent (a ResponseHeaderModifier); names are lowercase */
+  modifyResponse?: (headers: Record<string, string | string[]>) => void;
 }
 
 /** Request body bytes kept to send a refused stream's body again; a longer body is never sent twice. */
@@ -174,10 +176,17 @@ export class H2cClients {
    * undefined when the endpoint already has the most streams allowed. The caller handles the stream's events
    * ('error' included).
    */
-  request(target: { ip: string; port: number }, head: H2cHead, endStream: boolean): ClientHttp2Stream | undefined {
+  request(
+    target: { ip: string; port: number },
+    head: H2cHead,
+    endStream: boolean,
+    teTrailers = false,
+  ): ClientHttp2Stream | undefined {
     const endpoint = this.endpoint(target.ip, target.port);
     if (endpoint === undefined) return undefined;
-    const stream = endpoint.session.request(upstreamHeaders(head), { endStream });
+    const headers = upstreamHeaders(head);
+    if (teTrailers) headers.te = "trailers";
+    const stream = endpoint.session.request(headers, { endStream });
     endpoint.streams++;
     STREAM_ENDPOINT.set(stream, endpoint);
     stream.once("close", onCountedStreamClose);
@@ -338,7 +347,9 @@ class H2cExchange {
   /** Opens the upstream stream (again, after a refused one); false when the endpoint is at its bound (answered). */
   private open(): boolean {
     this.attempts++;
-    const stream = this.clients.request(this.target, this.head, !this.hasBody);
+    // `te: trailers` is hop-by-hop to the proxy in front (so often no longer in the head), yet gRPC servers may
+    // insist on it (gRPC over HTTP/2: "TE → te trailers" is required): sent for gRPC, and when the client sent it
+    const stream = this.clients.request(this.target, this.head, !this.hasBody, this.grpc || clientTeTrailers(this.req));
     if (stream === undefined) {
       this.answerFailure("overloaded");
       return false;
@@ -357,9 +368,14 @@ class H2cExchange {
     stream.on("error", (err: Error) => this.clients.logger.debug({ err, upstream: endpoint.key }, "h2c stream error"));
     stream.once("close", () => this.guard(this.onStreamClose, stream));
     if (this.hasBody && this.attempts > 1) {
-      // a refused stream: what was sent of the body goes again
+      // a refused stream: what was sent of the body goes again, and the client's body flows again (a pause for
+      // the refused stream's full buffer would never see that stream drain)
       for (const chunk of this.replay!) stream.write(chunk);
       if (this.bodyEnded) stream.end();
+      if (this.bodyPaused) {
+        this.bodyPaused = false;
+        this.body?.resume();
+      }
     }
     return true;
   }
@@ -411,17 +427,19 @@ class H2cExchange {
       const status = Number(headers[":status"]);
       if (!(status >= 200 && status <= 599)) throw new Error(`bad :status ${headers[":status"]}`);
       this.status = status;
+      const out = responseHeaders(headers);
+      this.head.modifyResponse?.(out);
       if (this.h2 && (flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
         // A head that ends the stream (gRPC's "Trailers-Only" error answers) must reach the client as one too:
         // gRPC clients read grpc-status from it only then.
         const stream = (this.res as Http2ServerResponse).stream;
-        stream.respond({ ...h2ResponseHeaders(headers), ":status": status }, { endStream: true });
+        stream.respond({ ...out, ":status": status }, { endStream: true });
         this.responded = true;
         this.finish(status);
         return;
       }
-      if (this.h2) (this.res as Http2ServerResponse).writeHead(status, h2ResponseHeaders(headers));
-      else writeH1Head(this.res, status, headers);
+      if (this.h2) (this.res as Http2ServerResponse).writeHead(status, out);
+      else writeH1Head(this.res, status, out);
       this.responded = true;
     } catch (err) {
       this.clients.logger.debug({ err, upstream: this.endpoint?.key }, "h2c response refused");
@@ -468,9 +486,7 @@ class H2cExchange {
 
   /** HTTP/2 clients always take trailers; an HTTP/1.1 client only when it said `TE: trailers` (RFC 9110 §10.1.4). */
   private acceptsTrailers(): boolean {
-    if (this.h2) return true;
-    const te = this.req.headers.te;
-    return typeof te === "string" && /(^|,)\s*trailers\s*(;|,|$)/i.test(te);
+    return this.h2 || clientTeTrailers(this.req);
   }
 
   private onStreamClose(stream: ClientHttp2Stream): void {
@@ -625,6 +641,11 @@ const GRPC_MESSAGES: Record<Failure, string> = {
   timeout: "upstream request timeout",
 };
 
+function clientTeTrailers(req: ClientRequest): boolean {
+  const te = req.headers.te;
+  return typeof te === "string" && /(^|,)\s*trailers\s*(;|,|$)/i.test(te);
+}
+
 export function isGrpc(contentType: string | string[] | undefined): boolean {
   const value = Array.isArray(contentType) ? contentType[0] : contentType;
   return value !== undefined && /^application\/grpc([+;]|$)/i.test(value);
@@ -674,24 +695,23 @@ function tokens(value: string | string[]): Set<string> {
   return set;
 }
 
-function h2ResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { server: SERVER };
+/** The response headers passed back (pseudo-headers, hop-by-hop, Server and Date dropped; our Server added). */
+function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { server: SERVER };
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 || RESPONSE_DROP.has(name)) continue;
     const value = headers[name];
-    if (value !== undefined) out[name] = value;
+    if (value !== undefined) out[name] = Array.isArray(value) ? value : String(value);
   }
   return out;
 }
 
-function writeH1Head(res: ClientResponse, status: number, headers: IncomingHttpHeaders): void {
-  const flat: string[] = ["server", SERVER];
+function writeH1Head(res: ClientResponse, status: number, headers: Record<string, string | string[]>): void {
+  const flat: string[] = [];
   for (const name in headers) {
-    if (name.charCodeAt(0) === 58 || RESPONSE_DROP.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
+    const value = headers[name]!;
     if (Array.isArray(value)) for (const v of value) flat.push(name, v);
-    else flat.push(name, String(value));
+    else flat.push(name, value);
   }
   (res as unknown as { writeHead(status: number, headers: string[]): void }).writeHead(status, flat);
 }

@@ -15,7 +15,7 @@ import { Counter, type Registry } from "prom-client";
 import { Agent } from "undici";
 import type { Logger } from "../../log.ts";
 import type { BackendAppProtocol } from "../../snapshot/gateway.ts";
-import { H2cClients } from "./h2c.ts";
+import { H2cClients, isGrpc } from "./h2c.ts";
 
 /** Request headers never copied to the mirror: hop-by-hop, and what undici refuses to send. */
 const MIRROR_DROP: ReadonlySet<string> = new Set([
@@ -183,7 +183,12 @@ export class Mirror {
     }
     if (authority === "")
       authority = target.ip.includes(":") ? `[${target.ip}]:${target.port}` : `${target.ip}:${target.port}`;
-    const stream = this.h2c.request(target, { method, path, authority, headers: record }, body === undefined);
+    const stream = this.h2c.request(
+      target,
+      { method, path, authority, headers: record },
+      body === undefined,
+      isGrpc(record["content-type"]),
+    );
     if (stream === undefined) throw new Error("mirror endpoint has too many streams in flight");
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

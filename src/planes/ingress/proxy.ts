@@ -69,6 +69,7 @@ export interface H2cForwarder {
       authority: string;
       headers: Record<string, string | string[]>;
       body?: Readable;
+      modifyResponse?: (headers: Record<string, string | string[]>) => void;
     },
     timeoutMs: number | undefined,
     done: (status: number) => void,
@@ -323,11 +324,19 @@ export class IngressProxy {
     const backend = runtime.backend!;
     const endpoint = backend.endpoints[backend.next()]!;
     const label = plan.rule.label;
+    const responseModifier = plan.backend.responseModifier;
     h2c.forward(
       req,
       res,
       { ip: endpoint.ip, port: endpoint.port },
-      { method: req.method ?? "GET", path: plan.upstreamTarget, authority, headers, body: exchange.requestBody },
+      {
+        method: req.method ?? "GET",
+        path: plan.upstreamTarget,
+        authority,
+        headers,
+        body: exchange.requestBody,
+        modifyResponse: responseModifier === undefined ? undefined : (h) => modifyHeaderRecord(h, responseModifier),
+      },
       plan.rule.requestTimeoutMs ?? plan.rule.backendTimeoutMs,
       (status) => this.finished(req, runtime, status, start, endpoint.address, label),
     );

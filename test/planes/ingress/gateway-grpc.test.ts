@@ -59,13 +59,17 @@ function call(
   name: "Echo" | "Other" | "Plain" | "Slow" | "Missing",
   body: string,
   metadata: Record<string, string> = {},
-): Promise<{ err: grpc.ServiceError | null; res?: string; trailers?: grpc.Metadata }> {
+): Promise<{ err: grpc.ServiceError | null; res?: string; trailers?: grpc.Metadata; headers?: grpc.Metadata }> {
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(metadata)) md.set(k, v);
   return new Promise((resolve) => {
     let trailers: grpc.Metadata | undefined;
+    let headers: grpc.Metadata | undefined;
     const c = client[name](Buffer.from(body), md, {}, (err, res) => {
-      setImmediate(() => resolve({ err, res: res?.toString(), trailers }));
+      setImmediate(() => resolve({ err, res: res?.toString(), trailers, headers }));
+    });
+    c.on("metadata", (m: grpc.Metadata) => {
+      headers = m;
     });
     c.on("status", (status: grpc.StatusObject) => {
       trailers = status.metadata;
@@ -148,6 +152,7 @@ beforeAll(async () => {
       path: { type: "Exact", value: "/test.Echo/Echo" },
       filters: [
         { type: "RequestHeaderModifier", modifier: { set: [["x-gw", "set-by-gateway"]], add: [], remove: [] } },
+        { type: "ResponseHeaderModifier", modifier: { set: [["x-resp", "gw"]], add: [], remove: [] } },
       ],
       backends: [backend(grpcPort, { appProtocol: "h2c" })],
     }),
@@ -255,6 +260,8 @@ describe.each([
       expect(echo.err).toBeNull();
       expect(echo.res).toBe("echo:set-by-gateway:hi");
       expect(echo.trailers?.get("x-served-by")).toEqual(["echo"]);
+      // the rule's ResponseHeaderModifier (GRPCRoute supports it too)
+      expect(echo.headers?.get("x-resp")).toEqual(["gw"]);
       // another method of the service: the service's prefix rule, without the modifier
       const other = await call(client, "Other", "there");
       expect(other.res).toBe("other::there");

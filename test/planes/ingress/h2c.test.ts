@@ -238,6 +238,18 @@ describe("H2cClients", () => {
     }
   });
 
+  it("sends te: trailers for gRPC requests even when the head lost it, and only then", async () => {
+    const session = h2Connect(`http://127.0.0.1:${portOf(h2front)}`);
+    try {
+      await h2Get(session, "/pkg.Svc/M", { "content-type": "application/grpc" }, Buffer.from([0, 0, 0, 0, 0]));
+      expect(backend.lastHeaders?.te).toBe("trailers");
+      await h2Get(session, "/plain");
+      expect(backend.lastHeaders?.te).toBeUndefined();
+    } finally {
+      session.close();
+    }
+  });
+
   it("passes trailers over an HTTP/2 TLS downstream", async () => {
     const session = h2Connect(`https://127.0.0.1:${portOf(tlsFront)}`, { rejectUnauthorized: false });
     try {
