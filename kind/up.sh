@@ -167,6 +167,16 @@ expect "s2" curl -sSk --max-time 5 --resolve foo.bar.com:443:127.0.0.1 https://f
 expect "testsvc" curl -sSk --max-time 5 --resolve other.example:443:127.0.0.1 https://other.example/
 expect "CN=foo.bar.com" sh -c "curl -sSkv --max-time 5 --resolve foo.bar.com:443:127.0.0.1 https://foo.bar.com/foo 2>&1"
 
+step "Gateway API: the lab's Ingress as a Gateway (listener 8081) and an HTTPRoute"
+expect "True" kc get gateway lab -o 'jsonpath={.status.conditions[?(@.type=="Programmed")].status}'
+show kc get gateways
+expect "True" kc get httproute foo-bar -o 'jsonpath={.status.parents[0].conditions[?(@.type=="Accepted")].status}'
+expect "True" kc get httproute foo-bar -o 'jsonpath={.status.parents[0].conditions[?(@.type=="ResolvedRefs")].status}'
+show kc get httproutes
+expect "s1" curl -sS --max-time 5 -H "Host: foo.bar.com" "http://$WORKER_IP:8081/foo"
+expect "s2" curl -sS --max-time 5 -H "Host: foo.bar.com" "http://$WORKER_IP:8081/bar"
+expect "s1" docker exec "$CONTROL_PLANE" curl -sS --max-time 5 -H "Host: foo.bar.com" http://127.0.0.1:8081/foo
+
 step "Summary"
 if [ "$failures" -eq 0 ]; then
   echo "all checks passed; nodeplane serves the lab on kind cluster $CLUSTER"
