@@ -124,6 +124,7 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     planeProblems: () => planes.flatMap((plane) => plane.problems?.() ?? []),
   });
   const context: PlaneContext = { config, logger, registry, store, status: planeStatus, role: layout.role };
+  const ingressPlaneRuns = config.httpAddress !== undefined || config.httpsAddress !== undefined;
   try {
     for (const factory of await planeFactories(layout.planes)) {
       const plane = await factory(context);
@@ -131,7 +132,13 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
       pipeline.register(plane);
       planes.push(plane);
     }
-    pipeline.onSnapshot((snapshot) => void gatewayStatus.apply(snapshot.gateway));
+    pipeline.onSnapshot((snapshot) => {
+      void gatewayStatus.apply(snapshot.gateway);
+      // Gateway HTTP/HTTPS sockets are the ingress plane's: with both of its listeners off it does not run, so
+      // they are not served, and their listeners must say so rather than show Programmed
+      if (!ingressPlaneRuns)
+        for (const socket of snapshot.gateway.http) gatewayStatus.reportBind(socket.id, INGRESS_OFF);
+    });
     if (supervisor) {
       // Workers get each snapshot once the primary's planes applied it: virtual IPs are bound before
       // any worker listens on them.
@@ -226,6 +233,10 @@ async function createSupervisor(
     ...(runsIngress ? { defaultCertificate: generateDefaultCertificate() } : {}),
   });
 }
+
+/** Why a Gateway HTTP/HTTPS listener is not served when the ingress plane is off (its status message). */
+export const INGRESS_OFF =
+  "not served: HTTP and HTTPS Gateway listeners run on the ingress plane, which is off (--http-address and --https-address are both empty)";
 
 export function translateOptions(config: Config): TranslateOptions {
   return {
