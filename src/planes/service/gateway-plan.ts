@@ -1,4 +1,4 @@
-import type { GatewayL4Socket, L4Backend } from "../../snapshot/gateway.ts";
+import type { GatewayHttpSocket, GatewayL4Socket, L4Backend } from "../../snapshot/gateway.ts";
 import type { Endpoint } from "../../snapshot/snapshot.ts";
 import { endpointKey, type ListenerPlan, listenerKey, type PoolPlan } from "./plan.ts";
 
@@ -33,6 +33,16 @@ export function gatewayPoolId(socketId: string, host?: string): string {
 
 export function isWildcardAddress(ip: string): boolean {
   return ip === "0.0.0.0" || ip === "::" || ip === "";
+}
+
+/**
+ * The addresses Gateway sockets bind, wildcards left out: TCP, UDP and TLS ones, and the HTTP and HTTPS ones the
+ * ingress plane serves (addresses are node-wide work, done by the service plane); the plane adds those not local.
+ */
+export function gatewayVips(sockets: readonly (GatewayL4Socket | GatewayHttpSocket)[]): Set<string> {
+  const vips = new Set<string>();
+  for (const socket of sockets) if (!isWildcardAddress(socket.address)) vips.add(socket.address);
+  return vips;
 }
 
 export function planGateway(sockets: readonly GatewayL4Socket[]): GatewayPlan {

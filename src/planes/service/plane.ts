@@ -3,14 +3,14 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Node } from "../../model/k8s.ts";
 import type { Problem } from "../../model/problems.ts";
-import type { GatewayL4Socket } from "../../snapshot/gateway.ts";
+import type { GatewayHttpSocket, GatewayL4Socket } from "../../snapshot/gateway.ts";
 import type { Snapshot } from "../../snapshot/snapshot.ts";
 import type { StatusWriter } from "../../status/writer.ts";
 import { type FdBudget, processFdBudget } from "../../util/fd-budget.ts";
 import type { PlaneFactory, PlaneRole } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { type RefusalCounters, refusalCounters, SharedCount, UdpFlowLimits } from "./fd-guard.ts";
-import { type GatewayPlan, planGateway, samePool } from "./gateway-plan.ts";
+import { type GatewayPlan, gatewayVips, planGateway, samePool } from "./gateway-plan.ts";
 import { HealthCheckServers, HealthzServer } from "./health.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { type ListenerPlan, type PoolPlan, portLabel } from "./plan.ts";
@@ -110,6 +110,7 @@ export class ServicePlane implements Plane {
   // other alone. A Gateway socket on a key a Service port holds yields (reported as a bind failure).
   private gwPlan: GatewayPlan = planGateway([]);
   private lastL4: readonly GatewayL4Socket[] | undefined;
+  private lastHttp: readonly GatewayHttpSocket[] | undefined;
   private readonly gwListeners = new Map<string, Listener>();
   private readonly gwPools = new Map<string, Pool>();
   private gwPoolPlans = new Map<string, PoolPlan>();
@@ -271,13 +272,19 @@ export class ServicePlane implements Plane {
     // reported as not bound, below).
     if (serving && this.gwListeners.size > 0) for (const lp of delta.listeners.open) this.yieldGatewaySocket(lp.key);
     let gatewayVipsChanged = false;
-    if (next.gateway.l4 !== this.lastL4) {
+    if (next.gateway.l4 !== this.lastL4 || next.gateway.http !== this.lastHttp) {
       const before = this.gwPlan.vips;
-      this.gwPlan = planGateway(next.gateway.l4);
-      gatewayVipsChanged = before.size !== this.gwPlan.vips.size || [...before].some((ip) => !this.gwPlan.vips.has(ip));
-      if (serving) this.reconcileGateway();
+      const l4Changed = next.gateway.l4 !== this.lastL4;
+      if (l4Changed) this.gwPlan = planGateway(next.gateway.l4);
+      // The ingress plane serves the HTTP and HTTPS sockets, but addresses are node-wide work, done here: a
+      // Gateway's spec.addresses that are not local go on the link like its TCP/UDP sockets' do.
+      const vips = gatewayVips([...next.gateway.l4, ...next.gateway.http]);
+      gatewayVipsChanged = before.size !== vips.size || [...before].some((ip) => !vips.has(ip));
+      this.gwPlan.vips = vips;
+      if (serving && l4Changed) this.reconcileGateway();
       // (after the reconcile: one that threw is done again on the next apply)
       this.lastL4 = next.gateway.l4;
+      this.lastHttp = next.gateway.http;
     }
     // Addresses go on the link before anything listens on them; with workers the primary does this
     // before it hands the snapshot on.

@@ -5,6 +5,7 @@ import { silentLogger } from "../../../src/log.ts";
 import type { PlaneRole } from "../../../src/planes/context.ts";
 import { ServicePlane } from "../../../src/planes/service/plane.ts";
 import type { IpRunner } from "../../../src/planes/service/vip.ts";
+import type { GatewayHttpSocket } from "../../../src/snapshot/gateway.ts";
 import { gatewaySnapshot, l4Backend, l4Socket } from "./gateway-helpers.ts";
 import {
   Cleanup,
@@ -82,6 +83,29 @@ describe("Gateway sockets and the plane's roles", () => {
       c.send("hi", 7002, loop);
     });
     expect(reply).toBe("u:hi");
+  });
+
+  // The ingress plane binds a Gateway's HTTP and HTTPS sockets, but only the service plane adds addresses: a
+  // Gateway with a non-local spec.addresses and only an HTTP listener had no address to bind.
+  it("adds the non-local address of a Gateway's HTTP socket too, and removes it when the socket goes", async () => {
+    const primary = plane("primary");
+    await primary.plane.start();
+    const http: GatewayHttpSocket = {
+      id: "10.250.0.21:80",
+      address: "10.250.0.21",
+      port: 80,
+      protocol: "HTTP",
+      listeners: [{ namespace: "default", gateway: "gw", listener: "http" }],
+      hosts: [],
+      certificates: [],
+    };
+    const wildcard: GatewayHttpSocket = { ...http, id: "0.0.0.0:81", address: "0.0.0.0", port: 81 };
+    const base = gatewaySnapshot([]);
+    await primary.plane.apply(undefined, { ...base, gateway: { ...base.gateway, http: [http, wildcard] } });
+    expect(primary.calls).toContain("addr add 10.250.0.21/32 dev np-test0 label np-test0:np");
+    expect(primary.calls.filter((c) => c.startsWith("addr add"))).toHaveLength(1);
+    await primary.plane.apply(undefined, { ...base, gateway: { ...base.gateway, http: [] } });
+    expect(primary.calls).toContain("addr del 10.250.0.21/32 dev np-test0");
   });
 
   it("a Service port that claims a Gateway socket's key later takes it; the Gateway socket is reported not bound", async () => {
