@@ -1,0 +1,714 @@
+/**
+ * Gateway API end to end: the real `bin/nodeplane.js --manifests DIR` on a folder of Gateway API objects this file
+ * writes (with Services and EndpointSlices of small HTTP and TCP backends it runs on 127.0.0.1), asked with real
+ * clients (curl, node:http, node:net). Every other Gateway socket test builds the planes' snapshot by hand; here the
+ * objects go through the manifests source, the store, the translator, the planes and the status reconciler.
+ * Each row names the Gateway API conformance test (conformance/tests/*.go) whose cases it ports.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, createServer as createHttpServer, type IncomingHttpHeaders, request } from "node:http";
+import { connect, createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanups, freePort, listen, ROOT, runCleanups, tcpRead, until, untilReady } from "../workers/harness.ts";
+
+const NS = "gw";
+/** a /16 of 127.0.0.0/8 for the Services' cluster IPs, apart from the other integration tests' */
+const CIDR = `127.${130 + (process.pid % 40)}.0.0/16`;
+
+interface Seen {
+  backend: string;
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+/**
+ * An HTTP backend that answers, as JSON, its name and the request it got (method, path with query, headers), and
+ * sends two headers of its own (`x-backend-secret`, `x-backend-keep`) for the response-modifier row. `?delay=MS`
+ * (at most 3 s) waits before answering, as the conformance echo server's `delay`.
+ */
+async function recordingBackend(name: string): Promise<number> {
+  const server = createHttpServer((req, res) => {
+    const delay = Math.min(3_000, Number(/[?&]delay=(\d+)/.exec(req.url ?? "")?.[1] ?? 0));
+    const seen: Seen = { backend: name, method: req.method ?? "", path: req.url ?? "", headers: req.headers };
+    const timer = setTimeout(() => {
+      if (res.destroyed) return;
+      res
+        .writeHead(200, {
+          "content-type": "application/json",
+          "x-backend-secret": "s3cret",
+          "x-backend-keep": "kept",
+        })
+        .end(JSON.stringify(seen));
+    }, delay);
+    res.once("close", () => clearTimeout(timer));
+  });
+  const port = await listen(server);
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return port;
+}
+
+/** A TCP backend that echoes what it reads. */
+async function echoBackend(): Promise<number> {
+  const server = createServer((s) => {
+    s.on("error", () => {});
+    s.pipe(s);
+  });
+  const port = await listen(server);
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return port;
+}
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** the backend's JSON, when a backend answered */
+  seen?: Seen;
+}
+
+function get(port: number, host: string, path: string, headers: Record<string, string> = {}, agent?: Agent) {
+  return new Promise<Answer>((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, headers: { host, ...headers }, agent: agent ?? false, timeout: 5_000 },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+        });
+        res.on("end", () => {
+          const answer: Answer = { status: res.statusCode ?? 0, headers: res.headers, body };
+          if (res.headers["content-type"] === "application/json") answer.seen = JSON.parse(body) as Seen;
+          resolve(answer);
+        });
+      },
+    );
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error(`timeout: ${host}${path}`)));
+    req.end();
+  });
+}
+
+/** curl's status and the raw `Location` field value of the answer, as sent (no redirect followed). */
+function curlLocation(port: number, host: string, path: string): Promise<{ status: number; location?: string }> {
+  return new Promise((resolve) =>
+    execFile(
+      "curl",
+      [
+        "-sS",
+        "--max-time",
+        "5",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "-H",
+        `Host: ${host}`,
+        `http://127.0.0.1:${port}${path}`,
+      ],
+      (_err, stdout) => {
+        const status = Number(/^HTTP\/[\d.]+ (\d{3})/.exec(stdout)?.[1] ?? 0);
+        const location = /^location: ([^\r\n]*)\r?$/im.exec(stdout)?.[1];
+        resolve(location === undefined ? { status } : { status, location });
+      },
+    ),
+  );
+}
+
+function cli(admin: string, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ["bin/nodeplane.js", ...args, "--admin-address", admin],
+      { cwd: ROOT, timeout: 15_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+    ),
+  );
+}
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message?: string;
+}
+interface GatewayJson {
+  metadata: { name: string; namespace: string };
+  status?: {
+    conditions?: Condition[];
+    listeners?: { name: string; attachedRoutes: number; conditions: Condition[] }[];
+  };
+}
+interface RouteJson {
+  metadata: { name: string };
+  status?: { parents?: { parentRef: { name: string }; conditions: Condition[] }[] };
+}
+
+async function getJson<T>(admin: string, ...args: string[]): Promise<T[]> {
+  const out = JSON.parse(await cli(admin, "get", ...args, "-o", "json")) as { items?: T[] } & T;
+  return out.items ?? [out];
+}
+
+function condition(conditions: Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+// ---- the manifests -------------------------------------------------------------------------------------------
+
+const CLASS = `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: nodeplane }
+spec: { controllerName: nodeplane.dev/gateway-controller }
+`;
+
+/** A Service `name` (port 8080 → the named target port `http`) and its EndpointSlice at 127.0.0.1:`port`. */
+function backendYaml(name: string, port: number, namespace = NS): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  ports: [{ name: http, port: 8080, targetPort: http }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ${name}-1, namespace: ${namespace}, labels: { kubernetes.io/service-name: ${name} } }
+addressType: IPv4
+ports: [{ name: http, port: ${port}, protocol: TCP }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+`;
+}
+
+/** An HTTPRoute in `namespace` with `parentRefs` and `rules` given as YAML flow text. */
+function routeYaml(name: string, spec: string, namespace = NS): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+${spec}`;
+}
+
+const docs = (...d: string[]) => d.join("---\n");
+
+interface Ports {
+  /** the ingress plane's own HTTP listener (Gateway HTTP sockets need the plane) */
+  ingress: number;
+  isolation: number;
+  portA: number;
+  portB: number;
+  features: number;
+  tcp: number;
+  taken: number;
+  free: number;
+}
+
+const ISOLATION_LISTENERS = [
+  { name: "empty-hostname" },
+  { name: "wildcard-example-com", hostname: "*.example.com" },
+  { name: "wildcard-foo-example-com", hostname: "*.foo.example.com" },
+  { name: "abc-foo-example-com", hostname: "abc.foo.example.com" },
+] as const;
+
+function gatewaysYaml(p: Ports): string {
+  const isolation = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: http-listener-isolation, namespace: ${NS} }
+spec:
+  gatewayClassName: nodeplane
+  listeners:
+${ISOLATION_LISTENERS.map(
+  (l) =>
+    `    - name: ${l.name}
+      port: ${p.isolation}
+      protocol: HTTP
+${"hostname" in l ? `      hostname: "${l.hostname}"\n` : ""}      allowedRoutes: { namespaces: { from: All } }
+`,
+).join("")}`;
+  const ports = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: two-ports, namespace: ${NS} }
+spec:
+  gatewayClassName: nodeplane
+  listeners:
+    - { name: port-a, port: ${p.portA}, protocol: HTTP }
+    - { name: port-b, port: ${p.portB}, protocol: HTTP }
+`;
+  const features = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: features, namespace: ${NS} }
+spec:
+  gatewayClassName: nodeplane
+  listeners:
+    - { name: http, port: ${p.features}, protocol: HTTP, allowedRoutes: { namespaces: { from: All } } }
+    - { name: tcp, port: ${p.tcp}, protocol: TCP }
+`;
+  const blocked = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: blocked, namespace: ${NS} }
+spec:
+  gatewayClassName: nodeplane
+  listeners:
+    - { name: taken, port: ${p.taken}, protocol: HTTP }
+    - { name: free, port: ${p.free}, protocol: HTTP }
+`;
+  return docs(CLASS, isolation, ports, features, blocked);
+}
+
+function routesYaml(): string {
+  const isolation = ISOLATION_LISTENERS.map((l) =>
+    routeYaml(
+      `attaches-to-${l.name}`,
+      `  parentRefs: [{ name: http-listener-isolation, sectionName: ${l.name} }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /${l.name} } }]
+      backendRefs: [{ name: iso-${l.name}, port: 8080 }]
+`,
+    ),
+  );
+  const portMatching = routeYaml(
+    "only-port-b",
+    `  parentRefs: [{ name: two-ports, port: PORT_B }]
+  rules: [{ backendRefs: [{ name: port-b-backend, port: 8080 }] }]
+`,
+  );
+  const parent = "  parentRefs: [{ name: features, sectionName: http }]\n";
+  const headers = routeYaml(
+    "header-match",
+    `${parent}  hostnames: [headers.example]
+  rules:
+    - matches: [{ headers: [{ name: version, value: two }] }]
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier:
+            set: [{ name: x-header-set, value: set-overwrites-values }]
+            add: [{ name: x-header-add, value: add-appends-values }]
+            remove: [x-header-remove]
+      backendRefs: [{ name: rec-two, port: 8080 }]
+    - backendRefs: [{ name: rec-one, port: 8080 }]
+`,
+  );
+  const redirect = (path: string, redirect: string) =>
+    `    - matches: [{ path: { type: PathPrefix, value: ${path} } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { hostname: example.org${redirect} } }]
+`;
+  const redirects = routeYaml(
+    "redirects",
+    `${parent}  hostnames: [redirect.example]
+  rules:
+${redirect("/scheme-nil-and-port-nil", "")}${redirect("/scheme-nil-and-port-80", ", port: 80")}${redirect("/scheme-nil-and-port-8080", ", port: 8080")}${redirect("/scheme-https-and-port-nil", ", scheme: https")}${redirect("/scheme-https-and-port-443", ", scheme: https, port: 443")}${redirect("/scheme-https-and-port-8443", ", scheme: https, port: 8443, statusCode: 301")}`,
+  );
+  const rewrite = routeYaml(
+    "rewrite-path",
+    `${parent}  hostnames: [rewrite.example]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /prefix/one } }]
+      filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /one } } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
+    - matches: [{ path: { type: PathPrefix, value: /strip-prefix } }]
+      filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: / } } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
+`,
+  );
+  const weights = routeYaml(
+    "weighted-backends",
+    `${parent}  hostnames: [weights.example]
+  rules:
+    - backendRefs:
+        - { name: weight-one, port: 8080, weight: 1 }
+        - { name: weight-three, port: 8080, weight: 3 }
+        - { name: weight-zero, port: 8080, weight: 0 }
+`,
+  );
+  const timeout = routeYaml(
+    "backend-request-timeout",
+    `${parent}  hostnames: [timeout.example]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /backend-timeout } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
+      timeouts: { backendRequest: 500ms }
+    - matches: [{ path: { type: PathPrefix, value: /disable-backend-timeout } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
+      timeouts: { backendRequest: "0s" }
+`,
+  );
+  const responseHeaders = routeYaml(
+    "response-header-modifier",
+    `${parent}  hostnames: [response.example]
+  rules:
+    - filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { remove: [x-backend-secret] } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
+`,
+  );
+  const cross = routeYaml(
+    "cross-namespace",
+    `  parentRefs: [{ name: features, namespace: ${NS}, sectionName: http }]
+  hostnames: [cross.example]
+  rules: [{ backendRefs: [{ name: granted, namespace: team-b, port: 8080 }] }]
+`,
+    "team-a",
+  );
+  const tcp = `apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: { name: echo, namespace: ${NS} }
+spec:
+  parentRefs: [{ name: features, sectionName: tcp }]
+  rules: [{ backendRefs: [{ name: echo, port: 9000 }] }]
+`;
+  const free = routeYaml(
+    "on-free-listener",
+    `  parentRefs: [{ name: blocked }]
+  rules: [{ backendRefs: [{ name: rec-one, port: 8080 }] }]
+`,
+  );
+  return docs(
+    ...isolation,
+    portMatching,
+    headers,
+    redirects,
+    rewrite,
+    weights,
+    timeout,
+    responseHeaders,
+    cross,
+    tcp,
+    free,
+  );
+}
+
+/** ReferenceGrant (httproute-reference-grant.yaml): HTTPRoutes of team-a may name Service `granted` of team-b. */
+const GRANT = `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: { name: team-a-to-granted, namespace: team-b }
+spec:
+  from: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: team-a }]
+  to: [{ group: "", kind: Service, name: granted }]
+`;
+
+// ---- the run ---------------------------------------------------------------------------------------------------
+
+describe("Gateway API end to end: nodeplane --manifests, the translator and the planes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "np-gateway-e2e-"));
+  let admin = "";
+  let out: () => string = () => "";
+  const p = {} as Ports;
+  let holder: Server | undefined;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    const backends: string[] = [];
+    for (const l of ISOLATION_LISTENERS) backends.push(backendYaml(`iso-${l.name}`, await recordingBackend(l.name)));
+    for (const name of ["port-b-backend", "rec-one", "rec-two", "weight-one", "weight-three", "weight-zero"])
+      backends.push(backendYaml(name, await recordingBackend(name)));
+    backends.push(backendYaml("granted", await recordingBackend("granted"), "team-b"));
+    const echo = await echoBackend();
+    backends.push(`apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: ${NS} }
+spec:
+  ports: [{ name: tcp, port: 9000, targetPort: ${echo} }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: echo-1, namespace: ${NS}, labels: { kubernetes.io/service-name: echo } }
+addressType: IPv4
+ports: [{ name: tcp, port: ${echo}, protocol: TCP }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+`);
+
+    for (const k of ["ingress", "isolation", "portA", "portB", "features", "tcp", "free"] as const)
+      p[k] = await freePort();
+    // a socket the test holds: the listener on its port cannot be bound
+    holder = createServer();
+    p.taken = await listen(holder);
+    cleanups.push(() => new Promise<void>((r) => holder!.close(() => r())));
+
+    mkdirSync(join(dir, "m"));
+    writeFileSync(join(dir, "m", "backends.yaml"), docs(...backends));
+    writeFileSync(join(dir, "m", "gateways.yaml"), gatewaysYaml(p));
+    writeFileSync(join(dir, "m", "routes.yaml"), routesYaml().replace("PORT_B", String(p.portB)));
+
+    child = spawn(
+      process.execPath,
+      [
+        "bin/nodeplane.js",
+        "--manifests",
+        join(dir, "m"),
+        "--workers=1",
+        "--node-name=gateway-e2e",
+        "--admin-address=127.0.0.1:0",
+        `--http-address=127.0.0.1:${p.ingress}`,
+        "--https-address=",
+        "--dns-address=",
+        `--service-cidr=${CIDR}`,
+        "--vip-interface=none",
+        "--sync-delay=20ms",
+        "--log-format=json",
+      ],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    ({ admin, out } = await untilReady(child));
+    // every socket of the first snapshot answers (bounded)
+    const up = await until(async () => {
+      const a = await get(p.features, "response.example", "/").catch(() => undefined);
+      return a?.status === 200;
+    }, 15_000);
+    if (!up) throw new Error(`the Gateway listener never served\n${out()}`);
+  }, 40_000);
+
+  afterAll(async () => {
+    await runCleanups();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // GatewayHTTPListenerIsolation (gateway-http-listener-isolation.go): its whole request table, "hostnames are
+  // configured only in listeners"; each listener's Route has its own backend here, so the answer names the listener.
+  describe("GatewayHTTPListenerIsolation", () => {
+    const table: { host: string; path: string; backend?: string }[] = [];
+    const byHost: [string, string | undefined][] = [
+      ["bar.com", "empty-hostname"],
+      ["bar.example.com", "wildcard-example-com"],
+      ["bar.foo.example.com", "wildcard-foo-example-com"],
+      ["abc.foo.example.com", "abc-foo-example-com"],
+      // the brief's extra host: another name under *.foo.example.com
+      ["x.foo.example.com", "wildcard-foo-example-com"],
+    ];
+    for (const [host, owner] of byHost)
+      for (const l of ISOLATION_LISTENERS)
+        table.push({ host, path: `/${l.name}`, ...(l.name === owner ? { backend: l.name } : {}) });
+    it.each(table)("Host $host $path → $backend", async ({ host, path, backend }) => {
+      const a = await get(p.isolation, host, path);
+      if (backend === undefined) {
+        expect(a.status, a.body).toBe(404);
+        expect(a.seen).toBeUndefined();
+      } else {
+        expect(a.status, a.body).toBe(200);
+        expect(a.seen).toMatchObject({ backend, path });
+      }
+    });
+  });
+
+  // HTTPRouteListenerPortMatching (httproute-listener-port-matching.go): parentRefs[].port selects the listener
+  it("HTTPRouteParentRefPort: a route attached by port answers only on that port", async () => {
+    const b = await get(p.portB, "any.example", "/x");
+    expect(b.status, b.body).toBe(200);
+    expect(b.seen?.backend).toBe("port-b-backend");
+    const a = await get(p.portA, "any.example", "/x");
+    expect(a.status, a.body).toBe(404);
+    expect(a.seen).toBeUndefined();
+  });
+
+  // HTTPRouteInvalidCrossNamespaceBackendRef then HTTPRouteReferenceGrant: the grant added to the folder, no restart
+  it("ReferenceGrant: 500 and RefNotPermitted without it, 200 and ResolvedRefs True once written", async () => {
+    const before = await get(p.features, "cross.example", "/");
+    expect(before.status, before.body).toBe(500);
+    const refused = async () =>
+      condition(
+        (await getJson<RouteJson>(admin, "httproute", "cross-namespace", "-n", "team-a"))[0]?.status?.parents?.[0]
+          ?.conditions,
+        "ResolvedRefs",
+      );
+    expect(await refused()).toMatchObject({ status: "False", reason: "RefNotPermitted" });
+    const accepted = condition(
+      (await getJson<RouteJson>(admin, "httproute", "cross-namespace", "-n", "team-a"))[0]?.status?.parents?.[0]
+        ?.conditions,
+      "Accepted",
+    );
+    expect(accepted?.status).toBe("True");
+
+    writeFileSync(join(dir, "m", "grant.yaml"), GRANT);
+    let after: Answer | undefined;
+    const served = await until(async () => {
+      after = await get(p.features, "cross.example", "/");
+      return after.status === 200;
+    }, 10_000);
+    expect(served, `${after?.status} ${after?.body}`).toBe(true);
+    expect(after?.seen?.backend).toBe("granted");
+    expect(await refused()).toMatchObject({ status: "True", reason: "ResolvedRefs" });
+    // the same process picked the new file up: no restart
+    expect(child?.exitCode).toBeNull();
+    expect(out()).not.toMatch(/"msg":"nodeplane ready"[\s\S]*"msg":"nodeplane ready"/);
+  });
+
+  // HTTPRouteHeaderMatching + HTTPRouteRequestHeaderModifier (httproute-request-header-modifier.go's headers)
+  it("header match + RequestHeaderModifier: the backend sees the modified headers", async () => {
+    const two = await get(p.features, "headers.example", "/path", {
+      version: "two",
+      "x-header-set": "some-other-value",
+      "x-header-add": "something",
+      "x-header-remove": "gone",
+    });
+    expect(two.status, two.body).toBe(200);
+    expect(two.seen?.backend).toBe("rec-two");
+    expect(two.seen?.headers["x-header-set"]).toBe("set-overwrites-values");
+    expect(two.seen?.headers["x-header-add"]).toBe("something, add-appends-values");
+    expect(two.seen?.headers["x-header-remove"]).toBeUndefined();
+    // without the header: the other rule, no filter
+    const one = await get(p.features, "headers.example", "/path", { version: "one", "x-header-remove": "stays" });
+    expect(one.seen?.backend).toBe("rec-one");
+    expect(one.seen?.headers["x-header-set"]).toBeUndefined();
+    expect(one.seen?.headers["x-header-remove"]).toBe("stays");
+  });
+
+  // HTTPRouteRedirectPortAndScheme (httproute-redirect-port-and-scheme.go), its listener-on-8080 half: the listener
+  // is on a port that is not the scheme's default, so "no port" means the listener's port for http
+  describe("RequestRedirect scheme and port: Location byte for byte", () => {
+    const rows = [
+      {
+        path: "/scheme-nil-and-port-nil",
+        status: 302,
+        location: (port: number) => `http://example.org:${port}/scheme-nil-and-port-nil`,
+      },
+      { path: "/scheme-nil-and-port-80", status: 302, location: () => "http://example.org/scheme-nil-and-port-80" },
+      {
+        path: "/scheme-nil-and-port-8080",
+        status: 302,
+        location: () => "http://example.org:8080/scheme-nil-and-port-8080",
+      },
+      {
+        path: "/scheme-https-and-port-nil?a=1",
+        status: 302,
+        location: () => "https://example.org/scheme-https-and-port-nil?a=1",
+      },
+      {
+        path: "/scheme-https-and-port-443",
+        status: 302,
+        location: () => "https://example.org/scheme-https-and-port-443",
+      },
+      {
+        path: "/scheme-https-and-port-8443/x",
+        status: 301,
+        location: () => "https://example.org:8443/scheme-https-and-port-8443/x",
+      },
+    ];
+    it.each(rows)("$path → $status", async ({ path, status, location }) => {
+      const a = await curlLocation(p.features, "redirect.example", path);
+      expect(a).toEqual({ status, location: location(p.features) });
+    });
+  });
+
+  // HTTPRouteRewritePath (httproute-rewrite-path.go): the ReplacePrefixMatch cases
+  describe("URLRewrite ReplacePrefixMatch: the path the backend sees", () => {
+    it.each([
+      { path: "/prefix/one/two", seen: "/one/two" },
+      { path: "/prefix/one/two?q=1", seen: "/one/two?q=1" },
+      { path: "/strip-prefix/three", seen: "/three" },
+      { path: "/strip-prefix", seen: "/" },
+    ])("$path → $seen", async ({ path, seen }) => {
+      const a = await get(p.features, "rewrite.example", path);
+      expect(a.status, a.body).toBe(200);
+      expect(a.seen?.path).toBe(seen);
+    });
+  });
+
+  // HTTPRouteWeight (httproute-weight.go): weights 1:3:0 over 400 requests, each share within ±4σ of its mean
+  it("weights 1:3 (and 0) over 400 requests", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    cleanups.push(() => agent.destroy());
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 400; i += 4) {
+      const batch = await Promise.all([0, 1, 2, 3].map(() => get(p.features, "weights.example", "/", {}, agent)));
+      for (const a of batch) {
+        const name = a.seen?.backend ?? `status ${a.status}`;
+        counts[name] = (counts[name] ?? 0) + 1;
+      }
+    }
+    const sigma = Math.sqrt(400 * 0.25 * 0.75); // binomial, p = 1/4
+    expect(Object.keys(counts).sort(), JSON.stringify(counts)).toEqual(["weight-one", "weight-three"]);
+    expect(Math.abs((counts["weight-one"] ?? 0) - 100), JSON.stringify(counts)).toBeLessThanOrEqual(4 * sigma);
+    expect(Math.abs((counts["weight-three"] ?? 0) - 300), JSON.stringify(counts)).toBeLessThanOrEqual(4 * sigma);
+  });
+
+  // TCPRouteSimple-like (tcproute-*.go): raw bytes through the Gateway's TCP listener to the echo backend
+  it("TCPRoute: raw TCP echo through the Gateway's TCP listener", async () => {
+    const payload = `ping ${process.pid}\n`;
+    const echoed = await new Promise<string>((resolve) => {
+      const s = connect({ host: "127.0.0.1", port: p.tcp });
+      let data = "";
+      s.setEncoding("utf8");
+      s.setTimeout(3_000, () => s.destroy());
+      s.on("connect", () => s.write(payload));
+      s.on("data", (d: string) => {
+        data += d;
+        if (data.length >= payload.length) s.end();
+      });
+      s.on("close", () => resolve(data));
+      s.on("error", () => {});
+    });
+    expect(echoed).toBe(payload);
+    // the HTTP listener of the same Gateway is not the TCP one
+    expect(
+      await tcpRead("127.0.0.1", p.features, "GET / HTTP/1.1\r\nHost: nowhere.example\r\nConnection: close\r\n\r\n"),
+    ).toMatch(/^HTTP\/1\.1 404/);
+  });
+
+  // HTTPRouteTimeoutBackendRequest (httproute-timeout-backend-request.go)
+  describe("HTTPRouteBackendTimeout: backendRequest 500ms", () => {
+    it.each([
+      { path: "/backend-timeout", status: 200 },
+      { path: "/backend-timeout?delay=1000", status: 504 },
+      { path: "/disable-backend-timeout?delay=1000", status: 200 },
+    ])("$path → $status", async ({ path, status }) => {
+      const a = await get(p.features, "timeout.example", path);
+      expect(a.status, a.body).toBe(status);
+    });
+  });
+
+  // HTTPRouteResponseHeaderModifier (httproute-response-header-modifier.go): remove a header the backend sends
+  it("ResponseHeaderModifier remove: the client never sees the removed header", async () => {
+    const a = await get(p.features, "response.example", "/remove");
+    expect(a.status).toBe(200);
+    expect(a.headers["x-backend-secret"]).toBeUndefined();
+    expect(a.headers["x-backend-keep"]).toBe("kept");
+    // the same backend through a route without the filter does send it
+    const b = await get(p.features, "timeout.example", "/backend-timeout");
+    expect(b.headers["x-backend-secret"]).toBe("s3cret");
+  });
+
+  // GatewayWithAttachedRoutes (gateway-with-attached-routes.go) and the bind failure (our status reconciler)
+  it("status: attachedRoutes, Programmed; a listener whose port is taken is Programmed False, the others serve", async () => {
+    const byName = async () => {
+      const all = await getJson<GatewayJson>(admin, "gateways", "-n", NS);
+      return new Map(all.map((g) => [g.metadata.name, g]));
+    };
+    const listener = (g: GatewayJson | undefined, name: string) => g?.status?.listeners?.find((l) => l.name === name);
+    let gateways = await byName();
+    // the bind report reaches the status a moment after the socket is tried
+    await until(async () => {
+      gateways = await byName();
+      return condition(listener(gateways.get("blocked"), "taken")?.conditions, "Programmed")?.status === "False";
+    }, 10_000);
+
+    const isolation = gateways.get("http-listener-isolation");
+    expect(condition(isolation?.status?.conditions, "Programmed")?.status).toBe("True");
+    for (const l of ISOLATION_LISTENERS) {
+      expect(listener(isolation, l.name)?.attachedRoutes, l.name).toBe(1);
+      expect(condition(listener(isolation, l.name)?.conditions, "Programmed")?.status, l.name).toBe("True");
+    }
+    const features = gateways.get("features");
+    // header-match, redirects, rewrite-path, weighted-backends, backend-request-timeout, response-header-modifier,
+    // cross-namespace
+    expect(listener(features, "http")?.attachedRoutes).toBe(7);
+    expect(listener(features, "tcp")?.attachedRoutes).toBe(1);
+    expect(condition(listener(features, "tcp")?.conditions, "Programmed")?.status).toBe("True");
+    const ports = gateways.get("two-ports");
+    expect(listener(ports, "port-a")?.attachedRoutes).toBe(0);
+    expect(listener(ports, "port-b")?.attachedRoutes).toBe(1);
+
+    const blocked = gateways.get("blocked");
+    const taken = listener(blocked, "taken")?.conditions;
+    expect(condition(taken, "Programmed")).toMatchObject({ status: "False", reason: "Invalid" });
+    expect(condition(taken, "Accepted")).toMatchObject({ status: "False", reason: "PortUnavailable" });
+    expect(condition(listener(blocked, "free")?.conditions, "Programmed")?.status).toBe("True");
+    const free = await get(p.free, "any.example", "/");
+    expect(free.status, free.body).toBe(200);
+    expect(free.seen?.backend).toBe("rec-one");
+    // the holder still has its port: nodeplane did not take it over
+    expect(holder?.listening).toBe(true);
+  });
+});
