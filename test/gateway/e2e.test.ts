@@ -200,6 +200,7 @@ interface Ports {
   /** the ingress plane's own HTTP listener (Gateway HTTP sockets need the plane) */
   ingress: number;
   isolation: number;
+  intersection: number;
   portA: number;
   portB: number;
   features: number;
@@ -214,18 +215,26 @@ const ISOLATION_LISTENERS = [
   { name: "wildcard-foo-example-com", hostname: "*.foo.example.com" },
   { name: "abc-foo-example-com", hostname: "abc.foo.example.com" },
 ] as const;
+const ISOLATION_GATEWAYS = [
+  { name: "http-listener-isolation", suffix: "", port: "isolation" },
+  {
+    name: "http-listener-isolation-with-hostname-intersection",
+    suffix: "-with-hostname-intersection",
+    port: "intersection",
+  },
+] as const;
 
 function gatewaysYaml(p: Ports): string {
-  const isolation = `apiVersion: gateway.networking.k8s.io/v1
+  const isolation = (name: string, port: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: { name: http-listener-isolation, namespace: ${NS} }
+metadata: { name: ${name}, namespace: ${NS} }
 spec:
   gatewayClassName: nodeplane
   listeners:
 ${ISOLATION_LISTENERS.map(
   (l) =>
     `    - name: ${l.name}
-      port: ${p.isolation}
+      port: ${port}
       protocol: HTTP
 ${"hostname" in l ? `      hostname: "${l.hostname}"\n` : ""}      allowedRoutes: { namespaces: { from: All } }
 `,
@@ -257,18 +266,29 @@ spec:
     - { name: taken, port: ${p.taken}, protocol: HTTP }
     - { name: free, port: ${p.free}, protocol: HTTP }
 `;
-  return docs(CLASS, isolation, ports, features, blocked);
+  return docs(
+    CLASS,
+    isolation(ISOLATION_GATEWAYS[0].name, p.isolation),
+    isolation(ISOLATION_GATEWAYS[1].name, p.intersection),
+    ports,
+    features,
+    blocked,
+  );
 }
 
 function routesYaml(): string {
-  const isolation = ISOLATION_LISTENERS.map((l) =>
-    routeYaml(
-      `attaches-to-${l.name}`,
-      `  parentRefs: [{ name: http-listener-isolation, sectionName: ${l.name} }]
-  rules:
+  // the second Gateway's Routes name every hostname (gateway-http-listener-isolation-with-hostname-intersection.yaml):
+  // each matches only through its own listener, the more specific listeners keeping their hosts
+  const isolation = ISOLATION_GATEWAYS.flatMap((g) =>
+    ISOLATION_LISTENERS.map((l) =>
+      routeYaml(
+        `attaches-to-${l.name}${g.suffix}`,
+        `  parentRefs: [{ name: ${g.name}, sectionName: ${l.name} }]
+${g.suffix ? '  hostnames: ["bar.com", "*.example.com", "*.foo.example.com", "abc.foo.example.com"]\n' : ""}  rules:
     - matches: [{ path: { type: PathPrefix, value: /${l.name} } }]
       backendRefs: [{ name: iso-${l.name}, port: 8080 }]
 `,
+      ),
     ),
   );
   const portMatching = routeYaml(
@@ -421,7 +441,7 @@ ports: [{ name: tcp, port: ${echo}, protocol: TCP }]
 endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
 `);
 
-    for (const k of ["ingress", "isolation", "portA", "portB", "features", "tcp", "free"] as const)
+    for (const k of ["ingress", "isolation", "intersection", "portA", "portB", "features", "tcp", "free"] as const)
       p[k] = await freePort();
     // a socket the test holds: the listener on its port cannot be bound
     holder = createServer();
@@ -466,9 +486,10 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     rmSync(dir, { recursive: true, force: true });
   });
 
-  // GatewayHTTPListenerIsolation (gateway-http-listener-isolation.go): its whole request table, "hostnames are
-  // configured only in listeners"; each listener's Route has its own backend here, so the answer names the listener.
-  describe("GatewayHTTPListenerIsolation", () => {
+  // GatewayHTTPListenerIsolation (gateway-http-listener-isolation.go): its whole request table, for both of its
+  // Gateways ("hostnames are configured only in listeners", "intersecting hostnames are configured in listeners and
+  // HTTPRoutes"); each listener's Route has its own backend here, so the answer names the listener.
+  describe.each(ISOLATION_GATEWAYS)("GatewayHTTPListenerIsolation: $name", (gateway) => {
     const table: { host: string; path: string; backend?: string }[] = [];
     const byHost: [string, string | undefined][] = [
       ["bar.com", "empty-hostname"],
@@ -482,7 +503,7 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
       for (const l of ISOLATION_LISTENERS)
         table.push({ host, path: `/${l.name}`, ...(l.name === owner ? { backend: l.name } : {}) });
     it.each(table)("Host $host $path → $backend", async ({ host, path, backend }) => {
-      const a = await get(p.isolation, host, path);
+      const a = await get(p[gateway.port], host, path);
       if (backend === undefined) {
         expect(a.status, a.body).toBe(404);
         expect(a.seen).toBeUndefined();
@@ -684,11 +705,13 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
       return condition(listener(gateways.get("blocked"), "taken")?.conditions, "Programmed")?.status === "False";
     }, 10_000);
 
-    const isolation = gateways.get("http-listener-isolation");
-    expect(condition(isolation?.status?.conditions, "Programmed")?.status).toBe("True");
-    for (const l of ISOLATION_LISTENERS) {
-      expect(listener(isolation, l.name)?.attachedRoutes, l.name).toBe(1);
-      expect(condition(listener(isolation, l.name)?.conditions, "Programmed")?.status, l.name).toBe("True");
+    for (const g of ISOLATION_GATEWAYS) {
+      const isolation = gateways.get(g.name);
+      expect(condition(isolation?.status?.conditions, "Programmed")?.status, g.name).toBe("True");
+      for (const l of ISOLATION_LISTENERS) {
+        expect(listener(isolation, l.name)?.attachedRoutes, `${g.name} ${l.name}`).toBe(1);
+        expect(condition(listener(isolation, l.name)?.conditions, "Programmed")?.status, l.name).toBe("True");
+      }
     }
     const features = gateways.get("features");
     // header-match, redirects, rewrite-path, weighted-backends, backend-request-timeout, response-header-modifier,
