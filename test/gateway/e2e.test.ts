@@ -276,6 +276,42 @@ spec:
   );
 }
 
+/**
+ * The ReplacePrefixMatch table of apis/v1/httproute_types.go (HTTPPathModifier), one rule per (prefix, replacement)
+ * pair: `/rN` stands for the table's `/foo`.
+ */
+const REWRITE_TABLE = [
+  {
+    prefix: "/r1",
+    replace: "/xyz",
+    cases: [
+      ["/r1/bar", "/xyz/bar"],
+      ["/r1", "/xyz"],
+      ["/r1/", "/xyz/"],
+    ],
+  },
+  { prefix: "/r2", replace: "/xyz/", cases: [["/r2/bar", "/xyz/bar"]] },
+  { prefix: "/r3/", replace: "/xyz", cases: [["/r3/bar", "/xyz/bar"]] },
+  { prefix: "/r4/", replace: "/xyz/", cases: [["/r4/bar", "/xyz/bar"]] },
+  {
+    prefix: "/r5",
+    replace: "",
+    cases: [
+      ["/r5/bar", "/bar"],
+      ["/r5/", "/"],
+      ["/r5", "/"],
+    ],
+  },
+  {
+    prefix: "/r6",
+    replace: "/",
+    cases: [
+      ["/r6/", "/"],
+      ["/r6", "/"],
+    ],
+  },
+] as const;
+
 function routesYaml(): string {
   // the second Gateway's Routes name every hostname (gateway-http-listener-isolation-with-hostname-intersection.yaml):
   // each matches only through its own listener, the more specific listeners keeping their hosts
@@ -333,7 +369,12 @@ ${redirect("/scheme-nil-and-port-nil", "")}${redirect("/scheme-nil-and-port-80",
     - matches: [{ path: { type: PathPrefix, value: /strip-prefix } }]
       filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: / } } }]
       backendRefs: [{ name: rec-one, port: 8080 }]
+${REWRITE_TABLE.map(
+  (r) => `    - matches: [{ path: { type: PathPrefix, value: "${r.prefix}" } }]
+      filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: "${r.replace}" } } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
 `,
+).join("")}`,
   );
   const weights = routeYaml(
     "weighted-backends",
@@ -459,7 +500,7 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
         "bin/nodeplane.js",
         "--manifests",
         join(dir, "m"),
-        "--workers=1",
+        "--workers=2",
         "--node-name=gateway-e2e",
         "--admin-address=127.0.0.1:0",
         `--http-address=127.0.0.1:${p.ingress}`,
@@ -613,13 +654,14 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     });
   });
 
-  // HTTPRouteRewritePath (httproute-rewrite-path.go): the ReplacePrefixMatch cases
+  // HTTPRouteRewritePath (httproute-rewrite-path.go): its ReplacePrefixMatch cases, and the API's table
   describe("URLRewrite ReplacePrefixMatch: the path the backend sees", () => {
     it.each([
       { path: "/prefix/one/two", seen: "/one/two" },
       { path: "/prefix/one/two?q=1", seen: "/one/two?q=1" },
       { path: "/strip-prefix/three", seen: "/three" },
       { path: "/strip-prefix", seen: "/" },
+      ...REWRITE_TABLE.flatMap((r) => r.cases.map(([path, seen]) => ({ path, seen }))),
     ])("$path → $seen", async ({ path, seen }) => {
       const a = await get(p.features, "rewrite.example", path);
       expect(a.status, a.body).toBe(200);
