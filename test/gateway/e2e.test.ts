@@ -96,6 +96,23 @@ function get(port: number, host: string, path: string, headers: Record<string, s
   });
 }
 
+/** Sends `payload` on a new TCP connection and answers what comes back once as many bytes came (3 s at most). */
+function tcpEcho(port: number, payload: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    let data = "";
+    s.setEncoding("utf8");
+    s.setTimeout(3_000, () => s.destroy());
+    s.on("connect", () => s.write(payload));
+    s.on("data", (d: string) => {
+      data += d;
+      if (data.length >= payload.length) s.end();
+    });
+    s.on("close", () => resolve(data));
+    s.on("error", () => {});
+  });
+}
+
 /** curl's status and the raw `Location` field value of the answer, as sent (no redirect followed). */
 function curlLocation(port: number, host: string, path: string): Promise<{ status: number; location?: string }> {
   return new Promise((resolve) =>
@@ -206,6 +223,7 @@ interface Ports {
   features: number;
   tcp: number;
   taken: number;
+  takenTcp: number;
   free: number;
 }
 
@@ -265,6 +283,7 @@ spec:
   listeners:
     - { name: taken, port: ${p.taken}, protocol: HTTP }
     - { name: free, port: ${p.free}, protocol: HTTP }
+    - { name: taken-tcp, port: ${p.takenTcp}, protocol: TCP }
 `;
   return docs(
     CLASS,
@@ -421,6 +440,13 @@ spec:
   parentRefs: [{ name: features, sectionName: tcp }]
   rules: [{ backendRefs: [{ name: echo, port: 9000 }] }]
 `;
+  const tcpBlocked = `apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: { name: echo-blocked, namespace: ${NS} }
+spec:
+  parentRefs: [{ name: blocked, sectionName: taken-tcp }]
+  rules: [{ backendRefs: [{ name: echo, port: 9000 }] }]
+`;
   const free = routeYaml(
     "on-free-listener",
     `  parentRefs: [{ name: blocked }]
@@ -438,6 +464,7 @@ spec:
     responseHeaders,
     cross,
     tcp,
+    tcpBlocked,
     free,
   );
 }
@@ -458,7 +485,8 @@ describe("Gateway API end to end: nodeplane --manifests, the translator and the 
   let admin = "";
   let out: () => string = () => "";
   const p = {} as Ports;
-  let holder: Server | undefined;
+  /** sockets the test holds on the ports of the `blocked` Gateway's listeners taken and taken-tcp */
+  const holders: Server[] = [];
   let child: ChildProcess | undefined;
 
   beforeAll(async () => {
@@ -485,9 +513,12 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     for (const k of ["ingress", "isolation", "intersection", "portA", "portB", "features", "tcp", "free"] as const)
       p[k] = await freePort();
     // a socket the test holds: the listener on its port cannot be bound
-    holder = createServer();
-    p.taken = await listen(holder);
-    cleanups.push(() => new Promise<void>((r) => holder!.close(() => r())));
+    for (const k of ["taken", "takenTcp"] as const) {
+      const holder = createServer();
+      p[k] = await listen(holder);
+      holders.push(holder);
+      cleanups.push(() => new Promise<void>((r) => (holder.listening ? holder.close(() => r()) : r())));
+    }
 
     mkdirSync(join(dir, "m"));
     writeFileSync(join(dir, "m", "backends.yaml"), docs(...backends));
@@ -690,19 +721,7 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
   // TCPRouteSimple-like (tcproute-*.go): raw bytes through the Gateway's TCP listener to the echo backend
   it("TCPRoute: raw TCP echo through the Gateway's TCP listener", async () => {
     const payload = `ping ${process.pid}\n`;
-    const echoed = await new Promise<string>((resolve) => {
-      const s = connect({ host: "127.0.0.1", port: p.tcp });
-      let data = "";
-      s.setEncoding("utf8");
-      s.setTimeout(3_000, () => s.destroy());
-      s.on("connect", () => s.write(payload));
-      s.on("data", (d: string) => {
-        data += d;
-        if (data.length >= payload.length) s.end();
-      });
-      s.on("close", () => resolve(data));
-      s.on("error", () => {});
-    });
+    const echoed = await tcpEcho(p.tcp, payload);
     expect(echoed).toBe(payload);
     // the HTTP listener of the same Gateway is not the TCP one
     expect(
@@ -744,7 +763,10 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     // the bind report reaches the status a moment after the socket is tried
     await until(async () => {
       gateways = await byName();
-      return condition(listener(gateways.get("blocked"), "taken")?.conditions, "Programmed")?.status === "False";
+      const blocked = gateways.get("blocked");
+      return ["taken", "taken-tcp"].every(
+        (name) => condition(listener(blocked, name)?.conditions, "Programmed")?.status === "False",
+      );
     }, 10_000);
 
     for (const g of ISOLATION_GATEWAYS) {
@@ -766,14 +788,48 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     expect(listener(ports, "port-b")?.attachedRoutes).toBe(1);
 
     const blocked = gateways.get("blocked");
-    const taken = listener(blocked, "taken")?.conditions;
-    expect(condition(taken, "Programmed")).toMatchObject({ status: "False", reason: "Invalid" });
-    expect(condition(taken, "Accepted")).toMatchObject({ status: "False", reason: "PortUnavailable" });
+    for (const name of ["taken", "taken-tcp"]) {
+      const taken = listener(blocked, name)?.conditions;
+      expect(condition(taken, "Programmed"), name).toMatchObject({ status: "False", reason: "Invalid" });
+      expect(condition(taken, "Accepted"), name).toMatchObject({ status: "False", reason: "PortUnavailable" });
+    }
     expect(condition(listener(blocked, "free")?.conditions, "Programmed")?.status).toBe("True");
     const free = await get(p.free, "any.example", "/");
     expect(free.status, free.body).toBe(200);
     expect(free.seen?.backend).toBe("rec-one");
-    // the holder still has its port: nodeplane did not take it over
-    expect(holder?.listening).toBe(true);
+    // the holders still have their ports: nodeplane did not take them over
+    expect(holders.every((h) => h.listening)).toBe(true);
   });
+
+  // Found by this file: a port freed by its holder was bound again only at the next snapshot, which on a quiet node
+  // never comes; both planes now retry failed Gateway binds on a timer (1 s, doubling up to 30 s).
+  it("a listener whose port is freed is bound without any other change, and Programmed True", async () => {
+    await Promise.all(holders.map((h) => new Promise<void>((r) => h.close(() => r()))));
+    let http: Answer | undefined;
+    const served = await until(async () => {
+      http = await get(p.taken, "any.example", "/").catch(() => undefined);
+      return http?.status === 200;
+    }, 10_000);
+    expect(served, `${http?.status} ${http?.body}`).toBe(true);
+    expect(http?.seen?.backend).toBe("rec-one");
+    const payload = `tcp ${process.pid}\n`;
+    let echoed: string | undefined;
+    await until(async () => {
+      echoed = await tcpEcho(p.takenTcp, payload);
+      return echoed === payload;
+    }, 10_000);
+    expect(echoed).toBe(payload);
+    let conditions: Condition[][] = [];
+    await until(async () => {
+      const blocked = (await getJson<GatewayJson>(admin, "gateway", "blocked", "-n", NS))[0];
+      conditions = ["taken", "taken-tcp"].map(
+        (name) => blocked?.status?.listeners?.find((l) => l.name === name)?.conditions ?? [],
+      );
+      return conditions.every((c) => condition(c, "Programmed")?.status === "True");
+    }, 10_000);
+    for (const c of conditions) {
+      expect(condition(c, "Programmed")?.status).toBe("True");
+      expect(condition(c, "Accepted")?.status).toBe("True");
+    }
+  }, 30_000);
 });
