@@ -376,7 +376,11 @@ ${g.suffix ? '  hostnames: ["bar.com", "*.example.com", "*.foo.example.com", "ab
     "redirects",
     `${parent}  hostnames: [redirect.example]
   rules:
-${redirect("/scheme-nil-and-port-nil", "")}${redirect("/scheme-nil-and-port-80", ", port: 80")}${redirect("/scheme-nil-and-port-8080", ", port: 8080")}${redirect("/scheme-https-and-port-nil", ", scheme: https")}${redirect("/scheme-https-and-port-443", ", scheme: https, port: 443")}${redirect("/scheme-https-and-port-8443", ", scheme: https, port: 8443, statusCode: 301")}`,
+${redirect("/scheme-nil-and-port-nil", "")}${redirect("/scheme-nil-and-port-80", ", port: 80")}${redirect("/scheme-nil-and-port-8080", ", port: 8080")}${redirect("/scheme-https-and-port-nil", ", scheme: https")}${redirect("/scheme-https-and-port-443", ", scheme: https, port: 443")}${redirect("/scheme-https-and-port-8443", ", scheme: https, port: 8443, statusCode: 301")}    - matches: [{ path: { type: PathPrefix, value: /hostname-nil-and-port-8443 } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { port: 8443 } }]
+    - matches: [{ path: { type: PathPrefix, value: /hostname-nil-and-scheme-http } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { scheme: http } }]
+`,
   );
   const rewrite = routeYaml(
     "rewrite-path",
@@ -415,6 +419,18 @@ ${REWRITE_TABLE.map(
     - matches: [{ path: { type: PathPrefix, value: /disable-backend-timeout } }]
       backendRefs: [{ name: rec-one, port: 8080 }]
       timeouts: { backendRequest: "0s" }
+    - matches: [{ path: { type: PathPrefix, value: /request-timeout } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
+      timeouts: { request: 500ms }
+`,
+  );
+  const matching = routeYaml(
+    "method-and-query-matching",
+    `${parent}  hostnames: [match.example]
+  rules:
+    - matches: [{ method: POST, queryParams: [{ name: animal, value: whale }] }]
+      backendRefs: [{ name: rec-two, port: 8080 }]
+    - backendRefs: [{ name: rec-one, port: 8080 }]
 `,
   );
   const responseHeaders = routeYaml(
@@ -462,6 +478,7 @@ spec:
     weights,
     timeout,
     responseHeaders,
+    matching,
     cross,
     tcp,
     tcpBlocked,
@@ -679,8 +696,22 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
         location: () => "https://example.org:8443/scheme-https-and-port-8443/x",
       },
     ];
+    // no hostname in the filter: the request's Host without its port (HTTPRequestRedirectFilter.Hostname)
+    rows.push(
+      {
+        path: "/hostname-nil-and-port-8443",
+        status: 302,
+        location: () => "http://redirect.example:8443/hostname-nil-and-port-8443",
+      },
+      {
+        path: "/hostname-nil-and-scheme-http",
+        status: 302,
+        location: () => "http://redirect.example/hostname-nil-and-scheme-http",
+      },
+    );
     it.each(rows)("$path → $status", async ({ path, status, location }) => {
-      const a = await curlLocation(p.features, "redirect.example", path);
+      const host = path.startsWith("/hostname-nil") ? "redirect.example:1234" : "redirect.example";
+      const a = await curlLocation(p.features, host, path);
       expect(a).toEqual({ status, location: location(p.features) });
     });
   });
@@ -730,14 +761,47 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
   });
 
   // HTTPRouteTimeoutBackendRequest (httproute-timeout-backend-request.go)
-  describe("HTTPRouteBackendTimeout: backendRequest 500ms", () => {
+  describe("HTTPRouteBackendTimeout and HTTPRouteRequestTimeout: 500ms", () => {
     it.each([
       { path: "/backend-timeout", status: 200 },
       { path: "/backend-timeout?delay=1000", status: 504 },
       { path: "/disable-backend-timeout?delay=1000", status: 200 },
+      // HTTPRouteTimeoutRequest (httproute-timeout-request.go): timeouts.request 500ms
+      { path: "/request-timeout", status: 200 },
+      { path: "/request-timeout?delay=1000", status: 504 },
     ])("$path → $status", async ({ path, status }) => {
       const a = await get(p.features, "timeout.example", path);
       expect(a.status, a.body).toBe(status);
+    });
+  });
+
+  // HTTPRouteMethodMatching + HTTPRouteQueryParamMatching (httproute-method-matching.go,
+  // httproute-query-param-matching.go): both conditions of one match must hold
+  describe("method and query parameter matching", () => {
+    it.each([
+      { method: "POST", path: "/?animal=whale", backend: "rec-two" },
+      { method: "POST", path: "/x?color=blue&animal=whale", backend: "rec-two" },
+      { method: "GET", path: "/?animal=whale", backend: "rec-one" },
+      { method: "POST", path: "/?animal=dolphin", backend: "rec-one" },
+      { method: "POST", path: "/?ANIMAL=whale", backend: "rec-one" },
+    ])("$method $path → $backend", async ({ method, path, backend }) => {
+      const a = await new Promise<Answer>((resolve, reject) => {
+        const req = request(
+          { host: "127.0.0.1", port: p.features, path, method, headers: { host: "match.example" }, agent: false },
+          (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (d: string) => {
+              body += d;
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+      expect(a.status, a.body).toBe(200);
+      expect((JSON.parse(a.body) as Seen).backend).toBe(backend);
     });
   });
 
@@ -779,8 +843,8 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     }
     const features = gateways.get("features");
     // header-match, redirects, rewrite-path, weighted-backends, backend-request-timeout, response-header-modifier,
-    // cross-namespace
-    expect(listener(features, "http")?.attachedRoutes).toBe(7);
+    // method-and-query-matching, cross-namespace
+    expect(listener(features, "http")?.attachedRoutes).toBe(8);
     expect(listener(features, "tcp")?.attachedRoutes).toBe(1);
     expect(condition(listener(features, "tcp")?.conditions, "Programmed")?.status).toBe("True");
     const ports = gateways.get("two-ports");
