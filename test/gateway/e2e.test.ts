@@ -224,6 +224,8 @@ interface Ports {
   tcp: number;
   taken: number;
   takenTcp: number;
+  modifyFirst: number;
+  modifySecond: number;
   free: number;
 }
 
@@ -242,7 +244,7 @@ const ISOLATION_GATEWAYS = [
   },
 ] as const;
 
-function gatewaysYaml(p: Ports): string {
+function gatewaysYaml(p: Ports, modify: readonly ("first" | "second")[] = ["first"]): string {
   const isolation = (name: string, port: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: ${name}, namespace: ${NS} }
@@ -285,8 +287,16 @@ spec:
     - { name: free, port: ${p.free}, protocol: HTTP }
     - { name: taken-tcp, port: ${p.takenTcp}, protocol: TCP }
 `;
+  const modifyGateway = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gateway-modify-listeners, namespace: ${NS} }
+spec:
+  gatewayClassName: nodeplane
+  listeners:
+${modify.map((l) => `    - { name: ${l}, port: ${l === "first" ? p.modifyFirst : p.modifySecond}, protocol: HTTP }\n`).join("")}`;
   return docs(
     CLASS,
+    modifyGateway,
     isolation(ISOLATION_GATEWAYS[0].name, p.isolation),
     isolation(ISOLATION_GATEWAYS[1].name, p.intersection),
     ports,
@@ -486,6 +496,14 @@ spec:
   );
 }
 
+/** Attached to every listener of gateway-modify-listeners (no sectionName, no port), in a file of its own. */
+const MODIFY_ROUTE = routeYaml(
+  "modify-route",
+  `  parentRefs: [{ name: gateway-modify-listeners }]
+  rules: [{ backendRefs: [{ name: rec-two, port: 8080 }] }]
+`,
+);
+
 /** ReferenceGrant (httproute-reference-grant.yaml): HTTPRoutes of team-a may name Service `granted` of team-b. */
 const GRANT = `apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant
@@ -527,7 +545,18 @@ ports: [{ name: tcp, port: ${echo}, protocol: TCP }]
 endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
 `);
 
-    for (const k of ["ingress", "isolation", "intersection", "portA", "portB", "features", "tcp", "free"] as const)
+    for (const k of [
+      "ingress",
+      "isolation",
+      "intersection",
+      "portA",
+      "portB",
+      "features",
+      "tcp",
+      "free",
+      "modifyFirst",
+      "modifySecond",
+    ] as const)
       p[k] = await freePort();
     // a socket the test holds: the listener on its port cannot be bound
     for (const k of ["taken", "takenTcp"] as const) {
@@ -541,6 +570,7 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     writeFileSync(join(dir, "m", "backends.yaml"), docs(...backends));
     writeFileSync(join(dir, "m", "gateways.yaml"), gatewaysYaml(p));
     writeFileSync(join(dir, "m", "routes.yaml"), routesYaml().replace("PORT_B", String(p.portB)));
+    writeFileSync(join(dir, "m", "modify.yaml"), MODIFY_ROUTE);
 
     child = spawn(
       process.execPath,
@@ -896,4 +926,31 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
       expect(condition(c, "Accepted")?.status).toBe("True");
     }
   }, 30_000);
+
+  // GatewayModifyListeners (gateway-modify-listeners.go): a listener added to the Gateway's file serves its Routes,
+  // one removed stops (its socket closes); then the Route's file deleted: the remaining listener answers 404
+  it("GatewayModifyListeners: listeners added and removed, a Route's file deleted, no restart", async () => {
+    const answer = (port: number) => get(port, "any.example", "/m").catch(() => undefined);
+    const listeners = async () =>
+      (await getJson<GatewayJson>(admin, "gateway", "gateway-modify-listeners", "-n", NS))[0]?.status?.listeners ?? [];
+    expect((await answer(p.modifyFirst))?.seen?.backend).toBe("rec-two");
+    expect(await answer(p.modifySecond)).toBeUndefined();
+
+    writeFileSync(join(dir, "m", "gateways.yaml"), gatewaysYaml(p, ["first", "second"]));
+    expect(await until(async () => (await answer(p.modifySecond))?.seen?.backend === "rec-two", 10_000)).toBe(true);
+    await until(async () => (await listeners()).length === 2, 5_000);
+    const added = (await listeners()).find((l) => l.name === "second");
+    expect(added?.attachedRoutes).toBe(1);
+    expect(condition(added?.conditions, "Programmed")?.status).toBe("True");
+
+    writeFileSync(join(dir, "m", "gateways.yaml"), gatewaysYaml(p, ["second"]));
+    expect(await until(async () => (await answer(p.modifyFirst)) === undefined, 10_000)).toBe(true);
+    expect((await answer(p.modifySecond))?.seen?.backend).toBe("rec-two");
+    await until(async () => (await listeners()).length === 1, 5_000);
+    expect((await listeners()).map((l) => [l.name, l.attachedRoutes])).toEqual([["second", 1]]);
+
+    rmSync(join(dir, "m", "modify.yaml"));
+    expect(await until(async () => (await answer(p.modifySecond))?.status === 404, 10_000)).toBe(true);
+    expect(child?.exitCode).toBeNull();
+  }, 40_000);
 });
