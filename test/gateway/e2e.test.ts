@@ -6,8 +6,9 @@
  * Each row names the Gateway API conformance test (conformance/tests/*.go) whose cases it ports.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, createServer as createHttpServer, type IncomingHttpHeaders, request } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,6 +53,62 @@ async function recordingBackend(name: string): Promise<number> {
     return new Promise<void>((r) => server.close(() => r()));
   });
   return port;
+}
+
+/** A self-signed certificate for `name` (ECDSA P-256, one day), made by openssl in `dir`. */
+function certificate(dir: string, name: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  return new Promise((resolve, reject) =>
+    execFile(
+      "openssl",
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"].concat([
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-subj",
+        `/CN=${name}`,
+        "-addext",
+        `subjectAltName=DNS:${name}`,
+      ]),
+      { timeout: 10_000 },
+      (err) => (err ? reject(err) : resolve({ cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") })),
+    ),
+  );
+}
+
+/** An HTTPS backend (TLS passthrough's far end) answering its name. */
+async function tlsBackend(name: string, pem: { cert: string; key: string }): Promise<number> {
+  const server = createHttpsServer(pem, (_req, res) => res.writeHead(200, { connection: "close" }).end(`${name}\n`));
+  const port = await listen(server);
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return port;
+}
+
+/** curl over TLS with SNI `host` (--resolve to 127.0.0.1): status, body and the certificate's subject. */
+function curlTls(
+  port: number,
+  host: string,
+  path: string,
+): Promise<{ status: number; body: string; subject?: string }> {
+  return new Promise((resolve) =>
+    execFile(
+      "curl",
+      ["-sS", "-k", "-v", "--max-time", "5", "--resolve", `${host}:${port}:127.0.0.1`, "-w", "\n%{http_code}"].concat([
+        `https://${host}:${port}${path}`,
+      ]),
+      (_err, stdout, stderr) => {
+        const cut = stdout.lastIndexOf("\n");
+        const subject = /subject: (.*)$/m.exec(stderr)?.[1];
+        const answer = { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+        resolve(subject === undefined ? answer : { ...answer, subject });
+      },
+    ),
+  );
 }
 
 /** A TCP backend that echoes what it reads. */
@@ -226,6 +283,8 @@ interface Ports {
   takenTcp: number;
   modifyFirst: number;
   modifySecond: number;
+  https: number;
+  tls: number;
   free: number;
 }
 
@@ -294,8 +353,26 @@ spec:
   gatewayClassName: nodeplane
   listeners:
 ${modify.map((l) => `    - { name: ${l}, port: ${l === "first" ? p.modifyFirst : p.modifySecond}, protocol: HTTP }\n`).join("")}`;
+  const secure = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: secure, namespace: ${NS} }
+spec:
+  gatewayClassName: nodeplane
+  listeners:
+    - name: https
+      port: ${p.https}
+      protocol: HTTPS
+      hostname: secure.example
+      tls: { mode: Terminate, certificateRefs: [{ name: secure-cert }] }
+    - name: tls
+      port: ${p.tls}
+      protocol: TLS
+      hostname: "*.passthrough.example"
+      tls: { mode: Passthrough }
+`;
   return docs(
     CLASS,
+    secure,
     modifyGateway,
     isolation(ISOLATION_GATEWAYS[0].name, p.isolation),
     isolation(ISOLATION_GATEWAYS[1].name, p.intersection),
@@ -492,6 +569,20 @@ spec:
     cross,
     tcp,
     tcpBlocked,
+    routeYaml(
+      "https-route",
+      `  parentRefs: [{ name: secure, sectionName: https }]
+  rules: [{ backendRefs: [{ name: rec-one, port: 8080 }] }]
+`,
+    ),
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: { name: passthrough, namespace: ${NS} }
+spec:
+  parentRefs: [{ name: secure, sectionName: tls }]
+  hostnames: [abc.passthrough.example]
+  rules: [{ backendRefs: [{ name: tls-backend, port: 8080 }] }]
+`,
     free,
   );
 }
@@ -530,6 +621,16 @@ describe("Gateway API end to end: nodeplane --manifests, the translator and the 
     for (const name of ["port-b-backend", "rec-one", "rec-two", "weight-one", "weight-three", "weight-zero"])
       backends.push(backendYaml(name, await recordingBackend(name)));
     backends.push(backendYaml("granted", await recordingBackend("granted"), "team-b"));
+    const securePem = await certificate(dir, "secure.example");
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    backends.push(`apiVersion: v1
+kind: Secret
+metadata: { name: secure-cert, namespace: ${NS} }
+type: kubernetes.io/tls
+data: { tls.crt: ${b64(securePem.cert)}, tls.key: ${b64(securePem.key)} }
+`);
+    const passthroughPem = await certificate(dir, "abc.passthrough.example");
+    backends.push(backendYaml("tls-backend", await tlsBackend("tls-backend", passthroughPem)));
     const echo = await echoBackend();
     backends.push(`apiVersion: v1
 kind: Service
@@ -556,6 +657,8 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
       "free",
       "modifyFirst",
       "modifySecond",
+      "https",
+      "tls",
     ] as const)
       p[k] = await freePort();
     // a socket the test holds: the listener on its port cannot be bound
@@ -880,6 +983,11 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     const ports = gateways.get("two-ports");
     expect(listener(ports, "port-a")?.attachedRoutes).toBe(0);
     expect(listener(ports, "port-b")?.attachedRoutes).toBe(1);
+    const secure = gateways.get("secure");
+    for (const name of ["https", "tls"]) {
+      expect(listener(secure, name)?.attachedRoutes, name).toBe(1);
+      expect(condition(listener(secure, name)?.conditions, "Programmed")?.status, name).toBe("True");
+    }
 
     const blocked = gateways.get("blocked");
     for (const name of ["taken", "taken-tcp"]) {
@@ -953,4 +1061,23 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     expect(await until(async () => (await answer(p.modifySecond))?.status === 404, 10_000)).toBe(true);
     expect(child?.exitCode).toBeNull();
   }, 40_000);
+
+  // HTTPRouteHTTPSListener (httproute-https-listener.go) and TLSRouteSimpleSameNamespace (tlsroute-simple-same-namespace.go):
+  // the Gateway terminates TLS with the listener's Secret, or passes it through by SNI to the backend's own certificate
+  describe("HTTPS listener (Terminate) and TLS listener (Passthrough)", () => {
+    it("HTTPS: the listener's certificate, the route's backend", async () => {
+      const a = await curlTls(p.https, "secure.example", "/secure");
+      expect(a.status, a.body).toBe(200);
+      expect(a.subject).toContain("CN=secure.example");
+      expect((JSON.parse(a.body) as Seen).backend).toBe("rec-one");
+    });
+    it("TLS passthrough: the backend's certificate and answer, by SNI", async () => {
+      const a = await curlTls(p.tls, "abc.passthrough.example", "/");
+      expect(a.status, a.body).toBe(200);
+      expect(a.subject).toContain("CN=abc.passthrough.example");
+      expect(a.body).toBe("tls-backend\n");
+      // an SNI name no TLSRoute claims: no backend (the connection is closed)
+      expect((await curlTls(p.tls, "other.passthrough.example", "/")).status).toBe(0);
+    });
+  });
 });
