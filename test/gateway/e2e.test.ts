@@ -6,6 +6,7 @@
  * Each row names the Gateway API conformance test (conformance/tests/*.go) whose cases it ports.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, createServer as createHttpServer, type IncomingHttpHeaders, request } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
@@ -13,7 +14,7 @@ import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanups, freePort, listen, ROOT, runCleanups, tcpRead, until, untilReady } from "../workers/harness.ts";
+import { cleanups, listen, ROOT, runCleanups, tcpRead, until, untilReady } from "../workers/harness.ts";
 
 const NS = "gw";
 /** a /16 of 127.0.0.0/8 for the Services' cluster IPs, apart from the other integration tests' */
@@ -26,6 +27,9 @@ interface Seen {
   headers: IncomingHttpHeaders;
 }
 
+/** every request each recording backend got (the first 1,000), for the mirror row */
+const RECEIVED = new Map<string, Seen[]>();
+
 /**
  * An HTTP backend that answers, as JSON, its name and the request it got (method, path with query, headers), and
  * sends two headers of its own (`x-backend-secret`, `x-backend-keep`) for the response-modifier row. `?delay=MS`
@@ -35,6 +39,9 @@ async function recordingBackend(name: string): Promise<number> {
   const server = createHttpServer((req, res) => {
     const delay = Math.min(3_000, Number(/[?&]delay=(\d+)/.exec(req.url ?? "")?.[1] ?? 0));
     const seen: Seen = { backend: name, method: req.method ?? "", path: req.url ?? "", headers: req.headers };
+    const log = RECEIVED.get(name) ?? [];
+    if (log.length < 1_000) log.push(seen);
+    RECEIVED.set(name, log);
     const timer = setTimeout(() => {
       if (res.destroyed) return;
       res
@@ -109,6 +116,32 @@ function curlTls(
       },
     ),
   );
+}
+
+/** A UDP backend that echoes each datagram. */
+async function udpEchoBackend(): Promise<number> {
+  const socket = createSocket("udp4");
+  socket.on("message", (msg, from) => socket.send(msg, from.port, from.address));
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", () => r()));
+  cleanups.push(() => new Promise<void>((r) => socket.close(() => r())));
+  return socket.address().port;
+}
+
+/** One datagram to `port`, the first answer (undefined after 1 s). */
+function udpAsk(port: number, payload: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = createSocket("udp4");
+    const timer = setTimeout(() => {
+      socket.close();
+      resolve(undefined);
+    }, 1_000);
+    socket.on("message", (msg) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(msg.toString());
+    });
+    socket.send(payload, port, "127.0.0.1");
+  });
 }
 
 /** A TCP backend that echoes what it reads. */
@@ -285,6 +318,7 @@ interface Ports {
   modifySecond: number;
   https: number;
   tls: number;
+  udp: number;
   free: number;
 }
 
@@ -335,6 +369,7 @@ spec:
   listeners:
     - { name: http, port: ${p.features}, protocol: HTTP, allowedRoutes: { namespaces: { from: All } } }
     - { name: tcp, port: ${p.tcp}, protocol: TCP }
+    - { name: udp, port: ${p.udp}, protocol: UDP }
 `;
   const blocked = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -511,6 +546,26 @@ ${REWRITE_TABLE.map(
       timeouts: { request: 500ms }
 `,
   );
+  const backends = routeYaml(
+    "backend-cases",
+    `${parent}  hostnames: [backends.example]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /nonexistent } }]
+      backendRefs: [{ name: nonexistent, port: 8080 }]
+    - matches: [{ path: { type: PathPrefix, value: /no-endpoints } }]
+      backendRefs: [{ name: no-endpoints, port: 8080 }]
+    - matches: [{ path: { type: PathPrefix, value: /mirror } }]
+      filters: [{ type: RequestMirror, requestMirror: { backendRef: { name: rec-two, port: 8080 } } }]
+      backendRefs: [{ name: rec-one, port: 8080 }]
+`,
+  );
+  const udp = `apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: UDPRoute
+metadata: { name: udp-echo, namespace: ${NS} }
+spec:
+  parentRefs: [{ name: features, sectionName: udp }]
+  rules: [{ backendRefs: [{ name: udp-echo, port: 53 }] }]
+`;
   const matching = routeYaml(
     "method-and-query-matching",
     `${parent}  hostnames: [match.example]
@@ -566,6 +621,8 @@ spec:
     timeout,
     responseHeaders,
     matching,
+    backends,
+    udp,
     cross,
     tcp,
     tcpBlocked,
@@ -631,6 +688,27 @@ data: { tls.crt: ${b64(securePem.cert)}, tls.key: ${b64(securePem.key)} }
 `);
     const passthroughPem = await certificate(dir, "abc.passthrough.example");
     backends.push(backendYaml("tls-backend", await tlsBackend("tls-backend", passthroughPem)));
+    const udpEcho = await udpEchoBackend();
+    backends.push(`apiVersion: v1
+kind: Service
+metadata: { name: udp-echo, namespace: ${NS} }
+spec:
+  ports: [{ name: dns, port: 53, protocol: UDP, targetPort: ${udpEcho} }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: udp-echo-1, namespace: ${NS}, labels: { kubernetes.io/service-name: udp-echo } }
+addressType: IPv4
+ports: [{ name: dns, port: ${udpEcho}, protocol: UDP }]
+endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
+`);
+    // a Service without endpoints
+    backends.push(`apiVersion: v1
+kind: Service
+metadata: { name: no-endpoints, namespace: ${NS} }
+spec:
+  ports: [{ name: http, port: 8080, targetPort: 8080 }]
+`);
     const echo = await echoBackend();
     backends.push(`apiVersion: v1
 kind: Service
@@ -646,7 +724,17 @@ ports: [{ name: tcp, port: ${echo}, protocol: TCP }]
 endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
 `);
 
-    for (const k of [
+    // sockets the test holds (picked first, so the ports below differ): the listener on its port cannot be bound
+    for (const k of ["taken", "takenTcp"] as const) {
+      const holder = createServer();
+      p[k] = await listen(holder);
+      holders.push(holder);
+      cleanups.push(() => new Promise<void>((r) => (holder.listening ? holder.close(() => r()) : r())));
+    }
+
+    // distinct ports: all held open at once while picked (one freed before the next is picked may come again, and two
+    // listeners of different Gateways on one port conflict)
+    const keys = [
       "ingress",
       "isolation",
       "intersection",
@@ -659,16 +747,14 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
       "modifySecond",
       "https",
       "tls",
-    ] as const)
-      p[k] = await freePort();
-    // a socket the test holds: the listener on its port cannot be bound
-    for (const k of ["taken", "takenTcp"] as const) {
-      const holder = createServer();
-      p[k] = await listen(holder);
-      holders.push(holder);
-      cleanups.push(() => new Promise<void>((r) => (holder.listening ? holder.close(() => r()) : r())));
-    }
-
+      "udp",
+    ] as const;
+    const pickers = keys.map(() => createServer());
+    const picked = await Promise.all(pickers.map((server) => listen(server)));
+    await Promise.all(pickers.map((server) => new Promise<void>((r) => server.close(() => r()))));
+    keys.forEach((k, i) => {
+      p[k] = picked[i]!;
+    });
     mkdirSync(join(dir, "m"));
     writeFileSync(join(dir, "m", "backends.yaml"), docs(...backends));
     writeFileSync(join(dir, "m", "gateways.yaml"), gatewaysYaml(p));
@@ -976,8 +1062,9 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     }
     const features = gateways.get("features");
     // header-match, redirects, rewrite-path, weighted-backends, backend-request-timeout, response-header-modifier,
-    // method-and-query-matching, cross-namespace
-    expect(listener(features, "http")?.attachedRoutes).toBe(8);
+    // method-and-query-matching, backend-cases, cross-namespace
+    expect(listener(features, "http")?.attachedRoutes).toBe(9);
+    expect(listener(features, "udp")?.attachedRoutes).toBe(1);
     expect(listener(features, "tcp")?.attachedRoutes).toBe(1);
     expect(condition(listener(features, "tcp")?.conditions, "Programmed")?.status).toBe("True");
     const ports = gateways.get("two-ports");
@@ -986,7 +1073,10 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
     const secure = gateways.get("secure");
     for (const name of ["https", "tls"]) {
       expect(listener(secure, name)?.attachedRoutes, name).toBe(1);
-      expect(condition(listener(secure, name)?.conditions, "Programmed")?.status, name).toBe("True");
+      expect(
+        condition(listener(secure, name)?.conditions, "Programmed")?.status,
+        JSON.stringify(listener(secure, name)),
+      ).toBe("True");
     }
 
     const blocked = gateways.get("blocked");
@@ -1078,6 +1168,34 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
       expect(a.body).toBe("tls-backend\n");
       // an SNI name no TLSRoute claims: no backend (the connection is closed)
       expect((await curlTls(p.tls, "other.passthrough.example", "/")).status).toBe(0);
+    });
+  });
+
+  // UDPRoute (udproute-simple.go): a datagram through the Gateway's UDP listener and its answer back
+  it("UDPRoute: a datagram echoed through the Gateway's UDP listener", async () => {
+    const payload = `udp ${process.pid}`;
+    let answer: string | undefined;
+    // UDP may lose the first datagram while the flow is set up: a few tries, bounded
+    for (let i = 0; i < 5 && answer === undefined; i++) answer = await udpAsk(p.udp, payload);
+    expect(answer).toBe(payload);
+  });
+
+  // HTTPRouteInvalidNonExistentBackendRef (httproute-invalid-nonexistent-backendref.go): 500; a Service without
+  // endpoints: 503 (docs/gateway.md); HTTPRouteRequestMirror (httproute-request-mirror.go): the mirror sees it too
+  it("a missing backend 500, one without endpoints 503, RequestMirror copies the request", async () => {
+    expect((await get(p.features, "backends.example", "/nonexistent")).status).toBe(500);
+    expect((await get(p.features, "backends.example", "/no-endpoints")).status).toBe(503);
+    const path = `/mirror/${process.pid}?x=1`;
+    const a = await get(p.features, "backends.example", path, { "x-mirror-me": "yes" });
+    expect(a.status, a.body).toBe(200);
+    expect(a.seen?.backend).toBe("rec-one");
+    const mirrored = () => RECEIVED.get("rec-two")?.find((r) => r.path === path);
+    expect(await until(() => mirrored() !== undefined, 5_000)).toBe(true);
+    expect(mirrored()?.headers["x-mirror-me"]).toBe("yes");
+    const route = (await getJson<RouteJson>(admin, "httproute", "backend-cases", "-n", NS))[0];
+    expect(condition(route?.status?.parents?.[0]?.conditions, "ResolvedRefs")).toMatchObject({
+      status: "False",
+      reason: "BackendNotFound",
     });
   });
 });
