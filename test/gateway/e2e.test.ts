@@ -767,6 +767,7 @@ endpoints: [{ addresses: ["127.0.0.1"], conditions: { ready: true } }]
         "bin/nodeplane.js",
         "--manifests",
         join(dir, "m"),
+        // workers, as deployed: each binds every Gateway socket (SO_REUSEPORT) and reports binds through the primary
         "--workers=2",
         "--node-name=gateway-e2e",
         "--admin-address=127.0.0.1:0",
