@@ -57,8 +57,10 @@ interface Entry {
   /** served on the ingress plane's own listener */
   shared: boolean;
   listener: GatewayListener | undefined;
-  /** the last bind failure (logged once per message), retried on the next snapshot */
+  /** the last bind failure (logged once per message), retried on the next snapshot and by the retry timer */
   error: string | undefined;
+  /** a bind in flight (a snapshot's or the retry timer's): never two at once for one socket */
+  binding: Promise<void> | undefined;
   rules: Map<HttpRouteRule, GatewayRuleRuntime>;
   certificates: CertificateStore | undefined;
   /** the socket object the route table was compiled from */
@@ -70,12 +72,15 @@ interface Entry {
  * sockets are bound, dropped ones closed as the plane closes its own listeners (requests in flight finish
  * within the grace), unchanged ones kept with their connections; each socket's route table is compiled
  * and swapped whole. A socket on the ingress listener's address and port is served by that listener.
- * A bind failure is logged once, reported, listed in problems() and retried on the next snapshot; it never
- * stops the other sockets.
+ * A bind failure is logged once, reported, listed in problems() and retried on the next snapshot and on a
+ * timer (a port another process frees is taken up on a quiet node too); it never stops the other sockets.
  */
 export class GatewaySockets {
   private readonly host: GatewaySocketsHost;
   private entries = new Map<string, Entry>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_MIN_MS;
+  private closed = false;
 
   constructor(host: GatewaySocketsHost) {
     this.host = host;
@@ -97,7 +102,7 @@ export class GatewaySockets {
       }
       const clash = this.clash(socket);
       if (clash !== undefined) this.fail(entry, clash);
-      else if (!entry.shared && entry.listener === undefined) binds.push(this.bind(entry));
+      else if (!entry.shared && entry.listener === undefined) binds.push(this.bindOnce(entry));
     }
     const gone = [...this.entries.values()].filter((e) => next.get(e.key) !== e);
     this.entries = next;
@@ -125,6 +130,7 @@ export class GatewaySockets {
       shared,
       listener: undefined,
       error: undefined,
+      binding: undefined,
       rules: new Map(),
       certificates,
       compiledFrom: undefined,
@@ -186,10 +192,36 @@ export class GatewaySockets {
     if (entry.error !== message)
       this.host.logger.warn(
         { err, error: message, socket: socket.id, listeners: socket.listeners.map(listenerName) },
-        `gateway ${socket.protocol} socket ${socket.id} cannot be bound; retried on the next change`,
+        `gateway ${socket.protocol} socket ${socket.id} cannot be bound; retried on the next change and every few seconds`,
       );
     entry.error = message;
     this.host.reportBind(socket.id, message);
+  }
+
+  private bindOnce(entry: Entry): Promise<void> {
+    entry.binding ??= this.bind(entry).finally(() => {
+      entry.binding = undefined;
+    });
+    return entry.binding;
+  }
+
+  /** Tries the sockets that failed to bind again after a while, backing off up to RETRY_MAX_MS. */
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.retry();
+    }, this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+  }
+
+  private async retry(): Promise<void> {
+    const due = [...this.entries.values()].filter(
+      (e) => e.error !== undefined && !e.shared && e.listener === undefined && this.clash(e.socket) === undefined,
+    );
+    await Promise.all(due.map((e) => this.bindOnce(e)));
+    if (!this.failing()) this.retryMs = RETRY_MIN_MS;
   }
 
   private async bind(entry: Entry): Promise<void> {
@@ -203,6 +235,7 @@ export class GatewaySockets {
       await listen(listener.server, { host: socket.address, port: socket.port }, { reusePort: host.reusePort });
     } catch (err) {
       this.fail(entry, (err as Error).message, err);
+      this.scheduleRetry();
       return;
     }
     listener.server.on("error", (err: Error) => host.logger.warn({ err, socket: socket.id }, "gateway listener error"));
@@ -278,6 +311,8 @@ export class GatewaySockets {
   }
 
   async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
     const entries = [...this.entries.values()];
     this.entries = new Map();
     await Promise.all(
@@ -288,6 +323,10 @@ export class GatewaySockets {
     );
   }
 }
+
+/** The retry timer's first wait after a bind failure, doubled after each failing attempt up to the max. */
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
 
 /** After destroying every socket, how long close() waits for the listener to report closed. */
 const FORCED_CLOSE_MS = 500;

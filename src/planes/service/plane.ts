@@ -34,6 +34,9 @@ export type ServicePlaneConfig = Pick<
 
 /** TLS passthrough: most bytes buffered while waiting for a complete ClientHello (post-quantum key shares make 2 KiB hellos common) */
 export const MAX_CLIENT_HELLO = 32 * 1024;
+/** The Gateway socket retry timer's first wait after a bind failure, doubled per failing attempt up to the max. */
+const GATEWAY_RETRY_MIN_MS = 1_000;
+const GATEWAY_RETRY_MAX_MS = 30_000;
 
 export interface ServicePlaneOptions {
   config: ServicePlaneConfig;
@@ -115,6 +118,12 @@ export class ServicePlane implements Plane {
   private readonly gwPools = new Map<string, Pool>();
   private gwPoolPlans = new Map<string, PoolPlan>();
   private readonly gwFailures = new Map<string, string>();
+  /** keys being bound now, by an apply or the retry timer: never two binds at once for one key */
+  private readonly gwOpening = new Set<string>();
+  /** while a Gateway socket cannot be bound: the next attempt without waiting for a snapshot (a freed port) */
+  private gwRetryTimer: NodeJS.Timeout | undefined;
+  private gwRetryMs = GATEWAY_RETRY_MIN_MS;
+  private closed = false;
   /** what was last told to reportGatewayBind, per socket id */
   private readonly gwReported = new Map<string, string | undefined>();
   constructor(options: ServicePlaneOptions) {
@@ -444,7 +453,7 @@ export class ServicePlane implements Plane {
     }
     const opening: Promise<void>[] = [];
     for (const [key, lp] of plan.listeners) {
-      if (this.gwListeners.has(key)) continue;
+      if (this.gwListeners.has(key) || this.gwOpening.has(key)) continue;
       const socketId = lp.gateway!.socketId;
       const owner = this.planner.listeners.get(key);
       if (owner) {
@@ -465,6 +474,7 @@ export class ServicePlane implements Plane {
     }
     const listener = this.newListener(lp, this.gwPools.get(lp.poolId)!);
     this.opening++;
+    this.gwOpening.add(lp.key);
     try {
       await listener.listen();
       // the plan may have moved on while this bound
@@ -485,9 +495,28 @@ export class ServicePlane implements Plane {
         bindFailure(err as NodeJS.ErrnoException, lp),
         err as NodeJS.ErrnoException,
       );
+      this.retryGatewayLater();
     } finally {
       this.opening--;
+      this.gwOpening.delete(lp.key);
     }
+  }
+
+  /** Opens the Gateway sockets that failed to bind again after a while, backing off up to the max. */
+  private retryGatewayLater(): void {
+    if (this.gwRetryTimer !== undefined || this.closed) return;
+    this.gwRetryTimer = setTimeout(() => {
+      this.gwRetryTimer = undefined;
+      if (this.closed) return;
+      this.openGatewayListeners().then(
+        () => {
+          if (this.gwFailures.size === 0) this.gwRetryMs = GATEWAY_RETRY_MIN_MS;
+        },
+        (err: unknown) => this.logger.warn({ err }, "retrying the Gateway sockets failed"),
+      );
+    }, this.gwRetryMs);
+    this.gwRetryTimer.unref();
+    this.gwRetryMs = Math.min(this.gwRetryMs * 2, GATEWAY_RETRY_MAX_MS);
   }
 
   /** Logged once per reason, reported to the status writer, retried on the next apply. */
@@ -523,6 +552,8 @@ export class ServicePlane implements Plane {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.gwRetryTimer);
     for (const listener of [...this.listeners.values(), ...this.gwListeners.values()]) listener.close();
     this.listeners.clear();
     this.gwListeners.clear();
