@@ -9,74 +9,24 @@
  *   filters [RequestHeaderModifier set x-gateway: bench], backendRefs [echo:80].
  * Usage: node bench/gateway-l7.ts [seconds] [connections] [rounds]
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type ChildProcess, execFile } from "node:child_process";
 import { promisify } from "node:util";
+import {
+  BACKEND_IP,
+  cpuSeconds,
+  freePort,
+  HOST,
+  serveBackend,
+  startChild,
+  startIngressPlane,
+  waitReady,
+} from "./lib/l7.ts";
 
-const HOST = "127.0.0.1";
-const BACKEND_IP = "127.246.0.1";
-const BODY = Buffer.from("hello from the backend\n");
 const run = promisify(execFile);
 
-async function serveBackend(port: number): Promise<void> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "text/plain", "content-length": BODY.length });
-    res.end(BODY);
-  });
-  server.keepAliveTimeout = 65_000;
-  server.listen(port, BACKEND_IP);
-}
-
 async function serveNodeplane(ingressPort: number, gatewayPort: number, backendPort: number): Promise<void> {
-  const { parseFlags } = await import("../src/cli/flags.ts");
-  const { silentLogger } = await import("../src/log.ts");
-  const { createRegistry } = await import("../src/metrics.ts");
-  const { IngressPlane } = await import("../src/planes/ingress/index.ts");
-  const { MemoryStatusWriter } = await import("../src/status/writer.ts");
-  const { Store } = await import("../src/store/store.ts");
-  const { Translator } = await import("../src/translate/index.ts");
-  const { translateOptions } = await import("../src/app.ts");
   const { EMPTY_GATEWAY } = await import("../src/snapshot/gateway.ts");
-  const config = parseFlags(
-    ["--manifests", "-", "--http-address", `${HOST}:${ingressPort}`, "--https-address", ""],
-    {},
-  );
-  const store = new Store();
-  store.upsert("Service", {
-    metadata: { namespace: "bench", name: "echo" },
-    spec: { ports: [{ name: "http", port: 80 }] },
-  });
-  store.upsert("EndpointSlice", {
-    metadata: { namespace: "bench", name: "echo-1", labels: { "kubernetes.io/service-name": "echo" } },
-    addressType: "IPv4",
-    ports: [{ name: "http", port: backendPort, protocol: "TCP" }],
-    endpoints: [{ addresses: [BACKEND_IP], conditions: { ready: true } }],
-  });
-  store.upsert("Ingress", {
-    metadata: { namespace: "bench", name: "echo" },
-    spec: {
-      ingressClassName: "nodeplane",
-      rules: [
-        {
-          host: "bench.local",
-          http: {
-            paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "echo", port: { number: 80 } } } }],
-          },
-        },
-      ],
-    },
-  });
-  const plane = new IngressPlane({
-    config,
-    logger: silentLogger,
-    registry: createRegistry(false),
-    store,
-    status: new MemoryStatusWriter(),
-  });
-  await plane.start();
-  const snapshot = new Translator(translateOptions(config)).build(store);
+  const { plane, snapshot } = await startIngressPlane(ingressPort, backendPort);
   await plane.apply(undefined, {
     ...snapshot,
     gateway: {
@@ -131,40 +81,6 @@ async function serveNodeplane(ingressPort: number, gatewayPort: number, backendP
   });
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, HOST, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function waitReady(port: number, host: string, headers: Record<string, string>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + 15_000;
-    const attempt = () => {
-      const req = request({ host, port, path: "/", headers: { host: "bench.local", ...headers } }, (res) => {
-        res.resume();
-        if (res.statusCode === 200) resolve();
-        else retry();
-      });
-      req.on("error", retry);
-      req.end();
-    };
-    const retry = () =>
-      Date.now() > deadline ? reject(new Error(`port ${port} not ready`)) : setTimeout(attempt, 100);
-    attempt();
-  });
-}
-
 async function wrk(port: number, seconds: number, connections: number, headers: string[]): Promise<number> {
   const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "-H", "Host: bench.local"];
   for (const h of headers) args.push("-H", h);
@@ -177,19 +93,15 @@ async function wrk(port: number, seconds: number, connections: number, headers: 
 
 async function orchestrate(seconds: number, connections: number, rounds: number): Promise<void> {
   const children: ChildProcess[] = [];
-  const start = (...args: string[]) => {
-    const child = spawn(process.execPath, [import.meta.filename, ...args], { stdio: "inherit" });
-    children.push(child);
-    return child;
-  };
+  const start = (...args: string[]) => startChild(children, import.meta.filename, ...args);
   try {
     const backendPort = await freePort();
     const ingressPort = await freePort();
     const gatewayPort = await freePort();
     start("backend", String(backendPort));
-    await waitReady(backendPort, BACKEND_IP, {});
+    await waitReady(backendPort, BACKEND_IP);
     const nodeplane = start("nodeplane", String(ingressPort), String(gatewayPort), String(backendPort));
-    await waitReady(ingressPort, HOST, {});
+    await waitReady(ingressPort, HOST);
     await waitReady(gatewayPort, HOST, { "x-bench": "1" });
     const results: Record<string, { rps: number; perCore: number }[]> = { "l7-keepalive": [], "gateway-keepalive": [] };
     const scenarios = [
