@@ -19,11 +19,11 @@ import { Store } from "./store/store.ts";
 import { Translator } from "./translate/index.ts";
 import type { TranslateOptions } from "./translate/options.ts";
 import { openFdCount, processFdBudget } from "./util/fd-budget.ts";
+import { within } from "./util/within.ts";
 import { type Layout, planLayout } from "./workers/layout.ts";
 import { AggregatedMetrics, describeWorkers, type MetricsSource } from "./workers/metrics.ts";
 import { resolveEphemeralPorts } from "./workers/ports.ts";
 import { StatusRelay } from "./workers/status-relay.ts";
-import { within } from "./workers/stop.ts";
 import { Supervisor } from "./workers/supervisor.ts";
 
 export interface RunningApp {

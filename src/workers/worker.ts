@@ -12,10 +12,10 @@ import { planeFactories } from "../planes/index.ts";
 import type { Plane } from "../planes/plane.ts";
 import type { Snapshot } from "../snapshot/snapshot.ts";
 import { Store } from "../store/store.ts";
+import { within } from "../util/within.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { decodeSnapshot } from "./snapshot-wire.ts";
 import { IpcStatusWriter, type StatusRequest } from "./status-relay.ts";
-import { within } from "./stop.ts";
 
 /** The `nodeplane worker` subcommand: runs until stopped, then exits the process (the IPC channel would keep it alive). */
 export async function runWorker(): Promise<number> {

@@ -9,6 +9,7 @@ import type { Problem } from "../../model/problems.ts";
 import type { GatewayHttpSocket, HttpRouteRule } from "../../snapshot/gateway.ts";
 import type { IngressSnapshot } from "../../snapshot/ingress.ts";
 import { listen } from "../../util/listen.ts";
+import { within } from "../../util/within.ts";
 import { CertificateStore, type PemPair, TLS_PROFILE } from "./certificates.ts";
 import { GatewayMatcher } from "./gateway-matcher.ts";
 import { GatewayRuleRuntime } from "./gateway-routes.ts";
@@ -445,21 +446,4 @@ class TlsListener implements GatewayListener {
       await within(closed, FORCED_CLOSE_MS);
     }
   }
-}
-
-/** true when `work` settles within `ms` */
-function within(work: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    work.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-    );
-  });
 }

@@ -12,6 +12,7 @@ import type { Snapshot } from "../../snapshot/snapshot.ts";
 import type { StatusWriter } from "../../status/writer.ts";
 import { processFdBudget } from "../../util/fd-budget.ts";
 import { listen } from "../../util/listen.ts";
+import { within } from "../../util/within.ts";
 import type { PlaneContext, PlaneFactory } from "../context.ts";
 import type { Plane } from "../plane.ts";
 import { CertificateStore, generateDefaultCertificate, type PemPair, TLS_PROFILE } from "./certificates.ts";
@@ -428,23 +429,6 @@ const FORCED_CLOSE_MS = 500;
  */
 export function closeGraceMs(stopTimeoutMs: number): number {
   return Math.min(MAX_CLOSE_GRACE_MS, Math.floor(stopTimeoutMs / 4));
-}
-
-/** true when `work` settles within `ms` */
-function within(work: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    work.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-    );
-  });
 }
 
 function peer(socket: Socket): string {
