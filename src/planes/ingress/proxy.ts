@@ -16,6 +16,7 @@ import type { BackendAppProtocol } from "../../snapshot/gateway.ts";
 import { modifyHeaderRecord, modifyHeaders, redirectLocation, rewriteTarget } from "./gateway-filters.ts";
 import type { GatewayHostTable, GatewayMatcher } from "./gateway-matcher.ts";
 import type { GatewayPlan, GatewayRuleRuntime } from "./gateway-routes.ts";
+import type { H2cHead } from "./h2c.ts";
 import { CONNECTION_PROTECTED, REQUEST_SKIP, RESPONSE_SKIP, skipResponseHeader } from "./headers.ts";
 import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
 import type { IngressMetrics } from "./metrics.ts";
@@ -63,14 +64,7 @@ export interface H2cForwarder {
     req: ClientRequest,
     res: ClientResponse,
     target: { ip: string; port: number },
-    head: {
-      method: string;
-      path: string;
-      authority: string;
-      headers: Record<string, string | string[]>;
-      body?: Readable;
-      modifyResponse?: (headers: Record<string, string | string[]>) => void;
-    },
+    head: H2cHead,
     timeoutMs: number | undefined,
     done: (status: number) => void,
   ): void;
