@@ -425,7 +425,18 @@ function checkTimeout(c: Checker, field: string, v: unknown): void {
   if (s && !/^([0-9]{1,5}(h|m|s|ms)){1,4}$/.test(s)) c.fail(field, `"${s}" is not a duration such as 10s or 1m30s`);
 }
 
-function checkHttpRoute(c: Checker, obj: Json): void {
+/**
+ * What HTTPRoute and GRPCRoute share: spec with parentRefs and hostnames, at most 16 rules, each with an
+ * optional name, at most 64 matches (each checked by `match`), filters and backendRefs' filters of the
+ * `filters` types; then `rest` checks what else a rule has.
+ */
+function checkL7Route(
+  c: Checker,
+  obj: Json,
+  filters: readonly string[],
+  match: (m: Json, where: string) => void,
+  rest?: (rule: Json, at: string) => void,
+): void {
   const spec = c.object("spec", obj.spec, true);
   if (!spec) return;
   checkParentRefs(c, spec);
@@ -434,7 +445,19 @@ function checkHttpRoute(c: Checker, obj: Json): void {
   c.each("spec.rules", spec.rules, (rule, at) => {
     pattern(c, `${at}.name`, rule.name, SECTION_NAME, 253, "a rule name (a lowercase DNS name)");
     bounded(c, `${at}.matches`, rule.matches, 64);
-    c.each(`${at}.matches`, rule.matches, (m, where) => {
+    c.each(`${at}.matches`, rule.matches, match);
+    checkFilters(c, `${at}.filters`, rule.filters, filters);
+    checkBackendRefs(c, `${at}.backendRefs`, rule.backendRefs, filters);
+    rest?.(rule, at);
+  });
+}
+
+function checkHttpRoute(c: Checker, obj: Json): void {
+  checkL7Route(
+    c,
+    obj,
+    HTTP_FILTERS,
+    (m, where) => {
       const path = c.object(`${where}.path`, m.path);
       if (path) {
         const type =
@@ -454,45 +477,34 @@ function checkHttpRoute(c: Checker, obj: Json): void {
       checkValueMatches(c, `${where}.headers`, m.headers);
       checkValueMatches(c, `${where}.queryParams`, m.queryParams);
       c.oneOf(`${where}.method`, m.method, HTTP_METHODS);
-    });
-    checkFilters(c, `${at}.filters`, rule.filters, HTTP_FILTERS);
-    checkBackendRefs(c, `${at}.backendRefs`, rule.backendRefs, HTTP_FILTERS);
-    const timeouts = c.object(`${at}.timeouts`, rule.timeouts);
-    if (timeouts) {
-      checkTimeout(c, `${at}.timeouts.request`, timeouts.request);
-      checkTimeout(c, `${at}.timeouts.backendRequest`, timeouts.backendRequest);
-    }
-  });
+    },
+    (rule, at) => {
+      const timeouts = c.object(`${at}.timeouts`, rule.timeouts);
+      if (timeouts) {
+        checkTimeout(c, `${at}.timeouts.request`, timeouts.request);
+        checkTimeout(c, `${at}.timeouts.backendRequest`, timeouts.backendRequest);
+      }
+    },
+  );
 }
 
 function checkGrpcRoute(c: Checker, obj: Json): void {
-  const spec = c.object("spec", obj.spec, true);
-  if (!spec) return;
-  checkParentRefs(c, spec);
-  checkHostnames(c, spec);
-  bounded(c, "spec.rules", spec.rules, 16);
-  c.each("spec.rules", spec.rules, (rule, at) => {
-    pattern(c, `${at}.name`, rule.name, SECTION_NAME, 253, "a rule name (a lowercase DNS name)");
-    bounded(c, `${at}.matches`, rule.matches, 64);
-    c.each(`${at}.matches`, rule.matches, (m, where) => {
-      const method = c.object(`${where}.method`, m.method);
-      if (method) {
-        const type = c.oneOf(`${where}.method.type`, method.type, ["Exact", "RegularExpression"]) ?? "Exact";
-        const service = c.string(`${where}.method.service`, method.service);
-        const name = c.string(`${where}.method.method`, method.method);
-        if (!service && !name) c.fail(`${where}.method`, "one or both of service and method must be set");
-        if (type === "Exact") {
-          if (service && !GRPC_SERVICE.test(service))
-            c.fail(`${where}.method.service`, `"${service}" is not a gRPC service name`);
-          if (name && !GRPC_METHOD.test(name)) c.fail(`${where}.method.method`, `"${name}" is not a gRPC method name`);
-        }
-        if (service && service.length > 1024) c.fail(`${where}.method.service`, "must be no more than 1024 characters");
-        if (name && name.length > 1024) c.fail(`${where}.method.method`, "must be no more than 1024 characters");
+  checkL7Route(c, obj, GRPC_FILTERS, (m, where) => {
+    const method = c.object(`${where}.method`, m.method);
+    if (method) {
+      const type = c.oneOf(`${where}.method.type`, method.type, ["Exact", "RegularExpression"]) ?? "Exact";
+      const service = c.string(`${where}.method.service`, method.service);
+      const name = c.string(`${where}.method.method`, method.method);
+      if (!service && !name) c.fail(`${where}.method`, "one or both of service and method must be set");
+      if (type === "Exact") {
+        if (service && !GRPC_SERVICE.test(service))
+          c.fail(`${where}.method.service`, `"${service}" is not a gRPC service name`);
+        if (name && !GRPC_METHOD.test(name)) c.fail(`${where}.method.method`, `"${name}" is not a gRPC method name`);
       }
-      checkValueMatches(c, `${where}.headers`, m.headers);
-    });
-    checkFilters(c, `${at}.filters`, rule.filters, GRPC_FILTERS);
-    checkBackendRefs(c, `${at}.backendRefs`, rule.backendRefs, GRPC_FILTERS);
+      if (service && service.length > 1024) c.fail(`${where}.method.service`, "must be no more than 1024 characters");
+      if (name && name.length > 1024) c.fail(`${where}.method.method`, "must be no more than 1024 characters");
+    }
+    checkValueMatches(c, `${where}.headers`, m.headers);
   });
 }
 
