@@ -1,3 +1,5 @@
+import type { GatewayKind } from "../model/k8s.ts";
+
 /**
  * The object kinds the admin API lists and `nodeplane get|describe` reads, with the names kubectl
  * uses for them. Shared by the server (paths, apiVersion) and the CLI (aliases, `-o name` prefixes).
@@ -16,18 +18,7 @@ export interface ResourceInfo {
     | "tcproutes"
     | "udproutes"
     | "referencegrants";
-  kind:
-    | "Service"
-    | "EndpointSlice"
-    | "Ingress"
-    | "GatewayClass"
-    | "Gateway"
-    | "HTTPRoute"
-    | "GRPCRoute"
-    | "TLSRoute"
-    | "TCPRoute"
-    | "UDPRoute"
-    | "ReferenceGrant";
+  kind: "Service" | "EndpointSlice" | "Ingress" | GatewayKind;
   apiVersion: string;
   /** what `-o name` prints before the slash, as kubectl does */
   namePrefix: string;

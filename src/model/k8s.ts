@@ -216,25 +216,6 @@ export interface KindMap {
 
 export type Kind = keyof KindMap;
 
-export const KINDS: readonly Kind[] = [
-  "Service",
-  "EndpointSlice",
-  "Ingress",
-  "IngressClass",
-  "Secret",
-  "Node",
-  "Pod",
-  "Namespace",
-  "GatewayClass",
-  "Gateway",
-  "HTTPRoute",
-  "GRPCRoute",
-  "TLSRoute",
-  "TCPRoute",
-  "UDPRoute",
-  "ReferenceGrant",
-];
-
 /** The Gateway API kinds (src/model/gateway.ts). */
 export const GATEWAY_KINDS = [
   "GatewayClass",
@@ -246,6 +227,19 @@ export const GATEWAY_KINDS = [
   "UDPRoute",
   "ReferenceGrant",
 ] as const satisfies readonly Kind[];
+export type GatewayKind = (typeof GATEWAY_KINDS)[number];
+
+export const KINDS: readonly Kind[] = [
+  "Service",
+  "EndpointSlice",
+  "Ingress",
+  "IngressClass",
+  "Secret",
+  "Node",
+  "Pod",
+  "Namespace",
+  ...GATEWAY_KINDS,
+];
 
 /** Kinds that live in a namespace (Node, Namespace, IngressClass and GatewayClass are cluster-scoped). */
 export function isNamespaced(kind: Kind): boolean {

@@ -9,10 +9,10 @@
  */
 import { isNotFound, type KubeClient } from "../../kube/client.ts";
 import { GATEWAY_API_VERSIONS, GATEWAY_GROUP } from "../../model/gateway.ts";
-import { GATEWAY_KINDS } from "../../model/k8s.ts";
+import { GATEWAY_KINDS, type GatewayKind } from "../../model/k8s.ts";
 import type { ResourceSpec } from "./reflector.ts";
 
-export type GatewayKind = (typeof GATEWAY_KINDS)[number];
+export type { GatewayKind };
 
 export const GATEWAY_PLURALS: Record<GatewayKind, string> = {
   GatewayClass: "gatewayclasses",

@@ -5,6 +5,7 @@
  * specification calls invalid (a hostname no listener matches, a missing Service, a regex we cannot
  * run) is not refused here: such an object enters the store and the translator reports it as a condition.
  */
+import type { GatewayKind } from "../../model/k8s.ts";
 import { type Checker, describe, type Json } from "./checker.ts";
 import { dns1123Label, dns1123Subdomain, labelValue, qualifiedName } from "./names.ts";
 
@@ -39,16 +40,6 @@ const HTTP_FILTERS = [
   "CORS",
 ] as const;
 const GRPC_FILTERS = ["ResponseHeaderModifier", "RequestHeaderModifier", "RequestMirror", "ExtensionRef"] as const;
-
-export type GatewayManifestKind =
-  | "GatewayClass"
-  | "Gateway"
-  | "HTTPRoute"
-  | "GRPCRoute"
-  | "TLSRoute"
-  | "TCPRoute"
-  | "UDPRoute"
-  | "ReferenceGrant";
 
 /** A string with a pattern and a length bound (the CRDs' `pattern` + `maxLength`). */
 function pattern(
@@ -95,7 +86,7 @@ function hostname(c: Checker, field: string, v: unknown, required = false): void
   pattern(c, field, v, HOSTNAME, 253, "a hostname (lowercase DNS name, optionally starting with '*.')", required);
 }
 
-export function checkGatewayKind(c: Checker, kind: GatewayManifestKind, obj: Json): void {
+export function checkGatewayKind(c: Checker, kind: GatewayKind, obj: Json): void {
   switch (kind) {
     case "GatewayClass":
       checkGatewayClass(c, obj);
@@ -561,6 +552,6 @@ function checkReferenceGrant(c: Checker, obj: Json): void {
 }
 
 /** Object names of the kinds here (Gateway API objects are DNS subdomains; a Namespace is a DNS label). */
-export function gatewayNameRule(kind: GatewayManifestKind | "Namespace"): (s: string) => string | undefined {
+export function gatewayNameRule(kind: GatewayKind | "Namespace"): (s: string) => string | undefined {
   return kind === "Namespace" ? dns1123Label : dns1123Subdomain;
 }

@@ -9,6 +9,7 @@
  */
 import { isIP } from "node:net";
 import { GATEWAY_API_VERSIONS, GATEWAY_GROUP } from "../../model/gateway.ts";
+import type { GatewayKind } from "../../model/k8s.ts";
 import { Checker, describe, type FieldProblem, type Json } from "./checker.ts";
 import {
   configKey,
@@ -22,7 +23,7 @@ import {
   wildcardHost,
 } from "./names.ts";
 import { isPlainObject } from "./parse.ts";
-import { checkGatewayKind, type GatewayManifestKind, gatewayNameRule } from "./validate-gateway.ts";
+import { checkGatewayKind, gatewayNameRule } from "./validate-gateway.ts";
 
 export type { FieldProblem };
 
@@ -56,7 +57,7 @@ export const MANIFEST_KINDS = {
 
 export type ManifestKind = keyof typeof MANIFEST_KINDS;
 
-function isGatewayKind(kind: ManifestKind): kind is GatewayManifestKind {
+function isGatewayKind(kind: ManifestKind): kind is GatewayKind {
   return Object.hasOwn(GATEWAY_API_VERSIONS, kind);
 }
 
