@@ -69,16 +69,7 @@ export interface CompiledRoute {
  */
 export function compileHttpRoute(store: Store, grants: ReferenceGrants, route: HTTPRoute): CompiledRoute {
   const c = new Compiler(store, grants, "HTTPRoute", route);
-  const spec = route?.spec;
-  // the CRD's default for a missing `rules`: one rule, matching every request
-  const rules = spec?.rules === undefined || spec.rules === null ? [{}] : c.rulesOf(spec.rules);
-  if (!rules) return c.result();
-  for (const [i, rule] of rules.entries()) {
-    const at = `spec.rules[${i}]`;
-    if (!isObject(rule)) {
-      c.unsupported(at, "is not an object");
-      continue;
-    }
+  for (const { rule, i, at } of c.rulesOf(route?.spec?.rules)) {
     const matches = c.list<HTTPRouteMatch>(rule.matches, `${at}.matches`, 64);
     const compiledMatches = matches === undefined || matches.length === 0 ? [undefined] : matches;
     const pathTypes = compiledMatches.map((m) => (m === undefined ? "PathPrefix" : (m?.path?.type ?? "PathPrefix")));
@@ -117,15 +108,7 @@ export function compileHttpRoute(store: Store, grants: ReferenceGrants, route: H
  */
 export function compileGrpcRoute(store: Store, grants: ReferenceGrants, route: GRPCRoute): CompiledRoute {
   const c = new Compiler(store, grants, "GRPCRoute", route);
-  const spec = route?.spec;
-  const rules = spec?.rules === undefined || spec.rules === null ? [{}] : c.rulesOf(spec.rules);
-  if (!rules) return c.result();
-  for (const [i, rule] of rules.entries()) {
-    const at = `spec.rules[${i}]`;
-    if (!isObject(rule)) {
-      c.unsupported(at, "is not an object");
-      continue;
-    }
+  for (const { rule, i, at } of c.rulesOf(route?.spec?.rules)) {
     const matches = c.list<GRPCRouteMatch>(rule.matches, `${at}.matches`, 64);
     const backendRefs = c.list<BackendRef>(rule.backendRefs, `${at}.backendRefs`) ?? [];
     const filters = c.filters(rule.filters, `${at}.filters`, "GRPCRoute", false, backendRefs.length > 0);
@@ -244,17 +227,31 @@ class Compiler {
     return value as T[];
   }
 
-  /** the CRD's bounds on a route's rules: at most 16, with at most 128 matches in all */
-  rulesOf(value: unknown): unknown[] | undefined {
+  /**
+   * A route's rules that are objects, with their index and field, in order (one that is not is reported when
+   * its turn comes). A missing `rules` is the CRD's default: one rule, matching every request. The CRD's
+   * bounds: at most 16 rules, with at most 128 matches in all; beyond them, no rules.
+   */
+  *rulesOf(value: unknown): Generator<{ rule: Record<string, unknown>; i: number; at: string }> {
+    if (value === undefined || value === null) {
+      yield { rule: {}, i: 0, at: "spec.rules[0]" };
+      return;
+    }
     const rules = this.list<unknown>(value, "spec.rules");
-    if (!rules) return undefined;
+    if (!rules) return;
     const matches = rules.reduce<number>(
       (n, r) => n + (isObject(r) && Array.isArray(r.matches) ? r.matches.length : 0),
       0,
     );
-    if (matches > 128)
-      return this.unsupported("spec.rules", `has ${matches} matches in all, more than the 128 allowed`);
-    return rules;
+    if (matches > 128) {
+      this.unsupported("spec.rules", `has ${matches} matches in all, more than the 128 allowed`);
+      return;
+    }
+    for (const [i, rule] of rules.entries()) {
+      const at = `spec.rules[${i}]`;
+      if (isObject(rule)) yield { rule, i, at };
+      else this.unsupported(at, "is not an object");
+    }
   }
 
   // -------------------------------------------------------------------------------------------------
