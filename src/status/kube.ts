@@ -268,32 +268,43 @@ export class KubeStatusWriter implements StatusWriter {
 
   /** get → compare → update with resourceVersion; a conflict re-reads. */
   private async write(target: Target, want: readonly LoadBalancerIngress[]): Promise<Outcome> {
+    return this.readModifyWrite<Ingress | Service>(statusPath(target), target.kind, (obj) => {
+      if (sameIngress(obj.status?.loadBalancer?.ingress ?? [], want)) return undefined;
+      const loadBalancer: { ingress?: LoadBalancerIngress[] } = { ...obj.status?.loadBalancer };
+      if (want.length > 0) loadBalancer.ingress = want.map((i) => ({ ...i }));
+      else delete loadBalancer.ingress;
+      return { ...obj, status: { ...obj.status, loadBalancer } };
+    });
+  }
+
+  /**
+   * GETs the object at `path`, asks `update` for the object to PUT back (undefined: nothing to change) and
+   * PUTs it with the resourceVersion read; a 409 (someone wrote in between) re-reads, up to conflictRetries.
+   */
+  private async readModifyWrite<T extends object>(
+    path: string,
+    kind: string,
+    update: (obj: T) => object | undefined,
+  ): Promise<Outcome> {
     const { client, conflictRetries = 5 } = this.options;
-    const path = statusPath(target);
     const signal = this.abort.signal;
     for (let attempt = 0; attempt < conflictRetries; attempt++) {
-      let obj: Ingress | Service;
+      let obj: T;
       try {
-        obj = await client.request<Ingress | Service>(path, { signal });
+        obj = await client.request<T>(path, { signal });
       } catch (err) {
         if (isNotFound(err)) return "gone";
         throw err;
       }
-      if (sameIngress(obj.status?.loadBalancer?.ingress ?? [], want)) return "unchanged";
-      const loadBalancer: { ingress?: LoadBalancerIngress[] } = { ...obj.status?.loadBalancer };
-      if (want.length > 0) loadBalancer.ingress = want.map((i) => ({ ...i }));
-      else delete loadBalancer.ingress;
+      const body = update(obj);
+      if (body === undefined) return "unchanged";
       try {
-        await client.request(path, {
-          method: "PUT",
-          body: { ...obj, status: { ...obj.status, loadBalancer } },
-          signal,
-        });
+        await client.request(path, { method: "PUT", body, signal });
         return "written";
       } catch (err) {
         if (isNotFound(err)) return "gone";
         if (!isConflict(err)) throw err;
-        this.metrics?.writes.inc({ kind: target.kind, result: "conflict" });
+        this.metrics?.writes.inc({ kind, result: "conflict" });
         await sleep(10 * (attempt + 1), signal);
       }
     }
@@ -370,31 +381,15 @@ export class KubeStatusWriter implements StatusWriter {
    * status subresource with the object's resourceVersion when that changes anything; a 409 re-reads.
    */
   private async writeGateway(target: GatewayTarget, want: GatewayApiStatus): Promise<Outcome> {
-    const { client, conflictRetries = 5, store } = this.options;
-    const stored = store.get(target.kind, target.key);
-    const path = gatewayStatusPath(target, stored?.apiVersion);
-    const signal = this.abort.signal;
-    for (let attempt = 0; attempt < conflictRetries; attempt++) {
-      let obj: { status?: unknown; metadata?: unknown };
-      try {
-        obj = await client.request<{ status?: unknown }>(path, { signal });
-      } catch (err) {
-        if (isNotFound(err)) return "gone";
-        throw err;
-      }
-      const merged = this.mergeGateway(obj.status, want, target.namespace);
-      if (sameStatus(obj.status ?? {}, merged)) return "unchanged";
-      try {
-        await client.request(path, { method: "PUT", body: { ...obj, status: merged }, signal });
-        return "written";
-      } catch (err) {
-        if (isNotFound(err)) return "gone";
-        if (!isConflict(err)) throw err;
-        this.metrics?.writes.inc({ kind: target.kind, result: "conflict" });
-        await sleep(10 * (attempt + 1), signal);
-      }
-    }
-    return "conflict";
+    const stored = this.options.store.get(target.kind, target.key);
+    return this.readModifyWrite<{ status?: unknown }>(
+      gatewayStatusPath(target, stored?.apiVersion),
+      target.kind,
+      (obj) => {
+        const merged = this.mergeGateway(obj.status, want, target.namespace);
+        return sameStatus(obj.status ?? {}, merged) ? undefined : { ...obj, status: merged };
+      },
+    );
   }
 }
 
