@@ -75,6 +75,16 @@ export function markConflicts(listeners: readonly ListenerInfo[]): void {
   }
 }
 
+/** What the socket checks read of a Gateway (gateways.ts's GatewayInfo). */
+interface SocketGateway {
+  namespace: string;
+  name: string;
+  bind: readonly string[];
+  listeners: ListenerInfo[];
+  notAccepted?: unknown;
+  notProgrammed?: unknown;
+}
+
 /** A listener the planes can serve: valid on its own, not conflicted, on a Gateway that is accepted and has addresses. */
 export function servable(gateway: { notAccepted?: unknown; notProgrammed?: unknown }, l: ListenerInfo): boolean {
   if (gateway.notAccepted || gateway.notProgrammed || l.notAccepted || l.conflict || !l.protocol) return false;
@@ -88,17 +98,7 @@ export function servable(gateway: { notAccepted?: unknown; notProgrammed?: unkno
  * which forward a whole port) the older Gateway (creationTimestamp, then namespace/name) keeps the port and the
  * younger one's listener is Conflicted (ProtocolConflict), naming the Gateway that holds it.
  */
-export function claimSockets(
-  gateways: readonly {
-    namespace: string;
-    name: string;
-    bind: readonly string[];
-    listeners: ListenerInfo[];
-    notAccepted?: unknown;
-    notProgrammed?: unknown;
-  }[],
-  problems: Problem[],
-): void {
+export function claimSockets(gateways: readonly SocketGateway[], problems: Problem[]): void {
   const owners = new Map<string, { category: string; owner: string }>();
   for (const gateway of gateways) {
     const me = `${gateway.namespace}/${gateway.name}`;
@@ -137,16 +137,7 @@ export function claimSockets(
  * across the Gateways sharing the socket. A listener without a hostname is the socket's default and is not
  * counted as overlapping every other one. A negative-polarity condition: only set when true.
  */
-export function markOverlappingTls(
-  gateways: readonly {
-    namespace: string;
-    name: string;
-    bind: readonly string[];
-    listeners: ListenerInfo[];
-    notAccepted?: unknown;
-    notProgrammed?: unknown;
-  }[],
-): void {
+export function markOverlappingTls(gateways: readonly SocketGateway[]): void {
   const bySocket = new Map<string, { listener: ListenerInfo; who: string }[]>();
   for (const gateway of gateways)
     for (const l of gateway.listeners) {
