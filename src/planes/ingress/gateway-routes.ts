@@ -1,5 +1,5 @@
 import type { BackendAppProtocol, GatewayVirtualHost, HttpFilter, HttpRouteRule } from "../../snapshot/gateway.ts";
-import type { BackendTarget, IngressRoute } from "../../snapshot/ingress.ts";
+import type { BackendTarget, IngressRoute, RouteSettings } from "../../snapshot/ingress.ts";
 import {
   type CompiledModifier,
   compileModifier,
@@ -188,33 +188,38 @@ function safePath(value: string | undefined): boolean {
  * series stay one per rule, backend, status and method, as for Ingress routes.
  */
 function syntheticRoute(rule: HttpRouteRule, vhost: GatewayVirtualHost, target: BackendTarget): IngressRoute {
-  return {
-    ingress: { namespace: rule.route.namespace, name: `${rule.route.kind}/${rule.route.name}` },
-    host: vhost.host,
-    path: rule.path.value,
-    pathType: "Prefix",
-    declaredPathType: "Default",
-    backend: target,
-    settings: {
-      sslRedirect: false,
-      backendProtocol: "HTTP",
-      maxBodyBytes: 0,
-      // timeouts.backendRequest bounds one upstream attempt: the wait for its head and between body chunks
-      ...(rule.timeouts?.backendRequestMs ? { readTimeoutMs: rule.timeouts.backendRequestMs } : {}),
-    },
-    redirectToHttps: false,
-  };
+  return ruleRoute(rule, vhost, target, {
+    sslRedirect: false,
+    backendProtocol: "HTTP",
+    maxBodyBytes: 0,
+    // timeouts.backendRequest bounds one upstream attempt: the wait for its head and between body chunks
+    ...(rule.timeouts?.backendRequestMs ? { readTimeoutMs: rule.timeouts.backendRequestMs } : {}),
+  });
 }
 
 function errorRoute(rule: HttpRouteRule, vhost: GatewayVirtualHost): IngressRoute {
+  return ruleRoute(
+    rule,
+    vhost,
+    { id: "", namespace: rule.route.namespace, service: "", port: 0, endpoints: [] },
+    { sslRedirect: false, backendProtocol: "HTTP", maxBodyBytes: 0 },
+  );
+}
+
+function ruleRoute(
+  rule: HttpRouteRule,
+  vhost: GatewayVirtualHost,
+  backend: BackendTarget,
+  settings: RouteSettings,
+): IngressRoute {
   return {
     ingress: { namespace: rule.route.namespace, name: `${rule.route.kind}/${rule.route.name}` },
     host: vhost.host,
     path: rule.path.value,
     pathType: "Prefix",
     declaredPathType: "Default",
-    backend: { id: "", namespace: rule.route.namespace, service: "", port: 0, endpoints: [] },
-    settings: { sslRedirect: false, backendProtocol: "HTTP", maxBodyBytes: 0 },
+    backend,
+    settings,
     redirectToHttps: false,
   };
 }
