@@ -26,6 +26,7 @@ import {
 import { connect as netConnect } from "node:net";
 import type { Readable } from "node:stream";
 import type { Logger } from "../../log.ts";
+import { H2C_REQUEST_SKIP, RESPONSE_SKIP } from "./headers.ts";
 
 // As proxy.ts names them; not imported from there, because the proxy imports this module.
 type ClientRequest = IncomingMessage | Http2ServerRequest;
@@ -38,39 +39,9 @@ const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUS
 export const GRPC_UNAVAILABLE = 14;
 export const GRPC_DEADLINE_EXCEEDED = 4;
 
-/**
- * Never sent upstream: the hop-by-hop headers (RFC 9110 §7.6.1, and RFC 9113 §8.2.2 forbids them in HTTP/2),
- * `host` (HTTP/2 carries it as :authority), and the HTTP/1-only `expect` and `http2-settings`. `te` is handled
- * on its own: HTTP/2 allows exactly `te: trailers`, which gRPC servers expect.
- */
-const REQUEST_DROP: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "trailer",
-  "host",
-  "expect",
-  "http2-settings",
-]);
-
-/** Never passed back to the client: hop-by-hop, and Server/Date which the proxy sets itself (as on every path). */
-const RESPONSE_DROP: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "trailer",
-  "te",
-  "server",
-  "date",
-]);
-
 /** Trailers never passed back: the framing and routing fields RFC 9110 §6.5.1 forbids in trailers, and hop-by-hop. */
 const TRAILER_DROP: ReadonlySet<string> = new Set([
-  ...RESPONSE_DROP,
+  ...RESPONSE_SKIP,
   "content-length",
   "content-type",
   "content-encoding",
@@ -673,7 +644,7 @@ export function upstreamHeaders(head: H2cHead): OutgoingHttpHeaders {
   const named = connection === undefined ? undefined : tokens(connection);
   for (const name in headers) {
     const lower = name.toLowerCase();
-    if (lower.charCodeAt(0) === 58 /* : */ || REQUEST_DROP.has(lower)) continue;
+    if (lower.charCodeAt(0) === 58 /* : */ || H2C_REQUEST_SKIP.has(lower)) continue;
     if (named?.has(lower) && lower !== "content-length") continue;
     const value = headers[name]!;
     if (lower === "te") {
@@ -699,7 +670,7 @@ function tokens(value: string | string[]): Set<string> {
 function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = { server: SERVER };
   for (const name in headers) {
-    if (name.charCodeAt(0) === 58 || RESPONSE_DROP.has(name)) continue;
+    if (name.charCodeAt(0) === 58 || RESPONSE_SKIP.has(name)) continue;
     const value = headers[name];
     if (value !== undefined) out[name] = Array.isArray(value) ? value : String(value);
   }

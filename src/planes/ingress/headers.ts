@@ -5,8 +5,9 @@
  *   them), and what undici refuses (Expect, HTTP2-Settings);
  * - a tunnelled Upgrade request (upgrade.ts): hop-by-hop and the forwarding headers only; Connection and
  *   Upgrade are re-added by the tunnel, and the client's X-Request-Id passes (one is added when absent);
- * - a response, proxied or a refused upgrade: hop-by-hop, plus Server and Date, which the proxy sets itself
- *   (as nginx does).
+ * - a response, proxied, from an h2c upstream or a refused upgrade: hop-by-hop, plus Server and Date, which
+ *   the proxy sets itself (as nginx does);
+ * - a request sent over h2c (h2c.ts) or copied to a mirror (mirror.ts): see H2C_REQUEST_SKIP, MIRROR_REQUEST_SKIP.
  */
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1), with Keep-Alive and Proxy-Connection that older clients send. */
@@ -27,7 +28,22 @@ export const REQUEST_SKIP: ReadonlySet<string> = new Set([
 /** Request headers dropped from a tunnelled Upgrade request (upgrade.ts re-adds Connection and Upgrade). */
 export const UPGRADE_REQUEST_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...FORWARDING]);
 
-/** Response headers never passed back, from a proxied response or a refused upgrade (its body is re-framed). */
+/**
+ * Request headers never sent upstream over h2c (h2c.ts): hop-by-hop but `te` (RFC 9113 §8.2.2 forbids them in
+ * HTTP/2; HTTP/2 allows exactly `te: trailers`, which gRPC servers expect, and h2c.ts handles it on its own),
+ * `host` (HTTP/2 carries it as :authority), and the HTTP/1-only Expect and HTTP2-Settings.
+ */
+export const H2C_REQUEST_SKIP: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP.filter((name) => name !== "te"),
+  "host",
+  "expect",
+  "http2-settings",
+]);
+
+/** Request headers never copied to a RequestMirror copy (mirror.ts): hop-by-hop, and what undici refuses to send. */
+export const MIRROR_REQUEST_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, "expect", "http2-settings"]);
+
+/** Response headers never passed back, from a proxied response (h2c.ts too) or a refused upgrade (its body is re-framed). */
 export const RESPONSE_SKIP: ReadonlySet<string> = new Set([...HOP_BY_HOP, "server", "date"]);
 
 /**

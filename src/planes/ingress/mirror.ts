@@ -16,19 +16,7 @@ import { Agent } from "undici";
 import type { Logger } from "../../log.ts";
 import type { BackendAppProtocol } from "../../snapshot/gateway.ts";
 import { H2cClients, isGrpc } from "./h2c.ts";
-
-/** Request headers never copied to the mirror: hop-by-hop, and what undici refuses to send. */
-const MIRROR_DROP: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "expect",
-  "http2-settings",
-]);
+import { MIRROR_REQUEST_SKIP } from "./headers.ts";
 
 /** A mirror copy that takes longer than this (head, or between body chunks; and in all) is abandoned. */
 const DEFAULT_MIRROR_TIMEOUT_MS = 10_000;
@@ -143,7 +131,7 @@ export class Mirror {
     const out: string[] = [];
     for (let i = 0; i < headers.length; i += 2) {
       const lower = headers[i]!.toLowerCase();
-      if (MIRROR_DROP.has(lower) || lower.charCodeAt(0) === 58) continue;
+      if (MIRROR_REQUEST_SKIP.has(lower) || lower.charCodeAt(0) === 58) continue;
       if (lower === "content-length" && body === undefined) continue;
       out.push(headers[i]!, headers[i + 1]!);
     }
@@ -176,7 +164,7 @@ export class Mirror {
         authority = value;
         continue;
       }
-      if (lower.charCodeAt(0) === 58 || (MIRROR_DROP.has(lower) && lower !== "te")) continue;
+      if (lower.charCodeAt(0) === 58 || (MIRROR_REQUEST_SKIP.has(lower) && lower !== "te")) continue;
       const existing = record[lower];
       record[lower] =
         existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
