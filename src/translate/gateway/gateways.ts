@@ -29,6 +29,22 @@ export interface GatewayInfo {
   listeners: ListenerInfo[];
 }
 
+/** A Gateway's info before its analysis: its identity, no addresses, no listeners, no faults. */
+export function newGatewayInfo(key: string, gateway: Gateway): GatewayInfo {
+  const info: GatewayInfo = {
+    key,
+    gateway,
+    namespace: gateway.metadata?.namespace ?? "default",
+    name: gateway.metadata?.name ?? "",
+    created: gateway.metadata?.creationTimestamp ?? "",
+    bind: [],
+    addresses: [],
+    listeners: [],
+  };
+  if (gateway.metadata?.generation !== undefined) info.generation = gateway.metadata.generation;
+  return info;
+}
+
 export function analyzeGateway(
   store: Store,
   grants: ReferenceGrants,
@@ -40,19 +56,8 @@ export function analyzeGateway(
   cache: CertificateCache,
   problems: Problem[],
 ): GatewayInfo {
-  const namespace = gateway.metadata?.namespace ?? "default";
-  const name = gateway.metadata?.name ?? "";
-  const info: GatewayInfo = {
-    key,
-    gateway,
-    namespace,
-    name,
-    created: gateway.metadata?.creationTimestamp ?? "",
-    bind: [],
-    addresses: [],
-    listeners: [],
-  };
-  if (gateway.metadata?.generation !== undefined) info.generation = gateway.metadata.generation;
+  const info = newGatewayInfo(key, gateway);
+  const { namespace, name } = info;
   const report = (field: string, message: string) =>
     problems.push({ kind: "Gateway", namespace, name, field, message });
   if (!verdict.accepted) {

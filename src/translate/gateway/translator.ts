@@ -15,7 +15,7 @@ import type { TranslateOptions } from "../options.ts";
 import { attachRoutes } from "./attach.ts";
 import { judgeClasses } from "./classes.ts";
 import { claimSockets, markOverlappingTls } from "./conflicts.ts";
-import { analyzeGateway, type GatewayInfo } from "./gateways.ts";
+import { analyzeGateway, type GatewayInfo, newGatewayInfo } from "./gateways.ts";
 import { objects } from "./input.ts";
 import type { CertificateCache } from "./listeners.ts";
 import { ReferenceGrants } from "./references.ts";
@@ -249,22 +249,10 @@ function upToDate(store: Store, entry: CompiledEntry, route: AnyRoute, grants: n
 }
 
 function unreadable(key: string, gateway: Gateway, err: unknown, problems: Problem[]): GatewayInfo {
-  const namespace = gateway.metadata?.namespace ?? "default";
-  const name = gateway.metadata?.name ?? "";
+  const info = newGatewayInfo(key, gateway);
   const message = `could not be read: ${(err as Error).message}`;
-  problems.push({ kind: "Gateway", namespace, name, field: "spec", message });
-  const info: GatewayInfo = {
-    key,
-    gateway,
-    namespace,
-    name,
-    created: gateway.metadata?.creationTimestamp ?? "",
-    notAccepted: { reason: "Invalid", message },
-    bind: [],
-    addresses: [],
-    listeners: [],
-  };
-  if (gateway.metadata?.generation !== undefined) info.generation = gateway.metadata.generation;
+  problems.push({ kind: "Gateway", namespace: info.namespace, name: info.name, field: "spec", message });
+  info.notAccepted = { reason: "Invalid", message };
   return info;
 }
 
