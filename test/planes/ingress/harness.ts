@@ -305,6 +305,18 @@ export function rawExchange(
 
 // ---- object builders -----------------------------------------------------------------------------
 
+/**
+ * The one-route setup many tests start from: Service default/web (port "http" 80) on `backend`, and Ingress
+ * default/web routing `host` / to it.
+ */
+export function webIngress(backend: Backend, host = "h.com") {
+  return [
+    service("default", "web", [{ name: "http", port: 80 }]),
+    ...slicesFor("default", "web", "http", [backend]),
+    ingress("default", "web", { rules: [rule(host, [{ path: "/", service: "web", port: 80 }])] }),
+  ];
+}
+
 export function service(
   namespace: string,
   name: string,

@@ -12,6 +12,7 @@ import {
   slicesFor,
   startBackend,
   startIngress,
+  webIngress,
 } from "./harness.ts";
 import { header, type Recorder, type Seen, startRecorder } from "./recorder.ts";
 
@@ -39,21 +40,14 @@ describe("ingress plane: hostile HTTP is rejected and the proxy stays up", () =>
 
   beforeAll(async () => {
     web = await startBackend("web", "127.245.4.1");
-    h = await startIngress(
-      [
-        service("default", "web", [{ name: "http", port: 80 }]),
-        ...slicesFor("default", "web", "http", [web]),
-        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
-      ],
-      {
-        limits: {
-          maxHeaderSize: 4096,
-          headersTimeoutMs: 500,
-          requestTimeoutMs: 2_000,
-          connectionsCheckingIntervalMs: 100,
-        },
+    h = await startIngress(webIngress(web), {
+      limits: {
+        maxHeaderSize: 4096,
+        headersTimeoutMs: 500,
+        requestTimeoutMs: 2_000,
+        connectionsCheckingIntervalMs: 100,
       },
-    );
+    });
   });
 
   afterAll(async () => {

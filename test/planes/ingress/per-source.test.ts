@@ -3,16 +3,7 @@ import { connect as tlsConnect } from "node:tls";
 import type { Counter } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { perSourceCap } from "../../../src/planes/ingress/source-cap.ts";
-import {
-  type Backend,
-  type Harness,
-  ingress,
-  rule,
-  service,
-  slicesFor,
-  startBackend,
-  startIngress,
-} from "./harness.ts";
+import { type Backend, type Harness, startBackend, startIngress, webIngress } from "./harness.ts";
 
 const CAP = 5;
 const CLIENTS = 20;
@@ -109,14 +100,10 @@ describe.each([["raw"], ["node"]] as const)(
     let h: Harness;
     beforeAll(async () => {
       web = await startBackend("web", "127.0.0.1");
-      h = await startIngress(
-        [
-          service("default", "web", [{ name: "http", port: 80 }]),
-          ...slicesFor("default", "web", "http", [web]),
-          ingress("default", "web", { rules: [rule("a.test", [{ path: "/", service: "web", port: 80 }])] }),
-        ],
-        { flags: ["--max-ingress-connections-per-source", String(CAP)], limits: { httpFrontend: frontend } },
-      );
+      h = await startIngress(webIngress(web, "a.test"), {
+        flags: ["--max-ingress-connections-per-source", String(CAP)],
+        limits: { httpFrontend: frontend },
+      });
     });
     afterAll(async () => {
       await h?.close();

@@ -3,18 +3,7 @@ import { connect as h2Connect, type IncomingHttpHeaders } from "node:http2";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PREFACE, sniffPreface } from "../../../src/planes/ingress/prior-knowledge.ts";
-import {
-  type Backend,
-  curl,
-  type Harness,
-  ingress,
-  rawExchange,
-  rule,
-  service,
-  slicesFor,
-  startBackend,
-  startIngress,
-} from "./harness.ts";
+import { type Backend, curl, type Harness, rawExchange, startBackend, startIngress, webIngress } from "./harness.ts";
 
 describe("sniffPreface", () => {
   it.each([
@@ -62,14 +51,7 @@ describe("ingress plane: h2c prior knowledge on the plain-HTTP listener", () => 
 
   beforeAll(async () => {
     web = await startBackend("web", "127.245.13.1");
-    h = await startIngress(
-      [
-        service("default", "web", [{ name: "http", port: 80 }]),
-        ...slicesFor("default", "web", "http", [web]),
-        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
-      ],
-      { limits: { httpFrontend: "raw" } },
-    );
+    h = await startIngress(webIngress(web), { limits: { httpFrontend: "raw" } });
   });
 
   afterAll(async () => {
@@ -171,14 +153,9 @@ describe("h2c prior knowledge: idle sessions", () => {
 
   beforeAll(async () => {
     web = await startBackend("web", "127.245.13.2");
-    h = await startIngress(
-      [
-        service("default", "web", [{ name: "http", port: 80 }]),
-        ...slicesFor("default", "web", "http", [web]),
-        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
-      ],
-      { limits: { httpFrontend: "raw", keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 } },
-    );
+    h = await startIngress(webIngress(web), {
+      limits: { httpFrontend: "raw", keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 },
+    });
   });
 
   afterAll(async () => {

@@ -1,17 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withoutEndToEndTokens } from "../../../src/planes/ingress/headers.ts";
-import {
-  type Backend,
-  curl,
-  type Harness,
-  ingress,
-  rawExchange,
-  rule,
-  service,
-  slicesFor,
-  startBackend,
-  startIngress,
-} from "./harness.ts";
+import { type Backend, curl, type Harness, rawExchange, startBackend, startIngress, webIngress } from "./harness.ts";
 
 /** Sends raw bytes in one write, returns everything the server sends until it closes (bounded by `ms`). */
 function exchange(
@@ -33,14 +22,7 @@ describe("ingress plane: the raw-socket HTTP/1 front end", () => {
 
   beforeAll(async () => {
     web = await startBackend("web", "127.245.9.1");
-    h = await startIngress(
-      [
-        service("default", "web", [{ name: "http", port: 80 }]),
-        ...slicesFor("default", "web", "http", [web]),
-        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
-      ],
-      { limits: { httpFrontend: "raw" } },
-    );
+    h = await startIngress(webIngress(web), { limits: { httpFrontend: "raw" } });
   });
 
   afterAll(async () => {

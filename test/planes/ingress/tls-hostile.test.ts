@@ -15,6 +15,7 @@ import {
   startBackend,
   startIngress,
   tlsSecret,
+  webIngress,
 } from "./harness.ts";
 
 const HANDSHAKE_TIMEOUT_MS = 400;
@@ -84,14 +85,7 @@ describe("ingress plane: hostile TLS clients cannot hold descriptors", () => {
 
   beforeAll(async () => {
     web = await startBackend("web", "127.245.9.1");
-    h = await startIngress(
-      [
-        service("default", "web", [{ name: "http", port: 80 }]),
-        ...slicesFor("default", "web", "http", [web]),
-        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
-      ],
-      { flags: ["--tls-handshake-timeout", `${HANDSHAKE_TIMEOUT_MS}ms`] },
-    );
+    h = await startIngress(webIngress(web), { flags: ["--tls-handshake-timeout", `${HANDSHAKE_TIMEOUT_MS}ms`] });
   });
 
   afterAll(async () => {
@@ -203,14 +197,9 @@ describe("ingress plane: hostile TLS clients cannot hold descriptors", () => {
   });
 
   it("idle HTTP/2 sessions and HTTP/1.1 keep-alive connections over TLS are closed after the keep-alive timeout", async () => {
-    const idle = await startIngress(
-      [
-        service("default", "web", [{ name: "http", port: 80 }]),
-        ...slicesFor("default", "web", "http", [web]),
-        ingress("default", "web", { rules: [rule("h.com", [{ path: "/", service: "web", port: 80 }])] }),
-      ],
-      { limits: { keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 } },
-    );
+    const idle = await startIngress(webIngress(web), {
+      limits: { keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 },
+    });
     try {
       const { connect: h2connect } = await import("node:http2");
       const session = h2connect(`https://127.0.0.1:${idle.httpsPort}`, { rejectUnauthorized: false });
