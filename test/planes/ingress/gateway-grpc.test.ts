@@ -1,11 +1,11 @@
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
-import { createServer as createH1Server } from "node:http";
-import { type AddressInfo, connect } from "node:net";
+import { connect } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TlsCertificate } from "../../../src/snapshot/ingress.ts";
 import { backend, freePort, type GatewayHarness, httpSocket, rule, startGateway, vhost } from "./gateway-harness.ts";
+import { bindInsecure, clientConstructor, closedPort, rawMethod, type Unary } from "./grpc-support.ts";
 import { TEST_CERTIFICATE } from "./harness.ts";
 
 /**
@@ -16,30 +16,14 @@ import { TEST_CERTIFICATE } from "./harness.ts";
  * them) to an h2c backend (appProtocol kubernetes.io/h2c). Ported from conformance GRPCRouteExactMethodMatching,
  * GRPCRouteHeaderMatching and GRPCRouteRequestHeaderModifier, with the proxy's own failures as gRPC statuses.
  */
-const identity = (b: Buffer) => b;
-const method = (path: string, requestStream: boolean, responseStream: boolean) => ({
-  path,
-  requestStream,
-  responseStream,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
-});
 const SERVICE = {
-  Echo: method("/test.Echo/Echo", false, false),
-  Other: method("/test.Echo/Other", false, false),
-  Plain: method("/test.Echo/Plain", false, false),
-  Slow: method("/test.Echo/Slow", false, false),
-  Count: method("/test.Echo/Count", false, true),
-  Missing: method("/test.Missing/Call", false, false),
+  Echo: rawMethod("/test.Echo/Echo", false, false),
+  Other: rawMethod("/test.Echo/Other", false, false),
+  Plain: rawMethod("/test.Echo/Plain", false, false),
+  Slow: rawMethod("/test.Echo/Slow", false, false),
+  Count: rawMethod("/test.Echo/Count", false, true),
+  Missing: rawMethod("/test.Missing/Call", false, false),
 };
-type Unary = (
-  req: Buffer,
-  md: grpc.Metadata,
-  opts: grpc.CallOptions,
-  cb: (err: grpc.ServiceError | null, res?: Buffer) => void,
-) => grpc.ClientUnaryCall;
 type Client = grpc.Client & {
   Echo: Unary;
   Other: Unary;
@@ -48,11 +32,7 @@ type Client = grpc.Client & {
   Missing: Unary;
   Count(req: Buffer, md?: grpc.Metadata): grpc.ClientReadableStream<Buffer>;
 };
-const ClientCtor = grpc.makeGenericClientConstructor(SERVICE, "Echo") as unknown as new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: grpc.ChannelOptions,
-) => Client;
+const ClientCtor = clientConstructor<Client>(SERVICE);
 
 function call(
   client: Client,
@@ -114,11 +94,7 @@ beforeAll(async () => {
       c.end();
     },
   });
-  grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
+  grpcPort = await bindInsecure(server);
   mirrorServer = new grpc.Server();
   const record = (tag: string) => (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
     mirrored.push(`${tag}:${c.request.toString()}`);
@@ -132,16 +108,8 @@ beforeAll(async () => {
     Slow: record("Slow"),
     Count: (c: grpc.ServerWritableStream<Buffer, Buffer>) => c.end(),
   });
-  mirrorPort = await new Promise<number>((resolve, reject) =>
-    mirrorServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  const dead = createH1Server();
-  dead.listen(0, "127.0.0.1");
-  await once(dead, "listening");
-  deadPort = (dead.address() as AddressInfo).port;
-  dead.close();
+  mirrorPort = await bindInsecure(mirrorServer);
+  deadPort = await closedPort();
 
   h = await startGateway();
   plainPort = await freePort();

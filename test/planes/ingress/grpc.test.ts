@@ -1,5 +1,4 @@
 import { once } from "node:events";
-import { createServer as createH1Server } from "node:http";
 import {
   createServer as createH2Server,
   createSecureServer,
@@ -14,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../../src/log.ts";
 import { generateDefaultCertificate } from "../../../src/planes/ingress/certificates.ts";
 import { H2cClients } from "../../../src/planes/ingress/h2c.ts";
+import { bindInsecure, clientConstructor, closedPort, rawMethod, type Unary } from "./grpc-support.ts";
 
 /**
  * gRPC end to end through H2cClients, with @grpc/grpc-js on both sides (generic client and server, raw Buffer
@@ -21,50 +21,21 @@ import { H2cClients } from "../../../src/planes/ingress/h2c.ts";
  * flow (P1's IngressProxy routes GRPCRoutes to H2cClients.forward the same way): a node:http2 server, plain
  * (h2c prior knowledge) and TLS, forwarding every stream to the grpc-js server.
  */
-const identity = (b: Buffer) => b;
-const method = (path: string, requestStream: boolean, responseStream: boolean) => ({
-  path,
-  requestStream,
-  responseStream,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
-});
 const SERVICE = {
-  Echo: method("/test.Echo/Echo", false, false),
-  Fail: method("/test.Echo/Fail", false, false),
-  Slow: method("/test.Echo/Slow", false, false),
-  Count: method("/test.Echo/Count", false, true),
-  Sum: method("/test.Echo/Sum", true, false),
+  Echo: rawMethod("/test.Echo/Echo", false, false),
+  Fail: rawMethod("/test.Echo/Fail", false, false),
+  Slow: rawMethod("/test.Echo/Slow", false, false),
+  Count: rawMethod("/test.Echo/Count", false, true),
+  Sum: rawMethod("/test.Echo/Sum", true, false),
 };
 type EchoClient = grpc.Client & {
-  Echo(
-    req: Buffer,
-    md: grpc.Metadata,
-    opts: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res?: Buffer) => void,
-  ): grpc.ClientUnaryCall;
-  Fail(
-    req: Buffer,
-    md: grpc.Metadata,
-    opts: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res?: Buffer) => void,
-  ): grpc.ClientUnaryCall;
-  Slow(
-    req: Buffer,
-    md: grpc.Metadata,
-    opts: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res?: Buffer) => void,
-  ): grpc.ClientUnaryCall;
+  Echo: Unary;
+  Fail: Unary;
+  Slow: Unary;
   Count(req: Buffer, md?: grpc.Metadata): grpc.ClientReadableStream<Buffer>;
   Sum(cb: (err: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientWritableStream<Buffer>;
 };
-const EchoClientCtor = grpc.makeGenericClientConstructor(SERVICE, "Echo") as unknown as new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: grpc.ChannelOptions,
-) => EchoClient;
+const EchoClientCtor = clientConstructor<EchoClient>(SERVICE);
 
 function unary(
   client: EchoClient,
@@ -135,16 +106,8 @@ describe("gRPC through H2cClients (grpc-js client and server)", () => {
         });
       },
     });
-    grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
-    const dead = createH1Server();
-    dead.listen(0, "127.0.0.1");
-    await once(dead, "listening");
-    deadPort = (dead.address() as AddressInfo).port;
-    dead.close();
+    grpcPort = await bindInsecure(server);
+    deadPort = await closedPort();
 
     clients = new H2cClients(silentLogger, { connectTimeoutMs: 1000, idleTimeoutMs: 5000 });
     const handler = (req: Http2ServerRequest, res: Http2ServerResponse) => {
