@@ -1,6 +1,7 @@
 import { Agent, request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { HttpRouteRule } from "../../../src/snapshot/gateway.ts";
 import {
   backend,
   freePort,
@@ -88,6 +89,11 @@ afterAll(async () => {
   await b.close();
 });
 
+/** Serves `rules` on the shared socket, for the one host example.com. */
+function serveExample(rules: HttpRouteRule[]): Promise<unknown> {
+  return h.serve([httpSocket(port, [vhost("example.com", rules)])]);
+}
+
 describe("virtual hosts and rules", () => {
   it("routes by host (exact, multi-label wildcard, catch-all) and by rule precedence order", async () => {
     await h.serve([
@@ -118,26 +124,22 @@ describe("virtual hosts and rules", () => {
   });
 
   it("matches method, headers (any case, all of them) and query parameters (conformance HTTPRouteHeaderMatching, HTTPRouteQueryParamMatching, HTTPRouteMethodMatching)", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            name: "hdr",
-            headers: [
-              { name: "version", type: "Exact", value: "one" },
-              { name: "color", type: "RegularExpression", value: "or.nge|red" },
-            ],
-            backends: [backend(a.port)],
-          }),
-          rule({
-            name: "query",
-            queryParams: [{ name: "animal", type: "Exact", value: "whale" }],
-            backends: [backend(a.port)],
-          }),
-          rule({ name: "post", method: "POST", backends: [backend(a.port)] }),
-          rule({ name: "rest", path: { type: "Exact", value: "/never" }, backends: [backend(b.port)] }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        name: "hdr",
+        headers: [
+          { name: "version", type: "Exact", value: "one" },
+          { name: "color", type: "RegularExpression", value: "or.nge|red" },
+        ],
+        backends: [backend(a.port)],
+      }),
+      rule({
+        name: "query",
+        queryParams: [{ name: "animal", type: "Exact", value: "whale" }],
+        backends: [backend(a.port)],
+      }),
+      rule({ name: "post", method: "POST", backends: [backend(a.port)] }),
+      rule({ name: "rest", path: { type: "Exact", value: "/never" }, backends: [backend(b.port)] }),
     ]);
     a.reset();
     expect((await get(port, "/", { Version: "one", COLOR: "orange" })).status).toBe(200);
@@ -153,27 +155,23 @@ describe("virtual hosts and rules", () => {
 
 describe("filters", () => {
   it("RequestHeaderModifier set/add/remove reaches the backend exactly (conformance HTTPRouteRequestHeaderModifier)", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            filters: [
-              {
-                type: "RequestHeaderModifier",
-                modifier: {
-                  set: [["x-header-set", "set-overwrites-values"]],
-                  add: [
-                    ["x-header-add", "header-val-1"],
-                    ["x-header-add-append", "header-val-2"],
-                  ],
-                  remove: ["x-header-remove"],
-                },
-              },
-            ],
-            backends: [backend(a.port)],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        filters: [
+          {
+            type: "RequestHeaderModifier",
+            modifier: {
+              set: [["x-header-set", "set-overwrites-values"]],
+              add: [
+                ["x-header-add", "header-val-1"],
+                ["x-header-add-append", "header-val-2"],
+              ],
+              remove: ["x-header-remove"],
+            },
+          },
+        ],
+        backends: [backend(a.port)],
+      }),
     ]);
     a.reset();
     const answer = await get(port, "/mod", {
@@ -196,20 +194,16 @@ describe("filters", () => {
   });
 
   it("ResponseHeaderModifier changes what the client gets (conformance HTTPRouteResponseHeaderModifier)", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            filters: [
-              {
-                type: "ResponseHeaderModifier",
-                modifier: { set: [["content-type", "text/x-set"]], add: [["x-added", "1"]], remove: ["x-none"] },
-              },
-            ],
-            backends: [backend(a.port)],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        filters: [
+          {
+            type: "ResponseHeaderModifier",
+            modifier: { set: [["content-type", "text/x-set"]], add: [["x-added", "1"]], remove: ["x-none"] },
+          },
+        ],
+        backends: [backend(a.port)],
+      }),
     ]);
     const answer = await get(port, "/r");
     expect(answer.status).toBe(200);
@@ -300,28 +294,24 @@ describe("filters", () => {
   });
 
   it("URLRewrite hostname and path as the backend sees them (conformance HTTPRouteRewritePath, HTTPRouteRewriteHost)", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            path: { type: "PathPrefix", value: "/prefix/one" },
-            filters: [{ type: "URLRewrite", path: { type: "ReplacePrefixMatch", value: "/one" } }],
-            backends: [backend(a.port)],
-          }),
-          rule({
-            path: { type: "PathPrefix", value: "/strip-prefix" },
-            filters: [{ type: "URLRewrite", path: { type: "ReplacePrefixMatch", value: "/" } }],
-            backends: [backend(a.port)],
-          }),
-          rule({
-            path: { type: "PathPrefix", value: "/full/one" },
-            filters: [
-              { type: "URLRewrite", hostname: "one.example.org", path: { type: "ReplaceFullPath", value: "/one" } },
-            ],
-            backends: [backend(a.port)],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        path: { type: "PathPrefix", value: "/prefix/one" },
+        filters: [{ type: "URLRewrite", path: { type: "ReplacePrefixMatch", value: "/one" } }],
+        backends: [backend(a.port)],
+      }),
+      rule({
+        path: { type: "PathPrefix", value: "/strip-prefix" },
+        filters: [{ type: "URLRewrite", path: { type: "ReplacePrefixMatch", value: "/" } }],
+        backends: [backend(a.port)],
+      }),
+      rule({
+        path: { type: "PathPrefix", value: "/full/one" },
+        filters: [
+          { type: "URLRewrite", hostname: "one.example.org", path: { type: "ReplaceFullPath", value: "/one" } },
+        ],
+        backends: [backend(a.port)],
+      }),
     ]);
     a.reset();
     for (const path of ["/prefix/one/two", "/strip-prefix/three", "/strip-prefix", "/full/one/two?q=1"])
@@ -335,14 +325,10 @@ describe("filters", () => {
 describe("backends", () => {
   it("splits 1,000 requests 1:3 by weight within binomial bounds; weight 0 never (conformance HTTPRouteWeight)", async () => {
     const c = await startRecorder("127.0.0.1");
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            backends: [backend(a.port, { weight: 1 }), backend(b.port, { weight: 3 }), backend(c.port, { weight: 0 })],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        backends: [backend(a.port, { weight: 1 }), backend(b.port, { weight: 3 }), backend(c.port, { weight: 0 })],
+      }),
     ]);
     a.reset();
     b.reset();
@@ -359,18 +345,14 @@ describe("backends", () => {
 
   it("answers 500 with no backends, all weights 0, or an invalid reference; 503 with no endpoints", async () => {
     const empty = backend(a.port);
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({ path: { type: "Exact", value: "/none" }, backends: [] }),
-          rule({ path: { type: "Exact", value: "/zero" }, backends: [backend(a.port, { weight: 0 })] }),
-          rule({ path: { type: "Exact", value: "/invalid" }, backends: [invalidBackend()] }),
-          rule({
-            path: { type: "Exact", value: "/noendpoints" },
-            backends: [{ ...empty, target: { ...empty.target!, id: "default/empty:80", endpoints: [] } }],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({ path: { type: "Exact", value: "/none" }, backends: [] }),
+      rule({ path: { type: "Exact", value: "/zero" }, backends: [backend(a.port, { weight: 0 })] }),
+      rule({ path: { type: "Exact", value: "/invalid" }, backends: [invalidBackend()] }),
+      rule({
+        path: { type: "Exact", value: "/noendpoints" },
+        backends: [{ ...empty, target: { ...empty.target!, id: "default/empty:80", endpoints: [] } }],
+      }),
     ]);
     expect((await get(port, "/none")).status).toBe(500);
     expect((await get(port, "/zero")).status).toBe(500);
@@ -379,21 +361,17 @@ describe("backends", () => {
   });
 
   it("timeouts.request answers 504 for a slow backend (conformance HTTPRouteTimeoutRequest)", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            path: { type: "PathPrefix", value: "/slow" },
-            timeouts: { requestMs: 200 },
-            backends: [backend(a.port)],
-          }),
-          rule({
-            path: { type: "PathPrefix", value: "/backend" },
-            timeouts: { backendRequestMs: 200 },
-            backends: [backend(a.port)],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        path: { type: "PathPrefix", value: "/slow" },
+        timeouts: { requestMs: 200 },
+        backends: [backend(a.port)],
+      }),
+      rule({
+        path: { type: "PathPrefix", value: "/backend" },
+        timeouts: { backendRequestMs: 200 },
+        backends: [backend(a.port)],
+      }),
     ]);
     expect((await get(port, "/slow?ms=1000")).status).toBe(504);
     expect((await get(port, "/slow?ms=0")).status).toBe(200);
@@ -404,28 +382,24 @@ describe("backends", () => {
 describe("RequestMirror, h2c and WebSocket backends", () => {
   it("mirrors a request with its body to the mirror backend; the real one answers (conformance HTTPRouteRequestMirror)", async () => {
     const mirror = await startRecorder("127.0.0.1");
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            filters: [
-              {
-                type: "RequestMirror",
-                backend: {
-                  id: "m",
-                  namespace: "default",
-                  service: "m",
-                  port: 80,
-                  endpoints: [{ ip: "127.0.0.1", port: mirror.port }],
-                },
-                appProtocol: "http",
-                percent: 100,
-              },
-            ],
-            backends: [backend(a.port)],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        filters: [
+          {
+            type: "RequestMirror",
+            backend: {
+              id: "m",
+              namespace: "default",
+              service: "m",
+              port: 80,
+              endpoints: [{ ip: "127.0.0.1", port: mirror.port }],
+            },
+            appProtocol: "http",
+            percent: 100,
+          },
+        ],
+        backends: [backend(a.port)],
+      }),
     ]);
     a.reset();
     const out = await curl([
@@ -452,15 +426,11 @@ describe("RequestMirror, h2c and WebSocket backends", () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
     const h2cPort = (server.address() as { port: number }).port;
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            filters: [{ type: "RequestHeaderModifier", modifier: { set: [["x-h2c", "yes"]], add: [], remove: [] } }],
-            backends: [backend(h2cPort, { appProtocol: "h2c" })],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        filters: [{ type: "RequestHeaderModifier", modifier: { set: [["x-h2c", "yes"]], add: [], remove: [] } }],
+        backends: [backend(h2cPort, { appProtocol: "h2c" })],
+      }),
     ]);
     const out = await curl(["-H", "Host: example.com", `http://127.0.0.1:${port}/svc/Method`]);
     expect(out.stdout).toBe("h2c 2.0 /svc/Method");
@@ -473,15 +443,11 @@ describe("RequestMirror, h2c and WebSocket backends", () => {
   it("upgrades to a WebSocket backend through the upgrade path, with the rule's filters", async () => {
     const { startBackend } = await import("./harness.ts");
     const ws = await startBackend("ws", "127.0.0.1");
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            filters: [{ type: "URLRewrite", path: { type: "ReplaceFullPath", value: "/socket" } }],
-            backends: [backend(ws.port, { appProtocol: "ws" })],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        filters: [{ type: "URLRewrite", path: { type: "ReplaceFullPath", value: "/socket" } }],
+        backends: [backend(ws.port, { appProtocol: "ws" })],
+      }),
     ]);
     const out = await raw(
       port,
@@ -496,16 +462,12 @@ describe("RequestMirror, h2c and WebSocket backends", () => {
 
 describe("fast path", () => {
   it("serves a rule with a header match and a RequestHeaderModifier on the fast path", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            headers: [{ name: "x-go", type: "Exact", value: "yes" }],
-            filters: [{ type: "RequestHeaderModifier", modifier: { set: [["x-set", "1"]], add: [], remove: [] } }],
-            backends: [backend(a.port)],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        headers: [{ name: "x-go", type: "Exact", value: "yes" }],
+        filters: [{ type: "RequestHeaderModifier", modifier: { set: [["x-set", "1"]], add: [], remove: [] } }],
+        backends: [backend(a.port)],
+      }),
     ]);
     a.reset();
     const served = () => h.plane.gateway!.fastPathServed(`127.0.0.1:${port}`);
@@ -569,21 +531,17 @@ describe("access log", () => {
 
 describe("hostile", () => {
   it("a redirect or rewrite value that would put CR/LF or a space into a head makes its rule answer 500, the others serve", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            path: { type: "PathPrefix", value: "/redirect" },
-            filters: [{ type: "RequestRedirect", hostname: "evil.test\r\nSet-Cookie: x=1", statusCode: 302 }],
-          }),
-          rule({
-            path: { type: "PathPrefix", value: "/rewrite" },
-            filters: [{ type: "URLRewrite", path: { type: "ReplaceFullPath", value: "/a b\r\nx: 1" } }],
-            backends: [backend(a.port)],
-          }),
-          rule({ path: { type: "PathPrefix", value: "/" }, backends: [backend(a.port)] }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        path: { type: "PathPrefix", value: "/redirect" },
+        filters: [{ type: "RequestRedirect", hostname: "evil.test\r\nSet-Cookie: x=1", statusCode: 302 }],
+      }),
+      rule({
+        path: { type: "PathPrefix", value: "/rewrite" },
+        filters: [{ type: "URLRewrite", path: { type: "ReplaceFullPath", value: "/a b\r\nx: 1" } }],
+        backends: [backend(a.port)],
+      }),
+      rule({ path: { type: "PathPrefix", value: "/" }, backends: [backend(a.port)] }),
     ]);
     a.reset();
     const redirect = await raw(port, "GET /redirect HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
@@ -595,28 +553,24 @@ describe("hostile", () => {
   });
 
   it("never writes a CR/LF from a header modifier value, and the request boundaries stay", async () => {
-    await h.serve([
-      httpSocket(port, [
-        vhost("example.com", [
-          rule({
-            filters: [
-              {
-                type: "RequestHeaderModifier",
-                modifier: {
-                  set: [
-                    ["x-evil", "a\r\nx-injected: 1"],
-                    ["x-good", "ok"],
-                  ],
-                  add: [["x-bad\r\nx", "v"]],
-                  remove: [],
-                },
-              },
-              { type: "ResponseHeaderModifier", modifier: { set: [["x-r", "a\nb"]], add: [], remove: [] } },
-            ],
-            backends: [backend(a.port)],
-          }),
-        ]),
-      ]),
+    await serveExample([
+      rule({
+        filters: [
+          {
+            type: "RequestHeaderModifier",
+            modifier: {
+              set: [
+                ["x-evil", "a\r\nx-injected: 1"],
+                ["x-good", "ok"],
+              ],
+              add: [["x-bad\r\nx", "v"]],
+              remove: [],
+            },
+          },
+          { type: "ResponseHeaderModifier", modifier: { set: [["x-r", "a\nb"]], add: [], remove: [] } },
+        ],
+        backends: [backend(a.port)],
+      }),
     ]);
     a.reset();
     const out = await raw(
