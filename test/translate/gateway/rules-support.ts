@@ -92,17 +92,7 @@ export function httpRoute(
   spec: HTTPRoute["spec"],
   meta: { namespace?: string; created?: string } = {},
 ): HTTPRoute & { kind: "HTTPRoute" } {
-  return {
-    apiVersion: "gateway.networking.k8s.io/v1",
-    kind: "HTTPRoute",
-    metadata: {
-      namespace: meta.namespace ?? INFRA,
-      name,
-      creationTimestamp: meta.created ?? "2026-01-01T00:00:00Z",
-      generation: 1,
-    },
-    spec: { parentRefs: [{ name: "same-namespace" }], ...spec },
-  };
+  return route("HTTPRoute", name, spec, meta);
 }
 
 export function grpcRoute(
@@ -110,9 +100,19 @@ export function grpcRoute(
   spec: GRPCRoute["spec"],
   meta: { namespace?: string; created?: string } = {},
 ): GRPCRoute & { kind: "GRPCRoute" } {
+  return route("GRPCRoute", name, spec, meta);
+}
+
+/** A route of generation 1 in INFRA (unless said otherwise), attached to Gateway same-namespace unless `spec` says otherwise. */
+function route<K extends string, S extends object | undefined>(
+  kind: K,
+  name: string,
+  spec: S,
+  meta: { namespace?: string; created?: string },
+) {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
-    kind: "GRPCRoute",
+    kind,
     metadata: {
       namespace: meta.namespace ?? INFRA,
       name,
