@@ -64,18 +64,23 @@ const HOSTILE: [Kind, unknown][] = [
   ["GatewayClass", { metadata: { name: "odd-class" }, spec: { controllerName: ["x"] } }],
 ];
 
+/** GatewayClass np (ours) and Gateway default/gw of that class with `listeners`. */
+function upsertGateway(store: Store, listeners: { name: string; port: number; protocol: string }[]): void {
+  store.upsert("GatewayClass", {
+    metadata: { name: "np" },
+    spec: { controllerName: "nodeplane.dev/gateway-controller" },
+  });
+  store.upsert("Gateway", {
+    metadata: { name: "gw", namespace: "default" },
+    spec: { gatewayClassName: "np", listeners },
+  });
+}
+
 describe("GatewayTranslator: hostile shapes", () => {
   it("never throws, and a good Gateway and Route beside the broken objects are still served", () => {
     const store = new Store();
     store.batch(() => {
-      store.upsert("GatewayClass", {
-        metadata: { name: "np" },
-        spec: { controllerName: "nodeplane.dev/gateway-controller" },
-      });
-      store.upsert("Gateway", {
-        metadata: { name: "gw", namespace: "default" },
-        spec: { gatewayClassName: "np", listeners: [{ name: "tcp", port: 9000, protocol: "TCP" }] },
-      });
+      upsertGateway(store, [{ name: "tcp", port: 9000, protocol: "TCP" }]);
       store.upsert("Service", { metadata: { name: "svc", namespace: "default" }, spec: { ports: [{ port: 80 }] } });
       store.upsert("TCPRoute", {
         metadata: { name: "good", namespace: "default" },
@@ -102,14 +107,7 @@ describe("GatewayTranslator: a parentRef listed twice", () => {
   it("gets one status entry, and the Route counts once on the listener", () => {
     const store = new Store();
     store.batch(() => {
-      store.upsert("GatewayClass", {
-        metadata: { name: "np" },
-        spec: { controllerName: "nodeplane.dev/gateway-controller" },
-      });
-      store.upsert("Gateway", {
-        metadata: { name: "gw", namespace: "default" },
-        spec: { gatewayClassName: "np", listeners: [{ name: "http", port: 8080, protocol: "HTTP" }] },
-      });
+      upsertGateway(store, [{ name: "http", port: 8080, protocol: "HTTP" }]);
       store.upsert("HTTPRoute", {
         metadata: { name: "twice", namespace: "default" },
         spec: {
