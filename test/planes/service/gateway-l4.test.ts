@@ -16,6 +16,7 @@ import {
   probe,
   run,
   servicePort,
+  testConfig,
   udpEchoBackend,
   uniqueLoopback,
 } from "./helpers.ts";
@@ -26,15 +27,7 @@ afterEach(() => cleanup.run());
 async function plane(reports?: [string, string | undefined][], logger = captureLogger().logger) {
   const registry = new Registry();
   const p = new ServicePlane({
-    config: {
-      vipInterface: "none",
-      tcpIdleTimeoutMs: 60_000,
-      udpIdleTimeoutMs: 60_000,
-      endpointGracePeriodMs: 10_000,
-      dialTimeoutMs: 1_000,
-      dialRetries: 2,
-      tlsHandshakeTimeoutMs: 500,
-    },
+    config: { ...testConfig, tlsHandshakeTimeoutMs: 500 },
     logger,
     registry,
     status: { reportGatewayBind: (id, error) => reports?.push([id, error]) },

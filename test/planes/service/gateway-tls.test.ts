@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ServicePlane } from "../../../src/planes/service/plane.ts";
 import { forceTcpPath } from "../../../src/planes/service/tcp-handles.ts";
 import { extension, gatewaySnapshot, hello, l4Backend, l4Socket, serverName } from "./gateway-helpers.ts";
-import { Cleanup, captureLogger, echoBackend, run, sleep, uniqueLoopback } from "./helpers.ts";
+import { Cleanup, captureLogger, echoBackend, run, sleep, testConfig, uniqueLoopback } from "./helpers.ts";
 
 const HELLO_TIMEOUT_MS = 400;
 const cleanup = new Cleanup();
@@ -86,15 +86,7 @@ async function tlsBackend(name: string): Promise<TlsBackend> {
 
 async function plane(registry = new Registry()) {
   const p = new ServicePlane({
-    config: {
-      vipInterface: "none",
-      tcpIdleTimeoutMs: 60_000,
-      udpIdleTimeoutMs: 60_000,
-      endpointGracePeriodMs: 10_000,
-      dialTimeoutMs: 1_000,
-      dialRetries: 2,
-      tlsHandshakeTimeoutMs: HELLO_TIMEOUT_MS,
-    },
+    config: { ...testConfig, tlsHandshakeTimeoutMs: HELLO_TIMEOUT_MS },
     logger: captureLogger().logger,
     registry,
   });
