@@ -16,7 +16,7 @@ import type { BackendAppProtocol } from "../../snapshot/gateway.ts";
 import { modifyHeaderRecord, modifyHeaders, redirectLocation, rewriteTarget } from "./gateway-filters.ts";
 import type { GatewayHostTable, GatewayMatcher } from "./gateway-matcher.ts";
 import type { GatewayPlan, GatewayRuleRuntime } from "./gateway-routes.ts";
-import type { H2cHead } from "./h2c.ts";
+import type { H2cClients } from "./h2c.ts";
 import { CONNECTION_PROTECTED, REQUEST_SKIP, RESPONSE_SKIP, skipResponseHeader } from "./headers.ts";
 import { Matcher, normalizeHost, normalizePath } from "./matcher.ts";
 import type { IngressMetrics } from "./metrics.ts";
@@ -59,16 +59,7 @@ export interface MirrorSender {
 }
 
 /** P2's h2c upstream (h2c.ts), as the proxy uses it. */
-export interface H2cForwarder {
-  forward(
-    req: ClientRequest,
-    res: ClientResponse,
-    target: { ip: string; port: number },
-    head: H2cHead,
-    timeoutMs: number | undefined,
-    done: (status: number) => void,
-  ): void;
-}
+export type H2cForwarder = Pick<H2cClients, "forward">;
 
 const REDIRECT_TEXT: Record<number, string> = {
   301: "301 Moved Permanently\n",
