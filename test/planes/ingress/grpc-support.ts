@@ -61,3 +61,9 @@ export async function closedPort(): Promise<number> {
   dead.close();
   return port;
 }
+
+/** Polls `changed` every 20 ms until it is true or 3 s passed (the caller's expect then says which). */
+export async function settle(changed: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!changed() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+}
