@@ -11,11 +11,10 @@ export interface NodeLocalDnsOptions {
   /** the cluster DNS Service (`--dns-service`) */
   service: { namespace: string; name: string };
   /**
-   * The forwarder's upstream list, filled here with the Service's endpoints (the default upstream in
-   * node-local mode), or undefined when `--dns-upstream` names the upstreams. Changed in place: the
-   * forwarder reads it per question.
+   * Told the Service's endpoints whenever they change (the default upstreams in node-local mode); absent
+   * when `--dns-upstream` names the upstreams.
    */
-  upstreams: HostPort[] | undefined;
+  setUpstreams?: (upstreams: HostPort[]) => void;
   /** false for an upstream that must not be used (nodeplane itself) */
   usable: (upstream: HostPort) => boolean;
   logger: Logger;
@@ -45,6 +44,8 @@ export class NodeLocalDns {
   /** key → why it could not be bound, and when */
   private readonly failures = new Map<string, { reason: string; atMs: number }>();
   private lastPorts: readonly ServicePortSnapshot[] | undefined;
+  /** the upstreams last given to setUpstreams (undefined: none yet) */
+  private upstreams: HostPort[] | undefined;
   private closed = false;
 
   constructor(options: NodeLocalDnsOptions) {
@@ -121,15 +122,19 @@ export class NodeLocalDns {
   }
 
   private setUpstreams(endpoints: HostPort[]): void {
-    const list = this.options.upstreams;
-    if (!list) return;
+    const { setUpstreams } = this.options;
+    if (!setUpstreams) return;
+    const list = this.upstreams;
     const same =
-      list.length === endpoints.length && list.every((u, i) => formatHostPort(u) === formatHostPort(endpoints[i]!));
+      list !== undefined &&
+      list.length === endpoints.length &&
+      list.every((u, i) => formatHostPort(u) === formatHostPort(endpoints[i]!));
     if (same) return;
-    list.splice(0, list.length, ...endpoints);
+    this.upstreams = endpoints;
+    setUpstreams(endpoints);
     this.options.logger.info(
-      { upstreams: list.map(formatHostPort) },
-      list.length === 0
+      { upstreams: endpoints.map(formatHostPort) },
+      endpoints.length === 0
         ? "node-local dns: the DNS Service has no endpoints; names outside the cluster domain get SERVFAIL"
         : "node-local dns: names outside the cluster domain go to the DNS Service's endpoints",
     );

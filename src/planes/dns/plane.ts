@@ -18,7 +18,9 @@ import { DnsServer } from "./server.ts";
 export class DnsPlane implements Plane {
   readonly name = "dns";
   readonly server: DnsServer;
-  private readonly forwarder: Forwarder;
+  private forwarder: Forwarder;
+  /** forwarders replaced by replaceForwarder, closed once their questions in flight are answered */
+  private readonly retiring = new Set<Forwarder>();
   private readonly recursion: RecursionPolicy;
   /** set while a Node without pod CIDRs is still worth one warning (cluster mode, default list) */
   private warnNoPodCIDRs: Logger | undefined;
@@ -37,6 +39,21 @@ export class DnsPlane implements Plane {
     this.recursion = recursion;
     this.warnNoPodCIDRs = warnNoPodCIDRs;
     this.nodeLocal = nodeLocal;
+  }
+
+  /**
+   * Swaps the forwarder (node-local mode, when the DNS Service's endpoints change: the forwarder takes its
+   * upstreams when it is made). The old one answers what it has in flight, then closes.
+   */
+  replaceForwarder(next: Forwarder, graceMs = 10_000): void {
+    const old = this.forwarder;
+    this.forwarder = next;
+    this.server.setForwarder(next);
+    this.retiring.add(old);
+    setTimeout(() => {
+      this.retiring.delete(old);
+      old.close();
+    }, graceMs).unref();
   }
 
   problems(): Problem[] {
@@ -68,6 +85,8 @@ export class DnsPlane implements Plane {
     this.nodeLocal?.close();
     await this.server.close();
     this.forwarder.close();
+    for (const forwarder of this.retiring) forwarder.close();
+    this.retiring.clear();
   }
 }
 
@@ -96,7 +115,8 @@ export async function createDnsPlane(
     config.dnsAddress ? `dns://${formatHostPort(config.dnsAddress)}` : "dns://:53",
   );
   const recursion = new RecursionPolicy(config.dnsAllowRecursion, config.serviceCIDRs);
-  const forwarder = new Forwarder({ upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides });
+  const forwarderOptions = { upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides };
+  const forwarder = new Forwarder(forwarderOptions);
   const server = new DnsServer({
     ...(config.dnsAddress ? { address: config.dnsAddress } : {}),
     domain: normaliseName(config.clusterDomain),
@@ -130,18 +150,26 @@ export async function createDnsPlane(
     },
     "dns listening (udp+tcp)",
   );
+  let plane: DnsPlane | undefined;
   const nodeLocal = nodeLocalOn
     ? new NodeLocalDns({
         server,
         handoff: context.dnsHandoff!,
         service: config.dnsService,
-        upstreams: fromService ? upstreams : undefined,
+        // a new forwarder per upstream list: its constructor is where it takes them
+        ...(fromService
+          ? {
+              setUpstreams: (list: HostPort[]) =>
+                plane?.replaceForwarder(new Forwarder({ ...forwarderOptions, upstreams: list })),
+            }
+          : {}),
         usable,
         logger,
       })
     : undefined;
   const watchPodCIDRs = !config.manifests && !config.dnsAllowRecursion;
-  return new DnsPlane(server, forwarder, recursion, watchPodCIDRs ? logger : undefined, nodeLocal);
+  plane = new DnsPlane(server, forwarder, recursion, watchPodCIDRs ? logger : undefined, nodeLocal);
+  return plane;
 }
 
 /** Upstreams must be IP addresses (resolving a hostname would ask DNS) and must not be ourselves (a loop). */

@@ -130,6 +130,11 @@ export class DnsServer {
     }
   }
 
+  /** Questions from now on go to `forwarder` (node-local DNS: the upstreams follow the DNS Service's endpoints). */
+  setForwarder(forwarder: Forwarder): void {
+    this.options.forwarder = forwarder;
+  }
+
   setSnapshot(snapshot: DnsSnapshot): void {
     this.zone = new Zone(snapshot, this.options.ttl);
   }

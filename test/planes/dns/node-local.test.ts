@@ -170,6 +170,22 @@ describe.skipIf(!isRoot)("node-local DNS at the DNS Service's clusterIP (loopbac
     expect(asked("example.com")).toBe(1);
   });
 
+  it("the upstreams follow the DNS Service's endpoints from snapshot to snapshot", async () => {
+    node = await startNode();
+    const next = await startUpstreamStub((name, type) =>
+      name === "example.org" && type === "A"
+        ? { kind: "records", answers: [{ name, type: "A", ttl: 60, data: "192.0.2.2" }] }
+        : undefined,
+    );
+    closers.push(() => next.close());
+    node.store.upsert("EndpointSlice", kubeDnsSlice(next.port));
+    await node.sync();
+    const r = await dig(53, ["example.org", "A"], VIP);
+    expect(r.answers.map((a) => a[4])).toEqual(["192.0.2.2"]);
+    expect(next.seen).toEqual(["example.org/A"]);
+    expect(asked("example.org")).toBe(0);
+  });
+
   it("with the DNS pods scaled to zero, cluster names still resolve; other names get SERVFAIL", async () => {
     node = await startNode();
     node.store.delete("EndpointSlice", "kube-system/kube-dns-1");
