@@ -108,6 +108,8 @@ describe.skipIf(!isRoot)("node-local DNS in network namespaces (pod → kube-dns
         "--https-address=",
         "--dns-address=",
         "--dns-node-local",
+        "--dns-link-local",
+        "169.254.20.10",
         "--dns-allow-recursion",
         "10.244.0.0/16",
       ],
@@ -157,6 +159,19 @@ describe.skipIf(!isRoot)("node-local DNS in network namespaces (pod → kube-dns
     expect(r.status).toBe("NOERROR");
     expect(r.answers.map((a) => a[4])).toEqual(["192.0.2.99"]);
     expect(received().slice(before)).toEqual(["udp example.com"]);
+  });
+
+  it("--dns-link-local: the address is added to the node's VIP link and answered the same way", async () => {
+    const before = received().length;
+    for (const transport of ["+notcp", "+tcp"]) {
+      const r = await dig(["@169.254.20.10", "web.default.svc.cluster.local", transport]);
+      expect(r.status, r.raw).toBe("NOERROR");
+      expect(r.answers.map((a) => a[4])).toEqual(["10.96.0.20"]);
+    }
+    expect(received().slice(before)).toEqual([]);
+    const addresses = (await lab.inNs(ns.node1, "ip", ["-4", "-o", "addr", "show"])).stdout;
+    // on the VIP link (the dummy nodeplane0, or lo labelled lo:np where the dummy module is missing)
+    expect(addresses).toMatch(/inet 169\.254\.20\.10\/32 .*(nodeplane0|lo:np)/);
   });
 
   it("with node-local DNS off the same pod is answered by CoreDNS through the service proxy", async () => {
