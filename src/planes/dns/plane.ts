@@ -150,6 +150,12 @@ export async function createDnsPlane(
     },
     "dns listening (udp+tcp)",
   );
+  const wildcard = config.dnsAddress?.host === "0.0.0.0" || config.dnsAddress?.host === "::";
+  if (nodeLocalOn && wildcard && config.dnsAddress?.port === 53)
+    logger.warn(
+      { address: formatHostPort(config.dnsAddress!) },
+      "dns: --dns-address is a wildcard on port 53, which holds the DNS Service's clusterIP port too: node-local DNS cannot bind it (give --dns-address a specific address or another port; docs/dns.md)",
+    );
   let plane: DnsPlane | undefined;
   const nodeLocal = nodeLocalOn
     ? new NodeLocalDns({
