@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates a kind cluster without kube-proxy, deploys nodeplane in its place (service proxy + Ingress, and the
-# Gateway API standard-channel CRDs with GatewayClass nodeplane),
+# Creates a kind cluster without kube-proxy, deploys nodeplane in its place (service proxy + Ingress, node-local
+# cluster DNS at the kube-dns clusterIP, and the Gateway API standard-channel CRDs with GatewayClass nodeplane),
 # then walks the networking lab in its order and checks every step (docs/cluster.md).
 #
 #   kind/up.sh                  create (or reuse) the cluster "nodeplane" and run everything
@@ -102,6 +102,10 @@ if [ -n "$KIND_SUBNET" ]; then
   kc -n nodeplane-system patch daemonset nodeplane --type=json \
     -p "[{\"op\":\"add\",\"path\":\"/spec/template/spec/containers/0/args/-\",\"value\":\"--lb-pool=$LB_POOL\"}]"
 fi
+# Node-local DNS (docs/dns.md): nodeplane answers at the kube-dns clusterIP itself, on every node, and sends
+# other names to the CoreDNS pods; the kubelet's clusterDNS stays as it is
+kc -n nodeplane-system patch daemonset nodeplane --type=json \
+  -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--dns-node-local"}]'
 show kc -n nodeplane-system rollout status daemonset/nodeplane --timeout="$TIMEOUT"
 # CoreDNS reaches the API server through the kubernetes Service: it only gets ready once nodeplane serves it
 show kc wait --for=condition=Ready nodes --all --timeout="$TIMEOUT"
@@ -137,12 +141,37 @@ echo "NodePort that has endpoints (my-nginx-np, 30090), from the host:"
 expect "Welcome to nginx" curl -sS --max-time 5 "http://$WORKER_IP:30090"
 expect "Welcome to nginx" curl -sS --max-time 5 "http://localhost:30090"
 
-step "Lab: nslookup from busybox (CoreDNS, reached through nodeplane's UDP proxy of kube-dns)"
+step "Lab: nslookup from busybox, answered by nodeplane at the kube-dns clusterIP (--dns-node-local)"
+# cluster-zone questions nodeplane answered on busybox's node (its /metrics sums the workers)
+BUSYBOX_NODE=$(kc get pod busybox -o jsonpath='{.spec.nodeName}')
+dns_answered() {
+  { docker exec "$BUSYBOX_NODE" curl -sS --max-time 5 http://127.0.0.1:10249/metrics || true; } |
+    awk 'index($0, "coredns_dns_requests_total{") == 1 && index($0, "zone=\"cluster.local.\"") { n += $NF } END { print n + 0 }'
+}
+ANSWERED_BEFORE=$(dns_answered)
 expect "10.96.0.1" kc exec busybox -- nslookup kubernetes.default
 expect "$NGINX_IP" kc exec busybox -- nslookup my-nginx
 POD_IP=$(kc get pods -l app=hello-nginx -o jsonpath='{.items[0].status.podIP}')
 expect "$POD_IP" kc exec busybox -- nslookup my-svc-headless
 expect "Welcome to nginx" kc exec busybox -- wget -qO- -T 5 "http://my-nginx:8090"
+ANSWERED_AFTER=$(dns_answered)
+if [ "$ANSWERED_AFTER" -gt "$ANSWERED_BEFORE" ]; then
+  pass "nodeplane on $BUSYBOX_NODE answered $((ANSWERED_AFTER - ANSWERED_BEFORE)) cluster question(s) (coredns_dns_requests_total)"
+else
+  fail "nodeplane's coredns_dns_requests_total on $BUSYBOX_NODE did not grow ($ANSWERED_BEFORE → $ANSWERED_AFTER)"
+fi
+# names outside the cluster domain still go to CoreDNS (its forward plugin: the node's resolver)
+expect "Name:" kc exec busybox -- nslookup kubernetes.io
+
+step "Lab: cluster names resolve with CoreDNS scaled to zero (nodeplane answers them itself)"
+COREDNS_REPLICAS=$(kc -n kube-system get deployment coredns -o jsonpath='{.spec.replicas}')
+show kc -n kube-system scale deployment/coredns --replicas=0
+kc -n kube-system wait --for=delete pod -l k8s-app=kube-dns --timeout="$TIMEOUT" 2>/dev/null || true
+show kc -n kube-system get pods -l k8s-app=kube-dns
+expect "$NGINX_IP" kc exec busybox -- nslookup my-nginx
+expect "10.96.0.1" kc exec busybox -- nslookup kubernetes.default
+show kc -n kube-system scale deployment/coredns --replicas="${COREDNS_REPLICAS:-2}"
+show kc -n kube-system rollout status deployment/coredns --timeout="$TIMEOUT"
 
 step "LoadBalancer Service (the lab's LoadBalancer section; --lb-pool ${LB_POOL:-off})"
 if [ -n "$LB_POOL" ]; then

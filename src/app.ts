@@ -3,11 +3,12 @@ import { networkInterfaces } from "node:os";
 import { Gauge, type Registry } from "prom-client";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
 import type { LeaderElectionOverrides } from "./cluster.ts";
-import { type Config, formatHostPort } from "./config.ts";
+import { type Config, dnsNodeLocal, formatHostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { createRegistry, snapshotMetrics } from "./metrics.ts";
 import { SnapshotPipeline } from "./pipeline.ts";
 import type { PlaneContext } from "./planes/context.ts";
+import { DnsHandoff } from "./planes/dns-handoff.ts";
 import { planeFactories } from "./planes/index.ts";
 import { generateDefaultCertificate } from "./planes/ingress/certificates.ts";
 import type { Plane } from "./planes/plane.ts";
@@ -123,7 +124,15 @@ export async function startApp(config: Config, logger: Logger, overrides: AppOve
     // (with workers, the primary's planes hold no listeners: the workers' show in their logs and metrics)
     planeProblems: () => planes.flatMap((plane) => plane.problems?.() ?? []),
   });
-  const context: PlaneContext = { config, logger, registry, store, status: planeStatus, role: layout.role };
+  const context: PlaneContext = {
+    config,
+    logger,
+    registry,
+    store,
+    status: planeStatus,
+    role: layout.role,
+    dnsHandoff: new DnsHandoff(),
+  };
   const ingressPlaneRuns = config.httpAddress !== undefined || config.httpsAddress !== undefined;
   try {
     for (const factory of await planeFactories(layout.planes)) {
@@ -250,6 +259,14 @@ export function translateOptions(config: Config): TranslateOptions {
     gatewayAddress: config.gatewayAddress,
     publishAddresses: publishAddresses(config),
     dnsPods: config.dnsPods,
+    ...(dnsNodeLocal(config)
+      ? {
+          nodeLocalDns: {
+            service: `${config.dnsService.namespace}/${config.dnsService.name}`,
+            ...(config.dnsLinkLocal ? { linkLocal: config.dnsLinkLocal } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -71,6 +71,12 @@ export interface Config {
   /** open DNS-over-TCP connections per process; at the cap the longest-idle one is closed for a new one */
   dnsTcpMaxConnections: number;
   dnsTcpIdleTimeoutMs: number;
+  /** node-local DNS mode (docs/dns.md); undefined = the default: on in cluster mode when --dns-address is set */
+  dnsNodeLocal?: boolean;
+  /** the cluster DNS Service whose port 53 node-local mode serves */
+  dnsService: { namespace: string; name: string };
+  /** also serve node-local DNS on this address, added to the VIP link (NodeLocal DNSCache's 169.254.20.10) */
+  dnsLinkLocal?: string;
 
   // cluster mode
   leaderElect: boolean;
@@ -80,6 +86,11 @@ export interface Config {
   leaseNamespace: string;
   /** LoadBalancer IP pools; empty = no allocation */
   lbPool: string[];
+}
+
+/** Whether node-local DNS mode is on: asked for, or by default in cluster mode with the DNS plane on. */
+export function dnsNodeLocal(config: Pick<Config, "dnsNodeLocal" | "manifests" | "dnsAddress">): boolean {
+  return config.dnsNodeLocal ?? (config.manifests === undefined && config.dnsAddress !== undefined);
 }
 
 export interface HostPort {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FlagError, parseFlags } from "../src/cli/flags.ts";
+import { dnsNodeLocal } from "../src/config.ts";
 
 describe("parseFlags", () => {
   it.each([
@@ -68,9 +69,32 @@ describe("parseFlags", () => {
     [["--max-ingress-connections-per-source", "10000001"], "--max-ingress-connections-per-source"],
     [["--tls-handshake-timeout", "0"], "--tls-handshake-timeout: must be more than 0"],
     [["--watch-namespaces", "a,B_c"], '--watch-namespaces: "B_c" is not a namespace name'],
+    [["--dns-service", "kube-dns"], '--dns-service: "kube-dns" is not NAMESPACE/NAME'],
+    [["--dns-service", "a/b/c"], "--dns-service"],
+    [["--dns-link-local", "169.254.20"], "--dns-link-local"],
     [["stray"], "unexpected argument"],
   ])("%j is rejected", (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(FlagError);
     expect(() => parseFlags(argv, {})).toThrow(message);
+  });
+
+  // node-local DNS: on in cluster mode when the DNS plane is on, off in manifests mode unless asked
+  it.each([
+    [[], false],
+    [["--dns-address", "0.0.0.0:53"], true],
+    [["--dns-address", "0.0.0.0:53", "--dns-node-local=false"], false],
+    [["--dns-node-local"], true],
+    [["--manifests", "dir"], false],
+    [["--manifests", "dir", "--dns-node-local"], true],
+  ])("%j: node-local DNS %s", (argv, on) => {
+    expect(dnsNodeLocal(parseFlags(argv, {}))).toBe(on);
+  });
+
+  it("--dns-service and --dns-link-local", () => {
+    expect(parseFlags([], {})).toMatchObject({ dnsService: { namespace: "kube-system", name: "kube-dns" } });
+    expect(parseFlags(["--dns-service", "dns/coredns", "--dns-link-local", "169.254.20.10"], {})).toMatchObject({
+      dnsService: { namespace: "dns", name: "coredns" },
+      dnsLinkLocal: "169.254.20.10",
+    });
   });
 });

@@ -454,6 +454,36 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "dns-node-local",
+    help: "answer at the --dns-service clusterIP:53 (UDP and TCP) from the DNS plane instead of forwarding to its pods; other names go to its endpoints",
+    // not applied: worked out from the mode and --dns-address by dnsNodeLocal() in config.ts
+    default: "on in cluster mode when --dns-address is set, else off",
+    boolean: true,
+    apply: (c, v) => {
+      c.dnsNodeLocal = bool("dns-node-local", v);
+    },
+  }),
+  flag({
+    name: "dns-service",
+    value: "NAMESPACE/NAME",
+    help: "the cluster DNS Service node-local DNS mode serves",
+    default: "kube-system/kube-dns",
+    apply: (c, v) => {
+      const [namespace, name, ...rest] = v.split("/");
+      if (!namespace || !name || rest.length > 0 || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name))
+        throw new FlagError(`--dns-service: "${v}" is not NAMESPACE/NAME`);
+      c.dnsService = { namespace: namespaceName("dns-service", namespace), name };
+    },
+  }),
+  flag({
+    name: "dns-link-local",
+    value: "IP",
+    help: "node-local DNS mode: also answer on this address (added to the VIP interface), e.g. 169.254.20.10",
+    apply: (c, v) => {
+      c.dnsLinkLocal = v.trim() === "" ? undefined : ip("dns-link-local", v.trim());
+    },
+  }),
+  flag({
     name: "leader-elect",
     help: "elect one instance (Lease) to write Ingress and Service status",
     default: (m) => (m === "manifests" ? "false" : "true"),
@@ -531,6 +561,7 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     dnsCacheSize: 10_000,
     dnsTcpMaxConnections: 256,
     dnsTcpIdleTimeoutMs: 10_000,
+    dnsService: { namespace: "kube-system", name: "kube-dns" },
     leaderElect: mode === "cluster",
     watchNamespaces: [],
     leaseName: "nodeplane",

@@ -3,6 +3,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { StatusWriter } from "../status/writer.ts";
 import type { Store } from "../store/store.ts";
+import type { DnsHandoff } from "./dns-handoff.ts";
 import type { Plane } from "./plane.ts";
 
 /**
@@ -38,6 +39,11 @@ export interface PlaneContext {
    * presents the same one); absent = the plane makes its own.
    */
   defaultCertificate?: { cert: string; key: string };
+  /**
+   * Shared by the service and DNS planes of this process: the node-local DNS sockets the DNS plane holds
+   * (docs/dns.md). Absent: the DNS plane binds no node-local socket.
+   */
+  dnsHandoff?: DnsHandoff;
 }
 
 /** Builds a plane, or returns undefined when the config (or its role) turns it off. */

@@ -46,6 +46,12 @@ export interface Frontend {
    * Ranges of both families are listed; one of the other family simply never matches a client.
    */
   sourceRanges?: readonly string[];
+  /**
+   * Node-local DNS (`--dns-node-local`, docs/dns.md): this frontend (port 53 of the `--dns-service` Service at its
+   * clusterIPs, or at `--dns-link-local`) is answered by the DNS plane of this process. `action` is then what the
+   * service plane does while the DNS plane does not hold the socket (not bound, stopped): the fallback.
+   */
+  nodeLocalDns?: true;
 }
 
 export type SessionAffinity = { type: "None" } | { type: "ClientIP"; timeoutSeconds: number };

@@ -16,4 +16,13 @@ export interface TranslateOptions {
   dnsPods: "insecure" | "verified" | "disabled";
   /** Services labelled service.kubernetes.io/service-proxy-name with another value are left alone */
   serviceProxyName?: string;
+  /** node-local DNS mode (`--dns-node-local`): which Service's port 53 the DNS plane serves */
+  nodeLocalDns?: NodeLocalDnsOptions;
+}
+
+export interface NodeLocalDnsOptions {
+  /** `namespace/name` of the cluster DNS Service (`--dns-service`) */
+  service: string;
+  /** `--dns-link-local`: an address served like the Service's clusterIP (NodeLocal DNSCache's 169.254.20.10) */
+  linkLocal?: string;
 }

@@ -8,6 +8,7 @@
 import { createLogger, type Logger } from "../log.ts";
 import { createRegistry } from "../metrics.ts";
 import type { PlaneContext } from "../planes/context.ts";
+import { DnsHandoff } from "../planes/dns-handoff.ts";
 import { planeFactories } from "../planes/index.ts";
 import type { Plane } from "../planes/plane.ts";
 import type { Snapshot } from "../snapshot/snapshot.ts";
@@ -118,6 +119,7 @@ class Worker {
       role: "worker",
       reusePort: init.reusePort,
       worker: { index: init.index, count: init.count },
+      dnsHandoff: new DnsHandoff(),
       ...(init.defaultCertificate ? { defaultCertificate: init.defaultCertificate } : {}),
     };
     for (const factory of await planeFactories(init.planes)) {

@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
-import { formatHostPort, type HostPort } from "../../config.ts";
+import { dnsNodeLocal, formatHostPort, type HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
+import type { Problem } from "../../model/problems.ts";
 import { normaliseName } from "../../snapshot/dns-lookup.ts";
 import type { Snapshot } from "../../snapshot/snapshot.ts";
 import { processFdBudget } from "../../util/fd-budget.ts";
@@ -9,23 +10,54 @@ import type { Plane } from "../plane.ts";
 import { RecursionPolicy } from "./acl.ts";
 import { Forwarder } from "./forward.ts";
 import { DnsMetrics } from "./metrics.ts";
+import { NodeLocalDns } from "./node-local.ts";
 import { readResolvConf } from "./resolv.ts";
 import { DnsServer } from "./server.ts";
 
-/** The cluster DNS plane (docs/dns.md): on when --dns-address is set. */
+/** The cluster DNS plane (docs/dns.md): on when --dns-address is set, or in node-local mode. */
 export class DnsPlane implements Plane {
   readonly name = "dns";
   readonly server: DnsServer;
-  private readonly forwarder: Forwarder;
+  private forwarder: Forwarder;
+  /** forwarders replaced by replaceForwarder, closed once their questions in flight are answered */
+  private readonly retiring = new Set<Forwarder>();
   private readonly recursion: RecursionPolicy;
   /** set while a Node without pod CIDRs is still worth one warning (cluster mode, default list) */
   private warnNoPodCIDRs: Logger | undefined;
+  /** node-local mode: the cluster DNS Service's port 53 sockets */
+  readonly nodeLocal: NodeLocalDns | undefined;
 
-  constructor(server: DnsServer, forwarder: Forwarder, recursion: RecursionPolicy, warnNoPodCIDRs?: Logger) {
+  constructor(
+    server: DnsServer,
+    forwarder: Forwarder,
+    recursion: RecursionPolicy,
+    warnNoPodCIDRs?: Logger,
+    nodeLocal?: NodeLocalDns,
+  ) {
     this.server = server;
     this.forwarder = forwarder;
     this.recursion = recursion;
     this.warnNoPodCIDRs = warnNoPodCIDRs;
+    this.nodeLocal = nodeLocal;
+  }
+
+  /**
+   * Swaps the forwarder (node-local mode, when the DNS Service's endpoints change: the forwarder takes its
+   * upstreams when it is made). The old one answers what it has in flight, then closes.
+   */
+  replaceForwarder(next: Forwarder, graceMs = 10_000): void {
+    const old = this.forwarder;
+    this.forwarder = next;
+    this.server.setForwarder(next);
+    this.retiring.add(old);
+    setTimeout(() => {
+      this.retiring.delete(old);
+      old.close();
+    }, graceMs).unref();
+  }
+
+  problems(): Problem[] {
+    return this.nodeLocal?.problems() ?? [];
   }
 
   async apply(previous: Snapshot | undefined, next: Snapshot): Promise<void> {
@@ -44,11 +76,17 @@ export class DnsPlane implements Plane {
         this.warnNoPodCIDRs = undefined;
       }
     }
+    // After the zone: a socket taken from the service plane answers from the current snapshot at once.
+    await this.nodeLocal?.apply(next.servicePorts);
   }
 
   async close(): Promise<void> {
+    // first: the service plane forwards the node-local sockets again before this plane's sockets close
+    this.nodeLocal?.close();
     await this.server.close();
     this.forwarder.close();
+    for (const forwarder of this.retiring) forwarder.close();
+    this.retiring.clear();
   }
 }
 
@@ -61,16 +99,26 @@ export async function createDnsPlane(
   overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number } = {},
 ): Promise<DnsPlane | undefined> {
   const { config, logger, registry } = context;
+  const nodeLocalOn = dnsNodeLocal(config) && context.dnsHandoff !== undefined;
   // With workers the DNS sockets live in the workers (shared with SO_REUSEPORT), not in the primary.
-  if (!config.dnsAddress || context.role === "primary") return undefined;
-  const configured = config.dnsUpstream.length ? config.dnsUpstream : await readResolvConf();
-  const upstreams = configured.filter((u) => usableUpstream(u, config.dnsAddress!, logger));
-  if (upstreams.length === 0) logger.warn("dns: no upstream servers; names outside the cluster domain get SERVFAIL");
-  const metrics = new DnsMetrics(registry, `dns://${formatHostPort(config.dnsAddress)}`);
+  if ((!config.dnsAddress && !nodeLocalOn) || context.role === "primary") return undefined;
+  // Node-local mode forwards to the cluster DNS Service's endpoints unless --dns-upstream says otherwise
+  // (filled from each snapshot), so the cluster's own CoreDNS configuration still applies to other names.
+  const fromService = nodeLocalOn && config.dnsUpstream.length === 0;
+  const configured = fromService ? [] : config.dnsUpstream.length ? config.dnsUpstream : await readResolvConf();
+  const usable = (u: HostPort) => usableUpstream(u, config.dnsAddress, logger);
+  const upstreams = configured.filter(usable);
+  if (upstreams.length === 0 && !fromService)
+    logger.warn("dns: no upstream servers; names outside the cluster domain get SERVFAIL");
+  const metrics = new DnsMetrics(
+    registry,
+    config.dnsAddress ? `dns://${formatHostPort(config.dnsAddress)}` : "dns://:53",
+  );
   const recursion = new RecursionPolicy(config.dnsAllowRecursion, config.serviceCIDRs);
-  const forwarder = new Forwarder({ upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides });
+  const forwarderOptions = { upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides };
+  const forwarder = new Forwarder(forwarderOptions);
   const server = new DnsServer({
-    address: config.dnsAddress,
+    ...(config.dnsAddress ? { address: config.dnsAddress } : {}),
     domain: normaliseName(config.clusterDomain),
     ttl: config.dnsTtlSeconds,
     forwarder,
@@ -93,22 +141,50 @@ export async function createDnsPlane(
   }
   logger.info(
     {
-      address: formatHostPort({ host: config.dnsAddress.host, port: server.port }),
-      upstreams: upstreams.map(formatHostPort),
+      ...(config.dnsAddress ? { address: formatHostPort({ host: config.dnsAddress.host, port: server.port }) } : {}),
+      upstreams: fromService
+        ? `the endpoints of ${config.dnsService.namespace}/${config.dnsService.name}`
+        : upstreams.map(formatHostPort),
       allowRecursion: recursion.initial.cidrs,
+      nodeLocal: nodeLocalOn ? `${config.dnsService.namespace}/${config.dnsService.name}` : false,
     },
     "dns listening (udp+tcp)",
   );
+  const wildcard = config.dnsAddress?.host === "0.0.0.0" || config.dnsAddress?.host === "::";
+  if (nodeLocalOn && wildcard && config.dnsAddress?.port === 53)
+    logger.warn(
+      { address: formatHostPort(config.dnsAddress!) },
+      "dns: --dns-address is a wildcard on port 53, which holds the DNS Service's clusterIP port too: node-local DNS cannot bind it (give --dns-address a specific address or another port; docs/dns.md)",
+    );
+  let plane: DnsPlane | undefined;
+  const nodeLocal = nodeLocalOn
+    ? new NodeLocalDns({
+        server,
+        handoff: context.dnsHandoff!,
+        service: config.dnsService,
+        // a new forwarder per upstream list: its constructor is where it takes them
+        ...(fromService
+          ? {
+              setUpstreams: (list: HostPort[]) =>
+                plane?.replaceForwarder(new Forwarder({ ...forwarderOptions, upstreams: list })),
+            }
+          : {}),
+        usable,
+        logger,
+      })
+    : undefined;
   const watchPodCIDRs = !config.manifests && !config.dnsAllowRecursion;
-  return new DnsPlane(server, forwarder, recursion, watchPodCIDRs ? logger : undefined);
+  plane = new DnsPlane(server, forwarder, recursion, watchPodCIDRs ? logger : undefined, nodeLocal);
+  return plane;
 }
 
 /** Upstreams must be IP addresses (resolving a hostname would ask DNS) and must not be ourselves (a loop). */
-function usableUpstream(upstream: HostPort, own: HostPort, logger: PlaneContext["logger"]): boolean {
+function usableUpstream(upstream: HostPort, own: HostPort | undefined, logger: PlaneContext["logger"]): boolean {
   if (!isIP(upstream.host)) {
     logger.warn({ upstream: formatHostPort(upstream) }, "dns: upstream is not an IP address; ignored");
     return false;
   }
+  if (!own) return true;
   if (upstream.port === own.port && (upstream.host === own.host || own.host === "0.0.0.0" || own.host === "::")) {
     logger.warn({ upstream: formatHostPort(upstream) }, "dns: upstream is this server (forwarding loop); ignored");
     return false;

@@ -32,7 +32,8 @@ import {
 import { encodeTemplate, Zone, type ZoneAnswer } from "./zone.ts";
 
 export interface DnsServerOptions {
-  address: HostPort;
+  /** the main address (`--dns-address`); absent: only the addresses added by `bindExtra` (node-local DNS alone) */
+  address?: HostPort;
   /** the cluster domain (lowercase, no trailing dot): answered locally, never forwarded */
   domain: string;
   ttl: number;
@@ -83,6 +84,9 @@ export class DnsServer {
   port = 0;
   /** round-robin position over answers with rotations */
   private turn = 0;
+  /** sockets added by bindExtra, by the caller's key */
+  private readonly extra = new Map<string, dgram.Socket | Server>();
+  private closed = false;
 
   constructor(options: DnsServerOptions) {
     this.options = options;
@@ -107,6 +111,7 @@ export class DnsServer {
   /** Binds TCP and UDP on the same port (with port 0: an ephemeral port free for both). */
   async start(): Promise<void> {
     const { address } = this.options;
+    if (!address) return;
     for (let attempt = 0; ; attempt++) {
       // No server.maxConnections: at the cap, the oldest idle connection makes room instead (tcp.ts).
       const tcp = createServer((socket) => this.onConnection(socket));
@@ -125,11 +130,54 @@ export class DnsServer {
     }
   }
 
+  /** Questions from now on go to `forwarder` (node-local DNS: the upstreams follow the DNS Service's endpoints). */
+  setForwarder(forwarder: Forwarder): void {
+    this.options.forwarder = forwarder;
+  }
+
   setSnapshot(snapshot: DnsSnapshot): void {
     this.zone = new Zone(snapshot, this.options.ttl);
   }
 
+  /**
+   * Serves one more address, on one protocol, like the main one (node-local DNS: the cluster DNS Service's
+   * clusterIPs and the link-local address). Rejects when it cannot bind; `key` names it for unbindExtra.
+   */
+  async bindExtra(key: string, protocol: "UDP" | "TCP", host: string, port: number): Promise<void> {
+    if (this.closed || this.extra.has(key)) return;
+    let socket: dgram.Socket | Server;
+    if (protocol === "UDP") socket = await this.bindUdp(host, port);
+    else {
+      const tcp = createServer((s) => this.onConnection(s));
+      try {
+        await listen(tcp, { host, port }, { reusePort: this.options.reusePort === true });
+      } catch (err) {
+        tcp.close();
+        throw err;
+      }
+      socket = tcp;
+    }
+    // closed (or bound twice) while binding
+    if (this.closed || this.extra.has(key)) socket.close();
+    else this.extra.set(key, socket);
+  }
+
+  /** Stops serving an address added by bindExtra (its open TCP connections finish as they are). */
+  unbindExtra(key: string): void {
+    const socket = this.extra.get(key);
+    if (!socket) return;
+    this.extra.delete(key);
+    socket.close();
+  }
+
+  /** The keys of the addresses bindExtra added and that are bound. */
+  get extraKeys(): string[] {
+    return [...this.extra.keys()];
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
+    for (const key of [...this.extra.keys()]) this.unbindExtra(key);
     this.udp?.close();
     this.udp = undefined;
     this.connections.closeAll();

@@ -8,6 +8,7 @@ import type { Snapshot } from "../../snapshot/snapshot.ts";
 import type { StatusWriter } from "../../status/writer.ts";
 import { type FdBudget, processFdBudget } from "../../util/fd-budget.ts";
 import type { PlaneFactory, PlaneRole } from "../context.ts";
+import type { DnsHandoff } from "../dns-handoff.ts";
 import type { Plane } from "../plane.ts";
 import { type RefusalCounters, refusalCounters, SharedCount, UdpFlowLimits } from "./fd-guard.ts";
 import { type GatewayPlan, gatewayVips, planGateway, samePool } from "./gateway-plan.ts";
@@ -61,6 +62,8 @@ export interface ServicePlaneOptions {
   budget?: FdBudget;
   /** told whether each Gateway socket could be bound (docs/gateway.md) */
   status?: Pick<StatusWriter, "reportGatewayBind">;
+  /** node-local DNS: the sockets this process's DNS plane holds are left to it (docs/dns.md) */
+  dnsHandoff?: DnsHandoff;
 }
 
 type Listener = TcpListener | UdpListener;
@@ -107,6 +110,9 @@ export class ServicePlane implements Plane {
   /** keys not bound because the listener budget is used up (reported as one line, not one per port) */
   private readonly overBudget = new Set<string>();
   private reportedOverBudget = 0;
+  private closed = false;
+  /** keys whose listener is being bound now */
+  private readonly binding = new Set<string>();
 
   // Gateway TCP/UDP/TLS sockets (snapshot.gateway.l4), planned by gateway-plan.ts and served by the
   // same listeners and pools, kept apart from the Service ports' so either's reconcile leaves the
@@ -152,6 +158,31 @@ export class ServicePlane implements Plane {
       ...(options.vipStateFile ? { stateFile: options.vipStateFile } : {}),
     });
     this.healthChecks = new HealthCheckServers(this.logger);
+    if (this.role !== "primary")
+      options.dnsHandoff?.attach({ yield: (key) => this.yieldToDns(key), resume: (key) => this.resumeAfterDns(key) });
+  }
+
+  /** Node-local DNS: the DNS plane binds `key` now; its forwarding listener (if open) goes. */
+  private yieldToDns(key: string): void {
+    const listener = this.listeners.get(key);
+    if (listener) {
+      listener.close();
+      this.listeners.delete(key);
+      this.logger.info({ listener: key }, `${key} is answered by the DNS plane (node-local DNS)`);
+    }
+    this.failures.delete(key);
+    this.overBudget.delete(key);
+  }
+
+  /** Node-local DNS: the DNS plane gave `key` back (could not bind it, or stopped): forward it as planned. */
+  private resumeAfterDns(key: string): void {
+    const lp = this.closed ? undefined : this.planner.listeners.get(key);
+    if (!lp || this.listeners.has(key) || this.binding.has(key)) return;
+    this.logger.warn(
+      { listener: key },
+      `${key} is forwarded to the DNS Service's endpoints again (node-local DNS off)`,
+    );
+    this.openListener(lp).catch((err: unknown) => this.logger.error({ err, listener: key }, "cannot reopen"));
   }
 
   /** Sets up the VIP link (cleaning a crashed run's leftovers) and the /healthz server. */
@@ -567,6 +598,8 @@ export class ServicePlane implements Plane {
   }
 
   private async openListener(lp: ListenerPlan): Promise<void> {
+    const handoff = this.options.dnsHandoff;
+    if (handoff?.holds(lp.key)) return;
     const pool = this.pools.get(lp.poolId)!;
     // Each listening socket is a descriptor: past the budget's share, the port is reported, not bound
     // (a Service with 10,000 ports must not take the descriptors of the other planes).
@@ -581,12 +614,20 @@ export class ServicePlane implements Plane {
     this.overBudget.delete(lp.key);
     const listener = this.newListener(lp, pool);
     this.opening++;
+    this.binding.add(lp.key);
     try {
       await listener.listen();
+      // the DNS plane may have taken the key while this bound, or the plane stopped
+      if (handoff?.holds(lp.key) || this.closed || this.listeners.has(lp.key)) {
+        listener.close();
+        return;
+      }
       this.listeners.set(lp.key, listener);
       if (this.failures.delete(lp.key)) this.logger.info({ listener: lp.key }, `now serving ${lp.key}`);
     } catch (err) {
       listener.close();
+      // the DNS plane took the key meanwhile: not a failure of this plane
+      if (handoff?.holds(lp.key)) return;
       const reason = bindFailure(err as NodeJS.ErrnoException, lp);
       if (this.failures.get(lp.key) !== reason) {
         this.logger.error(
@@ -599,6 +640,7 @@ export class ServicePlane implements Plane {
         this.exhausted(lp.key, 0);
     } finally {
       this.opening--;
+      this.binding.delete(lp.key);
     }
   }
 
@@ -693,6 +735,7 @@ export const createServicePlane: PlaneFactory = async (context) => {
     // With workers only the first serves ClientIP-affinity ports (ServicePlanner's affinity filter; docs/workers.md).
     servesAffinity: (context.worker?.index ?? 0) === 0,
     status: context.status,
+    ...(context.dnsHandoff ? { dnsHandoff: context.dnsHandoff } : {}),
   });
   await plane.start();
   return plane;

@@ -45,6 +45,8 @@ export interface ServiceFacts {
   nodePortAddresses: ReadonlyMap<Family, string[]>;
   index: SliceIndex;
   node: NodeSnapshot;
+  /** this is the cluster DNS Service of node-local DNS mode: its port 53 is the DNS plane's (docs/dns.md) */
+  nodeLocalDns?: { linkLocal: string | undefined };
 }
 /** A port that passed its checks: its protocol, name, number and node port. */
 export interface CheckedPort {
@@ -107,6 +109,9 @@ export function checkedPort(
   return { protocol, portName, port: p.port, nodePort };
 }
 
+/** The port of the cluster DNS Service that node-local DNS mode serves (TCP and UDP). */
+const NODE_LOCAL_DNS_PORT = 53;
+
 /** One served port → its snapshot: frontends of every kind and family, and the endpoints each list gets. */
 export function portSnapshot(
   facts: ServiceFacts,
@@ -136,6 +141,15 @@ export function portSnapshot(
     externalEndpoints = externalEndpoints.length === 0 ? externalList : [...externalEndpoints, ...externalList];
     const clusterIP = (family === 4 ? facts.clusterV4 : facts.clusterV6)!;
     addFrontend(frontends, facts, categorized, "clusterIP", clusterIP, port, protocol);
+    const dns = port === NODE_LOCAL_DNS_PORT ? facts.nodeLocalDns : undefined;
+    if (dns) {
+      frontends[frontends.length - 1]!.nodeLocalDns = true;
+      // The link-local address stands in for the clusterIP of its family: same endpoints, same fallback.
+      if (dns.linkLocal !== undefined && familyOf(dns.linkLocal) === family) {
+        addFrontend(frontends, facts, categorized, "clusterIP", dns.linkLocal, port, protocol);
+        frontends[frontends.length - 1]!.nodeLocalDns = true;
+      }
+    }
     if (nodePort !== undefined)
       for (const ip of facts.nodePortAddresses.get(family)!)
         addFrontend(frontends, facts, categorized, "nodePort", ip, nodePort, protocol);

@@ -6,6 +6,7 @@ import type {
   ServicePortSnapshot,
   SessionAffinity,
 } from "../../snapshot/snapshot.ts";
+import type { NodeLocalDnsOptions } from "../options.ts";
 import { cidrFamily, compareStrings, type Family, familyName, ipFamily, normaliseIP } from "./ip.ts";
 import { checkedPort, portSnapshot, type Report, type ServiceFacts, validPort } from "./ports.ts";
 import { indexSlices, localReadyCount } from "./slices.ts";
@@ -18,6 +19,7 @@ const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
 export interface ServiceContext {
   node: NodeSnapshot;
   serviceProxyName?: string;
+  nodeLocalDns?: NodeLocalDnsOptions;
 }
 
 /** What one Service contributes to the snapshot. */
@@ -143,9 +145,13 @@ function serviceFacts(
   const nodePortAddresses = exposesNodePorts ? nodePortAddressesOf(families, ctx.node) : NO_IPS;
   const foreign = (s: EndpointSlice) => leftToAnotherProxy(s.metadata?.labels, ctx.serviceProxyName);
   const index = indexSlices(slices.some(foreign) ? slices.filter((s) => !foreign(s)) : slices, families, problems);
+  const namespace = service.metadata?.namespace ?? "default";
+  const name = service.metadata?.name ?? "";
+  const dns = ctx.nodeLocalDns;
   return {
-    namespace: service.metadata?.namespace ?? "default",
-    name: service.metadata?.name ?? "",
+    namespace,
+    name,
+    ...(dns && dns.service === `${namespace}/${name}` ? { nodeLocalDns: { linkLocal: dns.linkLocal } } : {}),
     type,
     exposesNodePorts,
     families,

@@ -63,6 +63,7 @@ export class ServiceTranslator {
     const ctx = {
       node,
       ...(options.serviceProxyName !== undefined ? { serviceProxyName: options.serviceProxyName } : {}),
+      ...(options.nodeLocalDns ? { nodeLocalDns: options.nodeLocalDns } : {}),
     };
     const previousContext = this.context;
     const full = this.last === undefined || context !== previousContext || this.follower.behind(store);
@@ -284,7 +285,13 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 }
 
 function contextKey(node: NodeSnapshot, options: TranslateOptions): string {
-  return JSON.stringify([node.name, node.zone ?? null, node.nodePortAddresses, options.serviceProxyName ?? null]);
+  return JSON.stringify([
+    node.name,
+    node.zone ?? null,
+    node.nodePortAddresses,
+    options.serviceProxyName ?? null,
+    options.nodeLocalDns ?? null,
+  ]);
 }
 
 /** The entry's result without its lost addresses, reused while the losses stay the same. */

@@ -106,7 +106,7 @@ export function frontendText(f: Frontend): string {
   const from = f.sourceRanges ? ` from ${f.sourceRanges.length > 0 ? f.sourceRanges.join(",") : "any"}` : "";
   const expectedList = f.kind === "clusterIP" ? "cluster" : "external";
   if (f.endpoints !== expectedList) throw new Error(`${f.kind} frontend uses the ${f.endpoints} list`);
-  return `${f.kind} ${host}:${f.port}/${f.protocol} ${f.action}${from}`;
+  return `${f.kind} ${host}:${f.port}/${f.protocol} ${f.action}${from}${f.nodeLocalDns ? " dns" : ""}`;
 }
 
 /** Compact text for an endpoint: `10.0.0.1:8080`, with ` serving-terminating` etc. when not ready. */

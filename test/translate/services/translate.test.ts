@@ -1038,6 +1038,119 @@ status:
     },
     problems: ["Service x/web spec.externalIPs[0]: 198.51.100.102:80/TCP is also claimed by Service a/lb"],
   },
+  // ---------------------------------------------------------------- node-local DNS (--dns-node-local, docs/dns.md)
+  {
+    name: "node-local DNS: the DNS Service's port 53 clusterIP frontends are the DNS plane's; other ports and kinds are not",
+    manifests: [
+      service("kube-system/kube-dns", {
+        type: "NodePort",
+        clusterIP: "10.96.0.10",
+        externalIPs: ["198.51.100.53"],
+        ports: [
+          { name: "dns", port: 53, protocol: "UDP", nodePort: 30053 },
+          { name: "dns-tcp", port: 53, protocol: "TCP" },
+          { name: "metrics", port: 9153, protocol: "TCP" },
+        ],
+      }),
+      slice(
+        "kube-system/kube-dns",
+        "kube-dns-1",
+        [
+          { name: "dns", port: 53, protocol: "UDP" },
+          { name: "dns-tcp", port: 53, protocol: "TCP" },
+          { name: "metrics", port: 9153, protocol: "TCP" },
+        ],
+        [ep("10.244.1.2")],
+      ),
+      // the same port 53 on another Service is forwarded as usual
+      service("default/other-dns", { clusterIP: "10.96.0.11", ports: [{ name: "dns", port: 53, protocol: "UDP" }] }),
+      slice("default/other-dns", "other-dns-1", [{ name: "dns", port: 53, protocol: "UDP" }], [ep("10.244.1.3")]),
+    ],
+    options: { nodeLocalDns: { service: "kube-system/kube-dns" } },
+    ports: {
+      "default/other-dns:dns": {
+        frontends: ["clusterIP 10.96.0.11:53/UDP forward"],
+        cluster: ["10.244.1.3:53"],
+        external: ["10.244.1.3:53"],
+      },
+      "kube-system/kube-dns:dns": {
+        frontends: [
+          "clusterIP 10.96.0.10:53/UDP forward dns",
+          "nodePort 192.168.1.10:30053/UDP forward",
+          "externalIP 198.51.100.53:53/UDP forward",
+        ],
+        cluster: ["10.244.1.2:53"],
+        external: ["10.244.1.2:53"],
+        nodePort: 30053,
+      },
+      "kube-system/kube-dns:dns-tcp": {
+        frontends: ["clusterIP 10.96.0.10:53/TCP forward dns", "externalIP 198.51.100.53:53/TCP forward"],
+        cluster: ["10.244.1.2:53"],
+        external: ["10.244.1.2:53"],
+      },
+      "kube-system/kube-dns:metrics": {
+        frontends: ["clusterIP 10.96.0.10:9153/TCP forward", "externalIP 198.51.100.53:9153/TCP forward"],
+        cluster: ["10.244.1.2:9153"],
+        external: ["10.244.1.2:9153"],
+      },
+    },
+  },
+  {
+    name: "node-local DNS: with CoreDNS scaled to zero the frontends stay the DNS plane's (the fallback is reject)",
+    manifests: [
+      service("kube-system/kube-dns", { clusterIP: "10.96.0.10", ports: [{ name: "dns", port: 53, protocol: "UDP" }] }),
+    ],
+    options: { nodeLocalDns: { service: "kube-system/kube-dns" } },
+    ports: {
+      "kube-system/kube-dns:dns": { frontends: ["clusterIP 10.96.0.10:53/UDP reject dns"], cluster: [], external: [] },
+    },
+  },
+  {
+    name: "node-local DNS: --dns-link-local adds a frontend of its family with the clusterIP's endpoints (dual-stack)",
+    manifests: [
+      service("kube-system/kube-dns", {
+        clusterIP: "10.96.0.10",
+        clusterIPs: ["10.96.0.10", "fd00:96::a"],
+        ipFamilies: ["IPv4", "IPv6"],
+        ipFamilyPolicy: "RequireDualStack",
+        ports: [{ name: "dns", port: 53, protocol: "UDP" }],
+      }),
+      slice("kube-system/kube-dns", "kube-dns-4", [{ name: "dns", port: 53, protocol: "UDP" }], [ep("10.244.1.2")]),
+      slice(
+        "kube-system/kube-dns",
+        "kube-dns-6",
+        [{ name: "dns", port: 53, protocol: "UDP" }],
+        [ep("fd00:244::2")],
+        "IPv6",
+      ),
+    ],
+    options: { nodeLocalDns: { service: "kube-system/kube-dns", linkLocal: "169.254.20.10" } },
+    ports: {
+      "kube-system/kube-dns:dns": {
+        frontends: [
+          "clusterIP 10.96.0.10:53/UDP forward dns",
+          "clusterIP 169.254.20.10:53/UDP forward dns",
+          "clusterIP [fd00:96::a]:53/UDP forward dns",
+        ],
+        cluster: ["10.244.1.2:53", "[fd00:244::2]:53"],
+        external: ["10.244.1.2:53", "[fd00:244::2]:53"],
+      },
+    },
+  },
+  {
+    name: "node-local DNS off (no option): the DNS Service is forwarded like any other",
+    manifests: [
+      service("kube-system/kube-dns", { clusterIP: "10.96.0.10", ports: [{ name: "dns", port: 53, protocol: "UDP" }] }),
+      slice("kube-system/kube-dns", "kube-dns-1", [{ name: "dns", port: 53, protocol: "UDP" }], [ep("10.244.1.2")]),
+    ],
+    ports: {
+      "kube-system/kube-dns:dns": {
+        frontends: ["clusterIP 10.96.0.10:53/UDP forward"],
+        cluster: ["10.244.1.2:53"],
+        external: ["10.244.1.2:53"],
+      },
+    },
+  },
 ];
 
 describe("service translation (fixture table)", () => {
