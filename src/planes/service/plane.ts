@@ -110,6 +110,7 @@ export class ServicePlane implements Plane {
   /** keys not bound because the listener budget is used up (reported as one line, not one per port) */
   private readonly overBudget = new Set<string>();
   private reportedOverBudget = 0;
+  /** close() began: no listener is opened again (the hand-over, the Gateway retry timer) */
   private closed = false;
   /** keys whose listener is being bound now */
   private readonly binding = new Set<string>();
@@ -129,7 +130,6 @@ export class ServicePlane implements Plane {
   /** while a Gateway socket cannot be bound: the next attempt without waiting for a snapshot (a freed port) */
   private gwRetryTimer: NodeJS.Timeout | undefined;
   private gwRetryMs = GATEWAY_RETRY_MIN_MS;
-  private closed = false;
   /** what was last told to reportGatewayBind, per socket id */
   private readonly gwReported = new Map<string, string | undefined>();
   constructor(options: ServicePlaneOptions) {
