@@ -58,7 +58,7 @@ export class DnsPlane implements Plane {
  */
 export async function createDnsPlane(
   context: PlaneContext,
-  overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number } = {},
+  overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number; healthCheckMs?: number } = {},
 ): Promise<DnsPlane | undefined> {
   const { config, logger, registry } = context;
   // With workers the DNS sockets live in the workers (shared with SO_REUSEPORT), not in the primary.
@@ -68,7 +68,22 @@ export async function createDnsPlane(
   if (upstreams.length === 0) logger.warn("dns: no upstream servers; names outside the cluster domain get SERVFAIL");
   const metrics = new DnsMetrics(registry, `dns://${formatHostPort(config.dnsAddress)}`);
   const recursion = new RecursionPolicy(config.dnsAllowRecursion, config.serviceCIDRs);
-  const forwarder = new Forwarder({ upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides });
+  const zones = config.dnsForwardZones.map((z) => ({
+    zone: z.zone,
+    upstreams: z.upstreams.filter((u) => usableUpstream(u, config.dnsAddress!, logger)),
+  }));
+  const forwarder = new Forwarder({
+    upstreams,
+    zones,
+    cacheSize: config.dnsCacheSize,
+    maxNegativeTtl: config.dnsMaxNegativeTtl,
+    maxConcurrent: config.dnsMaxInflightForwards,
+    serveStaleMs: config.dnsServeStaleMs,
+    prefetch: { amount: config.dnsPrefetch, windowMs: 60_000, percentage: 10 },
+    metrics,
+    logger,
+    ...overrides,
+  });
   const server = new DnsServer({
     address: config.dnsAddress,
     domain: normaliseName(config.clusterDomain),
@@ -95,6 +110,7 @@ export async function createDnsPlane(
     {
       address: formatHostPort({ host: config.dnsAddress.host, port: server.port }),
       upstreams: upstreams.map(formatHostPort),
+      forwardZones: zones.map((z) => `${z.zone || "."}=${z.upstreams.map(formatHostPort).join(",")}`),
       allowRecursion: recursion.initial.cidrs,
     },
     "dns listening (udp+tcp)",

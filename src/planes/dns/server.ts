@@ -191,17 +191,19 @@ export class DnsServer {
     const parsed = parseQuery(msg);
     if (!parsed.ok) {
       if (parsed.drop) return false;
-      metrics?.response(".", parsed.rcode);
+      metrics?.response(".", parsed.rcode, undefined, "");
       send(headerOnly(parsed.id, parsed.flags, parsed.rcode));
       return false;
     }
     const query = parsed.query;
     const limit = proto === "udp" ? query.udpSize : TCP_LIMIT;
     // Also runs later for forwarded answers, possibly after close(): it must never throw.
-    const reply = (zone: string, template: Template) => {
+    // `startedMs`: set for answers that wait (forwarded), for the request-duration histogram.
+    const reply = (zone: string, template: Template, startedMs?: number) => {
       let out: Buffer;
       try {
-        metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf);
+        const seconds = startedMs === undefined ? undefined : (performance.now() - startedMs) / 1000;
+        metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf, seconds);
         out = assemble(msg, query, template, limit, template.storedAtMs === undefined ? 0 : Date.now());
       } catch (err) {
         this.options.logger.debug({ err }, "dns reply not assembled");
@@ -230,9 +232,10 @@ export class DnsServer {
     else if (answer.kind === "chase") {
       if (!this.recursion.allows(source)) template = this.cnameOnlyFor(answer);
       else {
+        const started = performance.now();
         this.chase(answer, query).then(
-          (t) => reply(zone, t),
-          () => reply(zone, SERVFAIL),
+          (t) => reply(zone, t, started),
+          () => reply(zone, SERVFAIL, started),
         );
         return true;
       }
@@ -242,9 +245,10 @@ export class DnsServer {
       const key = `${query.type}/${query.qclass}/${query.name}`;
       const result = this.options.forwarder.resolve(key, msg.subarray(12, query.questionEnd));
       if (result instanceof Promise) {
+        const started = performance.now();
         result.then(
-          (t) => reply(zone, t),
-          () => reply(zone, SERVFAIL),
+          (t) => reply(zone, t, started),
+          () => reply(zone, SERVFAIL, started),
         );
         return true;
       }
