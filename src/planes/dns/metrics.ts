@@ -189,7 +189,7 @@ export class DnsMetrics {
     if (entry) entry.count++;
     else
       this.pending.set(key, {
-        child: this.requests.labels(this.server, zone, VIEW, proto, String(family), typeNameOf(type)),
+        child: this.requests.labels(this.server, zone, VIEW, proto, family === 4 ? "1" : "2", typeNameOf(type)),
         count: 1,
       });
   }
