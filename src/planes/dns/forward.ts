@@ -109,7 +109,7 @@ export class Forwarder {
    * it; `key` identifies it case-insensitively and ends with the lowercase name ("type/class/name").
    * Returns synchronously on a cache hit.
    */
-  resolve(key: string, question: Buffer): Template | Promise<Template> {
+  resolve(key: string, question: Buffer, dnssecOk = false): Template | Promise<Template> {
     const now = this.now();
     let cached = this.cache.get(key);
     if (cached) {
@@ -118,7 +118,7 @@ export class Forwarder {
         this.cache.delete(key);
         this.cache.set(key, cached);
         this.options.metrics?.cacheHit(cached.negative);
-        if (this.options.prefetch?.amount) this.maybePrefetch(key, question, cached, now);
+        if (this.options.prefetch?.amount) this.maybePrefetch(key, question, cached, now, dnssecOk);
         return cached;
       }
       if (now - cached.expiresAtMs > (this.options.serveStaleMs ?? 0)) {
@@ -134,7 +134,7 @@ export class Forwarder {
     // Every upstream down and an answer from the past at hand: give it now, refresh behind it (RFC 8767 §5).
     if (cached && attemptOrder(upstreams, this.maxFails).broken) {
       const stale = this.staleOf(cached);
-      if (stale && this.inflight.size < this.maxConcurrent) this.start(key, question, upstreams);
+      if (stale && this.inflight.size < this.maxConcurrent) this.start(key, question, upstreams, dnssecOk);
       if (stale) return stale;
     }
     // A flood of distinct names must not pile up timers, IDs and memory without bound.
@@ -142,7 +142,7 @@ export class Forwarder {
       this.options.metrics?.maxConcurrentReject();
       return (cached && this.staleOf(cached)) || OVERLOADED;
     }
-    const started = this.start(key, question, upstreams);
+    const started = this.start(key, question, upstreams, dnssecOk);
     return cached ? started.then((t) => this.orStale(key, t)) : started;
   }
 
@@ -164,8 +164,8 @@ export class Forwarder {
     return this.options.maxConcurrent ?? 1000;
   }
 
-  private start(key: string, question: Buffer, upstreams: readonly Upstream[]): Promise<Template> {
-    const started = this.exchange(key, question, upstreams).finally(() => this.inflight.delete(key));
+  private start(key: string, question: Buffer, upstreams: readonly Upstream[], dnssecOk = false): Promise<Template> {
+    const started = this.exchange(key, question, upstreams, dnssecOk).finally(() => this.inflight.delete(key));
     this.inflight.set(key, started);
     return started;
   }
@@ -197,7 +197,7 @@ export class Forwarder {
   }
 
   /** CoreDNS's prefetch: AMOUNT hits with no gap over the window, and less than PERCENTAGE of the TTL left. */
-  private maybePrefetch(key: string, question: Buffer, entry: CacheEntry, now: number): void {
+  private maybePrefetch(key: string, question: Buffer, entry: CacheEntry, now: number, dnssecOk: boolean): void {
     const { amount, windowMs, percentage } = this.options.prefetch!;
     if (now - entry.lastHitMs > windowMs) entry.hits = 0;
     entry.hits++;
@@ -208,10 +208,15 @@ export class Forwarder {
     const upstreams = this.routes.for(nameOf(key));
     if (upstreams.length === 0) return;
     this.options.metrics?.prefetched();
-    this.start(key, Buffer.from(question), upstreams).catch(() => {});
+    this.start(key, Buffer.from(question), upstreams, dnssecOk).catch(() => {});
   }
 
-  private async exchange(key: string, question: Buffer, group: readonly Upstream[]): Promise<Template> {
+  private async exchange(
+    key: string,
+    question: Buffer,
+    group: readonly Upstream[],
+    dnssecOk: boolean,
+  ): Promise<Template> {
     const { metrics, logger } = this.options;
     const attemptMs = this.options.attemptTimeoutMs ?? 2000;
     const deadline = this.now() + (this.options.totalTimeoutMs ?? 4000);
@@ -225,9 +230,9 @@ export class Forwarder {
       if (budget <= 0) break;
       const started = performance.now();
       metrics?.forwardSent(to);
-      let reply = await this.udp(to, question, budget);
+      let reply = await this.udp(to, question, budget, dnssecOk);
       if (reply && reply.readUInt16BE(2) & FLAG_TC) {
-        reply = await this.tcp(to, question, Math.max(1, Math.min(attemptMs, deadline - this.now())));
+        reply = await this.tcp(to, question, Math.max(1, Math.min(attemptMs, deadline - this.now())), dnssecOk);
       }
       const seconds = (performance.now() - started) / 1000;
       if (!reply) {
@@ -355,7 +360,7 @@ export class Forwarder {
     }
   }
 
-  private query(question: Buffer, id: number): Buffer {
+  private query(question: Buffer, id: number, dnssecOk: boolean): Buffer {
     const out = Buffer.alloc(12 + question.length + 11);
     out.writeUInt16BE(id, 0);
     out.writeUInt16BE(FLAG_RD, 2);
@@ -366,6 +371,8 @@ export class Forwarder {
     out[opt] = 0;
     out.writeUInt16BE(TYPE_OPT, opt + 1);
     out.writeUInt16BE(OUR_UDP_SIZE, opt + 3);
+    // our EDNS buffer size, and the client's DO bit (the rest of the OPT is zero: version 0, no options)
+    if (dnssecOk) out[opt + 7] = 0x80;
     return out;
   }
 
@@ -388,7 +395,7 @@ export class Forwarder {
     waiter.resolve(msg);
   }
 
-  private udp(upstream: HostPort, question: Buffer, timeoutMs: number): Promise<Buffer | undefined> {
+  private udp(upstream: HostPort, question: Buffer, timeoutMs: number, dnssecOk = false): Promise<Buffer | undefined> {
     const family = isIP(upstream.host) === 6 ? 6 : 4;
     const socket = this.socketFor(family);
     let id = randomInt(0, 65536);
@@ -408,15 +415,15 @@ export class Forwarder {
           finish(msg);
         },
       });
-      socket.send(this.query(question, id), upstream.port, upstream.host, (err) => {
+      socket.send(this.query(question, id, dnssecOk), upstream.port, upstream.host, (err) => {
         if (err) finish(undefined);
       });
     });
   }
 
-  private tcp(upstream: HostPort, question: Buffer, timeoutMs: number): Promise<Buffer | undefined> {
+  private tcp(upstream: HostPort, question: Buffer, timeoutMs: number, dnssecOk: boolean): Promise<Buffer | undefined> {
     const id = randomInt(0, 65536);
-    const query = this.query(question, id);
+    const query = this.query(question, id, dnssecOk);
     return new Promise((resolve) => {
       const socket = new Socket();
       let buffered = Buffer.alloc(0);

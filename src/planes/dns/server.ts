@@ -242,8 +242,9 @@ export class DnsServer {
     } else if (!this.recursion.allows(source)) template = NO_RECURSION;
     else if (this.options.forwarder.upstreams.length === 0) template = SERVFAIL;
     else {
-      const key = `${query.type}/${query.qclass}/${query.name}`;
-      const result = this.options.forwarder.resolve(key, msg.subarray(12, query.questionEnd));
+      // DO is part of the question (coalescing, cache): a DNSSEC answer is not a plain one
+      const key = `${query.type}${query.dnssecOk ? "+do" : ""}/${query.qclass}/${query.name}`;
+      const result = this.options.forwarder.resolve(key, msg.subarray(12, query.questionEnd), query.dnssecOk);
       if (result instanceof Promise) {
         const started = performance.now();
         result.then(

@@ -278,6 +278,16 @@ describe("coalescing and the in-flight limit", () => {
     // a different type is a different question
     await Promise.all([ask(f, "same.example", 28), ask(f, "same.example", 28)]);
     expect(u.count("same.example", "AAAA")).toBe(1);
+    // so is the same question with the DO bit: one more, and the upstream sees DO
+    const key = "1+do/1/same2.example";
+    const q = encodeQuestion("same2.example", 1);
+    await Promise.all([f.resolve(key, q, true), f.resolve(key, q, true), ask(f, "same2.example")]);
+    expect(
+      u.seen
+        .filter((s) => s.name === "same2.example")
+        .map((s) => s.dnssecOk)
+        .sort(),
+    ).toEqual([false, true]);
   });
 
   it("beyond --dns-max-inflight-forwards: REFUSED, counted in coredns_forward_max_concurrent_rejects_total", async () => {

@@ -98,6 +98,19 @@ describe("coalescing through the server", () => {
   });
 });
 
+describe("the DO bit (RFC 3225)", () => {
+  it("is part of the question: forwarded to the upstream, cached apart from the plain answer, and copied back", async () => {
+    const plain = await dig(dns.port, ["do.example"]);
+    const signed = await dig(dns.port, ["+dnssec", "do.example"]);
+    await dig(dns.port, ["+dnssec", "do.example"]); // cached
+    expect([plain.status, signed.status]).toEqual(["NOERROR", "NOERROR"]);
+    const asked = upstream.seen.filter((s) => s.name === "do.example");
+    expect(asked.map((s) => s.dnssecOk)).toEqual([false, true]);
+    expect(signed.raw).toMatch(/; EDNS: version: 0, flags: do;/);
+    expect(plain.raw).toMatch(/; EDNS: version: 0, flags:;/);
+  });
+});
+
 describe("CoreDNS metric names and labels after traffic", () => {
   it("exposes the series CoreDNS dashboards query", async () => {
     await dig(dns.port, ["metrics.example"]);

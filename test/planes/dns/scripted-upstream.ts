@@ -10,6 +10,8 @@ export interface SeenQuery {
   /** the EDNS UDP size the query advertised; undefined without an OPT record */
   ednsSize: number | undefined;
   rd: boolean;
+  /** the OPT's DO bit */
+  dnssecOk: boolean;
 }
 
 /** What the upstream does with one question. */
@@ -42,13 +44,16 @@ export async function startScriptedUpstream(script: Script): Promise<ScriptedUps
     const packet = dnsPacket.decode(msg);
     const q = packet.questions?.[0];
     if (!q) return undefined;
-    const opt = packet.additionals?.find((a) => a.type === "OPT") as { udpPayloadSize?: number } | undefined;
+    const opt = packet.additionals?.find((a) => a.type === "OPT") as
+      | { udpPayloadSize?: number; flag_do?: boolean }
+      | undefined;
     const query: SeenQuery = {
       name: q.name.toLowerCase(),
       type: q.type,
       proto,
       ednsSize: opt?.udpPayloadSize,
       rd: ((packet.flags ?? 0) & dnsPacket.RECURSION_DESIRED) !== 0,
+      dnssecOk: opt?.flag_do === true,
     };
     seen.push(query);
     const action = state.script(query);
