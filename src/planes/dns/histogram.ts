@@ -55,6 +55,8 @@ export class FastHistogram {
   private readonly labelNames: readonly string[];
   private readonly buckets: readonly number[];
   private readonly series = new Map<string, Series>();
+  /** run before each collection: owners push counts they keep aside (see DnsMetrics) */
+  readonly beforeCollect = new Set<() => void>();
 
   constructor(name: string, help: string, labelNames: readonly string[], buckets: readonly number[] = TIME_BUCKETS) {
     this.name = name;
@@ -93,6 +95,7 @@ export class FastHistogram {
   }
 
   get(): { name: string; help: string; type: string; aggregator: string; values: Value[] } {
+    for (const hook of this.beforeCollect) hook();
     const values: Value[] = [];
     for (const { labels, child } of this.series.values()) {
       let cumulative = 0;

@@ -44,8 +44,8 @@ export class DnsMetrics {
   private readonly prefetches: Child;
   private readonly stale: Child;
   private readonly server: string;
-  private readonly pending = new Map<number, { child: Child; count: number }>();
-  private readonly durations = new Map<number, HistogramChild>();
+  /** counts not yet pushed to prom-client; `histogram` also gets them (answers sent at once: lowest bucket) */
+  private readonly pending = new Map<number, { child: Child; count: number; histogram?: HistogramChild }>();
   private readonly zones = new Map<string, number>();
   private readonly perUpstream = new Map<string, UpstreamChildren>();
   private cacheCounts: (() => CacheCounts) | undefined;
@@ -175,11 +175,13 @@ export class DnsMetrics {
       for (const entry of this.pending.values()) {
         if (entry.count === 0) continue;
         entry.child.inc(entry.count);
+        entry.histogram?.inc(entry.count);
         entry.count = 0;
       }
     };
     flushers.get(this.requests)?.add(flush);
     flushers.get(this.responses)?.add(flush);
+    this.duration.beforeCollect.add(flush);
   }
 
   request(zone: string, proto: "udp" | "tcp", family: 4 | 6, type: number): void {
@@ -203,21 +205,21 @@ export class DnsMetrics {
     const index = this.zoneIndex(zone);
     const by = plugin ?? (zone === ROOT ? "forward" : "kubernetes");
     const pluginIndex = by === "kubernetes" ? 0 : by === "forward" ? 1 : 2;
-    const key = -(((rcode + 1) * 4 + pluginIndex) * 64 + index);
-    const entry = this.pending.get(key);
-    if (entry) entry.count++;
-    else
-      this.pending.set(key, {
+    const timed = seconds !== undefined;
+    // negative keys: responses (requests use the positive ones); the lowest bit: timed or not
+    const key = -((((rcode + 1) * 4 + pluginIndex) * 64 + index) * 2 + (timed ? 1 : 0));
+    let entry = this.pending.get(key);
+    if (!entry) {
+      const histogram = this.duration.child(this.server, zone, VIEW);
+      entry = {
         child: this.responses.labels(this.server, zone, VIEW, rcodeNameOf(rcode), by),
-        count: 1,
-      });
-    let histogram = this.durations.get(index);
-    if (!histogram) {
-      histogram = this.duration.child(this.server, zone, VIEW);
-      this.durations.set(index, histogram);
+        count: 0,
+        ...(timed ? {} : { histogram }),
+      };
+      this.pending.set(key, entry);
     }
-    if (seconds === undefined) histogram.inc();
-    else histogram.observe(seconds);
+    entry.count++;
+    if (timed) this.duration.child(this.server, zone, VIEW).observe(seconds);
   }
 
   private zoneIndex(zone: string): number {
