@@ -158,6 +158,16 @@ describe("CoreDNS metric names and labels after traffic", () => {
     expect(value(`coredns_cache_entries{server="${server}",type="denial",zones=".",view=""}`)).toBeGreaterThanOrEqual(
       1,
     );
+    // cluster answers go out in the callback that read the query: all in the lowest bucket, one per response
+    const clusterCount = value(
+      `coredns_dns_request_duration_seconds_count{server="${server}",zone="cluster.local.",view=""}`,
+    );
+    expect(clusterCount).toBeGreaterThanOrEqual(1);
+    expect(
+      value(
+        `coredns_dns_request_duration_seconds_bucket{server="${server}",zone="cluster.local.",view="",le="0.00025"}`,
+      ),
+    ).toBe(clusterCount);
     expect(text).toMatch(/# TYPE coredns_dns_request_duration_seconds histogram/);
     expect(text).toMatch(/# TYPE coredns_proxy_request_duration_seconds histogram/);
   });
