@@ -85,8 +85,8 @@ export class Forwarder {
   private readonly pending = new Map<number, { resolve: (msg: Buffer) => void; upstream: HostPort }>();
   private readonly sockets = new Map<4 | 6, dgram.Socket>();
   private readonly options: ForwarderOptions;
-  private readonly routes: UpstreamRoutes;
-  private readonly allUpstreams: readonly HostPort[];
+  private routes: UpstreamRoutes;
+  private allUpstreams: readonly HostPort[];
   private readonly now: () => number;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -97,6 +97,16 @@ export class Forwarder {
     this.routes = new UpstreamRoutes(options.upstreams, options.zones);
     this.allUpstreams = this.routes.all.map((u) => u.address);
     options.metrics?.watchCache(() => this.cacheCounts());
+  }
+
+  /**
+   * Replaces the default upstreams (names no forward zone claims), e.g. when they follow a Service's
+   * endpoints. Upstreams kept keep their health state; the cache stays.
+   */
+  setUpstreams(upstreams: readonly HostPort[]): void {
+    const zones = this.routes.zones.map((z) => ({ zone: z.zone, upstreams: z.upstreams.map((u) => u.address) }));
+    this.routes = new UpstreamRoutes(upstreams, zones, this.routes);
+    this.allUpstreams = this.routes.all.map((u) => u.address);
   }
 
   /** Every upstream, default and per zone (empty: nothing can be forwarded). */

@@ -31,16 +31,18 @@ export class Upstream {
  */
 export class UpstreamRoutes {
   readonly fallback: readonly Upstream[];
-  private readonly zones: { zone: string; suffix: string; upstreams: readonly Upstream[] }[];
+  readonly zones: { zone: string; suffix: string; upstreams: readonly Upstream[] }[];
   readonly all: readonly Upstream[];
 
-  constructor(fallback: readonly HostPort[], zones: readonly ForwardZone[] = []) {
+  /** `previous`: routes being replaced; an address in both keeps its health state */
+  constructor(fallback: readonly HostPort[], zones: readonly ForwardZone[] = [], previous?: UpstreamRoutes) {
     const byAddress = new Map<string, Upstream>();
     const get = (hp: HostPort) => {
       const key = `${hp.host}|${hp.port}`;
       let upstream = byAddress.get(key);
       if (!upstream) {
-        upstream = new Upstream(hp);
+        upstream =
+          previous?.all.find((u) => u.address.host === hp.host && u.address.port === hp.port) ?? new Upstream(hp);
         byAddress.set(key, upstream);
       }
       return upstream;

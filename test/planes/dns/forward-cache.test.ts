@@ -202,6 +202,27 @@ describe("per-zone forwarding (--dns-forward-zone, longest zone wins)", () => {
   });
 });
 
+describe("setUpstreams (default upstreams that follow endpoints)", () => {
+  it("sends later questions to the new upstreams, keeps the forward zones and the cache", async () => {
+    const before = await upstream((q) => ({ answers: [A(q.name, 60)] }));
+    const after = await upstream((q) => ({ answers: [A(q.name, 60)] }));
+    const zoneUp = await upstream((q) => ({ answers: [A(q.name, 60)] }));
+    const f = forwarder({
+      upstreams: [at(before.port)],
+      zones: [{ zone: "corp.example", upstreams: [at(zoneUp.port)] }],
+    });
+    await ask(f, "kept.example");
+    f.setUpstreams([at(after.port)]);
+    expect(f.upstreams).toEqual([at(after.port), at(zoneUp.port)]);
+    expect(ask(f, "kept.example")).not.toBeInstanceOf(Promise);
+    await ask(f, "new.example");
+    await ask(f, "x.corp.example");
+    expect([before.count("new.example"), after.count("new.example"), zoneUp.count("x.corp.example")]).toEqual([
+      0, 1, 1,
+    ]);
+  });
+});
+
 describe("several upstreams: failover and health checks", () => {
   it("fails over from a dead upstream, probes it with `. IN NS`, skips it once down, uses it again once it answers", async () => {
     let deadAlive = false;
