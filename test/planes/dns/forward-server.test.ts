@@ -98,6 +98,43 @@ describe("coalescing through the server", () => {
   });
 });
 
+describe("serve-stale seen by dig", () => {
+  it("after the only upstream dies, an expired answer comes back with TTL 30; NXDOMAIN answers were cached", async () => {
+    let alive = true;
+    const dying = await startScriptedUpstream((q) =>
+      !alive
+        ? { silent: true }
+        : q.name === "gone.example"
+          ? { negative: "nxdomain", soaTtl: 300, soaMinimum: 60 }
+          : { answers: [{ name: q.name, type: "A", ttl: 1, data: "192.0.2.77" }] },
+    );
+    const own = await startDns(
+      labStore(),
+      dying.port,
+      { dnsServeStaleMs: 60_000 },
+      { attemptTimeoutMs: 300, totalTimeoutMs: 600 },
+    );
+    try {
+      await own.sync();
+      const fresh = await dig(own.port, ["brief.example"]);
+      expect(fresh.answers.map((a) => [a[1], a[4]])).toEqual([["1", "192.0.2.77"]]);
+      expect((await dig(own.port, ["gone.example"])).status).toBe("NXDOMAIN");
+      alive = false;
+      await new Promise((r) => setTimeout(r, 1200)); // past the 1 s TTL
+      const stale = await dig(own.port, ["brief.example"]);
+      expect(stale.status).toBe("NOERROR");
+      expect(stale.answers.map((a) => [a[1], a[4]])).toEqual([["30", "192.0.2.77"]]);
+      expect(dying.count("brief.example")).toBe(2); // it did ask
+      expect((await dig(own.port, ["gone.example"])).status).toBe("NXDOMAIN"); // from the negative cache
+      expect(dying.count("gone.example")).toBe(1);
+      expect((await dig(own.port, ["never-seen.example"])).status).toBe("SERVFAIL");
+    } finally {
+      await own.close();
+      await dying.close();
+    }
+  });
+});
+
 describe("the DO bit (RFC 3225)", () => {
   it("is part of the question: forwarded to the upstream, cached apart from the plain answer, and copied back", async () => {
     const plain = await dig(dns.port, ["do.example"]);
