@@ -41,6 +41,7 @@ export class DnsMetrics {
   private readonly hitSuccess: Child;
   private readonly hitDenial: Child;
   private readonly misses: Child;
+  private readonly cacheRequests: Child;
   private readonly prefetches: Child;
   private readonly stale: Child;
   private readonly server: string;
@@ -80,6 +81,11 @@ export class DnsMetrics {
     this.hitSuccess = cacheHits.labels(server, "success", ROOT, VIEW);
     this.hitDenial = cacheHits.labels(server, "denial", ROOT, VIEW);
     this.misses = counter(registry, "coredns_cache_misses_total", "The count of cache misses.", [
+      "server",
+      "zones",
+      "view",
+    ]).labels(server, ROOT, VIEW);
+    this.cacheRequests = counter(registry, "coredns_cache_requests_total", "The count of cache requests.", [
       "server",
       "zones",
       "view",
@@ -233,10 +239,12 @@ export class DnsMetrics {
 
   cacheHit(negative: boolean): void {
     (negative ? this.hitDenial : this.hitSuccess).inc();
+    this.cacheRequests.inc();
   }
 
   cacheMiss(): void {
     this.misses.inc();
+    this.cacheRequests.inc();
   }
 
   prefetched(): void {

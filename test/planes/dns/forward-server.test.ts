@@ -168,6 +168,7 @@ describe("CoreDNS metric names and labels after traffic", () => {
       `coredns_dns_request_duration_seconds_count{server="${server}",zone="cluster.local.",view=""}`,
       `coredns_cache_hits_total{server="${server}",type="success",zones=".",view=""}`,
       `coredns_cache_misses_total{server="${server}",zones=".",view=""}`,
+      `coredns_cache_requests_total{server="${server}",zones=".",view=""}`,
       `coredns_cache_entries{server="${server}",type="success",zones=".",view=""}`,
       `coredns_cache_entries{server="${server}",type="denial",zones=".",view=""}`,
       `coredns_forward_requests_total{to="${to}"}`,
