@@ -205,12 +205,13 @@ export class DnsMetrics {
   /**
    * One response sent. `seconds` is the time since the query arrived, given for answers that waited
    * (forwarded); without it the answer went out in the callback that read the query (lowest bucket).
-   * `plugin` is CoreDNS's label for who wrote it: kubernetes (cluster zone), forward (upstream), "" (errors).
+   * `plugin` is CoreDNS's label for who wrote it: kubernetes (cluster zone), forward (upstream), cache
+   * (a forward cache hit), "" (errors).
    */
   response(zone: string, rcode: number, seconds?: number, plugin?: string): void {
     const index = this.zoneIndex(zone);
     const by = plugin ?? (zone === ROOT ? "forward" : "kubernetes");
-    const pluginIndex = by === "kubernetes" ? 0 : by === "forward" ? 1 : 2;
+    const pluginIndex = by === "kubernetes" ? 0 : by === "forward" ? 1 : by === "cache" ? 2 : 3;
     const timed = seconds !== undefined;
     // negative keys: responses (requests use the positive ones); the lowest bit: timed or not
     const key = -((((rcode + 1) * 4 + pluginIndex) * 64 + index) * 2 + (timed ? 1 : 0));

@@ -199,11 +199,11 @@ export class DnsServer {
     const limit = proto === "udp" ? query.udpSize : TCP_LIMIT;
     // Also runs later for forwarded answers, possibly after close(): it must never throw.
     // `startedMs`: set for answers that wait (forwarded), for the request-duration histogram.
-    const reply = (zone: string, template: Template, startedMs?: number) => {
+    const reply = (zone: string, template: Template, startedMs?: number, plugin?: string) => {
       let out: Buffer;
       try {
         const seconds = startedMs === undefined ? undefined : (performance.now() - startedMs) / 1000;
-        metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf, seconds);
+        metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf, seconds, plugin);
         out = assemble(msg, query, template, limit, template.storedAtMs === undefined ? 0 : Date.now());
       } catch (err) {
         this.options.logger.debug({ err }, "dns reply not assembled");
@@ -253,7 +253,9 @@ export class DnsServer {
         );
         return true;
       }
-      template = result;
+      // a cache hit: CoreDNS labels it with the plugin that wrote it
+      reply(zone, result, undefined, "cache");
+      return false;
     }
     reply(zone, template);
     return false;

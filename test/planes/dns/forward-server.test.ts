@@ -162,6 +162,7 @@ describe("CoreDNS metric names and labels after traffic", () => {
       `coredns_dns_requests_total{server="${server}",zone="cluster.local.",view="",proto="tcp",family="1",type="A"}`,
       `coredns_dns_responses_total{server="${server}",zone=".",view="",rcode="NOERROR",plugin="forward"}`,
       `coredns_dns_responses_total{server="${server}",zone=".",view="",rcode="NXDOMAIN",plugin="forward"}`,
+      `coredns_dns_responses_total{server="${server}",zone=".",view="",rcode="NOERROR",plugin="cache"}`,
       `coredns_dns_responses_total{server="${server}",zone="cluster.local.",view="",rcode="NOERROR",plugin="kubernetes"}`,
       `coredns_dns_request_duration_seconds_bucket{server="${server}",zone=".",view="",le="0.00025"}`,
       `coredns_dns_request_duration_seconds_bucket{server="${server}",zone=".",view="",le="+Inf"}`,
