@@ -77,6 +77,16 @@ export interface Config {
   dnsService: { namespace: string; name: string };
   /** also serve node-local DNS on this address, added to the VIP link (NodeLocal DNSCache's 169.254.20.10) */
   dnsLinkLocal?: string;
+  /** `--dns-forward-zone`: names under a zone go to its upstreams (the longest zone wins) */
+  dnsForwardZones: { zone: string; upstreams: HostPort[] }[];
+  /** how long past expiry a cached forward answer may be served when every upstream fails (RFC 8767); 0 = off */
+  dnsServeStaleMs: number;
+  /** hits (with no gap over a minute) that make a cached name popular enough to refresh before expiry; 0 = off */
+  dnsPrefetch: number;
+  /** cap on the negative-caching TTL (seconds) */
+  dnsMaxNegativeTtl: number;
+  /** distinct questions forwarded at once; beyond it REFUSED */
+  dnsMaxInflightForwards: number;
 
   // cluster mode
   leaderElect: boolean;

@@ -28,6 +28,44 @@ describe("parseFlags", () => {
       ["--dns-tcp-max-connections", "64", "--dns-tcp-idle-timeout", "2s"],
       { dnsTcpMaxConnections: 64, dnsTcpIdleTimeoutMs: 2000 },
     ],
+    [
+      [],
+      {
+        dnsForwardZones: [],
+        dnsServeStaleMs: 3_600_000,
+        dnsPrefetch: 2,
+        dnsMaxNegativeTtl: 1800,
+        dnsMaxInflightForwards: 1000,
+      },
+    ],
+    [
+      ["--dns-forward-zone", "corp.example.=10.0.0.1,[fd00::1]:5300", "--dns-forward-zone", ".=192.0.2.1"],
+      {
+        dnsForwardZones: [
+          {
+            zone: "corp.example",
+            upstreams: [
+              { host: "10.0.0.1", port: 53 },
+              { host: "fd00::1", port: 5300 },
+            ],
+          },
+          { zone: "", upstreams: [{ host: "192.0.2.1", port: 53 }] },
+        ],
+      },
+    ],
+    [
+      [
+        "--dns-serve-stale",
+        "0",
+        "--dns-prefetch",
+        "0",
+        "--dns-max-negative-ttl",
+        "60",
+        "--dns-max-inflight-forwards",
+        "5",
+      ],
+      { dnsServeStaleMs: 0, dnsPrefetch: 0, dnsMaxNegativeTtl: 60, dnsMaxInflightForwards: 5 },
+    ],
     [["--admin-address", "[::1]:9000"], { adminAddress: { host: "::1", port: 9000 } }],
     [["--manifests", "d", "--http-address", ""], { httpAddress: undefined }],
     [["--leader-elect=false"], { leaderElect: false }],
@@ -61,6 +99,10 @@ describe("parseFlags", () => {
     [["--dns-allow-recursion", "10.0.0.0/33"], "--dns-allow-recursion"],
     [["--dns-tcp-max-connections", "0"], "--dns-tcp-max-connections"],
     [["--dns-tcp-idle-timeout", "10ms"], "--dns-tcp-idle-timeout"],
+    [["--dns-forward-zone", "corp.example"], "--dns-forward-zone"],
+    [["--dns-forward-zone", "corp.example=ns.corp.example"], "--dns-forward-zone"],
+    [["--dns-forward-zone", "bad zone=10.0.0.1"], "--dns-forward-zone"],
+    [["--dns-max-inflight-forwards", "0"], "--dns-max-inflight-forwards"],
     [["--manifests"], "needs a value"],
     [["--max-udp-flows", "-1"], "--max-udp-flows"],
     [["--max-tcp-connections", "lots"], "--max-tcp-connections"],

@@ -484,6 +484,50 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   }),
   flag({
+    name: "dns-forward-zone",
+    value: "ZONE=IP[:PORT][,…]",
+    help: "names under ZONE are forwarded to these servers instead of --dns-upstream (repeatable; the longest zone wins)",
+    apply: (c, v) => {
+      c.dnsForwardZones = [...c.dnsForwardZones, forwardZone("dns-forward-zone", v)];
+    },
+  }),
+  flag({
+    name: "dns-serve-stale",
+    value: "DURATION",
+    help: "serve an expired forwarded answer (TTL 30) up to this long past expiry when every upstream fails (RFC 8767; 0 = off)",
+    default: "1h",
+    apply: (c, v) => {
+      c.dnsServeStaleMs = duration("dns-serve-stale", v);
+    },
+  }),
+  flag({
+    name: "dns-prefetch",
+    value: "N",
+    help: "refresh a forwarded name asked N times (no gap over 1m) when under 10% of its TTL is left (0 = off)",
+    default: "2",
+    apply: (c, v) => {
+      c.dnsPrefetch = integer("dns-prefetch", v, 0, 1_000_000);
+    },
+  }),
+  flag({
+    name: "dns-max-negative-ttl",
+    value: "SECONDS",
+    help: "cap on how long NXDOMAIN/NODATA answers from upstream are cached (otherwise the SOA's, RFC 2308)",
+    default: "1800",
+    apply: (c, v) => {
+      c.dnsMaxNegativeTtl = integer("dns-max-negative-ttl", v, 0, 86_400);
+    },
+  }),
+  flag({
+    name: "dns-max-inflight-forwards",
+    value: "N",
+    help: "distinct questions forwarded upstream at once; beyond it REFUSED (coredns_forward_max_concurrent_rejects_total)",
+    default: "1000",
+    apply: (c, v) => {
+      c.dnsMaxInflightForwards = integer("dns-max-inflight-forwards", v, 1, 1_000_000);
+    },
+  }),
+  flag({
     name: "leader-elect",
     help: "elect one instance (Lease) to write Ingress and Service status",
     default: (m) => (m === "manifests" ? "false" : "true"),
@@ -562,6 +606,11 @@ export function defaultConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env):
     dnsTcpMaxConnections: 256,
     dnsTcpIdleTimeoutMs: 10_000,
     dnsService: { namespace: "kube-system", name: "kube-dns" },
+    dnsForwardZones: [],
+    dnsServeStaleMs: 3_600_000,
+    dnsPrefetch: 2,
+    dnsMaxNegativeTtl: 1800,
+    dnsMaxInflightForwards: 1000,
     leaderElect: mode === "cluster",
     watchNamespaces: [],
     leaseName: "nodeplane",
@@ -703,6 +752,18 @@ function hostPort(name: string, v: string, defaultPort?: number): HostPort {
   )
     throw new FlagError(`--${name}: "${v}" is not HOST:PORT`);
   return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
+/** `ZONE=IP[:PORT][,…]`: upstreams must be IP addresses (resolving a name would ask DNS). */
+function forwardZone(name: string, v: string): { zone: string; upstreams: HostPort[] } {
+  const eq = v.indexOf("=");
+  const zone = v.slice(0, Math.max(0, eq)).trim().toLowerCase().replace(/\.$/, "");
+  if (eq < 0 || (zone !== "" && !/^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/.test(zone)))
+    throw new FlagError(`--${name}: "${v}" is not ZONE=IP[:PORT][,…]`);
+  const upstreams = list(v.slice(eq + 1)).map((s) => hostPort(name, s, 53));
+  if (upstreams.length === 0 || upstreams.some((u) => !isIP(u.host)))
+    throw new FlagError(`--${name}: "${v}" needs one or more IP[:PORT] upstreams`);
+  return { zone, upstreams };
 }
 
 function optionalHostPort(name: string, v: string): HostPort | undefined {

@@ -96,7 +96,7 @@ export class DnsPlane implements Plane {
  */
 export async function createDnsPlane(
   context: PlaneContext,
-  overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number } = {},
+  overrides: { attemptTimeoutMs?: number; totalTimeoutMs?: number; healthCheckMs?: number } = {},
 ): Promise<DnsPlane | undefined> {
   const { config, logger, registry } = context;
   const nodeLocalOn = dnsNodeLocal(config) && context.dnsHandoff !== undefined;
@@ -115,7 +115,22 @@ export async function createDnsPlane(
     config.dnsAddress ? `dns://${formatHostPort(config.dnsAddress)}` : "dns://:53",
   );
   const recursion = new RecursionPolicy(config.dnsAllowRecursion, config.serviceCIDRs);
-  const forwarderOptions = { upstreams, cacheSize: config.dnsCacheSize, metrics, logger, ...overrides };
+  const zones = config.dnsForwardZones.map((z) => ({
+    zone: z.zone,
+    upstreams: z.upstreams.filter(usable),
+  }));
+  const forwarderOptions = {
+    upstreams,
+    zones,
+    cacheSize: config.dnsCacheSize,
+    maxNegativeTtl: config.dnsMaxNegativeTtl,
+    maxConcurrent: config.dnsMaxInflightForwards,
+    serveStaleMs: config.dnsServeStaleMs,
+    prefetch: { amount: config.dnsPrefetch, windowMs: 60_000, percentage: 10 },
+    metrics,
+    logger,
+    ...overrides,
+  };
   const forwarder = new Forwarder(forwarderOptions);
   const server = new DnsServer({
     ...(config.dnsAddress ? { address: config.dnsAddress } : {}),
@@ -145,6 +160,7 @@ export async function createDnsPlane(
       upstreams: fromService
         ? `the endpoints of ${config.dnsService.namespace}/${config.dnsService.name}`
         : upstreams.map(formatHostPort),
+      forwardZones: zones.map((z) => `${z.zone || "."}=${z.upstreams.map(formatHostPort).join(",")}`),
       allowRecursion: recursion.initial.cidrs,
       nodeLocal: nodeLocalOn ? `${config.dnsService.namespace}/${config.dnsService.name}` : false,
     },

@@ -239,17 +239,19 @@ export class DnsServer {
     const parsed = parseQuery(msg);
     if (!parsed.ok) {
       if (parsed.drop) return false;
-      metrics?.response(".", parsed.rcode);
+      metrics?.response(".", parsed.rcode, undefined, "");
       send(headerOnly(parsed.id, parsed.flags, parsed.rcode));
       return false;
     }
     const query = parsed.query;
     const limit = proto === "udp" ? query.udpSize : TCP_LIMIT;
     // Also runs later for forwarded answers, possibly after close(): it must never throw.
-    const reply = (zone: string, template: Template) => {
+    // `startedMs`: set for answers that wait (forwarded), for the request-duration histogram.
+    const reply = (zone: string, template: Template, startedMs?: number, plugin?: string) => {
       let out: Buffer;
       try {
-        metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf);
+        const seconds = startedMs === undefined ? undefined : (performance.now() - startedMs) / 1000;
+        metrics?.response(zone, template.extendedRcode ?? template.flags & 0xf, seconds, plugin);
         out = assemble(msg, query, template, limit, template.storedAtMs === undefined ? 0 : Date.now());
       } catch (err) {
         this.options.logger.debug({ err }, "dns reply not assembled");
@@ -278,25 +280,30 @@ export class DnsServer {
     else if (answer.kind === "chase") {
       if (!this.recursion.allows(source)) template = this.cnameOnlyFor(answer);
       else {
+        const started = performance.now();
         this.chase(answer, query).then(
-          (t) => reply(zone, t),
-          () => reply(zone, SERVFAIL),
+          (t) => reply(zone, t, started),
+          () => reply(zone, SERVFAIL, started),
         );
         return true;
       }
     } else if (!this.recursion.allows(source)) template = NO_RECURSION;
     else if (this.options.forwarder.upstreams.length === 0) template = SERVFAIL;
     else {
-      const key = `${query.type}/${query.qclass}/${query.name}`;
-      const result = this.options.forwarder.resolve(key, msg.subarray(12, query.questionEnd));
+      // DO is part of the question (coalescing, cache): a DNSSEC answer is not a plain one
+      const key = `${query.type}${query.dnssecOk ? "+do" : ""}/${query.qclass}/${query.name}`;
+      const result = this.options.forwarder.resolve(key, msg.subarray(12, query.questionEnd), query.dnssecOk);
       if (result instanceof Promise) {
+        const started = performance.now();
         result.then(
-          (t) => reply(zone, t),
-          () => reply(zone, SERVFAIL),
+          (t) => reply(zone, t, started),
+          () => reply(zone, SERVFAIL, started),
         );
         return true;
       }
-      template = result;
+      // a cache hit: CoreDNS labels it with the plugin that wrote it
+      reply(zone, result, undefined, "cache");
+      return false;
     }
     reply(zone, template);
     return false;

@@ -54,6 +54,8 @@ export interface Query {
   /** the largest UDP response to send it: min(its EDNS size, 1232), at least 512 */
   udpSize: number;
   ednsVersion: number;
+  /** the OPT's DO bit (RFC 3225): DNSSEC records wanted; copied into the response's OPT */
+  dnssecOk: boolean;
 }
 
 export type ParsedQuery =
@@ -107,6 +109,7 @@ export function parseQuery(msg: Buffer): ParsedQuery {
   let edns = false;
   let udpSize = DEFAULT_UDP_SIZE;
   let ednsVersion = 0;
+  let dnssecOk = false;
   const others = msg.readUInt16BE(6) + msg.readUInt16BE(8) + msg.readUInt16BE(10);
   offset = questionEnd;
   for (let i = 0; i < others; i++) {
@@ -120,12 +123,13 @@ export function parseQuery(msg: Buffer): ParsedQuery {
       edns = true;
       udpSize = Math.min(OUR_UDP_SIZE, Math.max(DEFAULT_UDP_SIZE, msg.readUInt16BE(nameEnd + 2)));
       ednsVersion = msg[nameEnd + 5]!;
+      dnssecOk = (msg[nameEnd + 6]! & 0x80) !== 0;
     }
     offset = rdEnd;
   }
   // Bytes beyond the records the header counts (a second question under QDCOUNT 1, say): FORMERR, as BIND and Knot.
   if (offset !== msg.length) return formerr;
-  return { ok: true, query: { id, flags, name, questionEnd, type, qclass, edns, udpSize, ednsVersion } };
+  return { ok: true, query: { id, flags, name, questionEnd, type, qclass, edns, udpSize, ednsVersion, dnssecOk } };
 }
 
 /** Room for the longest name in presentation form with every byte escaped (255 × 4). */
@@ -215,7 +219,7 @@ export function assemble(msg: Buffer, query: Query, template: Template, limit: n
     }
     offset += template.body.length;
   }
-  if (opt) writeOpt(out, offset, template.extendedRcode);
+  if (opt) writeOpt(out, offset, template.extendedRcode, query.dnssecOk);
   return out;
 }
 
@@ -227,13 +231,13 @@ export function headerOnly(id: number, queryFlags: number, rcode: number): Buffe
   return out;
 }
 
-function writeOpt(out: Buffer, offset: number, extendedRcode = 0): void {
+function writeOpt(out: Buffer, offset: number, extendedRcode = 0, dnssecOk = false): void {
   out[offset] = 0; // root owner
   out.writeUInt16BE(TYPE_OPT, offset + 1);
   out.writeUInt16BE(OUR_UDP_SIZE, offset + 3);
   out[offset + 5] = (extendedRcode >> 4) & 0xff;
   out[offset + 6] = 0; // version
-  out.writeUInt16BE(0, offset + 7); // flags (DO unset: no DNSSEC)
+  out.writeUInt16BE(dnssecOk ? 0x8000 : 0, offset + 7); // flags: DO copied from the query (RFC 3225 §3)
   out.writeUInt16BE(0, offset + 9); // no options
 }
 

@@ -457,7 +457,7 @@ describe("IPv6 listener", () => {
         expect(r.answers.map((a) => a[4])).toEqual(["fd00:96::20"]);
       }
       const text = await v6.registry.metrics();
-      expect(text).toMatch(/coredns_dns_requests_total\{[^}]*proto="tcp",family="6"/);
+      expect(text).toMatch(/coredns_dns_requests_total\{[^}]*proto="tcp",family="2"/);
     } finally {
       await v6.close();
     }

@@ -104,3 +104,39 @@ describe("assemble", () => {
     expect(encodeQuestion("www.example.com", 28)).toEqual(query("www.example.com", "AAAA").subarray(12));
   });
 });
+
+describe("the DO bit (RFC 3225)", () => {
+  it.each([
+    { row: "no EDNS", opt: undefined, flagDo: false, expectDo: false },
+    { row: "EDNS, DO clear", opt: 1232, flagDo: false, expectDo: false },
+    { row: "EDNS, DO set", opt: 1232, flagDo: true, expectDo: true },
+  ])("$row: parsed, and copied into the response's OPT", ({ opt, flagDo, expectDo }) => {
+    const msg = dnsPacket.encode({
+      type: "query",
+      id: 9,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ name: "example.com", type: "A", class: "IN" }],
+      additionals:
+        opt === undefined
+          ? []
+          : [
+              {
+                name: ".",
+                type: "OPT",
+                udpPayloadSize: opt,
+                extendedRcode: 0,
+                ednsVersion: 0,
+                flags: flagDo ? dnsPacket.DNSSEC_OK : 0,
+                flag_do: flagDo,
+                options: [],
+              },
+            ],
+    });
+    const parsed = parseQuery(msg);
+    if (!parsed.ok) throw new Error("parse");
+    expect(parsed.query.dnssecOk).toBe(expectDo);
+    const reply = dnsPacket.decode(assemble(msg, parsed.query, rcodeTemplate(0), 512));
+    const replyOpt = reply.additionals?.find((a) => a.type === "OPT") as { flag_do?: boolean } | undefined;
+    expect(replyOpt?.flag_do ?? false).toBe(expectDo);
+  });
+});
