@@ -29,7 +29,7 @@ import {
   rcodeTemplate,
   type Template,
 } from "./wire.ts";
-import { encodeTemplate, Zone, type ZoneAnswer } from "./zone.ts";
+import { encodeTemplate, withOwnerCase, Zone, type ZoneAnswer } from "./zone.ts";
 
 export interface DnsServerOptions {
   address: HostPort;
@@ -265,7 +265,7 @@ export class DnsServer {
   private cnameOnlyFor(answer: { cname: dnsPacket.Answer }): Template {
     let template = this.cnameOnly.get(answer);
     if (!template) {
-      template = encodeTemplate(AUTHORITATIVE, [answer.cname], [], []);
+      template = withOwnerCase(encodeTemplate(AUTHORITATIVE, [answer.cname], [], []), answer.cname.name);
       this.cnameOnly.set(answer, template);
     }
     return template;
@@ -292,7 +292,10 @@ export class DnsServer {
     } catch {
       return cnameOnly();
     }
-    return encodeTemplate(AUTHORITATIVE | rcode, [answer.cname, ...(decoded.answers ?? [])], [], []);
+    return withOwnerCase(
+      encodeTemplate(AUTHORITATIVE | rcode, [answer.cname, ...(decoded.answers ?? [])], [], []),
+      answer.cname.name,
+    );
   }
 }
 
