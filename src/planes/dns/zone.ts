@@ -9,6 +9,7 @@ import {
   findCaseSpans,
   RCODE_NOERROR,
   RCODE_NXDOMAIN,
+  RCODE_SERVFAIL,
   type Template,
   TYPE_A,
   TYPE_AAAA,
@@ -60,6 +61,11 @@ export class Zone {
     this.zoneWire = snapshot.domain ? wireName(snapshot.domain) : undefined;
     this.nxdomain = this.encode(RCODE_NXDOMAIN, [], [this.soa(snapshot.domain)], []);
     this.nodata = this.encode(RCODE_NOERROR, [], [this.soa(snapshot.domain)], []);
+  }
+
+  /** SERVFAIL with the zone's SOA, as CoreDNS answers before its first sync (the client retries). */
+  servfail(): Template {
+    return this.encode(RCODE_SERVFAIL, [], [this.soa(this.snapshot.domain)], []);
   }
 
   answer(name: string, type: number): ZoneAnswer {
