@@ -187,10 +187,11 @@ export function serviceFragment(
     const ports = spec.ports ?? [];
     // The bare Service name's SRV lists every port, named or not (CoreDNS: no port filter).
     const bare: SrvRecord[] = [];
-    const portsSeen = new Set<number>();
+    // a Set only for many ports: a full rebuild visits every Service, and most have one or two
+    const portsSeen = ports.length > 8 ? new Set<number>() : undefined;
     for (const port of ports) {
-      if (portsSeen.has(port.port)) continue;
-      portsSeen.add(port.port);
+      if (portsSeen ? portsSeen.has(port.port) : bare.some((s) => s.port === port.port)) continue;
+      portsSeen?.add(port.port);
       bare.push({ priority: 0, weight: 0, port: port.port, target: base });
     }
     if (bare.length > 0) records.srv = weighted(bare, ports.length * ipCount);

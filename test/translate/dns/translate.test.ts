@@ -155,6 +155,27 @@ describe("DNS zone translator", () => {
     expect(snapshot.soa).toMatchObject({ mname: "ns.dns.cluster.local", rname: "hostmaster.cluster.local" });
   });
 
+  it("names an IPv6 endpoint ending in :: with a final 0, as CoreDNS's endpointHostname", () => {
+    const store = labStore();
+    store.upsert(
+      "Service",
+      service("default", "v6-headless", { clusterIP: "None", ports: [{ name: "http", port: 80 }] }),
+    );
+    store.upsert(
+      "EndpointSlice",
+      slice("default", "v6-headless", "v6-1", [{ addresses: ["fd00:1::"] }], [{ name: "http", port: 80 }], "IPv6"),
+    );
+    const zone = translateDns(store, options()).snapshot;
+    expect(lookupName(zone, "fd00-1--0.v6-headless.default.svc.cluster.local")).toEqual({
+      kind: "records",
+      records: { aaaa: ["fd00:1::"] },
+    });
+    expect(lookupName(zone, reverseName("fd00:1::")!)).toEqual({
+      kind: "records",
+      records: { ptr: ["fd00-1--0.v6-headless.default.svc.cluster.local"] },
+    });
+  });
+
   it("uses the configured domain (case-folded, trailing dot ignored)", () => {
     const other = translateDns(labStore(), options("insecure", "Corp.Example.")).snapshot;
     expect(withoutEndpoints(lookupName(other, "my-nginx.default.svc.corp.example"))).toEqual({
