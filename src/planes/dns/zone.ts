@@ -186,8 +186,9 @@ export class Zone {
 
   private nodataFor(name: string): Template {
     // Reverse names are outside the cluster domain: their negative answers carry a SOA of the reverse tree.
-    if (name.endsWith(".in-addr.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("in-addr.arpa")], []);
-    if (name.endsWith(".ip6.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("ip6.arpa")], []);
+    // (passing the name keeps the cluster zone's case spans off: the question does not end in it)
+    if (name.endsWith(".in-addr.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("in-addr.arpa")], [], name);
+    if (name.endsWith(".ip6.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("ip6.arpa")], [], name);
     return this.nodata;
   }
 

@@ -509,6 +509,43 @@ describe("CoreDNS parity: handler_case_test.go (TestPreserveCase)", () => {
   });
 });
 
+/** Not CoreDNS rows: the same rule where nodeplane builds the answer another way. */
+const MORE_CASE_ROWS: Row[] = [
+  // the ExternalName chase (the target resolved upstream) and a CNAME-only answer
+  {
+    qname: "ExTeRnAl.testns.svc.cluster.local.",
+    qtype: "A",
+    rcode: "NOERROR",
+    answer: ["ExTeRnAl.testns.svc.cluster.local. 5 IN CNAME ext.interwebs.test.", "ext.interwebs.test. 5 IN A 1.2.3.4"],
+  },
+  {
+    qname: "ExTeRnAl.testns.svc.cluster.local.",
+    qtype: "CNAME",
+    rcode: "NOERROR",
+    answer: ["ExTeRnAl.testns.svc.cluster.local. 5 IN CNAME ext.interwebs.test."],
+  },
+  // a reverse name keeps its case; the in-addr.arpa SOA of a reverse NODATA takes none of the cluster zone's
+  {
+    qname: "3.0.0.10.IN-ADDR.ARPA.",
+    qtype: "PTR",
+    rcode: "NOERROR",
+    answer: ["3.0.0.10.IN-ADDR.ARPA. 5 IN PTR svc-dual-stack.testns.svc.cluster.local."],
+  },
+  {
+    qname: "3.0.0.10.IN-ADDR.ARPA.",
+    qtype: "TXT",
+    rcode: "NOERROR",
+    ns: ["in-addr.arpa. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"],
+  },
+];
+
+describe("answers keep the question's case beyond CoreDNS's rows", () => {
+  const s = serving(coreDnsServeStore);
+  it.each(MORE_CASE_ROWS.map((row) => [label(row), row] as const))("%s", async (_, row) => {
+    await check(s.dns!.port, row);
+  });
+});
+
 describe("CoreDNS parity: kubernetes_apex_test.go (TestServeDNSApex)", () => {
   const s = serving(coreDnsServeStore);
   it.each(APEX_ROWS.map((row) => [label(row), row] as const))("%s", async (_, row) => {
@@ -517,10 +554,10 @@ describe("CoreDNS parity: kubernetes_apex_test.go (TestServeDNSApex)", () => {
 });
 
 describe.each([
-  ["insecure", POD_INSECURE_ROWS, "handler_pod_insecure_test.go"],
-  ["verified", POD_VERIFIED_ROWS, "handler_pod_verified_test.go"],
-  ["disabled", POD_DISABLED_ROWS, "handler_pod_disabled_test.go"],
-] as const)("CoreDNS parity: pods %s (%s)", (mode, rows, _file) => {
+  ["insecure", "handler_pod_insecure_test.go", POD_INSECURE_ROWS],
+  ["verified", "handler_pod_verified_test.go", POD_VERIFIED_ROWS],
+  ["disabled", "handler_pod_disabled_test.go", POD_DISABLED_ROWS],
+] as const)("CoreDNS parity: pods %s (%s)", (mode, _file, rows) => {
   const s = serving(coreDnsServeStore, { dnsPods: mode });
   it.each(rows.map((row) => [label(row), row] as const))("%s", async (_, row) => {
     await check(s.dns!.port, row);
