@@ -544,6 +544,20 @@ describe("answers keep the question's case beyond CoreDNS's rows", () => {
   it.each(MORE_CASE_ROWS.map((row) => [label(row), row] as const))("%s", async (_, row) => {
     await check(s.dns!.port, row);
   });
+
+  it("a question with odd bytes in a label still gets a well-formed answer, in its case", async () => {
+    // qname: "A\0.b" (a NUL and a dot inside one label), then CLUSTER.LOCAL; built by hand
+    const labels = [Buffer.from("A\0.b", "latin1"), Buffer.from("CLUSTER"), Buffer.from("LOCAL")];
+    const qname = Buffer.concat([...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0])]);
+    const header = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const reply = await rawUdp(s.dns!.port, Buffer.concat([header, qname, Buffer.from([0, 1, 0, 1])]), 2000);
+    expect(reply).toBeDefined();
+    const packet = dnsPacket.decode(reply!);
+    expect((packet.flags ?? 0) & 0xf).toBe(3); // NXDOMAIN
+    expect((packet.authorities ?? []).map(show)).toEqual([
+      normalise("CLUSTER.LOCAL. 5 IN SOA ns.dns.CLUSTER.LOCAL. hostmaster.CLUSTER.LOCAL. 1 7200 1800 86400 5"),
+    ]);
+  });
 });
 
 describe("CoreDNS parity: kubernetes_apex_test.go (TestServeDNSApex)", () => {
