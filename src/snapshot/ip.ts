@@ -176,7 +176,13 @@ export function ipFromDashed(label: string): { ip: string; family: IpFamily } | 
   return canonicalIp(text);
 }
 
-/** The label form of an address: dots or colons become dashes (CoreDNS's endpoint and pod names). */
+/**
+ * The label form of an address: dots or colons become dashes (CoreDNS's endpoint and pod names).
+ * An IPv6 address ending in `::` gets a final `0`, as CoreDNS's endpointHostname gives it (a label
+ * may not end with a dash).
+ */
 export function dashedIp(ip: string): string {
-  return ip.includes(":") ? ip.replaceAll(":", "-") : ip.replaceAll(".", "-");
+  if (!ip.includes(":")) return ip.replaceAll(".", "-");
+  const dashed = ip.replaceAll(":", "-");
+  return dashed.endsWith("-") ? `${dashed}0` : dashed;
 }

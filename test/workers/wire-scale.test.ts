@@ -23,7 +23,11 @@ describe("the DNS index over the worker wire", () => {
     const held = decodeSnapshot(undefined, overIpc(encodeSnapshot(undefined, first)));
     expect(lookupName(held.dns, "s7.default.svc.cluster.local")).toEqual({
       kind: "records",
-      records: { a: ["10.96.1.7"] },
+      // the bare Service name's SRV lists its ports (CoreDNS)
+      records: {
+        a: ["10.96.1.7"],
+        srv: [{ priority: 0, weight: 100, port: 80, target: "s7.default.svc.cluster.local" }],
+      },
     });
     expect(held.dns.records.size).toBe(first.dns.records.size);
 
@@ -36,7 +40,11 @@ describe("the DNS index over the worker wire", () => {
     const next = decodeSnapshot(held, overIpc(delta));
     expect(lookupName(next.dns, "s7.default.svc.cluster.local")).toEqual({
       kind: "records",
-      records: { a: ["10.96.2.7"] },
+      // the bare Service name's SRV lists its ports (CoreDNS)
+      records: {
+        a: ["10.96.2.7"],
+        srv: [{ priority: 0, weight: 100, port: 80, target: "s7.default.svc.cluster.local" }],
+      },
     });
     expect(next.dns.records.get("s8.default.svc.cluster.local")).toBe(
       held.dns.records.get("s8.default.svc.cluster.local"),

@@ -3,7 +3,7 @@ import { createServer, isIP, type Server, type Socket } from "node:net";
 import dnsPacket from "dns-packet";
 import type { HostPort } from "../../config.ts";
 import type { Logger } from "../../log.ts";
-import type { DnsSnapshot } from "../../snapshot/dns.ts";
+import { type DnsSnapshot, EMPTY_DNS } from "../../snapshot/dns.ts";
 import { inDomain } from "../../snapshot/dns-lookup.ts";
 import { listen } from "../../util/listen.ts";
 import type { RecursionAcl } from "./acl.ts";
@@ -29,7 +29,7 @@ import {
   rcodeTemplate,
   type Template,
 } from "./wire.ts";
-import { encodeTemplate, Zone, type ZoneAnswer } from "./zone.ts";
+import { encodeTemplate, withOwnerCase, Zone, type ZoneAnswer } from "./zone.ts";
 
 export interface DnsServerOptions {
   /** the main address (`--dns-address`); absent: only the addresses added by `bindExtra` (node-local DNS alone) */
@@ -57,7 +57,6 @@ const BADVERS = rcodeTemplate(RCODE_BADVERS);
 const NOTIMP = rcodeTemplate(RCODE_NOTIMP);
 const TYPE_IXFR = 251;
 const TYPE_AXFR = 252;
-const SERVFAIL_AUTHORITATIVE = rcodeTemplate(RCODE_SERVFAIL, true);
 const AUTHORITATIVE = FLAG_QR | FLAG_AA | FLAG_RA;
 const TCP_LIMIT = 65535;
 /**
@@ -81,6 +80,8 @@ export class DnsServer {
   /** an ExternalName's CNAME alone, per zone answer, for clients that may not recurse */
   private readonly cnameOnly = new WeakMap<object, Template>();
   private readonly zoneLabel: string;
+  /** the answer for cluster names before the first snapshot */
+  private readonly notSynced: Template;
   port = 0;
   /** round-robin position over answers with rotations */
   private turn = 0;
@@ -92,6 +93,11 @@ export class DnsServer {
     this.options = options;
     this.zoneLabel = `${options.domain}.`;
     this.recursion = options.recursion;
+    const { domain } = options;
+    this.notSynced = new Zone(
+      { ...EMPTY_DNS, domain, soa: { ...EMPTY_DNS.soa, mname: `ns.dns.${domain}`, rname: `hostmaster.${domain}` } },
+      options.ttl,
+    ).servfail();
     this.connections = new TcpConnections(
       { ...DEFAULT_TCP_LIMITS, ...options.tcp },
       (msg, connection) => this.handle(msg, "tcp", connection.family, connection.address, connection.send),
@@ -313,14 +319,14 @@ export class DnsServer {
     const zone = this.zone;
     if (zone) return zone.answer(query.name, query.type);
     // Before the first snapshot: our own names fail (the client retries), the rest can be forwarded.
-    if (inDomain(query.name, this.options.domain)) return { kind: "answer", template: SERVFAIL_AUTHORITATIVE };
+    if (inDomain(query.name, this.options.domain)) return { kind: "answer", template: this.notSynced };
     return { kind: "forward" };
   }
 
   private cnameOnlyFor(answer: { cname: dnsPacket.Answer }): Template {
     let template = this.cnameOnly.get(answer);
     if (!template) {
-      template = encodeTemplate(AUTHORITATIVE, [answer.cname], [], []);
+      template = withOwnerCase(encodeTemplate(AUTHORITATIVE, [answer.cname], [], []), answer.cname.name);
       this.cnameOnly.set(answer, template);
     }
     return template;
@@ -347,7 +353,10 @@ export class DnsServer {
     } catch {
       return cnameOnly();
     }
-    return encodeTemplate(AUTHORITATIVE | rcode, [answer.cname, ...(decoded.answers ?? [])], [], []);
+    return withOwnerCase(
+      encodeTemplate(AUTHORITATIVE | rcode, [answer.cname, ...(decoded.answers ?? [])], [], []),
+      answer.cname.name,
+    );
   }
 }
 

@@ -56,6 +56,8 @@ export interface Query {
   ednsVersion: number;
   /** the OPT's DO bit (RFC 3225): DNSSEC records wanted; copied into the response's OPT */
   dnssecOk: boolean;
+  /** the qname has an uppercase letter: owner names of the answer then take the query's case (0x20) */
+  upper: boolean;
 }
 
 export type ParsedQuery =
@@ -80,6 +82,7 @@ export function parseQuery(msg: Buffer): ParsedQuery {
   let offset = 12;
   let length = 0;
   let escaped = false;
+  let upper = false;
   for (;;) {
     if (offset >= msg.length) return formerr;
     const len = msg[offset]!;
@@ -90,7 +93,10 @@ export function parseQuery(msg: Buffer): ParsedQuery {
     if (length > 0) scratch[length++] = 0x2e;
     for (let i = offset; i < offset + len; i++) {
       let c = msg[i]!;
-      if (c >= 0x41 && c <= 0x5a) c += 0x20;
+      if (c >= 0x41 && c <= 0x5a) {
+        c += 0x20;
+        upper = true;
+      }
       if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) scratch[length++] = c;
       else {
         escaped = true;
@@ -129,7 +135,10 @@ export function parseQuery(msg: Buffer): ParsedQuery {
   }
   // Bytes beyond the records the header counts (a second question under QDCOUNT 1, say): FORMERR, as BIND and Knot.
   if (offset !== msg.length) return formerr;
-  return { ok: true, query: { id, flags, name, questionEnd, type, qclass, edns, udpSize, ednsVersion, dnssecOk } };
+  return {
+    ok: true,
+    query: { id, flags, name, questionEnd, type, qclass, edns, udpSize, ednsVersion, dnssecOk, upper },
+  };
 }
 
 /** Room for the longest name in presentation form with every byte escaped (255 × 4). */
@@ -184,6 +193,12 @@ export interface Template {
   storedAtMs?: number;
   /** an extended rcode (> 15) to carry in the OPT record */
   extendedRcode?: number;
+  /**
+   * Where the body holds (lowercase) names that must take the query's letter case, as pairs of
+   * (offset within body, length): the bytes come from the last `length` bytes of the query's qname
+   * (the whole qname for an owner name equal to it, the zone for a name under the zone). See findCaseSpans.
+   */
+  caseSpans?: readonly number[];
 }
 
 const OPT_LENGTH = 11;
@@ -217,10 +232,65 @@ export function assemble(msg: Buffer, query: Query, template: Template, limit: n
           out.writeUInt32BE(ttl > age ? ttl - age : 0, offset + at);
         }
     }
+    if (query.upper && template.caseSpans) recase(out, query.questionEnd - 4, query.questionEnd, template.caseSpans);
     offset += template.body.length;
   }
   if (opt) writeOpt(out, offset, template.extendedRcode, query.dnssecOk);
   return out;
+}
+
+/**
+ * Copies the query's letter case into the answer's names (resolvers using 0x20 randomisation compare
+ * them, and CoreDNS keeps it). Only ASCII letters change, and only where the byte is the same letter
+ * in the other case: whatever the query holds, the answer's structure cannot change.
+ */
+function recase(out: Buffer, qnameEnd: number, body: number, spans: readonly number[]): void {
+  for (let s = 0; s < spans.length; s += 2) {
+    const length = spans[s + 1]!;
+    const from = qnameEnd - length;
+    if (from < 12) continue;
+    const to = body + spans[s]!;
+    for (let i = 0; i < length; i++) {
+      const c = out[from + i]!;
+      if (c >= 0x41 && c <= 0x5a && out[to + i] === c + 0x20) out[to + i] = c;
+    }
+  }
+}
+
+/**
+ * The case spans of an encoded body (uncompressed names, as dns-packet writes them): every owner name
+ * equal to `qname` (wire form, lowercase), and every owner, SOA MNAME/RNAME and SRV target under
+ * `zone` (wire form, lowercase; omitted for answers outside the cluster domain), whose zone part
+ * then takes the query's case, as in CoreDNS, which builds those names from the query's zone.
+ */
+export function findCaseSpans(body: Buffer, count: number, zone: Buffer | undefined, qname?: Buffer): number[] {
+  const spans: number[] = [];
+  const records = walkRecords(body, 0, count);
+  if (!records) return spans;
+  const suffix = (start: number) => {
+    if (!zone) return;
+    const end = skipName(body, start);
+    const at = end - zone.length;
+    if (end < 0 || at < start) return;
+    // the zone must start on a label boundary: walk the labels to find out
+    for (let pos = start; pos <= at; pos += 1 + body[pos]!) {
+      if (pos === at) {
+        if (body.subarray(at, end).equals(zone)) spans.push(at, zone.length);
+        return;
+      }
+    }
+  };
+  for (const r of records) {
+    const nameEnd = skipName(body, r.start);
+    if (qname && nameEnd - r.start === qname.length && body.subarray(r.start, nameEnd).equals(qname))
+      spans.push(r.start, qname.length);
+    else suffix(r.start);
+    if (r.type === TYPE_SOA) {
+      suffix(r.rdataStart);
+      suffix(skipName(body, r.rdataStart));
+    } else if (r.type === TYPE_SRV) suffix(r.rdataStart + 6);
+  }
+  return spans;
 }
 
 /** A header-only response (FORMERR, NOTIMP) for a query whose question we could not (or need not) read. */

@@ -1,12 +1,15 @@
 import dnsPacket from "dns-packet";
 import type { DnsRecords, DnsSnapshot } from "../../snapshot/dns.ts";
-import { lookupName } from "../../snapshot/dns-lookup.ts";
+import { inDomain, lookupName } from "../../snapshot/dns-lookup.ts";
 import {
+  encodeQuestion,
   FLAG_AA,
   FLAG_QR,
   FLAG_RA,
+  findCaseSpans,
   RCODE_NOERROR,
   RCODE_NXDOMAIN,
+  RCODE_SERVFAIL,
   type Template,
   TYPE_A,
   TYPE_AAAA,
@@ -35,6 +38,8 @@ const MAX_CHAIN = 8;
 const MAX_CACHED = 200_000;
 /** Distinct orders kept for an answer with many addresses (CoreDNS's `loadbalance` shuffles instead). */
 const MAX_ROTATIONS = 16;
+/** CoreDNS gives the `dns-version` TXT record this TTL, whatever its `ttl` option says. */
+const DNS_VERSION_TTL = 28800;
 
 /**
  * One snapshot's zone, with its answers encoded lazily and kept until the next snapshot replaces the
@@ -47,12 +52,20 @@ export class Zone {
   private cached = 0;
   private readonly nxdomain: Template;
   private readonly nodata: Template;
+  /** the cluster domain in wire form, for case spans (see findCaseSpans) */
+  private readonly zoneWire: Buffer | undefined;
 
   constructor(snapshot: DnsSnapshot, ttl: number) {
     this.snapshot = snapshot;
     this.ttl = ttl;
+    this.zoneWire = snapshot.domain ? wireName(snapshot.domain) : undefined;
     this.nxdomain = this.encode(RCODE_NXDOMAIN, [], [this.soa(snapshot.domain)], []);
     this.nodata = this.encode(RCODE_NOERROR, [], [this.soa(snapshot.domain)], []);
+  }
+
+  /** SERVFAIL with the zone's SOA, as CoreDNS answers before its first sync (the client retries). */
+  servfail(): Template {
+    return this.encode(RCODE_SERVFAIL, [], [this.soa(this.snapshot.domain)], []);
   }
 
   answer(name: string, type: number): ZoneAnswer {
@@ -88,14 +101,17 @@ export class Zone {
     for (let hop = 0; current.cname && type !== TYPE_CNAME && type !== TYPE_ANY; hop++) {
       const cname = this.rr(owner, "CNAME", current.cname);
       answers.push(cname);
-      if (hop >= MAX_CHAIN) return this.positive(answers, additionals);
+      if (hop >= MAX_CHAIN) return this.positive(name, answers, additionals);
       const next = lookupName(this.snapshot, current.cname);
       if (next.kind === "outside") {
         if (answers.length === 1) return { kind: "chase", cname, target: current.cname };
-        return this.positive(answers, additionals);
+        return this.positive(name, answers, additionals);
       }
       if (next.kind === "nxdomain")
-        return { kind: "answer", template: this.encode(RCODE_NXDOMAIN, answers, [this.soa(this.snapshot.domain)], []) };
+        return {
+          kind: "answer",
+          template: this.encode(RCODE_NXDOMAIN, answers, [this.soa(this.snapshot.domain)], [], name),
+        };
       owner = current.cname;
       current = next.records;
     }
@@ -123,14 +139,14 @@ export class Zone {
         template:
           owner === name
             ? this.nodataFor(name)
-            : this.encode(RCODE_NOERROR, answers, [this.soa(this.snapshot.domain)], []),
+            : this.encode(RCODE_NOERROR, answers, [this.soa(this.snapshot.domain)], [], name),
       };
     }
-    return this.positive(answers, additionals);
+    return this.positive(name, answers, additionals);
   }
 
-  private positive(answers: Answer[], additionals: Answer[]): ZoneAnswer {
-    const template = this.encode(RCODE_NOERROR, answers, [], additionals);
+  private positive(name: string, answers: Answer[], additionals: Answer[]): ZoneAnswer {
+    const template = this.encode(RCODE_NOERROR, answers, [], additionals, name);
     // Clients mostly take the first address: rotate multi-address answers so load spreads over the endpoints.
     const count = answers.length;
     if (count < 2 || !answers.every((a) => a.type === "A" || a.type === "AAAA")) return { kind: "answer", template };
@@ -139,7 +155,7 @@ export class Zone {
     for (let turn = 1; turn < turns; turn++) {
       const start = Math.floor((turn * count) / turns);
       rotations.push(
-        this.encode(RCODE_NOERROR, [...answers.slice(start), ...answers.slice(0, start)], [], additionals),
+        this.encode(RCODE_NOERROR, [...answers.slice(start), ...answers.slice(0, start)], [], additionals, name),
       );
     }
     return { kind: "answer", template, rotations };
@@ -161,7 +177,8 @@ export class Zone {
           data: { priority: s.priority, weight: s.weight, port: s.port, target: s.target },
         });
     if ((type === TYPE_TXT || any) && r.txt)
-      for (const t of r.txt) out.push({ name: owner, type: "TXT", class: "IN", ttl: this.ttl, data: t });
+      // dns-version is the zone's only TXT record
+      for (const t of r.txt) out.push({ name: owner, type: "TXT", class: "IN", ttl: DNS_VERSION_TTL, data: t });
     if ((type === TYPE_PTR || any) && r.ptr) for (const p of r.ptr) out.push(this.rr(owner, "PTR", p));
     if ((type === TYPE_SOA || any) && owner === this.snapshot.domain) out.push(this.soa(owner));
     return out;
@@ -169,8 +186,9 @@ export class Zone {
 
   private nodataFor(name: string): Template {
     // Reverse names are outside the cluster domain: their negative answers carry a SOA of the reverse tree.
-    if (name.endsWith(".in-addr.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("in-addr.arpa")], []);
-    if (name.endsWith(".ip6.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("ip6.arpa")], []);
+    // (passing the name keeps the cluster zone's case spans off: the question does not end in it)
+    if (name.endsWith(".in-addr.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("in-addr.arpa")], [], name);
+    if (name.endsWith(".ip6.arpa")) return this.encode(RCODE_NOERROR, [], [this.soa("ip6.arpa")], [], name);
     return this.nodata;
   }
 
@@ -198,9 +216,35 @@ export class Zone {
     };
   }
 
-  private encode(rcode: number, answers: Answer[], authorities: Answer[], additionals: Answer[]): Template {
-    return encodeTemplate(FLAG_QR | FLAG_AA | FLAG_RA | rcode, answers, authorities, additionals);
+  /** `name`: the question these records answer, when it is one name's (not the shared NXDOMAIN/NODATA) */
+  private encode(
+    rcode: number,
+    answers: Answer[],
+    authorities: Answer[],
+    additionals: Answer[],
+    name?: string,
+  ): Template {
+    const template = encodeTemplate(FLAG_QR | FLAG_AA | FLAG_RA | rcode, answers, authorities, additionals);
+    // Found once per encoded answer, so a mixed-case query costs a few byte copies and no parsing.
+    const zone = name === undefined || inDomain(name, this.snapshot.domain) ? this.zoneWire : undefined;
+    const count = template.an + template.ns + template.ar;
+    const spans = count > 0 ? findCaseSpans(template.body, count, zone, name ? wireName(name) : undefined) : [];
+    if (spans.length > 0) template.caseSpans = spans;
+    return template;
   }
+}
+
+/** Marks where `template` repeats the question `name` (as owner), so it takes the query's case. */
+export function withOwnerCase(template: Template, name: string): Template {
+  const spans = findCaseSpans(template.body, template.an + template.ns + template.ar, undefined, wireName(name));
+  if (spans.length > 0) template.caseSpans = spans;
+  return template;
+}
+
+/** A name (lowercase, no trailing dot) in wire form, without compression. */
+function wireName(name: string): Buffer {
+  const question = encodeQuestion(name, 0);
+  return question.subarray(0, question.length - 4);
 }
 
 /** Encodes records with dns-packet and keeps what follows the (empty) question section. */

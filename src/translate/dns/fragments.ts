@@ -45,6 +45,9 @@ const NO_ENTRIES = new Entries();
 
 const BASE_OWNER = "3";
 
+/** A record set this fragment made and may still fill in. */
+type OwnRecords = { -readonly [K in keyof DnsRecords]: DnsRecords[K] };
+
 /**
  * An object whose shape the types did not foresee (a hand-written manifest, say) must cost only its
  * own records, never the zone: the failure becomes a Problem on that object.
@@ -150,9 +153,9 @@ export function serviceFragment(
     }
   });
   const anonymousIps = anonymous.length > 0 ? endpointIps(anonymous, rising) : undefined;
-  const withEndpoints = (records: { a?: readonly string[]; aaaa?: readonly string[] }): DnsRecords => {
+  const withEndpoints = (records: { a?: readonly string[]; aaaa?: readonly string[] }): OwnRecords => {
     // the records object is this fragment's own (addressRecords made it): fill it in, no copy
-    const out: { -readonly [K in keyof DnsRecords]: DnsRecords[K] } = records;
+    const out: OwnRecords = records;
     if (named) out.endpoints = named;
     if (anonymousIps) out.endpointIps = anonymousIps;
     return out;
@@ -176,11 +179,30 @@ export function serviceFragment(
       (ipv4 ? v4 : v6).push(ip);
       entries.push(reverseName(ip)!, { ptr: [base] });
     }
-    entries.push(base, withEndpoints(addressRecords(v4, v6)));
+    const records = withEndpoints(addressRecords(v4, v6));
+    // CoreDNS makes one record per clusterIP × port and weighs them by that count, then drops the
+    // repeats (the target is the Service name for every clusterIP): a dual-stack port weighs 50.
+    // (A Service without a clusterIP yet still gets its SRV records, weighed as if it had one.)
+    const ipCount = Math.max(1, v4.length + v6.length);
+    const ports = spec.ports ?? [];
+    // The bare Service name's SRV lists every port, named or not (CoreDNS: no port filter).
+    const bare: SrvRecord[] = [];
+    // a Set only for many ports: a full rebuild visits every Service, and most have one or two
+    const portsSeen = ports.length > 8 ? new Set<number>() : undefined;
+    for (const port of ports) {
+      if (portsSeen ? portsSeen.has(port.port) : bare.some((s) => s.port === port.port)) continue;
+      portsSeen?.add(port.port);
+      bare.push({ priority: 0, weight: 0, port: port.port, target: base });
+    }
+    if (bare.length > 0) records.srv = weighted(bare, ports.length * ipCount);
+    entries.push(base, records);
+    // PTR records for endpoints with a hostname of their own (CoreDNS's reverse lookup searches every
+    // Service's endpoints); the anonymous ones are left to the upstream, see docs/dns.md "CoreDNS parity".
+    pushHostnamePtrs(entries, named, base);
     // SRV names of the named ports, grouped by name (a Map: a Service's ports are unbounded, and a
     // list searched per port made 10,000 ports quadratic)
     let srv: Map<string, SrvRecord[]> | undefined;
-    for (const port of spec.ports ?? []) {
+    for (const port of ports) {
       if (!port.name) continue;
       const srvName = `_${port.name}._${(port.protocol ?? "TCP").toLowerCase()}.${base}`.toLowerCase();
       srv ??= new Map();
@@ -191,41 +213,52 @@ export function serviceFragment(
       }
       records.push({ priority: 0, weight: 0, port: port.port, target: base });
     }
-    if (srv) for (const [srvName, records] of srv) pushSrvName(entries, srvName, records);
+    if (srv) for (const [srvName, records] of srv) pushSrvName(entries, srvName, records, records.length * ipCount);
   } else {
     // Headless: the name answers with the ready endpoints, and does not exist without them.
     if (!endpoints || endpoints.length === 0) return { owner, entries, problems };
     const v4: string[] = [];
     const v6: string[] = [];
     for (const ep of endpoints) (ep.family === 4 ? v4 : v6).push(ep.ip);
-    entries.push(base, withEndpoints(addressRecords(unique(v4), unique(v6))));
-    // PTR records for the ready endpoints (spec 2.4.3); a ClusterIP Service's endpoints get none:
-    // their reverse names are forwarded, as CoreDNS does with `fallthrough in-addr.arpa ip6.arpa`.
-    for (const [hostname, ips] of named ?? []) {
-      const ptr = { ptr: [`${hostname}.${base}`] };
-      for (const ip of ips.a ?? []) entries.push(reverseName(ip)!, ptr);
-      for (const ip of ips.aaaa ?? []) entries.push(reverseName(ip)!, ptr);
-    }
+    const records = withEndpoints(addressRecords(unique(v4), unique(v6)));
+    // PTR records for the ready endpoints (spec 2.4.3).
+    pushHostnamePtrs(entries, named, base);
     for (const ip of anonymousIps ?? []) entries.push(reverseName(ip)!, { ptr: [`${dashedIp(ip)}.${base}`] });
-    const srvByName = new Map<string, SrvRecord[]>();
+    // SRV: CoreDNS makes one record per endpoint address × port (a port-less endpoint counts, with no
+    // record), weighs each by that count, then drops repeats of (target, port): two addresses under
+    // one hostname give one SRV record, and 6 addresses weigh 16 each.
+    const srvByName = new Map<string, { list: SrvRecord[]; count: number }>();
+    const bare: SrvRecord[] = [];
+    let bareCount = 0;
     const seen = new Set<string>();
     for (const ep of endpoints) {
+      const target = `${ep.hostname ?? dashedIp(ep.ip)}.${base}`;
+      if (ep.ports.length === 0) bareCount++;
       for (const port of ep.ports) {
-        if (!port.name || port.port === undefined) continue;
+        bareCount++;
+        if (port.port === undefined) continue;
+        const bareKey = `${target} ${port.port}`;
+        if (!seen.has(bareKey)) {
+          seen.add(bareKey);
+          bare.push({ priority: 0, weight: 0, port: port.port, target });
+        }
+        if (!port.name) continue;
         const srvName = `_${port.name}._${(port.protocol ?? "TCP").toLowerCase()}.${base}`.toLowerCase();
-        const target = `${ep.hostname ?? dashedIp(ep.ip)}.${base}`;
+        let group = srvByName.get(srvName);
+        if (!group) {
+          group = { list: [], count: 0 };
+          srvByName.set(srvName, group);
+        }
+        group.count++;
         const key = `${srvName} ${target} ${port.port}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        let list = srvByName.get(srvName);
-        if (!list) {
-          list = [];
-          srvByName.set(srvName, list);
-        }
-        list.push({ priority: 0, weight: 0, port: port.port, target });
+        group.list.push({ priority: 0, weight: 0, port: port.port, target });
       }
     }
-    pushSrv(entries, srvByName);
+    if (bare.length > 0) records.srv = weighted(bare, bareCount);
+    entries.push(base, records);
+    for (const [srvName, group] of srvByName) pushSrvName(entries, srvName, group.list, group.count);
   }
 
   return { owner, entries, problems };
@@ -241,18 +274,35 @@ function endpointIps(ips: string[], distinct: boolean): readonly string[] | Read
   return set.size <= SMALL_ENDPOINT_IPS ? [...set] : set;
 }
 
-/** SRV weights as CoreDNS computes them: each of N records gets floor(100/N) (all share priority 0). */
-function pushSrv(entries: Entries, srvByName: Map<string, SrvRecord[]>): void {
-  for (const [srvName, list] of srvByName) pushSrvName(entries, srvName, list);
+/**
+ * SRV weights as CoreDNS computes them (plugin/backend_lookup.go): all share priority 0, and each of
+ * the `count` records it made before dropping repeats gets floor(100 / count), at least 1. The
+ * float steps are CoreDNS's own, so the rounding is the same. `list` is the caller's own, weighted in place.
+ */
+function weighted(list: SrvRecord[], count: number): SrvRecord[] {
+  const weight = Math.floor((100 / (100 * count)) * 100) || 1;
+  for (const s of list) s.weight = weight;
+  return list;
 }
 
-/** One SRV name and its empty parent; `list` is the caller's own (fresh records), weighted in place. */
-function pushSrvName(entries: Entries, srvName: string, list: SrvRecord[]): void {
-  const weight = Math.floor((100 / (100 * list.length)) * 100);
-  for (const s of list) s.weight = weight;
-  entries.push(srvName, { srv: list });
+/** One SRV name and its empty parent. */
+function pushSrvName(entries: Entries, srvName: string, list: SrvRecord[], count: number): void {
+  entries.push(srvName, { srv: weighted(list, count) });
   // `_tcp.<svc>…` exists as an empty non-terminal: NODATA, not NXDOMAIN.
   entries.push(srvName.slice(srvName.indexOf(".") + 1), {});
+}
+
+/** `<ip>.in-addr.arpa PTR <hostname>.<service>`, for each endpoint address with a hostname. */
+function pushHostnamePtrs(
+  entries: Entries,
+  named: ReadonlyMap<string, { a?: string[]; aaaa?: string[] }> | undefined,
+  base: string,
+): void {
+  for (const [hostname, ips] of named ?? []) {
+    const ptr = { ptr: [`${hostname}.${base}`] };
+    for (const ip of ips.a ?? []) entries.push(reverseName(ip)!, ptr);
+    for (const ip of ips.aaaa ?? []) entries.push(reverseName(ip)!, ptr);
+  }
 }
 
 interface ReadyEndpoint {

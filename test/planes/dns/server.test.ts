@@ -156,10 +156,11 @@ describe("cluster names with dig", () => {
 
   it("SRV of a headless Service: one per endpoint, targets' addresses in the additional section", async () => {
     const r = await dig(dns.port, ["SRV", "_http._tcp.headless.web.svc.cluster.local"]);
+    // CoreDNS weighs by addresses × ports before dropping repeats: web-0 has two addresses, so 4 → 25
     expect(r.answers.map((a) => a.slice(4).join(" ")).sort()).toEqual([
-      "0 33 8080 10-244-1-4.headless.web.svc.cluster.local.",
-      "0 33 8080 web-0.headless.web.svc.cluster.local.",
-      "0 33 8080 web-1.headless.web.svc.cluster.local.",
+      "0 25 8080 10-244-1-4.headless.web.svc.cluster.local.",
+      "0 25 8080 web-0.headless.web.svc.cluster.local.",
+      "0 25 8080 web-1.headless.web.svc.cluster.local.",
     ]);
     expect(r.additional.filter((a) => a[3] === "A").map((a) => `${a[0]} ${a[4]}`)).toContain(
       "web-0.headless.web.svc.cluster.local. 10.244.1.1",

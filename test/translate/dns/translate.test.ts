@@ -13,13 +13,29 @@ const CASES: [string, Expect][] = [
   // 2.2 schema version
   ["dns-version.cluster.local", { txt: ["1.1.0"] }],
   // 2.3 ClusterIP services: A, AAAA, SRV (named ports only), PTR
-  ["kubernetes.default.svc.cluster.local", { a: ["10.96.0.1"] }],
+  // the bare name's SRV lists every port (CoreDNS), weighed per clusterIP × port
+  [
+    "kubernetes.default.svc.cluster.local",
+    {
+      a: ["10.96.0.1"],
+      srv: [{ priority: 0, weight: 100, port: 443, target: "kubernetes.default.svc.cluster.local" }],
+    },
+  ],
   [
     "_https._tcp.kubernetes.default.svc.cluster.local",
     { srv: [{ priority: 0, weight: 100, port: 443, target: "kubernetes.default.svc.cluster.local" }] },
   ],
   ["_tcp.kubernetes.default.svc.cluster.local", {}],
-  ["my-nginx.default.svc.cluster.local", { a: ["10.96.0.10"] }],
+  [
+    "my-nginx.default.svc.cluster.local",
+    {
+      a: ["10.96.0.10"],
+      srv: [
+        { priority: 0, weight: 50, port: 80, target: "my-nginx.default.svc.cluster.local" },
+        { priority: 0, weight: 50, port: 8080, target: "my-nginx.default.svc.cluster.local" },
+      ],
+    },
+  ],
   [
     "_http._tcp.my-nginx.default.svc.cluster.local",
     { srv: [{ priority: 0, weight: 100, port: 80, target: "my-nginx.default.svc.cluster.local" }] },
@@ -29,16 +45,36 @@ const CASES: [string, Expect][] = [
   // endpoint names of a ClusterIP service (CoreDNS answers them too): ready ones only
   ["10-244-0-5.my-nginx.default.svc.cluster.local", { a: ["10.244.0.5"] }],
   ["10-244-0-6.my-nginx.default.svc.cluster.local", "NXDOMAIN"],
-  // …but no PTR for them (spec: PTR for clusterIPs and headless endpoints); their reverse names are forwarded
+  // …but no PTR for those without a hostname: their reverse names are forwarded (docs/dns.md, CoreDNS parity)
   ["5.0.244.10.in-addr.arpa", "OUTSIDE"],
-  ["dual.default.svc.cluster.local", { a: ["10.96.0.20"], aaaa: ["fd00:96::20"] }],
+  // dual-stack: one record per clusterIP, repeats dropped, so a single port weighs 50 (CoreDNS)
+  [
+    "dual.default.svc.cluster.local",
+    {
+      a: ["10.96.0.20"],
+      aaaa: ["fd00:96::20"],
+      srv: [{ priority: 0, weight: 50, port: 53, target: "dual.default.svc.cluster.local" }],
+    },
+  ],
   [
     "_dns._udp.dual.default.svc.cluster.local",
-    { srv: [{ priority: 0, weight: 100, port: 53, target: "dual.default.svc.cluster.local" }] },
+    { srv: [{ priority: 0, weight: 50, port: 53, target: "dual.default.svc.cluster.local" }] },
   ],
   [reverseName("fd00:96::20")!, { ptr: ["dual.default.svc.cluster.local"] }],
   // 2.4 headless: ready endpoint addresses, hostnames (case-folded), SRV per endpoint, PTR
-  ["headless.web.svc.cluster.local", { a: ["10.244.1.1", "10.244.1.2", "10.244.1.4"], aaaa: ["fd00::1:1"] }],
+  // SRV weights count addresses × ports before repeats are dropped: web-0 has two addresses, so 4 → 25
+  [
+    "headless.web.svc.cluster.local",
+    {
+      a: ["10.244.1.1", "10.244.1.2", "10.244.1.4"],
+      aaaa: ["fd00::1:1"],
+      srv: [
+        { priority: 0, weight: 25, port: 8080, target: "web-0.headless.web.svc.cluster.local" },
+        { priority: 0, weight: 25, port: 8080, target: "web-1.headless.web.svc.cluster.local" },
+        { priority: 0, weight: 25, port: 8080, target: "10-244-1-4.headless.web.svc.cluster.local" },
+      ],
+    },
+  ],
   ["web-0.headless.web.svc.cluster.local", { a: ["10.244.1.1"], aaaa: ["fd00::1:1"] }],
   ["web-1.headless.web.svc.cluster.local", { a: ["10.244.1.2"] }],
   ["web-2.headless.web.svc.cluster.local", "NXDOMAIN"],
@@ -51,9 +87,9 @@ const CASES: [string, Expect][] = [
     "_http._tcp.headless.web.svc.cluster.local",
     {
       srv: [
-        { priority: 0, weight: 33, port: 8080, target: "web-0.headless.web.svc.cluster.local" },
-        { priority: 0, weight: 33, port: 8080, target: "web-1.headless.web.svc.cluster.local" },
-        { priority: 0, weight: 33, port: 8080, target: "10-244-1-4.headless.web.svc.cluster.local" },
+        { priority: 0, weight: 25, port: 8080, target: "web-0.headless.web.svc.cluster.local" },
+        { priority: 0, weight: 25, port: 8080, target: "web-1.headless.web.svc.cluster.local" },
+        { priority: 0, weight: 25, port: 8080, target: "10-244-1-4.headless.web.svc.cluster.local" },
       ],
     },
   ],
@@ -119,11 +155,38 @@ describe("DNS zone translator", () => {
     expect(snapshot.soa).toMatchObject({ mname: "ns.dns.cluster.local", rname: "hostmaster.cluster.local" });
   });
 
+  it("names an IPv6 endpoint ending in :: with a final 0, as CoreDNS's endpointHostname", () => {
+    const store = labStore();
+    store.upsert(
+      "Service",
+      service("default", "v6-headless", { clusterIP: "None", ports: [{ name: "http", port: 80 }] }),
+    );
+    store.upsert(
+      "EndpointSlice",
+      slice("default", "v6-headless", "v6-1", [{ addresses: ["fd00:1::"] }], [{ name: "http", port: 80 }], "IPv6"),
+    );
+    const zone = translateDns(store, options()).snapshot;
+    expect(lookupName(zone, "fd00-1--0.v6-headless.default.svc.cluster.local")).toEqual({
+      kind: "records",
+      records: { aaaa: ["fd00:1::"] },
+    });
+    expect(lookupName(zone, reverseName("fd00:1::")!)).toEqual({
+      kind: "records",
+      records: { ptr: ["fd00-1--0.v6-headless.default.svc.cluster.local"] },
+    });
+  });
+
   it("uses the configured domain (case-folded, trailing dot ignored)", () => {
     const other = translateDns(labStore(), options("insecure", "Corp.Example.")).snapshot;
     expect(withoutEndpoints(lookupName(other, "my-nginx.default.svc.corp.example"))).toEqual({
       kind: "records",
-      records: { a: ["10.96.0.10"] },
+      records: {
+        a: ["10.96.0.10"],
+        srv: [
+          { priority: 0, weight: 50, port: 80, target: "my-nginx.default.svc.corp.example" },
+          { priority: 0, weight: 50, port: 8080, target: "my-nginx.default.svc.corp.example" },
+        ],
+      },
     });
     expect(lookupName(other, "my-nginx.default.svc.cluster.local").kind).toBe("outside");
   });
@@ -167,7 +230,10 @@ describe("rebuilds", () => {
     expect(second).not.toBe(first);
     expect(withoutEndpoints(lookupName(second, "empty-headless.web.svc.cluster.local"))).toEqual({
       kind: "records",
-      records: { a: ["10.244.2.1"] },
+      records: {
+        a: ["10.244.2.1"],
+        srv: [{ priority: 0, weight: 100, port: 80, target: "10-244-2-1.empty-headless.web.svc.cluster.local" }],
+      },
     });
     expect(second.soa.serial).toBeGreaterThan(first.soa.serial);
   });
