@@ -6,6 +6,7 @@ import { cpus as osCpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseAutocannonOutput } from "./lib/autocannon.ts";
 import { dnsperfArgs, dnsperfQueries, parseDnsperfOutput } from "./lib/dnsperf.ts";
+import { type ForwardRecord, forwardRecords } from "./lib/forward.ts";
 import { readBenchCluster } from "./lib/manifests.ts";
 import { type BenchOptions, OptionsError, parseBenchArgs, USAGE } from "./lib/options.ts";
 import {
@@ -17,16 +18,27 @@ import {
   startBackend,
   startBind,
   startDnsmasq,
+  startDnsmasqForward,
   startHaproxy,
   startHttpProxy,
   startNginxProxy,
   startNodeplane,
+  startUnbound,
+  startUpstream,
 } from "./lib/peers.ts";
 import { ProcessManager, runBounded } from "./lib/processes.ts";
 import { cpuFraction, treeTicks } from "./lib/procstat.ts";
 import { writeReport } from "./lib/report.ts";
 import { fileStamp, type Machine, type RunRecord } from "./lib/results.ts";
-import { DNS_TARGETS, HTTP_TARGETS, type HttpScenario, SCENARIO_TABLE, type Scenario } from "./lib/scenarios.ts";
+import {
+  DNS_FORWARD_TARGETS,
+  DNS_TARGETS,
+  type DnsScenario,
+  HTTP_TARGETS,
+  type HttpScenario,
+  SCENARIO_TABLE,
+  type Scenario,
+} from "./lib/scenarios.ts";
 import { rotated } from "./lib/stats.ts";
 import { ensureTools } from "./lib/tools.ts";
 import { parseWrkOutput, wrkArgs } from "./lib/wrk.ts";
@@ -56,6 +68,8 @@ interface Env {
   notes: string[];
   runs: RunRecord[];
   queryFile: string;
+  /** dns-forward-cached: the bench.example names */
+  forwardQueryFile: string;
 }
 
 function clockTicks(): number {
@@ -173,13 +187,43 @@ async function measureHttp(
   return record;
 }
 
-async function measureDns(env: Env, target: Target, durationS: number, round: number): Promise<RunRecord | null> {
+function dnsQueryFile(env: Env, scenario: DnsScenario): string {
+  return scenario.names === "forward" ? env.forwardQueryFile : env.queryFile;
+}
+
+/** Asks every name of the query file once, so the rounds measure cache hits only. */
+async function warmDnsCache(env: Env, scenario: DnsScenario, target: Target): Promise<void> {
+  const args = dnsperfArgs({
+    server: target.dns!.host,
+    port: target.dns!.port,
+    queryFile: dnsQueryFile(env, scenario),
+    durationS: 30,
+    clients: 1,
+    outstanding: 20,
+    passes: 1,
+  });
+  const r = await runBounded(env.pm, "dnsperf", "dnsperf", args, { cpu: LOAD_CPU, timeoutMs: 60_000 });
+  try {
+    const report = parseDnsperfOutput(r.stdout);
+    if (report.completed < report.sent) note(env, `${scenario.name} ${target.name} warm-up: ${report.lost} lost`);
+  } catch (err) {
+    note(env, `${scenario.name} ${target.name} warm-up: ${(err as Error).message}`);
+  }
+}
+
+async function measureDns(
+  env: Env,
+  scenario: DnsScenario,
+  target: Target,
+  durationS: number,
+  round: number,
+): Promise<RunRecord | null> {
   const seconds = Math.max(1, Math.round(durationS));
   const before = ticks(target.pid);
   const args = dnsperfArgs({
     server: target.dns!.host,
     port: target.dns!.port,
-    queryFile: env.queryFile,
+    queryFile: dnsQueryFile(env, scenario),
     durationS: seconds,
     clients: 8,
     outstanding: 100,
@@ -190,7 +234,7 @@ async function measureDns(env: Env, target: Target, durationS: number, round: nu
     if (report.completed === 0) throw new Error("no query was answered");
     const cpu = cpuOver(env, target.pid, before, seconds);
     return {
-      scenario: "dns-cached",
+      scenario: scenario.name,
       target: target.name,
       generator: "dnsperf",
       round,
@@ -206,7 +250,7 @@ async function measureDns(env: Env, target: Target, durationS: number, round: nu
       max_ms: report.max_ms,
     };
   } catch (err) {
-    note(env, `dns-cached ${target.name} round ${round}: ${(err as Error).message} ${r.stderr.slice(-200)}`);
+    note(env, `${scenario.name} ${target.name} round ${round}: ${(err as Error).message} ${r.stderr.slice(-200)}`);
     return null;
   }
 }
@@ -225,12 +269,14 @@ async function runTraffic(env: Env, scenario: Scenario, targets: Target[]): Prom
   if (targets.length === 0) return;
   const { options } = env;
   say(`${scenario.name}: ${targets.map((t) => t.name).join(", ")}`);
+  if (scenario.kind === "dns" && scenario.names === "forward")
+    for (const t of targets) await warmDnsCache(env, scenario, t);
   const generators =
     scenario.kind === "http" ? scenario.generators.filter((g) => g !== "wrk" || env.tools.has("wrk")) : ["dnsperf"];
   if (options.warmupS > 0)
     for (const t of targets)
       if (scenario.kind === "http") await measureHttp(env, scenario, t, generators[0] as "wrk", options.warmupS, -1);
-      else await measureDns(env, t, options.warmupS, -1);
+      else if (scenario.kind === "dns") await measureDns(env, scenario, t, options.warmupS, -1);
   // wrk's keep-alive runs give the headline latency figures, so they run longer; autocannon's
   // latency has 1 ms resolution and is not one of them
   const duration = (g: string) =>
@@ -241,7 +287,9 @@ async function runTraffic(env: Env, scenario: Scenario, targets: Target[]): Prom
         const rec =
           scenario.kind === "http"
             ? await measureHttp(env, scenario, t, g as "wrk" | "autocannon", duration(g), round)
-            : await measureDns(env, t, duration(g), round);
+            : scenario.kind === "dns"
+              ? await measureDns(env, scenario, t, duration(g), round)
+              : null;
         if (!rec) continue;
         env.runs.push(rec);
         say(`  ${scenario.name} r${round + 1} ${describe(rec)}`);
@@ -344,6 +392,48 @@ function dnsTargets(env: Env, peers: Map<string, Peer>): Target[] {
   return out;
 }
 
+/**
+ * dns-forward-cached: BIND as the authoritative upstream for bench.example, and nodeplane, dnsmasq
+ * and unbound forwarding to it with their caches. The single nodeplane of the other scenarios is
+ * stopped first (the new one holds the same ClusterIP sockets); the forwarders are stopped after.
+ */
+async function runForward(
+  env: Env,
+  ctx: PeerContext,
+  scenario: DnsScenario,
+  peers: Map<string, Peer>,
+  records: ForwardRecord[],
+): Promise<void> {
+  const own = new Map<string, Peer>();
+  try {
+    await tryStart(env, "upstream", () => startUpstream(ctx, records), own);
+    const upstream = own.get("upstream");
+    if (!upstream?.dns) return;
+    const first = records[0];
+    const up = upstream.dns.port;
+    if (wanted(env.options, "nodeplane")) {
+      const single = peers.get("nodeplane");
+      if (single) {
+        await env.pm.stop(single.proc);
+        peers.delete("nodeplane");
+      }
+      await tryStart(env, "nodeplane", () => startNodeplane(ctx, "nodeplane", undefined, up), own);
+    }
+    if (wanted(env.options, "dnsmasq") && env.tools.has("dnsmasq"))
+      await tryStart(env, "dnsmasq", () => startDnsmasqForward(ctx, up, first), own);
+    if (wanted(env.options, "unbound") && env.tools.has("unbound"))
+      await tryStart(env, "unbound", () => startUnbound(ctx, up, first), own);
+    const targets: Target[] = [];
+    for (const name of DNS_FORWARD_TARGETS) {
+      const peer = own.get(name);
+      if (peer?.dns) targets.push({ name, dns: peer.dns, pid: peer.proc.pid });
+    }
+    await runTraffic(env, scenario, targets);
+  } finally {
+    for (const peer of own.values()) await env.pm.stop(peer.proc);
+  }
+}
+
 function wanted(options: BenchOptions, target: string): boolean {
   if (options.targets === null) return true;
   if (/^nodeplane-\d+$/.test(target))
@@ -409,6 +499,7 @@ async function main(): Promise<number> {
     notes: [],
     runs: [],
     queryFile: join(runDir, "queries.txt"),
+    forwardQueryFile: join(runDir, "forward-queries.txt"),
   };
   say(
     `${options.quick ? "quick" : "full"} run: ${options.scenarios.join(", ")}; ${options.rounds} round(s); ` +
@@ -417,11 +508,13 @@ async function main(): Promise<number> {
   const scenarios = options.scenarios.map((s) => SCENARIO_TABLE[s]);
   const http = scenarios.filter((s): s is HttpScenario => s.kind === "http");
   const needsDns = scenarios.some((s) => s.kind === "dns");
+  const forward = scenarios.find((s): s is DnsScenario => s.kind === "dns" && s.names === "forward");
   const needsL4 = http.some((s) => s.plane === "l4");
   const toolKeys = ["taskset"];
   if (http.length > 0) toolKeys.push("wrk", "nginx", "haproxy");
   if (needsL4) toolKeys.push("nginx-stream");
   if (needsDns) toolKeys.push("dnsperf", "named", "dnsmasq");
+  if (forward) toolKeys.push("unbound");
   env.tools = ensureTools(toolKeys, options.install, say);
   if (!pm.pinning) say("taskset missing or a single CPU: nothing is pinned; per-core figures still come from /proc");
   if (http.length > 0 && !env.tools.has("wrk"))
@@ -429,6 +522,8 @@ async function main(): Promise<number> {
 
   const cluster = readBenchCluster(readManifests(), CLUSTER_DOMAIN);
   writeFileSync(env.queryFile, dnsperfQueries(cluster.records.map((r) => r.name)));
+  const fwdRecords = forwardRecords();
+  writeFileSync(env.forwardQueryFile, dnsperfQueries(fwdRecords.map((r) => r.name)));
   const ctx: PeerContext = { pm, repoRoot: REPO, runDir, cluster, clusterDomain: CLUSTER_DOMAIN, dnsTtl: DNS_TTL, say };
   const peers = new Map<string, Peer>();
   let backend: Peer | undefined;
@@ -456,17 +551,22 @@ async function main(): Promise<number> {
       if (wanted(options, "dnsmasq") && env.tools.has("dnsmasq"))
         await tryStart(env, "dnsmasq", () => startDnsmasq(ctx), peers);
     } else if (needsDns) note(env, "dns-cached: dnsperf is missing");
-    const trafficScenarios = scenarios.filter((s) => s.kind !== "rebuild");
+    // dns-forward-cached has its own peers (forwarders of a local upstream), started after the others
+    const trafficScenarios = scenarios.filter((s) => s.kind !== "rebuild" && s !== forward);
     if (wanted(options, "nodeplane") && trafficScenarios.length > 0)
       await tryStart(env, "nodeplane", () => startNodeplane(ctx, "nodeplane"), peers);
 
     for (const scenario of scenarios) {
       if (scenario.kind === "http" && backend)
         await runTraffic(env, scenario, httpTargets(env, scenario, peers, backend));
-      else if (scenario.kind === "dns" && env.tools.has("dnsperf"))
+      else if (scenario.kind === "dns" && scenario !== forward && env.tools.has("dnsperf"))
         await runTraffic(env, scenario, dnsTargets(env, peers));
       else if (scenario.kind === "rebuild" && wanted(options, "nodeplane")) await runRebuild(env, scenario);
     }
+
+    if (forward && env.tools.has("dnsperf") && env.tools.has("named")) {
+      await runForward(env, ctx, forward, peers, fwdRecords);
+    } else if (forward) note(env, `${forward.name}: dnsperf or named (the upstream) is missing`);
 
     // nodeplane with N workers: its own pass, since it needs the ClusterIP the single process holds
     const nName = `nodeplane-${options.workers}`;

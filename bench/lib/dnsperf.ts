@@ -8,6 +8,8 @@ export interface DnsperfPlan {
   clients: number;
   /** queries kept in flight */
   outstanding: number;
+  /** run through the query file this many times and stop (the cache warm-up); default: for durationS */
+  passes?: number;
 }
 
 export interface DnsperfReport {
@@ -37,6 +39,7 @@ export function dnsperfArgs(plan: DnsperfPlan): string[] {
     String(plan.outstanding),
     "-t",
     "2",
+    ...(plan.passes === undefined ? [] : ["-n", String(plan.passes)]),
   ];
 }
 

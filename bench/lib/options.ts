@@ -8,6 +8,7 @@ export const SCENARIOS = [
   "l4-connrate",
   "l7-connrate",
   "dns-cached",
+  "dns-forward-cached",
   "snapshot-rebuild",
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -41,7 +42,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --latency-duration S  seconds per wrk keep-alive run (the latency figures; default 30, quick 2)
   --warmup S            warm-up seconds per target and scenario (default 3, quick 0)
   --scenarios A,B       subset of: ${SCENARIOS.join(", ")}
-  --targets A,B         subset of: direct, nodeplane, nodeplane-N, nginx, haproxy, http-proxy, bind, dnsmasq
+  --targets A,B         subset of: direct, nodeplane, nodeplane-N, nginx, haproxy, http-proxy, bind, dnsmasq, unbound
   --workers N           also run nodeplane with --workers N as target nodeplane-N (default: CPU count; 0 = off)
   --no-install          never apt-get missing tools (peers without their tool are skipped)
   --out DIR             results directory (default bench/results)

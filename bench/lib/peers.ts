@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { FORWARD_ZONE, type ForwardRecord, forwardZoneFile } from "./forward.ts";
 import { type BenchCluster, dnsmasqHostRecords, zoneRecords } from "./manifests.ts";
 import { canConnect, dnsProbe, freePort, httpProbe, waitFor } from "./net.ts";
 import type { Managed, ProcessManager } from "./processes.ts";
@@ -175,8 +176,12 @@ export async function startDnsmasq(ctx: PeerContext): Promise<Peer> {
   return { name: "dnsmasq", proc, dns: { host: "127.0.0.1", port } };
 }
 
-async function readyDns(ctx: PeerContext, proc: Managed, port: number): Promise<void> {
-  const first = ctx.cluster.records[0];
+async function readyDns(
+  ctx: PeerContext,
+  proc: Managed,
+  port: number,
+  first: { name: string; ip: string } | undefined = ctx.cluster.records[0],
+): Promise<void> {
   if (!first) throw new Error("examples/bench has no Service with a ClusterIP to ask for");
   let exited = false;
   void proc.exited.then(() => {
@@ -193,6 +198,55 @@ async function readyDns(ctx: PeerContext, proc: Managed, port: number): Promise<
   }
 }
 
+/**
+ * dns-forward-cached's authoritative upstream: BIND serving the bench zone on the load CPU (its CPU
+ * is not measured; once the forwarders' caches are warm it sees no queries).
+ */
+export async function startUpstream(ctx: PeerContext, records: readonly ForwardRecord[]): Promise<Peer> {
+  const port = await freePort();
+  writeFileSync(join(ctx.runDir, "forward.zone"), forwardZoneFile(records));
+  const conf = render(ctx, "upstream.named.conf", "upstream.named.conf", {
+    UPSTREAM_PORT: port,
+    FORWARD_ZONE,
+  });
+  const proc = ctx.pm.start("upstream", "named", ["-g", "-c", conf, "-n", "1", "-U", "1", "-4"], { cpu: LOAD_CPU });
+  await readyDns(ctx, proc, port, records[0]);
+  return { name: "upstream", proc, dns: { host: "127.0.0.1", port } };
+}
+
+/** dnsmasq forwarding to the upstream, with its cache. */
+export async function startDnsmasqForward(
+  ctx: PeerContext,
+  upstreamPort: number,
+  first: ForwardRecord | undefined,
+): Promise<Peer> {
+  const port = await freePort();
+  const conf = render(ctx, "dnsmasq-forward.conf", "dnsmasq-forward.conf", {
+    DNSMASQ_PORT: port,
+    UPSTREAM_PORT: upstreamPort,
+  });
+  const proc = ctx.pm.start("dnsmasq", "dnsmasq", ["-k", "-C", conf, "--log-facility=-"], { cpu: PROXY_CPU });
+  await readyDns(ctx, proc, port, first);
+  return { name: "dnsmasq", proc, dns: { host: "127.0.0.1", port } };
+}
+
+/** unbound with a forward-zone to the upstream, one thread. */
+export async function startUnbound(
+  ctx: PeerContext,
+  upstreamPort: number,
+  first: ForwardRecord | undefined,
+): Promise<Peer> {
+  const port = await freePort();
+  const conf = render(ctx, "unbound.conf", "unbound.conf", {
+    UNBOUND_PORT: port,
+    UPSTREAM_PORT: upstreamPort,
+    FORWARD_ZONE,
+  });
+  const proc = ctx.pm.start("unbound", "unbound", ["-d", "-c", conf], { cpu: PROXY_CPU });
+  await readyDns(ctx, proc, port, first);
+  return { name: "unbound", proc, dns: { host: "127.0.0.1", port } };
+}
+
 export interface NodeplanePeer extends Peer {
   /** why a plane has no rows (not listening, wrong answer), by plane */
   missing: { l4?: string; l7?: string; gateway?: string; dns?: string };
@@ -207,7 +261,13 @@ export interface NodeplanePeer extends Peer {
  * process) or, with workers, left on all CPUs. Each plane is probed; a plane that does not answer
  * yet is reported in `missing` rather than measured.
  */
-export async function startNodeplane(ctx: PeerContext, name: string, workers?: number): Promise<NodeplanePeer> {
+export async function startNodeplane(
+  ctx: PeerContext,
+  name: string,
+  workers?: number,
+  /** dns-forward-cached: the local upstream's port (otherwise nothing is forwarded off this machine) */
+  upstreamPort?: number,
+): Promise<NodeplanePeer> {
   const http = await freePort();
   const dns = await freePort();
   const admin = await freePort();
@@ -223,9 +283,9 @@ export async function startNodeplane(ctx: PeerContext, name: string, workers?: n
     "",
     "--dns-address",
     `127.0.0.1:${dns}`,
-    // never forward anywhere off this machine; the bench asks only cluster names
+    // never forward anywhere off this machine; dns-cached asks only cluster names
     "--dns-upstream",
-    "127.0.0.1:9",
+    upstreamPort === undefined ? "127.0.0.1:9" : `127.0.0.1:${upstreamPort}`,
     "--admin-address",
     `127.0.0.1:${admin}`,
     "--vip-interface",

@@ -1,10 +1,10 @@
 import { median, ratio } from "./stats.ts";
 
 /** Targets as named in results files (docs/bench.md, What runs). */
-export const TARGETS = ["direct", "nodeplane", "nginx", "haproxy", "http-proxy", "bind", "dnsmasq"] as const;
+export const TARGETS = ["direct", "nodeplane", "nginx", "haproxy", "http-proxy", "bind", "dnsmasq", "unbound"] as const;
 
 /** Peers: the reference implementations nodeplane is compared with (not `direct`, not nodeplane). */
-export const PEERS: ReadonlySet<string> = new Set(["nginx", "haproxy", "http-proxy", "bind", "dnsmasq"]);
+export const PEERS: ReadonlySet<string> = new Set(["nginx", "haproxy", "http-proxy", "bind", "dnsmasq", "unbound"]);
 
 export function isNodeplaneTarget(target: string): boolean {
   return target === "nodeplane" || /^nodeplane-\d+$/.test(target);

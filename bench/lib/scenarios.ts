@@ -20,6 +20,8 @@ export interface HttpScenario {
 export interface DnsScenario {
   name: ScenarioName;
   kind: "dns";
+  /** cluster: names nodeplane holds (examples/bench); forward: names outside the cluster domain, from the forward cache */
+  names: "cluster" | "forward";
 }
 
 export interface RebuildScenario {
@@ -94,7 +96,9 @@ export const SCENARIO_TABLE: Record<ScenarioName, Scenario> = {
     connections: 32,
     generators: ["wrk"],
   },
-  "dns-cached": { name: "dns-cached", kind: "dns" },
+  "dns-cached": { name: "dns-cached", kind: "dns", names: "cluster" },
+  // names under bench.example answered from each forwarder's cache (warmed once before the rounds)
+  "dns-forward-cached": { name: "dns-forward-cached", kind: "dns", names: "forward" },
   "snapshot-rebuild": { name: "snapshot-rebuild", kind: "rebuild", services: 10_000, endpointsPerService: 10 },
 };
 
@@ -107,3 +111,5 @@ export const HTTP_TARGETS: Record<"l4" | "l7" | "gateway", readonly string[]> = 
 };
 
 export const DNS_TARGETS: readonly string[] = ["nodeplane", "bind", "dnsmasq"];
+/** dns-forward-cached: forwarders with a cache (BIND here is the upstream, not a target) */
+export const DNS_FORWARD_TARGETS: readonly string[] = ["nodeplane", "dnsmasq", "unbound"];

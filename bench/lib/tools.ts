@@ -27,6 +27,7 @@ export const TOOLS: Record<string, Tool> = {
   dnsperf: { name: "dnsperf", pkg: "dnsperf", check: onPath("dnsperf") },
   named: { name: "BIND (named)", pkg: "bind9", check: onPath("named") },
   dnsmasq: { name: "dnsmasq", pkg: "dnsmasq-base", check: onPath("dnsmasq") },
+  unbound: { name: "unbound", pkg: "unbound", check: onPath("unbound") },
   taskset: { name: "taskset", pkg: "util-linux", check: onPath("taskset") },
 };
 
