@@ -6,6 +6,8 @@
  * text out, the same text for the same input whatever its order.
  */
 import { stringify } from "yaml";
+import { annotationOf, notConverted } from "./annotations.ts";
+import { arr, commentSafe, compare, isObj, minName, type Obj, str, strings, strMap } from "./json.ts";
 
 export interface ConvertOptions {
   /** the Gateway's name; default: the IngressClass's name (with several classes, `NAME-CLASS`) */
@@ -28,45 +30,10 @@ export const DEFAULT_CONVERT_OPTIONS: ConvertOptions = {
 
 const GROUP = "gateway.networking.k8s.io";
 const API = `${GROUP}/v1`;
-const NODEPLANE_PREFIX = "nodeplane.dev/";
-const NGINX_PREFIX = "nginx.ingress.kubernetes.io/";
 /** ingress-nginx's "prefix with captures" idiom, which nodeplane reads as a Prefix (docs/ingress.md) */
 const NGINX_PREFIX_IDIOM = "(/|$)(.*)";
 const DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class";
 const CLASS_ANNOTATION = "kubernetes.io/ingress.class";
-
-/** What each annotation becomes; the keys are the names after the prefix. */
-const ANNOTATION_NOTES: Record<string, string> = {
-  "proxy-body-size": "proxy-body-size: Gateway API has no request body limit",
-  "proxy-connect-timeout": "proxy-connect-timeout: Gateway API has no connect timeout",
-  "proxy-read-timeout":
-    "proxy-read-timeout: limits the wait between reads; Gateway API's rules[].timeouts.backendRequest limits the whole exchange (set it by hand if that is what you want)",
-  "proxy-send-timeout": "proxy-send-timeout: Gateway API has no request-body idle timeout",
-  affinity: "affinity: cookie session persistence (sessionPersistence, experimental) is not served by nodeplane",
-  "session-cookie-name": "session-cookie-name: goes with affinity",
-  "session-cookie-max-age": "session-cookie-max-age: goes with affinity",
-  "session-cookie-path": "session-cookie-path: goes with affinity",
-  "whitelist-source-range": "whitelist-source-range: Gateway API has no client address filter",
-  "allowlist-source-range": "allowlist-source-range: Gateway API has no client address filter",
-};
-function backendProtocolNote(value: string): string {
-  switch (value.trim().toUpperCase()) {
-    case "HTTP":
-      return "backend-protocol: HTTP is what HTTPRoute backends speak anyway";
-    case "HTTPS":
-      return "backend-protocol: TLS to the backend is BackendTLSPolicy in Gateway API, not served by nodeplane";
-    case "GRPC":
-    case "GRPCS":
-      return "backend-protocol: write a GRPCRoute, and appProtocol kubernetes.io/h2c on the Service port";
-    default:
-      return "backend-protocol: no Gateway API equivalent";
-  }
-}
-
-/** Converted by this module (their effect is in the output), so no comment unless a value cannot be converted. */
-const CONVERTED = new Set(["rewrite-target", "ssl-redirect"]);
-
-type Obj = Record<string, unknown>;
 
 /** One YAML document with the comment lines above it; without an object, only the comments. */
 interface Doc {
@@ -295,11 +262,6 @@ function convertClass(ingresses: readonly IngressInput[], services: readonly Ser
   return out;
 }
 
-/** Annotation value, nodeplane.dev/ winning over the nginx alias (as the Ingress translator reads them). */
-function annotation(ing: IngressInput, key: string): string | undefined {
-  return (ing.annotations[NODEPLANE_PREFIX + key] ?? ing.annotations[NGINX_PREFIX + key])?.trim();
-}
-
 function convertIngress(
   ing: IngressInput,
   services: readonly Service[],
@@ -307,21 +269,10 @@ function convertIngress(
   ctx: ClassContext,
 ): Doc[] {
   const comments: string[] = [`from Ingress ${ing.namespace}/${ing.name}`];
-  for (const key of Object.keys(ing.annotations).sort(compare)) {
-    const prefix = key.startsWith(NODEPLANE_PREFIX)
-      ? NODEPLANE_PREFIX
-      : key.startsWith(NGINX_PREFIX)
-        ? NGINX_PREFIX
-        : "";
-    if (!prefix) continue;
-    const short = key.slice(prefix.length);
-    if (CONVERTED.has(short)) continue;
-    const note = short === "backend-protocol" ? backendProtocolNote(ing.annotations[key]!) : ANNOTATION_NOTES[short];
-    comments.push(`not converted: ${key}=${ing.annotations[key]}: ${note ?? "not applied by nodeplane either"}`);
-  }
+  comments.push(...notConverted(ing.annotations));
 
   const rewrite = rewriteFilter(ing, comments);
-  const sslRedirect = (annotation(ing, "ssl-redirect") ?? "true").toLowerCase() !== "false";
+  const sslRedirect = (annotationOf(ing.annotations, "ssl-redirect") ?? "true").toLowerCase() !== "false";
   const tlsHosts = new Set(arr(ing.spec.tls).flatMap((t) => strings(t.hosts)));
   const defaultBackend = isObj(ing.spec.defaultBackend)
     ? backendRef(ing, ing.spec.defaultBackend, "spec.defaultBackend", services, comments)
@@ -458,7 +409,7 @@ function trimSlash(path: string): string {
  * `/x$1$2` are ReplacePrefixMatch `/x`; on an Exact path the whole path becomes the target (ReplaceFullPath).
  */
 function rewriteFilter(ing: IngressInput, comments: string[]): ((type: "PathPrefix" | "Exact") => Obj) | undefined {
-  const target = annotation(ing, "rewrite-target");
+  const target = annotationOf(ing.annotations, "rewrite-target");
   if (target === undefined) return undefined;
   let prefix: string | undefined;
   if (!target.includes("$")) prefix = target;
@@ -521,48 +472,4 @@ function slug(host: string): string {
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")
     .slice(0, 50);
-}
-
-/**
- * Comment text quotes the input (annotation values, hosts, paths): a line break in it would end the comment
- * and put the rest into the YAML as objects, so control and line-separator characters are escaped.
- */
-function commentSafe(text: string): string {
-  let out = "";
-  for (const c of text) {
-    const code = c.charCodeAt(0);
-    const unsafe = code < 0x20 || code === 0x7f || code === 0x85 || code === 0x2028 || code === 0x2029;
-    out += unsafe ? `\\u${code.toString(16).padStart(4, "0")}` : c;
-  }
-  return out;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string" && x !== "") : [];
-}
-
-function arr(v: unknown): Obj[] {
-  return Array.isArray(v) ? v.filter(isObj) : [];
-}
-
-function strMap(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (isObj(v)) for (const [k, x] of Object.entries(v)) if (typeof x === "string") out[k] = x;
-  return out;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function minName(a: string | undefined, b: string): string {
-  return a === undefined || compare(b, a) < 0 ? b : a;
 }
