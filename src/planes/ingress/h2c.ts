@@ -11,6 +11,11 @@
  * UNAVAILABLE (unreachable, reset, overloaded) or 4 DEADLINE_EXCEEDED (deadline) and a grpc-message.
  * Once the response has started, a failure can only cut it: the client's HTTP/2 stream is reset (never its
  * session), an HTTP/1.1 client's connection is closed.
+ *
+ * One unit, over 500 lines, as proxy.ts is: H2cClients (the sessions per endpoint, their stream count and idle
+ * close) and H2cExchange (one request's life on a stream of them) are one request's two halves. An exchange
+ * takes and gives back its endpoint's stream slot, retries a refused stream on a new session of it, and is
+ * answered by the endpoint's connect timer; apart they would need each other's private state.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
