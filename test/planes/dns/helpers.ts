@@ -114,36 +114,9 @@ export async function startUpstreamStub(
     }
   });
   // TCP on the same port, for the truncation retry
-  const tcp: Server = createServer((socket) => {
-    let buffered = Buffer.alloc(0);
-    socket.on("error", () => {});
-    socket.on("data", async (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + msg.length);
-        const out = await respond(msg, true);
-        if (!out) continue;
-        const framed = Buffer.alloc(2 + out.length);
-        framed.writeUInt16BE(out.length, 0);
-        out.copy(framed, 2);
-        socket.write(framed);
-      }
-    });
-  });
-  for (let attempt = 0; ; attempt++) {
-    await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
-    const port = (tcp.address() as { port: number }).port;
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once("error", () => resolve(false));
-      udp.bind(port, "127.0.0.1", () => resolve(true));
-    });
-    if (ok) break;
-    await new Promise<void>((resolve) => tcp.close(() => resolve()));
-    if (attempt > 20) throw new Error("no free port for the upstream stub");
-  }
+  const { port, tcp } = await bindUdpAndTcp(udp, async (msg) => respond(msg, true), "the upstream stub");
   return {
-    port: (tcp.address() as { port: number }).port,
+    port,
     seen,
     maxDelayed: (match) => {
       let now = 0;
@@ -394,4 +367,44 @@ export function tcpClient(port: number, host = "127.0.0.1"): Promise<TcpClient> 
       });
     });
   });
+}
+
+/**
+ * A DNS-over-TCP server answering length-framed messages with `respond` (no answer: nothing sent), listening on
+ * a free 127.0.0.1 port that `udp` is bound to as well, as a DNS server's two transports are.
+ */
+export async function bindUdpAndTcp(
+  udp: dgram.Socket,
+  respond: (msg: Buffer) => Promise<Buffer | undefined>,
+  what: string,
+): Promise<{ port: number; tcp: Server }> {
+  const tcp: Server = createServer((socket) => {
+    let buffered = Buffer.alloc(0);
+    socket.on("error", () => {});
+    socket.on("data", async (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + msg.length);
+        const out = await respond(msg).catch(() => undefined);
+        if (!out) continue;
+        const framed = Buffer.alloc(2 + out.length);
+        framed.writeUInt16BE(out.length, 0);
+        out.copy(framed, 2);
+        socket.write(framed);
+      }
+    });
+  });
+  for (let attempt = 0; ; attempt++) {
+    await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+    const port = (tcp.address() as { port: number }).port;
+    const ok = await new Promise<boolean>((resolve) => {
+      udp.once("error", () => resolve(false));
+      udp.bind(port, "127.0.0.1", () => resolve(true));
+    });
+    if (ok) break;
+    await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    if (attempt > 20) throw new Error(`no free port for ${what}`);
+  }
+  return { port: (tcp.address() as { port: number }).port, tcp };
 }

@@ -1,6 +1,6 @@
 import dgram from "node:dgram";
-import { createServer, type Server } from "node:net";
 import dnsPacket from "dns-packet";
+import { bindUdpAndTcp } from "./helpers.ts";
 
 /** One question as the scripted upstream saw it. */
 export interface SeenQuery {
@@ -107,35 +107,7 @@ export async function startScriptedUpstream(script: Script): Promise<ScriptedUps
       () => {},
     );
   });
-  const tcp: Server = createServer((socket) => {
-    let buffered = Buffer.alloc(0);
-    socket.on("error", () => {});
-    socket.on("data", async (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + msg.length);
-        const out = await respond(msg, "tcp").catch(() => undefined);
-        if (!out) continue;
-        const framed = Buffer.alloc(2 + out.length);
-        framed.writeUInt16BE(out.length, 0);
-        out.copy(framed, 2);
-        socket.write(framed);
-      }
-    });
-  });
-  for (let attempt = 0; ; attempt++) {
-    await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
-    const port = (tcp.address() as { port: number }).port;
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once("error", () => resolve(false));
-      udp.bind(port, "127.0.0.1", () => resolve(true));
-    });
-    if (ok) break;
-    await new Promise<void>((resolve) => tcp.close(() => resolve()));
-    if (attempt > 20) throw new Error("no free port for the scripted upstream");
-  }
-  const port = (tcp.address() as { port: number }).port;
+  const { port, tcp } = await bindUdpAndTcp(udp, (msg) => respond(msg, "tcp"), "the scripted upstream");
   return {
     port,
     seen,
